@@ -1,1 +1,13 @@
-//! placeholder
+//! Pure clinical logic of trialops: protocol definitions (and the bundled ANBL1221 one),
+//! eligibility, stratification, randomization and the subject lifecycle.
+//!
+//! No I/O, no async, no proto or database types: services convert at their edges.
+
+pub mod eligibility;
+pub mod identifiers;
+pub mod protocol;
+pub mod randomization;
+pub mod strata;
+pub mod subject;
+
+pub use rust_decimal::Decimal;

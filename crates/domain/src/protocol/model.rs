@@ -1,0 +1,398 @@
+//! The protocol definition: the data model of a trial's protocol as a trial team writes it.
+//!
+//! Every protocol-specific value (arms, strata, eligibility thresholds, regimens, cycle rules,
+//! assessment schedule) lives in a definition file, never in code. [`super::load`] parses and
+//! validates one.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::exact;
+
+/// A whole protocol definition.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    /// Identity of the trial.
+    pub trial: TrialInfo,
+    /// Consent rules.
+    pub consent: ConsentRules,
+    /// Screening rules.
+    pub screening: ScreeningRules,
+    /// Randomization scheme.
+    pub randomization: RandomizationRules,
+    /// Treatment arms, in the order the protocol lists them.
+    pub arms: Vec<Arm>,
+    /// Stratification factors, in the order that forms a stratum key.
+    #[serde(default)]
+    pub strata: Vec<StratificationFactor>,
+    /// Variables a screening supplies.
+    pub variables: Vec<ScreeningVariable>,
+    /// Eligibility criteria; all must be met.
+    pub eligibility: Vec<Criterion>,
+    /// Cycle rules.
+    pub treatment: TreatmentRules,
+    /// Response assessment schedule.
+    pub assessments: AssessmentSchedule,
+    /// One regimen per arm.
+    pub regimens: Vec<Regimen>,
+}
+
+/// Identity of a trial.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrialInfo {
+    /// Short identifier used in the API and in subject identifiers, for example "ANBL1221".
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Registry identifier, for example an NCT number.
+    pub registry_id: String,
+    /// Version of this definition.
+    pub protocol_version: String,
+}
+
+/// Consent rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRules {
+    /// Consent form versions accepted at enrollment.
+    pub accepted_form_versions: Vec<String>,
+}
+
+/// Screening rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningRules {
+    /// Days a screening stays valid for enrollment, from its assessment date.
+    pub validity_days: u32,
+}
+
+/// Randomization scheme: stratified permuted blocks with randomly varying sizes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RandomizationRules {
+    /// Block size multipliers; a block holds each arm `allocation_ratio × multiplier` times.
+    pub block_multipliers: Vec<u32>,
+}
+
+/// A treatment arm.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Arm {
+    /// Arm code, for example "A".
+    pub code: String,
+    /// Name of the arm's regimen.
+    pub name: String,
+    /// Share of the allocation ratio.
+    pub allocation_ratio: u32,
+}
+
+/// A stratification factor.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StratificationFactor {
+    /// Factor identifier.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Allowed values.
+    pub values: Vec<String>,
+}
+
+/// The kind of value a screening variable takes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableKind {
+    /// An exact decimal.
+    Decimal,
+    /// Yes or no.
+    Boolean,
+    /// One of a list of values.
+    Choice,
+}
+
+/// A variable a screening supplies.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningVariable {
+    /// Variable identifier.
+    pub id: String,
+    /// Kind of value.
+    pub kind: VariableKind,
+    /// Description.
+    pub description: String,
+    /// Unit of a decimal variable.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Allowed values of a choice variable.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// Smallest plausible value of a decimal variable.
+    #[serde(default, deserialize_with = "exact::option::deserialize")]
+    pub minimum: Option<Decimal>,
+    /// Largest plausible value of a decimal variable.
+    #[serde(default, deserialize_with = "exact::option::deserialize")]
+    pub maximum: Option<Decimal>,
+}
+
+/// An eligibility criterion.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// Criterion identifier.
+    pub id: String,
+    /// The criterion as the protocol states it.
+    pub description: String,
+    /// The rule that decides it.
+    pub rule: Rule,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum CompareOp {
+    /// Greater than or equal.
+    #[serde(rename = ">=")]
+    AtLeast,
+    /// Greater than.
+    #[serde(rename = ">")]
+    Above,
+    /// Less than or equal.
+    #[serde(rename = "<=")]
+    AtMost,
+    /// Less than.
+    #[serde(rename = "<")]
+    Below,
+}
+
+impl CompareOp {
+    /// The operator as written in a protocol, for example ">=".
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::AtLeast => ">=",
+            CompareOp::Above => ">",
+            CompareOp::AtMost => "<=",
+            CompareOp::Below => "<",
+        }
+    }
+
+    /// Whether `value op threshold` holds.
+    pub fn holds(self, value: Decimal, threshold: Decimal) -> bool {
+        match self {
+            CompareOp::AtLeast => value >= threshold,
+            CompareOp::Above => value > threshold,
+            CompareOp::AtMost => value <= threshold,
+            CompareOp::Below => value < threshold,
+        }
+    }
+}
+
+/// A decimal variable compared with a fixed threshold.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Compare {
+    /// The variable.
+    pub variable: String,
+    /// The operator.
+    pub op: CompareOp,
+    /// The threshold, in the variable's unit.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub value: Decimal,
+}
+
+/// A decimal variable compared with a multiple of another (for example ≤ 1.5 × ULN).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CompareToReference {
+    /// The variable.
+    pub variable: String,
+    /// The operator.
+    pub op: CompareOp,
+    /// The multiple of the reference.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub multiple: Decimal,
+    /// The reference variable, in the same unit.
+    pub reference: String,
+}
+
+/// A choice variable that must take one of some values.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OneOf {
+    /// The variable.
+    pub variable: String,
+    /// The values that meet the criterion.
+    pub values: Vec<String>,
+}
+
+/// The rule of an eligibility criterion.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    /// A decimal compared with a threshold.
+    Compare(Compare),
+    /// A decimal compared with a multiple of another decimal.
+    CompareToReference(CompareToReference),
+    /// A boolean variable that must be true.
+    IsTrue(String),
+    /// A choice among accepted values.
+    OneOf(OneOf),
+    /// Met when any sub-rule is met.
+    AnyOf(Vec<Rule>),
+    /// Met when every sub-rule is met.
+    AllOf(Vec<Rule>),
+}
+
+/// Cycle rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TreatmentRules {
+    /// Length of a cycle in days.
+    pub cycle_length_days: u32,
+    /// Maximum number of cycles.
+    pub maximum_cycles: u32,
+    /// BSA formula; only "mosteller" is supported.
+    pub bsa_formula: String,
+    /// Decimals BSA is rounded to.
+    pub bsa_decimals: u32,
+    /// Largest BSA change, in percent, accepted since the previous cycle without confirmation.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub max_bsa_change_percent: Decimal,
+    /// Largest deviation, in percent, of a given dose from the prescribed one before flagging.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub administration_tolerance_percent: Decimal,
+    /// The small-child rule.
+    pub small_child_rule: SmallChildRule,
+    /// Cycle-start criteria.
+    pub cycle_start: CycleStartCriteria,
+}
+
+/// Per-kg dosing for small children.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmallChildRule {
+    /// Applies below this BSA (m²).
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub bsa_below_m2: Decimal,
+    /// Applies below this weight (kg).
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub weight_below_kg: Decimal,
+    /// dose/kg = dose per m² ÷ this divisor.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub per_kg_divisor: Decimal,
+}
+
+/// Blood counts required to start a cycle, and the delay rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CycleStartCriteria {
+    /// Minimum absolute neutrophil count, per µL.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub min_anc_per_ul: Decimal,
+    /// Minimum platelets, per µL.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub min_platelets_per_ul: Decimal,
+    /// A cycle is delayed in steps of this many days.
+    pub delay_step_days: u32,
+    /// Off protocol therapy if not recovered within this many days.
+    pub max_delay_days: u32,
+}
+
+/// When responses are assessed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentSchedule {
+    /// Assessed after these cycles.
+    pub after_cycles: Vec<u32>,
+    /// Then after every this many cycles.
+    pub then_every_cycles: u32,
+    /// The primary endpoint is assessed after this cycle.
+    pub primary_evaluation_after_cycle: u32,
+}
+
+/// The agents of one arm.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Regimen {
+    /// The arm.
+    pub arm: String,
+    /// Agents given on this arm.
+    pub agents: Vec<Agent>,
+}
+
+/// How a dose is expressed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DoseBasis {
+    /// Per m² of body surface area.
+    PerM2,
+    /// Per kg of body weight.
+    PerKg,
+    /// Flat.
+    Flat,
+}
+
+/// A dose level of an agent.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DoseLevel {
+    /// 0 for the starting dose, negative for reductions, positive for escalations.
+    pub level: i32,
+    /// Dose per basis unit.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub dose: Decimal,
+}
+
+/// How a calculated dose is rounded.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rounding {
+    /// To a number of decimals.
+    Decimals(u32),
+    /// To the nearest multiple of a step.
+    Step(#[serde(deserialize_with = "exact::deserialize")] Decimal),
+    /// To the nearest total the listed capsule or vial sizes make up.
+    Units(#[serde(deserialize_with = "exact::list")] Vec<Decimal>),
+}
+
+/// One agent of a regimen.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Agent identifier.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Dose basis.
+    pub basis: DoseBasis,
+    /// Dose unit, for example "mg".
+    pub unit: String,
+    /// Route, for example "IV".
+    pub route: String,
+    /// Days of the cycle, 1-based.
+    pub days: Vec<u32>,
+    /// Infusion duration in minutes, for infusions.
+    #[serde(default)]
+    pub infusion_minutes: Option<u32>,
+    /// Dose levels.
+    pub dose_levels: Vec<DoseLevel>,
+    /// Rounding rule.
+    pub rounding: Rounding,
+}
+
+impl Protocol {
+    /// The arm with this code.
+    pub fn arm(&self, code: &str) -> Option<&Arm> {
+        self.arms.iter().find(|a| a.code == code)
+    }
+
+    /// The screening variable with this id.
+    pub fn variable(&self, id: &str) -> Option<&ScreeningVariable> {
+        self.variables.iter().find(|v| v.id == id)
+    }
+
+    /// The stratification factor with this id.
+    pub fn factor(&self, id: &str) -> Option<&StratificationFactor> {
+        self.strata.iter().find(|f| f.id == id)
+    }
+}

@@ -1,0 +1,147 @@
+//! Properties of the permuted-block randomization (issue requirements) and its stability.
+
+use proptest::prelude::*;
+use trialops_domain::protocol;
+use trialops_domain::randomization::{BlockScheme, Sequence, TrialKey};
+
+fn scheme_strategy() -> impl Strategy<Value = BlockScheme> {
+    (
+        prop::collection::vec(1u32..=3, 2..=3),
+        prop::collection::btree_set(1u32..=4, 1..=3),
+    )
+        .prop_map(|(ratios, mults)| {
+            let arms = ratios
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (format!("ARM{i}"), r))
+                .collect();
+            BlockScheme::new(arms, mults.into_iter().collect()).unwrap_or_else(|e| panic!("{e}"))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Within every stratum, at every point of the sequence, each arm's count differs from its
+    /// expected share (n x ratio / ratio sum) by at most half the largest block.
+    #[test]
+    fn imbalance_never_exceeds_half_the_largest_block(
+        scheme in scheme_strategy(),
+        secret in prop::collection::vec(any::<u8>(), 16..64),
+        n in 1u64..300,
+    ) {
+        let key = TrialKey::derive(&secret, "T1");
+        let seq = Sequence::new(&key, &scheme, "mycn_status=amplified").take(n);
+        let total: u32 = scheme.ratio_sum();
+        let bound = f64::from(scheme.largest_block()) / 2.0;
+        let mut counts = vec![0u64; scheme.arms().len()];
+        for (i, a) in seq.iter().enumerate() {
+            let arm = scheme.arms().iter().position(|(c, _)| *c == a.arm_code).unwrap_or(usize::MAX);
+            counts[arm] += 1;
+            let allocated = (i + 1) as f64;
+            for (k, (_, ratio)) in scheme.arms().iter().enumerate() {
+                let expected = allocated * f64::from(*ratio) / f64::from(total);
+                prop_assert!((counts[k] as f64 - expected).abs() <= bound,
+                    "arm {k} count {} expected {expected} after {allocated}", counts[k]);
+            }
+        }
+    }
+
+    /// At every block boundary the allocation ratio holds exactly.
+    #[test]
+    fn ratio_holds_exactly_at_block_boundaries(
+        scheme in scheme_strategy(),
+        secret in prop::collection::vec(any::<u8>(), 16..64),
+    ) {
+        let key = TrialKey::derive(&secret, "T1");
+        let seq = Sequence::new(&key, &scheme, "s=1").take(200);
+        let total = u64::from(scheme.ratio_sum());
+        let mut counts = vec![0u64; scheme.arms().len()];
+        for (i, a) in seq.iter().enumerate() {
+            let arm = scheme.arms().iter().position(|(c, _)| *c == a.arm_code).unwrap_or(usize::MAX);
+            counts[arm] += 1;
+            let last_of_block = seq.get(i + 1).is_none_or(|next| next.block_index != a.block_index);
+            if last_of_block && i + 1 < seq.len() {
+                let n = (i + 1) as u64;
+                prop_assert_eq!(n % total, 0);
+                for (k, (_, ratio)) in scheme.arms().iter().enumerate() {
+                    prop_assert_eq!(counts[k], n / total * u64::from(*ratio));
+                }
+            }
+        }
+    }
+
+    /// A single position is the same assignment as in the whole sequence (the server computes
+    /// one position; an auditor reproduces the list).
+    #[test]
+    fn single_positions_agree_with_the_full_sequence(
+        scheme in scheme_strategy(),
+        secret in prop::collection::vec(any::<u8>(), 16..32),
+        position in 0u64..100,
+    ) {
+        let key = TrialKey::derive(&secret, "T1");
+        let seq = Sequence::new(&key, &scheme, "s=2");
+        prop_assert_eq!(seq.assignment(position), seq.take(position + 1).pop().unwrap_or_else(|| unreachable!()));
+    }
+}
+
+fn anbl_scheme() -> BlockScheme {
+    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    BlockScheme::from_protocol(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_sequence_depends_on_the_secret_the_trial_and_the_stratum_only() {
+    let scheme = anbl_scheme();
+    let arms = |secret: &[u8], trial: &str, stratum: &str| -> String {
+        let key = TrialKey::derive(secret, trial);
+        Sequence::new(&key, &scheme, stratum)
+            .take(64)
+            .iter()
+            .map(|a| a.arm_code.as_str())
+            .collect()
+    };
+    let base = arms(b"secret-one", "ANBL1221", "mycn_status=amplified");
+    assert_eq!(
+        base,
+        arms(b"secret-one", "ANBL1221", "mycn_status=amplified"),
+        "reproducible"
+    );
+    assert_ne!(
+        base,
+        arms(b"secret-two", "ANBL1221", "mycn_status=amplified")
+    );
+    assert_ne!(base, arms(b"secret-one", "OTHER", "mycn_status=amplified"));
+    assert_ne!(
+        base,
+        arms(b"secret-one", "ANBL1221", "mycn_status=not_amplified")
+    );
+}
+
+#[test]
+fn block_sizes_vary_between_the_configured_sizes() {
+    // ANBL1221: 1:1 with multipliers 1 and 2, so blocks of 2 and 4; over 200 subjects both occur.
+    let scheme = anbl_scheme();
+    let key = TrialKey::derive(b"any secret", "ANBL1221");
+    let sizes: std::collections::BTreeSet<u32> = Sequence::new(&key, &scheme, "x=y")
+        .take(200)
+        .iter()
+        .map(|a| a.block_size)
+        .collect();
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [2, 4]);
+}
+
+#[test]
+fn the_key_never_prints_and_its_fingerprint_tracks_the_secret() {
+    let key = TrialKey::derive(b"top secret", "ANBL1221");
+    assert_eq!(format!("{key:?}"), "TrialKey(<secret>)");
+    assert_eq!(key.fingerprint().len(), 16);
+    assert_eq!(
+        key.fingerprint(),
+        TrialKey::derive(b"top secret", "ANBL1221").fingerprint()
+    );
+    assert_ne!(
+        key.fingerprint(),
+        TrialKey::derive(b"other secret", "ANBL1221").fingerprint()
+    );
+}
