@@ -1,0 +1,262 @@
+//! The audit trail (21 CFR Part 11): append-only, written in the same transaction as the change,
+//! hash-chained so that altering, removing or inserting an entry is detected by [`verify`].
+//!
+//! Entry hash = SHA-256 over the JSON array `[sequence, occurred_at (RFC 3339, µs, Z), actor,
+//! actor_role, actor_site, action, entity_type, entity_id, old_value, new_value, reason,
+//! request_id, trace_id, previous_hash]`; the first entry's previous hash is 64 zeros.
+
+use chrono::{SecondsFormat, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use sha2::{Digest, Sha256};
+use trialops_proto::common::v1 as common;
+use uuid::Uuid;
+
+use crate::auth::CallContext;
+use crate::convert::to_timestamp;
+use crate::error::AppError;
+use crate::pagination::{self, Page};
+use crate::store::{audit_chain_head as head, audit_event as event};
+
+/// Previous hash of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who acted and under which call, for every entry a request writes.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    call: CallContext,
+    request_id: String,
+}
+
+impl AuditContext {
+    /// The context of a call with this client request id.
+    pub fn new(call: CallContext, request_id: Uuid) -> Self {
+        AuditContext {
+            call,
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// What was done, for example "subject.enrolled".
+    pub action: &'a str,
+    /// Kind of record.
+    pub entity_type: &'a str,
+    /// Record identifier (a study identifier).
+    pub entity_id: &'a str,
+    /// The record before, `None` on creation.
+    pub old: Option<serde_json::Value>,
+    /// The record after.
+    pub new: serde_json::Value,
+    /// The reason given (empty when the action needs none).
+    pub reason: &'a str,
+}
+
+fn entry_hash(e: &event::Model) -> String {
+    let fields = serde_json::json!([
+        e.sequence,
+        e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        e.actor,
+        e.actor_role,
+        e.actor_site,
+        e.action,
+        e.entity_type,
+        e.entity_id,
+        e.old_value,
+        e.new_value,
+        e.reason,
+        e.request_id,
+        e.trace_id,
+        e.previous_hash,
+    ]);
+    hex::encode(Sha256::digest(fields.to_string().as_bytes()))
+}
+
+/// Appends one entry inside the caller's transaction; returns its sequence number.
+pub async fn append<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &AuditContext,
+    change: Change<'_>,
+) -> Result<i64, AppError> {
+    // Taking the head row first serializes appends: the chain cannot fork between replicas.
+    let bumped = head::Entity::update_many()
+        .col_expr(
+            head::Column::LastSequence,
+            Expr::col(head::Column::LastSequence).add(1),
+        )
+        .filter(head::Column::Id.eq(1))
+        .exec(conn)
+        .await?;
+    if bumped.rows_affected != 1 {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "audit chain head is missing"
+        )));
+    }
+    let current = head::Entity::find_by_id(1)
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit chain head is missing")))?;
+
+    let principal = &ctx.call.principal;
+    let mut entry = event::Model {
+        sequence: current.last_sequence,
+        occurred_at: Utc::now().trunc_subsecs(6),
+        actor: principal.subject.clone(),
+        actor_role: principal.role.as_str().to_owned(),
+        actor_site: principal.site.clone().unwrap_or_default(),
+        action: change.action.to_owned(),
+        entity_type: change.entity_type.to_owned(),
+        entity_id: change.entity_id.to_owned(),
+        old_value: change.old.map(|v| v.to_string()).unwrap_or_default(),
+        new_value: change.new.to_string(),
+        reason: change.reason.to_owned(),
+        request_id: ctx.request_id.clone(),
+        trace_id: ctx.call.trace_id.clone(),
+        previous_hash: current.last_hash,
+        hash: String::new(),
+    };
+    entry.hash = entry_hash(&entry);
+    let sequence = entry.sequence;
+    let hash = entry.hash.clone();
+    event::Entity::insert(event::ActiveModel::from(entry))
+        .exec_without_returning(conn)
+        .await?;
+    head::Entity::update(head::ActiveModel {
+        id: Set(1),
+        last_hash: Set(hash),
+        ..Default::default()
+    })
+    .exec(conn)
+    .await?;
+    Ok(sequence)
+}
+
+/// Wire form of an entry.
+pub fn to_proto(e: event::Model) -> common::AuditEvent {
+    common::AuditEvent {
+        sequence: e.sequence,
+        occurred_at: Some(to_timestamp(e.occurred_at)),
+        actor: e.actor,
+        actor_role: e.actor_role,
+        actor_site: e.actor_site,
+        action: e.action,
+        entity_type: e.entity_type,
+        entity_id: e.entity_id,
+        old_value_json: e.old_value,
+        new_value_json: e.new_value,
+        reason: e.reason,
+        request_id: e.request_id,
+        trace_id: e.trace_id,
+        previous_hash: e.previous_hash,
+        hash: e.hash,
+    }
+}
+
+/// One page of the trail, optionally for one kind of record or one record, in sequence order.
+/// Returns the entries and the next page token.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    entity_type: &str,
+    entity_id: &str,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<common::AuditEvent>, String), AppError> {
+    if !entity_id.is_empty() && entity_type.is_empty() {
+        return Err(AppError::invalid(
+            "entity_type",
+            "required when entity_id is given",
+        ));
+    }
+    let scope = format!("audit|{entity_type}|{entity_id}");
+    let page: Page = pagination::page(page_size, page_token, &scope)?;
+    let mut query = event::Entity::find().order_by_asc(event::Column::Sequence);
+    if !entity_type.is_empty() {
+        query = query.filter(event::Column::EntityType.eq(entity_type));
+    }
+    if !entity_id.is_empty() {
+        query = query.filter(event::Column::EntityId.eq(entity_id));
+    }
+    if let Some(after) = &page.after {
+        let after: i64 = after
+            .parse()
+            .map_err(|_| AppError::invalid("page_token", "not a token this list issued"))?;
+        query = query.filter(event::Column::Sequence.gt(after));
+    }
+    let rows = query.limit(page.size + 1).all(conn).await?;
+    let (rows, next) = pagination::split(rows, &page, &scope, |e| e.sequence.to_string());
+    Ok((rows.into_iter().map(to_proto).collect(), next))
+}
+
+/// Recomputes the chain from the first entry; reports the first entry that does not verify.
+pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerification, AppError> {
+    const BATCH: u64 = 1000;
+    let broken = |sequence: i64, checked: i64, problem: &str| common::AuditVerification {
+        intact: false,
+        events_checked: checked,
+        first_broken_sequence: sequence,
+        problem: problem.to_owned(),
+    };
+    let mut expected_sequence = 1i64;
+    let mut previous_hash = GENESIS_HASH.to_owned();
+    loop {
+        let batch = event::Entity::find()
+            .filter(event::Column::Sequence.gte(expected_sequence))
+            .order_by_asc(event::Column::Sequence)
+            .limit(BATCH)
+            .all(conn)
+            .await?;
+        let done = (batch.len() as u64) < BATCH;
+        for e in batch {
+            let checked = expected_sequence - 1;
+            if e.sequence != expected_sequence {
+                return Ok(broken(
+                    expected_sequence,
+                    checked,
+                    "entry missing: the sequence has a gap",
+                ));
+            }
+            if e.previous_hash != previous_hash {
+                return Ok(broken(
+                    e.sequence,
+                    checked,
+                    "previous_hash does not match the previous entry",
+                ));
+            }
+            if entry_hash(&e) != e.hash {
+                return Ok(broken(
+                    e.sequence,
+                    checked,
+                    "hash does not match the entry's content",
+                ));
+            }
+            previous_hash = e.hash;
+            expected_sequence += 1;
+        }
+        if done {
+            break;
+        }
+    }
+    let checked = expected_sequence - 1;
+    let chain_head = head::Entity::find_by_id(1).one(conn).await?;
+    match chain_head {
+        Some(h) if h.last_sequence == checked && h.last_hash == previous_hash => {
+            Ok(common::AuditVerification {
+                intact: true,
+                events_checked: checked,
+                first_broken_sequence: 0,
+                problem: String::new(),
+            })
+        }
+        _ => Ok(broken(
+            expected_sequence,
+            checked,
+            "entries missing at the end: the chain head records more",
+        )),
+    }
+}

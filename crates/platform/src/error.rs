@@ -1,0 +1,291 @@
+//! The one mapping from service errors to `tonic::Status`, with google.rpc `ErrorInfo`
+//! (stable reasons, domain "trialops") and `BadRequest` field violations.
+//!
+//! Internal details are logged here and never returned: the caller gets a generic message and
+//! the trace id to quote to support.
+
+use std::collections::HashMap;
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The error domain in every `ErrorInfo`.
+pub const ERROR_DOMAIN: &str = "trialops";
+
+/// A field of a request that is wrong, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The field path, for example `values[2].decimal_value`.
+    pub field: String,
+    /// What is wrong, naming the allowed values or format.
+    pub description: String,
+}
+
+/// Every way a trialops RPC fails.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad input; every bad field is named.
+    #[error("invalid argument: {0:?}")]
+    InvalidArgument(Vec<Violation>),
+    /// A clinically or procedurally refused action, with a stable reason such as
+    /// `SUBJECT_INELIGIBLE` and machine-readable metadata.
+    #[error("failed precondition {reason}: {message}")]
+    FailedPrecondition {
+        /// Stable reason code.
+        reason: &'static str,
+        /// Human-readable explanation (no personal data).
+        message: String,
+        /// Details, for example `failed_criteria`.
+        metadata: Vec<(String, String)>,
+    },
+    /// The record does not exist (or the caller may not know it exists).
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// Kind of record, for example "subject".
+        what: &'static str,
+        /// The identifier asked for.
+        id: String,
+    },
+    /// The record exists already, or a request id was reused for another request.
+    #[error("already exists {reason}: {message}")]
+    AlreadyExists {
+        /// Stable reason code.
+        reason: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// A stale etag or a concurrent change: read again and retry.
+    #[error("aborted: {0}")]
+    Aborted(String),
+    /// No or bad credentials.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// A dependency (database, another service) cannot be reached; retry with the same request id.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; logged, never shown.
+    #[error("internal: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    /// One bad field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        AppError::InvalidArgument(vec![Violation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    /// A refused action without metadata.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        AppError::FailedPrecondition {
+            reason,
+            message: message.into(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// An internal error from anything displayable.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return AppError::Aborted(
+                "a concurrent change conflicted with this one; read again and retry".into(),
+            );
+        }
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_)) => {
+                tracing::warn!(error = %err, "database unavailable");
+                AppError::Unavailable(
+                    "the database cannot be reached; retry with the same request_id".into(),
+                )
+            }
+            _ => AppError::Internal(err.into()),
+        }
+    }
+}
+
+fn info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
+}
+
+impl From<AppError> for Status {
+    fn from(err: AppError) -> Status {
+        match err {
+            AppError::InvalidArgument(violations) => {
+                let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+                let message = format!("invalid request: {}", fields.join(", "));
+                let mut details = ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .map(|v| FieldViolation::new(&v.field, &v.description))
+                        .collect::<Vec<_>>(),
+                );
+                details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            AppError::FailedPrecondition {
+                reason,
+                message,
+                metadata,
+            } => Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                info(reason, metadata.into_iter().collect()),
+            ),
+            AppError::NotFound { what, id } => Status::with_error_details(
+                Code::NotFound,
+                format!("{what} {id} not found"),
+                info(
+                    "NOT_FOUND",
+                    HashMap::from([("kind".to_owned(), what.to_owned())]),
+                ),
+            ),
+            AppError::AlreadyExists { reason, message } => Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                info(reason, HashMap::new()),
+            ),
+            AppError::Aborted(message) => {
+                Status::with_error_details(Code::Aborted, message, info("ABORTED", HashMap::new()))
+            }
+            AppError::Unauthenticated(message) => Status::unauthenticated(message),
+            AppError::PermissionDenied(message) => Status::permission_denied(message),
+            AppError::Unavailable(message) => Status::with_error_details(
+                Code::Unavailable,
+                message,
+                info("UNAVAILABLE", HashMap::new()),
+            ),
+            AppError::Internal(error) => {
+                // The details go to the log (inside the request's span, so with its trace id);
+                // the caller learns only that it failed.
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                Status::with_error_details(
+                    Code::Internal,
+                    "internal error; the service logged the details under this call's trace id",
+                    info("INTERNAL", HashMap::new()),
+                )
+            }
+        }
+    }
+}
+
+/// Collects field violations so one response names every bad field.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Records a violation unless `ok`.
+    pub fn check(&mut self, ok: bool, field: impl Into<String>, description: impl Into<String>) {
+        if !ok {
+            self.add(field, description);
+        }
+    }
+
+    /// Keeps the value of a conversion, or records its violation.
+    pub fn take<T>(&mut self, result: Result<T, Violation>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(v) => {
+                self.0.push(v);
+                None
+            }
+        }
+    }
+
+    /// `Err(InvalidArgument)` if anything was recorded.
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::InvalidArgument(self.0))
+        }
+    }
+
+    /// The error for what was recorded (for a `let … else` after [`Violations::take`]).
+    pub fn into_error(self) -> AppError {
+        if self.0.is_empty() {
+            AppError::internal(anyhow::anyhow!(
+                "a conversion failed without recording a violation"
+            ))
+        } else {
+            AppError::InvalidArgument(self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_every_field_violation() {
+        let mut v = Violations::new();
+        v.add("request_id", "must be a UUID");
+        v.add("values[2].decimal_value", "not a decimal");
+        let status: Status = v.into_error().into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, ["request_id", "values[2].decimal_value"]);
+    }
+
+    #[test]
+    fn precondition_carries_reason_and_metadata() {
+        let err = AppError::FailedPrecondition {
+            reason: "SUBJECT_INELIGIBLE",
+            message: "not eligible".into(),
+            metadata: vec![("failed_criteria".into(), "anc,platelets".into())],
+        };
+        let status: Status = err.into();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let details = status.get_error_details();
+        let info = details
+            .error_info()
+            .cloned()
+            .unwrap_or_else(|| panic!("no ErrorInfo"));
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("SUBJECT_INELIGIBLE", ERROR_DOMAIN)
+        );
+        assert_eq!(
+            info.metadata.get("failed_criteria").map(String::as_str),
+            Some("anc,platelets")
+        );
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_details() {
+        let status: Status =
+            AppError::internal(anyhow::anyhow!("password=hunter2 at db.internal")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+        assert!(!status.message().contains("db.internal"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Server bootstrap shared by every service: gRPC health (`grpc.health.v1`, NOT_SERVING while
+//! draining), reflection, message-size and connection-age limits, the RPC layer, and graceful
+//! shutdown (stop reporting healthy, wait the drain delay, stop accepting, let in-flight calls
+//! finish within the grace period).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::auth::Authenticator;
+use crate::rpc_layer::RpcLayer;
+use crate::settings::Settings;
+
+/// A service ready to serve: its routes and the names health reports for it.
+pub struct ServiceRoutes {
+    /// The service's gRPC routes.
+    pub routes: Routes,
+    /// Fully qualified service names, for example `trialops.enrollment.v1.EnrollmentService`.
+    pub names: Vec<&'static str>,
+}
+
+/// Binds the listen address. Port 0 picks a free port (tests).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received: draining"),
+        () = term => tracing::info!("SIGTERM received: draining"),
+    }
+}
+
+/// Serves `service` on `listener` until `shutdown` is cancelled, then drains.
+pub async fn serve(
+    service: ServiceRoutes,
+    listener: TcpListener,
+    settings: &Settings,
+    authenticator: Arc<dyn Authenticator>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in service.names.iter().copied().chain([""]) {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trialops_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection);
+
+    let drain_delay = Duration::from_secs(settings.drain_delay_seconds);
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    let names = service.names.clone();
+    let draining = shutdown.clone();
+    let stop_accepting = async move {
+        draining.cancelled().await;
+        for name in names.iter().copied().chain([""]) {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        tracing::info!(
+            delay_seconds = drain_delay.as_secs(),
+            "health NOT_SERVING; draining"
+        );
+        tokio::time::sleep(drain_delay).await;
+    };
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        .max_connection_age(settings.max_connection_age())
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(RpcLayer::new(authenticator))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, stop_accepting);
+
+    tokio::pin!(server);
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(drain_delay + grace).await;
+    };
+    tokio::select! {
+        result = &mut server => result?,
+        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "calls still running after the grace period; stopping"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Settings: defaults → optional TOML file → `TRIALOPS_*` environment variables.
+//!
+//! The environment comes in as a map so tests inject it instead of mutating the process
+//! environment; `main` passes `std::env::vars()`. Every key is documented in the README's
+//! settings table, and the environment variable of key `database_url` is
+//! `TRIALOPS_DATABASE_URL`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Settings shared by every trialops service. Service-specific keys are optional here and
+/// checked by the service that needs them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the gRPC server binds, for example `127.0.0.1:50051` or `0.0.0.0:50051`.
+    pub listen_addr: SocketAddr,
+    /// Database URL: `postgres://…` in production; empty for the embedded SQLite default,
+    /// a file `<data_dir>/<service>.db`.
+    pub database_url: Option<String>,
+    /// Folder for embedded SQLite files and, locally, the development randomization secret.
+    pub data_dir: PathBuf,
+    /// Largest database connection pool.
+    pub database_max_connections: u32,
+    /// Run database migrations at start: `auto` (yes on SQLite, no on PostgreSQL, where the
+    /// `migrate` subcommand runs them once, as a Kubernetes Job), `always` or `never`.
+    pub migrate_on_start: MigrateOnStart,
+    /// Log line format: `text` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter, `tracing` directive syntax, for example `info` or `info,trialops=debug`.
+    pub log_level: String,
+    /// Largest gRPC message accepted or sent, bytes.
+    pub max_message_bytes: usize,
+    /// Connections are closed (gracefully) after this many seconds, so long-lived gRPC
+    /// connections spread over new replicas.
+    pub max_connection_age_seconds: u64,
+    /// After SIGTERM, health reports NOT_SERVING for this many seconds before the server stops
+    /// accepting calls, so load balancers and kubelet see it first.
+    pub drain_delay_seconds: u64,
+    /// After the drain delay, in-flight calls get this many seconds to finish.
+    pub shutdown_grace_seconds: u64,
+    /// Folder of additional protocol definition files (`*.toml`) beside the bundled ones.
+    pub protocol_dir: Option<PathBuf>,
+    /// Enrollment only: file holding the randomization master secret (at least 32 bytes).
+    pub randomization_secret_file: Option<PathBuf>,
+}
+
+/// When migrations run at start.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrateOnStart {
+    /// On SQLite only.
+    Auto,
+    /// Always.
+    Always,
+    /// Never; the service refuses to start if migrations are pending.
+    Never,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the trace id.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_max_connections: 10,
+            migrate_on_start: MigrateOnStart::Auto,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            max_message_bytes: 4 * 1024 * 1024,
+            max_connection_age_seconds: 300,
+            drain_delay_seconds: 0,
+            shutdown_grace_seconds: 20,
+            protocol_dir: None,
+            randomization_secret_file: None,
+        }
+    }
+}
+
+/// Settings could not be loaded; the message names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("settings: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads settings for a service whose default port is `default_port`: defaults, then the
+    /// file (if given), then `TRIALOPS_*` variables from `env`.
+    pub fn load(
+        default_port: u16,
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TRIALOPS_"))
+            .collect();
+        let mut builder = config::Config::builder()
+            .set_default("listen_addr", format!("127.0.0.1:{default_port}"))
+            .map_err(|e| SettingsError(e.to_string()))?;
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let config = builder
+            .add_source(
+                config::Environment::with_prefix("TRIALOPS")
+                    .prefix_separator("_")
+                    .try_parsing(true)
+                    .source(Some(env.into_iter().collect())),
+            )
+            .build()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = config
+            .try_deserialize()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        if self.database_max_connections == 0 {
+            return Err(SettingsError(
+                "database_max_connections must be at least 1".into(),
+            ));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(SettingsError(
+                "max_message_bytes must be at least 1024".into(),
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(SettingsError(
+                "database_url must start with postgres://, postgresql:// or sqlite:".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Connection age limit.
+    pub fn max_connection_age(&self) -> Duration {
+        Duration::from_secs(self.max_connection_age_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_use_the_service_port_and_embedded_sqlite() {
+        let s =
+            Settings::load(50052, None, env(&[("PATH", "/bin")])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.listen_addr,
+            "127.0.0.1:50052".parse().unwrap_or_else(|_| unreachable!())
+        );
+        assert_eq!(s.database_url, None);
+        assert_eq!(s.migrate_on_start, MigrateOnStart::Auto);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("settings.toml");
+        std::fs::write(
+            &file,
+            "log_format = \"json\"\nmax_message_bytes = 2048\ndrain_delay_seconds = 3\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let s = Settings::load(
+            50051,
+            Some(&file),
+            env(&[
+                ("TRIALOPS_DRAIN_DELAY_SECONDS", "7"),
+                ("TRIALOPS_DATABASE_URL", "postgres://db/x"),
+                ("TRIALOPS_LISTEN_ADDR", "0.0.0.0:6000"),
+                ("TRIALOPS_MIGRATE_ON_START", "never"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.max_message_bytes, 2048);
+        assert_eq!(s.drain_delay_seconds, 7);
+        assert_eq!(s.database_url.as_deref(), Some("postgres://db/x"));
+        assert_eq!(s.listen_addr.port(), 6000);
+        assert_eq!(s.migrate_on_start, MigrateOnStart::Never);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Settings::load(
+            50051,
+            None,
+            env(&[("TRIALOPS_DRAIN_DELAY_SECONDS", "soon")]),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("drain_delay_seconds"), "{err}");
+        let err = Settings::load(50051, None, env(&[("TRIALOPS_DATABASE_URL", "mysql://x")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("database_url"), "{err}");
+    }
+}

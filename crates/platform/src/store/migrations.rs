@@ -1,0 +1,199 @@
+//! Migrations of the platform tables.
+
+use sea_orm_migration::prelude::*;
+
+use crate::audit::GENESIS_HASH;
+
+/// The platform migrations, in order; each service's migrator lists them first.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(CreateIdempotencyRecords),
+        Box::new(CreateAuditTrail),
+    ]
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyRecords {
+    Table,
+    RequestId,
+    Method,
+    Fingerprint,
+    Response,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Sequence,
+    OccurredAt,
+    Actor,
+    ActorRole,
+    ActorSite,
+    Action,
+    EntityType,
+    EntityId,
+    OldValue,
+    NewValue,
+    Reason,
+    RequestId,
+    TraceId,
+    PreviousHash,
+    Hash,
+}
+
+#[derive(DeriveIden)]
+enum AuditChainHead {
+    Table,
+    Id,
+    LastSequence,
+    LastHash,
+}
+
+struct CreateIdempotencyRecords;
+
+impl MigrationName for CreateIdempotencyRecords {
+    fn name(&self) -> &str {
+        "m20261126_000001_platform_idempotency_records"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateIdempotencyRecords {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyRecords::Table)
+                    .col(
+                        ColumnDef::new(IdempotencyRecords::RequestId)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyRecords::Method)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyRecords::Fingerprint)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(IdempotencyRecords::Response).blob().null())
+                    .col(
+                        ColumnDef::new(IdempotencyRecords::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+struct CreateAuditTrail;
+
+impl MigrationName for CreateAuditTrail {
+    fn name(&self) -> &str {
+        "m20261126_000002_platform_audit_trail"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAuditTrail {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditEvents::Table)
+                    .col(
+                        ColumnDef::new(AuditEvents::Sequence)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::OccurredAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuditEvents::Actor).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::ActorRole).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::ActorSite).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::Action).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::EntityType).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::EntityId).string().not_null())
+                    .col(ColumnDef::new(AuditEvents::OldValue).text().not_null())
+                    .col(ColumnDef::new(AuditEvents::NewValue).text().not_null())
+                    .col(ColumnDef::new(AuditEvents::Reason).text().not_null())
+                    .col(
+                        ColumnDef::new(AuditEvents::RequestId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::TraceId)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditEvents::PreviousHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(AuditEvents::Hash).string_len(64).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        // ListAuditEvents filters by record, in sequence order.
+        manager
+            .create_index(
+                Index::create()
+                    .name("audit_events_by_entity")
+                    .table(AuditEvents::Table)
+                    .col(AuditEvents::EntityType)
+                    .col(AuditEvents::EntityId)
+                    .col(AuditEvents::Sequence)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditChainHead::Table)
+                    .col(
+                        ColumnDef::new(AuditChainHead::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditChainHead::LastSequence)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditChainHead::LastHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(AuditChainHead::Table)
+                    .columns([
+                        AuditChainHead::Id,
+                        AuditChainHead::LastSequence,
+                        AuditChainHead::LastHash,
+                    ])
+                    .values_panic([1.into(), 0i64.into(), GENESIS_HASH.into()])
+                    .to_owned(),
+            )
+            .await
+    }
+}

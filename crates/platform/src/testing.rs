@@ -1,0 +1,159 @@
+//! Test support (feature `testing`): a fresh database per test, on SQLite always and on
+//! PostgreSQL when `TRIALOPS_TEST_POSTGRES_URL` is set, and a macro that runs one scenario on
+//! both. Tests read that variable but never set any.
+
+use sea_orm::{ConnectionTrait, Database};
+
+/// The environment variable naming the PostgreSQL server tests use.
+pub const POSTGRES_URL_VARIABLE: &str = "TRIALOPS_TEST_POSTGRES_URL";
+
+/// A database backend for a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server.
+    Postgres,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDatabase {
+    /// Its URL.
+    pub url: String,
+    /// Which backend.
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+fn with_database(server_url: &str, name: &str) -> String {
+    let (base, query) = server_url
+        .split_once('?')
+        .map_or((server_url, ""), |(b, q)| (b, q));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    if query.is_empty() {
+        format!("{root}/{name}")
+    } else {
+        format!("{root}/{name}?{query}")
+    }
+}
+
+impl TestDatabase {
+    /// A new, empty database; `None` for PostgreSQL when the variable is not set. Panics when
+    /// PostgreSQL is configured but unreachable: a configured backend is never silently skipped.
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary folder: {e}"));
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Backend::Postgres => {
+                let server = std::env::var(POSTGRES_URL_VARIABLE)
+                    .ok()
+                    .filter(|u| !u.is_empty())?;
+                let name = format!("trialops_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&server).await.unwrap_or_else(|e| {
+                    panic!("{POSTGRES_URL_VARIABLE} is set but PostgreSQL is unreachable: {e}")
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+                let _ = admin.close().await;
+                let url = with_database(&server, &name);
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    _dir: None,
+                    postgres: Some((server, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async code: use a short-lived runtime on its own thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = Database::connect(&server).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: a test database could not be dropped");
+        }
+    }
+}
+
+/// Runs each named scenario `async fn name(backend: Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`; the PostgreSQL one says it is skipped when no server is configured.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if std::env::var($crate::testing::POSTGRES_URL_VARIABLE).map_or(true, |v| v.is_empty()) {
+                        eprintln!("skipped: {} is not set", $crate::testing::POSTGRES_URL_VARIABLE);
+                        return;
+                    }
+                    super::$name($crate::testing::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_replace_the_path_and_keep_the_query() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/test?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
+    }
+}
