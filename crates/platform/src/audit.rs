@@ -137,6 +137,11 @@ pub async fn append<C: ConnectionTrait>(
     Ok(sequence)
 }
 
+/// A stored record as the JSON an audit entry keeps.
+pub fn to_json<T: serde::Serialize>(record: &T) -> Result<serde_json::Value, AppError> {
+    serde_json::to_value(record).map_err(AppError::internal)
+}
+
 /// Wire form of an entry.
 pub fn to_proto(e: event::Model) -> common::AuditEvent {
     common::AuditEvent {

@@ -1,1 +1,125 @@
-//! placeholder
+//! The trialops enrollment service: trials, sites, eligibility screening, consent and
+//! concealed stratified randomization over gRPC (`trialops.enrollment.v1.EnrollmentService`).
+
+mod api;
+pub mod error;
+pub mod secret;
+pub mod store;
+pub mod trials;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use trialops_platform::auth::{Authenticator, DevelopmentAuthenticator};
+use trialops_platform::server::{self, ServiceRoutes};
+use trialops_platform::{Settings, database};
+use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentServiceServer;
+
+pub use store::Migrator;
+use trials::Trials;
+
+/// Service name: database file, telemetry service name.
+pub const SERVICE_NAME: &str = "enrollment";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50051;
+/// Fully qualified gRPC service name.
+pub const GRPC_SERVICE: &str = "trialops.enrollment.v1.EnrollmentService";
+
+/// What a caller may replace when building the service (tests, the all-in-one binary).
+#[derive(Default)]
+pub struct Options {
+    /// The randomization master secret, instead of loading it per the settings.
+    pub randomization_secret: Option<Vec<u8>>,
+    /// The authenticator, instead of the development one.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+/// A built, bound enrollment service, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    routes: Routes,
+    settings: Settings,
+    authenticator: Arc<dyn Authenticator>,
+    db: DatabaseConnection,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads the trials and binds the listen address.
+    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+        let db = database::connect(&settings, SERVICE_NAME).await?;
+        database::prepare::<Migrator>(&db, &settings).await?;
+        let secret = match options.randomization_secret {
+            Some(secret) => secret,
+            None => secret::load(&settings)?,
+        };
+        let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
+        check_trial_keys(&db, &trials).await?;
+
+        let api = api::EnrollmentApi::new(db.clone(), trials);
+        let server = EnrollmentServiceServer::new(api)
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes);
+        let listener = server::bind(settings.listen_addr).await?;
+        Ok(Application {
+            listener,
+            routes: Routes::new(server),
+            settings,
+            authenticator: options
+                .authenticator
+                .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator)),
+            db,
+        })
+    }
+
+    /// The bound address (the real port when the setting asked for port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains and closes the database.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr()?, "enrollment service listening");
+        let service = ServiceRoutes {
+            routes: self.routes,
+            names: vec![GRPC_SERVICE],
+        };
+        let served = server::serve(
+            service,
+            self.listener,
+            &self.settings,
+            self.authenticator,
+            shutdown,
+        )
+        .await;
+        if let Err(e) = self.db.close().await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+        served
+    }
+}
+
+/// Refuses to start when a trial's stored key fingerprint differs from the loaded secret's: a
+/// changed secret would silently break every stratum's block balance.
+async fn check_trial_keys(db: &DatabaseConnection, trials: &Trials) -> anyhow::Result<()> {
+    for trial in trials.all() {
+        let stored = store::trial_key::Entity::find()
+            .filter(store::trial_key::Column::TrialId.eq(trial.protocol.trial.id.as_str()))
+            .one(db)
+            .await?;
+        if let Some(stored) = stored
+            && stored.fingerprint != trial.key.fingerprint()
+        {
+            anyhow::bail!(
+                "the randomization secret is not the one trial {} started with (fingerprint {} stored); \
+                 restore the original secret",
+                trial.protocol.trial.id,
+                stored.fingerprint
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! GetSubject, ListSubjects, ChangeSubjectStatus and CorrectSubject.
+
+use chrono::{SubsecRound, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use tonic::Request;
+use trialops_domain::strata::{parse_stratum_key, stratum_key};
+use trialops_domain::subject::SubjectStatus;
+use trialops_platform::audit::{self, AuditContext, Change};
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
+use trialops_proto::enrollment::v1 as pb;
+
+use super::enroll::{check_consent, check_strata, require_accepted_version};
+use super::{EnrollmentApi, convert, latest_site_date};
+use crate::error::*;
+use crate::store::subject;
+
+async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
+    subject::Entity::find_by_id(subject_id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "subject",
+            id: subject_id.to_owned(),
+        })
+}
+
+/// Writes `updated` if the row is still at `expected_version`; ABORTED otherwise.
+async fn save<C: ConnectionTrait>(
+    conn: &C,
+    updated: &subject::Model,
+    expected_version: i32,
+) -> Result<(), AppError> {
+    let result = subject::Entity::update_many()
+        // From<Model> marks fields Unchanged, which `set` skips: mark them all for writing.
+        .set(subject::ActiveModel::from(updated.clone()).reset_all())
+        .filter(subject::Column::SubjectId.eq(updated.subject_id.as_str()))
+        .filter(subject::Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(AppError::Aborted(
+            "the subject changed since it was read; read it again and retry".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn require_etag(current: &subject::Model, expected: i32) -> Result<(), AppError> {
+    if current.version != expected {
+        return Err(AppError::Aborted(format!(
+            "stale etag: the subject is at etag {}; read it again and retry",
+            current.version
+        )));
+    }
+    Ok(())
+}
+
+pub(super) async fn get(
+    api: &EnrollmentApi,
+    request: Request<pb::GetSubjectRequest>,
+) -> Result<pb::GetSubjectResponse, AppError> {
+    let req = request.into_inner();
+    if req.subject_id.is_empty() {
+        return Err(AppError::invalid("subject_id", "required"));
+    }
+    let record = find(&api.db, &req.subject_id).await?;
+    Ok(pb::GetSubjectResponse {
+        subject: Some(convert::subject(&record)?),
+    })
+}
+
+pub(super) async fn list(
+    api: &EnrollmentApi,
+    request: Request<pb::ListSubjectsRequest>,
+) -> Result<pb::ListSubjectsResponse, AppError> {
+    let req = request.into_inner();
+    if req.trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    let trial = api.trials.get(&req.trial_id)?;
+    let mut v = Violations::new();
+    if !req.arm_code.is_empty() {
+        v.check(
+            trial.protocol.arm(&req.arm_code).is_some(),
+            "arm_code",
+            "not an arm of this trial",
+        );
+    }
+    let status = convert::status_from_proto(req.status);
+    v.check(
+        status.is_some() || req.status == pb::SubjectStatus::Unspecified as i32,
+        "status",
+        "not a SubjectStatus value",
+    );
+    v.finish()?;
+
+    let scope = format!(
+        "subjects|{}|{}|{}|{}",
+        req.trial_id, req.site_code, req.arm_code, req.status
+    );
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let mut query = subject::Entity::find()
+        .filter(subject::Column::TrialId.eq(req.trial_id.as_str()))
+        .order_by_asc(subject::Column::SubjectId);
+    if !req.site_code.is_empty() {
+        query = query.filter(subject::Column::SiteCode.eq(req.site_code.as_str()));
+    }
+    if !req.arm_code.is_empty() {
+        query = query.filter(subject::Column::ArmCode.eq(req.arm_code.as_str()));
+    }
+    if let Some(status) = status {
+        query = query.filter(subject::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(subject::Column::SubjectId.gt(after.as_str()));
+    }
+    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let (rows, next_page_token) = pagination::split(rows, &page, &scope, |s| s.subject_id.clone());
+    let subjects = rows
+        .iter()
+        .map(convert::subject)
+        .collect::<Result<_, _>>()?;
+    Ok(pb::ListSubjectsResponse {
+        subjects,
+        next_page_token,
+    })
+}
+
+pub(super) async fn change_status(
+    api: &EnrollmentApi,
+    request: Request<pb::ChangeSubjectStatusRequest>,
+) -> Result<pb::ChangeSubjectStatusResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    let request_id = v.take(wire::request_id("request_id", &req.request_id));
+    v.check(!req.subject_id.is_empty(), "subject_id", "required");
+    let version = v.take(convert::etag_version(&req.etag));
+    let new_status = convert::status_from_proto(req.new_status);
+    if new_status.is_none() {
+        v.add(
+            "new_status",
+            "required: one of ON_PROTOCOL_THERAPY, OFF_PROTOCOL_THERAPY, OFF_STUDY, WITHDRAWN",
+        );
+    }
+    let reason = v.take(wire::text("reason", &req.reason, 1000));
+    let effective_on = v.take(wire::date("effective_on", req.effective_on.as_ref()));
+    if let Some(date) = effective_on {
+        v.check(
+            date <= latest_site_date(),
+            "effective_on",
+            "must not be in the future",
+        );
+    }
+    let (Some(request_id), Some(version), Some(new_status), Some(reason), Some(effective_on)) =
+        (request_id, version, new_status, reason, effective_on)
+    else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+
+    let audit_ctx = AuditContext::new(call, request_id);
+    idempotency::execute(
+        &api.db,
+        "EnrollmentService/ChangeSubjectStatus",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let current = find(tx, &req.subject_id).await?;
+                require_etag(&current, version)?;
+                let from = SubjectStatus::parse(&current.status).ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!(
+                        "stored status {:?} unknown",
+                        current.status
+                    ))
+                })?;
+                if !from.can_become(new_status) {
+                    return Err(AppError::FailedPrecondition {
+                        reason: INVALID_STATUS_TRANSITION,
+                        message: format!(
+                            "a subject {} cannot become {}",
+                            from.as_str(),
+                            new_status.as_str()
+                        ),
+                        metadata: vec![
+                            ("from".into(), from.as_str().into()),
+                            ("to".into(), new_status.as_str().into()),
+                        ],
+                    });
+                }
+                if effective_on < current.enrolled_at.date_naive() {
+                    return Err(AppError::invalid(
+                        "effective_on",
+                        "must not be before the enrollment date",
+                    ));
+                }
+                let mut updated = current.clone();
+                updated.status = new_status.as_str().to_owned();
+                updated.status_reason = reason.clone();
+                updated.status_effective_on = effective_on;
+                updated.updated_at = Utc::now().trunc_subsecs(6);
+                updated.version = version + 1;
+                save(tx, &updated, version).await?;
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "subject.status_changed",
+                        entity_type: "subject",
+                        entity_id: &updated.subject_id,
+                        old: Some(audit::to_json(&current)?),
+                        new: audit::to_json(&updated)?,
+                        reason: &reason,
+                    },
+                )
+                .await?;
+                Ok(pb::ChangeSubjectStatusResponse {
+                    subject: Some(convert::subject(&updated)?),
+                })
+            })
+        },
+    )
+    .await
+}
+
+pub(super) async fn correct(
+    api: &EnrollmentApi,
+    request: Request<pb::CorrectSubjectRequest>,
+) -> Result<pb::CorrectSubjectResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    let request_id = v.take(wire::request_id("request_id", &req.request_id));
+    v.check(!req.subject_id.is_empty(), "subject_id", "required");
+    let version = v.take(convert::etag_version(&req.etag));
+    let reason = v.take(wire::text("reason", &req.reason, 1000));
+    let consent = req.consent.as_ref().map(|c| check_consent(Some(c), &mut v));
+    if req.consent.is_none() && req.strata.is_empty() {
+        v.add("consent", "set consent or strata: the values to correct");
+    }
+    let (Some(request_id), Some(version), Some(reason)) = (request_id, version, reason) else {
+        return Err(v.into_error());
+    };
+    // The trial is known only from the stored subject: read it before checking strata.
+    let current = if req.subject_id.is_empty() {
+        None
+    } else {
+        Some(find(&api.db, &req.subject_id).await?)
+    };
+    let trial = match &current {
+        Some(c) => Some(api.trials.get(&c.trial_id)?),
+        None => None,
+    };
+    let corrected_strata = match &trial {
+        Some(t) if !req.strata.is_empty() => check_strata(t, &req.strata, false, &mut v),
+        _ => None,
+    };
+    let consent = match consent {
+        Some(Some(c)) => Some(c),
+        Some(None) => return Err(v.into_error()),
+        None => None,
+    };
+    let Some(trial) = trial else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    if let Some((_, form_version)) = &consent {
+        require_accepted_version(&trial, form_version)?;
+    }
+
+    let audit_ctx = AuditContext::new(call, request_id);
+    idempotency::execute(
+        &api.db,
+        "EnrollmentService/CorrectSubject",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let current = find(tx, &req.subject_id).await?;
+                require_etag(&current, version)?;
+                let mut updated = current.clone();
+                if let Some((signed_on, form_version)) = consent {
+                    if signed_on > current.enrolled_at.date_naive() {
+                        return Err(AppError::invalid(
+                            "consent.signed_on",
+                            "consent must be signed before enrollment",
+                        ));
+                    }
+                    updated.consent_signed_on = signed_on;
+                    updated.consent_form_version = form_version;
+                }
+                if let Some(corrections) = corrected_strata {
+                    let mut merged: trialops_domain::strata::Strata =
+                        parse_stratum_key(&current.strata).into_iter().collect();
+                    merged.extend(corrections);
+                    updated.strata = stratum_key(&trial.protocol, &merged);
+                }
+                // The arm and the randomized stratum are never corrected (intention to treat).
+                if updated == current {
+                    return Err(AppError::precondition(
+                        CORRECTION_CHANGES_NOTHING,
+                        "the corrected values equal the recorded ones",
+                    ));
+                }
+                updated.updated_at = Utc::now().trunc_subsecs(6);
+                updated.version = version + 1;
+                save(tx, &updated, version).await?;
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "subject.corrected",
+                        entity_type: "subject",
+                        entity_id: &updated.subject_id,
+                        old: Some(audit::to_json(&current)?),
+                        new: audit::to_json(&updated)?,
+                        reason: &reason,
+                    },
+                )
+                .await?;
+                Ok(pb::CorrectSubjectResponse {
+                    subject: Some(convert::subject(&updated)?),
+                })
+            })
+        },
+    )
+    .await
+}

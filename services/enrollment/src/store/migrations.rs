@@ -1,0 +1,353 @@
+//! Schema of the enrollment database: the platform tables first, then the service's own.
+//! Every list filter has an index (DESIGN: no unindexed filter).
+
+use sea_orm_migration::prelude::*;
+
+/// All migrations of the enrollment database.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = trialops_platform::store::migrations();
+        all.push(Box::new(CreateEnrollmentTables));
+        all
+    }
+}
+
+#[derive(DeriveIden)]
+enum Sites {
+    Table,
+    SiteCode,
+    Name,
+    RegisteredAt,
+}
+
+#[derive(DeriveIden)]
+enum Screenings {
+    Table,
+    Id,
+    TrialId,
+    ScreeningId,
+    Attempt,
+    SiteCode,
+    AssessedOn,
+    Eligible,
+    ResultsJson,
+    ValuesJson,
+    RecordedAt,
+}
+
+#[derive(DeriveIden)]
+enum Subjects {
+    Table,
+    SubjectId,
+    TrialId,
+    SubjectNumber,
+    SiteCode,
+    ScreeningId,
+    ArmCode,
+    Strata,
+    RandomizedStratum,
+    ConsentSignedOn,
+    ConsentFormVersion,
+    Status,
+    StatusReason,
+    StatusEffectiveOn,
+    EnrolledAt,
+    UpdatedAt,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum Allocations {
+    Table,
+    SubjectId,
+    TrialId,
+    Stratum,
+    Position,
+    ArmCode,
+    AllocatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Counters {
+    Table,
+    Name,
+    Value,
+}
+
+#[derive(DeriveIden)]
+enum TrialKeys {
+    Table,
+    TrialId,
+    Fingerprint,
+    FirstUsedAt,
+}
+
+struct CreateEnrollmentTables;
+
+impl MigrationName for CreateEnrollmentTables {
+    fn name(&self) -> &str {
+        "m20261126_000101_enrollment_tables"
+    }
+}
+
+fn index(
+    name: &str,
+    table: impl IntoIden,
+    cols: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for col in cols {
+        stmt.col(Alias::new(*col));
+    }
+    if unique {
+        stmt.unique();
+    }
+    stmt.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEnrollmentTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Sites::Table)
+                .col(
+                    ColumnDef::new(Sites::SiteCode)
+                        .string_len(32)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Sites::Name).string_len(200).not_null())
+                .col(
+                    ColumnDef::new(Sites::RegisteredAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Screenings::Table)
+                .col(
+                    ColumnDef::new(Screenings::Id)
+                        .string_len(36)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(Screenings::TrialId)
+                        .string_len(20)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Screenings::ScreeningId)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Screenings::Attempt).integer().not_null())
+                .col(
+                    ColumnDef::new(Screenings::SiteCode)
+                        .string_len(32)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Screenings::AssessedOn).date().not_null())
+                .col(ColumnDef::new(Screenings::Eligible).boolean().not_null())
+                .col(ColumnDef::new(Screenings::ResultsJson).text().not_null())
+                .col(ColumnDef::new(Screenings::ValuesJson).text().not_null())
+                .col(
+                    ColumnDef::new(Screenings::RecordedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "screenings_by_candidate",
+            Screenings::Table,
+            &["trial_id", "screening_id", "attempt"],
+            true,
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Subjects::Table)
+                .col(
+                    ColumnDef::new(Subjects::SubjectId)
+                        .string_len(40)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Subjects::TrialId).string_len(20).not_null())
+                .col(
+                    ColumnDef::new(Subjects::SubjectNumber)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Subjects::SiteCode).string_len(32).not_null())
+                .col(
+                    ColumnDef::new(Subjects::ScreeningId)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Subjects::ArmCode).string_len(8).not_null())
+                .col(ColumnDef::new(Subjects::Strata).string().not_null())
+                .col(
+                    ColumnDef::new(Subjects::RandomizedStratum)
+                        .string()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Subjects::ConsentSignedOn).date().not_null())
+                .col(
+                    ColumnDef::new(Subjects::ConsentFormVersion)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Subjects::Status).string_len(32).not_null())
+                .col(ColumnDef::new(Subjects::StatusReason).text().not_null())
+                .col(
+                    ColumnDef::new(Subjects::StatusEffectiveOn)
+                        .date()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Subjects::EnrolledAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Subjects::UpdatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Subjects::Version).integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        // One enrollment per candidate and one subject per number, whatever the concurrency.
+        m.create_index(index(
+            "subjects_by_screening",
+            Subjects::Table,
+            &["trial_id", "screening_id"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "subjects_by_number",
+            Subjects::Table,
+            &["trial_id", "subject_number"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "subjects_by_site",
+            Subjects::Table,
+            &["trial_id", "site_code", "subject_id"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "subjects_by_arm",
+            Subjects::Table,
+            &["trial_id", "arm_code", "subject_id"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "subjects_by_status",
+            Subjects::Table,
+            &["trial_id", "status", "subject_id"],
+            false,
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Allocations::Table)
+                .col(
+                    ColumnDef::new(Allocations::SubjectId)
+                        .string_len(40)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(Allocations::TrialId)
+                        .string_len(20)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Allocations::Stratum).string().not_null())
+                .col(
+                    ColumnDef::new(Allocations::Position)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Allocations::ArmCode)
+                        .string_len(8)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Allocations::AllocatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // A position of a stratum's sequence is used once; the summary groups by stratum and arm.
+        m.create_index(index(
+            "allocations_by_position",
+            Allocations::Table,
+            &["trial_id", "stratum", "position"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "allocations_by_arm",
+            Allocations::Table,
+            &["trial_id", "stratum", "arm_code"],
+            false,
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Counters::Table)
+                .col(
+                    ColumnDef::new(Counters::Name)
+                        .string()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Counters::Value).big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(TrialKeys::Table)
+                .col(
+                    ColumnDef::new(TrialKeys::TrialId)
+                        .string_len(20)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(TrialKeys::Fingerprint)
+                        .string_len(16)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(TrialKeys::FirstUsedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,11 @@
+//! Persistence of the enrollment service: entities and migrations.
+
+pub mod allocation;
+pub mod counter;
+mod migrations;
+pub mod screening;
+pub mod site;
+pub mod subject;
+pub mod trial_key;
+
+pub use migrations::Migrator;

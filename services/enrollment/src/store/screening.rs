@@ -1,0 +1,39 @@
+//! Recorded screenings: one row per attempt, never changed afterwards.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+/// A screening attempt of a candidate.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "screenings")]
+pub struct Model {
+    /// Row id (UUID).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Trial.
+    pub trial_id: String,
+    /// The site's screening identifier.
+    pub screening_id: String,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    /// Screening site.
+    pub site_code: String,
+    /// Assessment date.
+    pub assessed_on: Date,
+    /// All criteria met.
+    pub eligible: bool,
+    /// Per-criterion results, JSON array of {criterion_id, outcome, detail}.
+    #[sea_orm(column_type = "Text")]
+    pub results_json: String,
+    /// The screening values as supplied, JSON object.
+    #[sea_orm(column_type = "Text")]
+    pub values_json: String,
+    /// When recorded, UTC.
+    pub recorded_at: DateTimeUtc,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
