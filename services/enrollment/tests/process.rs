@@ -1,0 +1,175 @@
+//! The service as Kubernetes runs it: a real process, the `migrate` subcommand, health probes,
+//! and SIGTERM (health NOT_SERVING while draining, then exit 0).
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use trialops_platform::testing::{Backend, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trialops-enrollment");
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn command(dir: &Path, port: u16, database_url: &str) -> Command {
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut cmd = Command::new(BIN);
+    cmd.env("TRIALOPS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("TRIALOPS_DATA_DIR", dir)
+        .env("TRIALOPS_DATABASE_URL", database_url)
+        .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
+        .env("TRIALOPS_MIGRATE_ON_START", "never")
+        .env("TRIALOPS_DRAIN_DELAY_SECONDS", "2")
+        .env("TRIALOPS_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+async fn health(addr: SocketAddr, service: &str) -> Option<i32> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .ok()?
+        .connect()
+        .await
+        .ok()?;
+    let mut client = HealthClient::new(channel);
+    let response = client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .ok()?;
+    Some(response.into_inner().status)
+}
+
+async fn wait_serving(addr: SocketAddr, child: &mut Child) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the service exited early: {status}");
+        }
+        if health(addr, "").await == Some(ServingStatus::Serving as i32) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the service did not report SERVING within 30 s");
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the service did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_then_serve_then_drain_on_sigterm() {
+    // PostgreSQL when configured (as in production), else SQLite.
+    let backend = if std::env::var(trialops_platform::testing::POSTGRES_URL_VARIABLE)
+        .is_ok_and(|v| !v.is_empty())
+    {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("no database"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // With migrations pending and migrate_on_start=never, the service refuses to start.
+    let refused = command(dir.path(), port, &db.url)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("migration(s) pending"), "{stderr}");
+
+    // The migrate subcommand (the Kubernetes Job) applies them and exits 0.
+    let migrated = command(dir.path(), port, &db.url)
+        .arg("migrate")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+
+    let mut child = command(dir.path(), port, &db.url)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_serving(addr, &mut child).await;
+    assert_eq!(
+        health(addr, "trialops.enrollment.v1.EnrollmentService").await,
+        Some(ServingStatus::Serving as i32)
+    );
+
+    terminate(&child);
+    // During the 2 s drain delay health answers NOT_SERVING, so kubelet and load balancers
+    // stop routing before the server stops accepting.
+    let mut saw_not_serving = false;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        if health(addr, "").await == Some(ServingStatus::NotServing as i32) {
+            saw_not_serving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        saw_not_serving,
+        "health never reported NOT_SERVING while draining"
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "SIGTERM must end in a clean exit");
+
+    // Logs are JSON lines; none carries a screening or subject identifier at start-up.
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    assert!(
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .all(|l| l.starts_with('{')),
+        "{out}"
+    );
+    assert!(out.contains("SIGTERM received"), "{out}");
+}
