@@ -258,6 +258,10 @@ pub struct TreatmentRules {
     /// Largest BSA change, in percent, accepted since the previous cycle without confirmation.
     #[serde(deserialize_with = "exact::deserialize")]
     pub max_bsa_change_percent: Decimal,
+    /// Largest deviation, in percent, of a rounded dose from the calculated one; beyond it the
+    /// dose cannot be prepared by the rounding rule and is refused for a pharmacist to resolve.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub max_rounding_deviation_percent: Decimal,
     /// Largest deviation, in percent, of a given dose from the prescribed one before flagging.
     #[serde(deserialize_with = "exact::deserialize")]
     pub administration_tolerance_percent: Decimal,
@@ -378,6 +382,9 @@ pub struct Agent {
     pub dose_levels: Vec<DoseLevel>,
     /// Rounding rule.
     pub rounding: Rounding,
+    /// Whether a dose modification may raise the dose again (re-escalation). Default: no.
+    #[serde(default)]
+    pub allow_re_escalation: bool,
 }
 
 impl Protocol {

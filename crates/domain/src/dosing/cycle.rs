@@ -1,0 +1,110 @@
+//! Cycle rules: the blood counts needed to start a cycle, delays, plausibility of a cycle's
+//! measurements against the previous cycle, and the calendar of administrations.
+
+use chrono::{Days, NaiveDate};
+use rust_decimal::Decimal;
+
+use super::dose::deviation_percent;
+use crate::protocol::{Agent, CycleStartCriteria, TreatmentRules};
+
+/// A cycle-start criterion that is not met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    /// What was measured, for example "anc_per_ul".
+    pub measure: &'static str,
+    /// The value measured.
+    pub value: Decimal,
+    /// The protocol's minimum.
+    pub minimum: Decimal,
+}
+
+/// The counts below the protocol's minimums; empty when the cycle may start.
+pub fn unmet_start_criteria(
+    c: &CycleStartCriteria,
+    anc_per_ul: Decimal,
+    platelets_per_ul: Decimal,
+) -> Vec<Unmet> {
+    let mut unmet = Vec::new();
+    if anc_per_ul < c.min_anc_per_ul {
+        unmet.push(Unmet {
+            measure: "anc_per_ul",
+            value: anc_per_ul,
+            minimum: c.min_anc_per_ul,
+        });
+    }
+    if platelets_per_ul < c.min_platelets_per_ul {
+        unmet.push(Unmet {
+            measure: "platelets_per_ul",
+            value: platelets_per_ul,
+            minimum: c.min_platelets_per_ul,
+        });
+    }
+    unmet
+}
+
+/// When a cycle is due: the previous cycle's day 1 plus the cycle length.
+pub fn due_date(previous_start: NaiveDate, rules: &TreatmentRules) -> Option<NaiveDate> {
+    previous_start.checked_add_days(Days::new(u64::from(rules.cycle_length_days)))
+}
+
+/// Days a start is late against its due date (0 when on time or early).
+pub fn delay_days(due: NaiveDate, start: NaiveDate) -> i64 {
+    (start - due).num_days().max(0)
+}
+
+/// Measurements that need a pharmacist's explicit confirmation before dosing, each explained.
+pub fn implausible_changes(
+    rules: &TreatmentRules,
+    previous: Option<(Decimal, Decimal)>,
+    height_cm: Decimal,
+    bsa_m2: Decimal,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Some((previous_height, previous_bsa)) = previous {
+        if let Some(change) = deviation_percent(previous_bsa, bsa_m2)
+            && change > rules.max_bsa_change_percent
+        {
+            reasons.push(format!(
+                "BSA changed {change}% since the previous cycle ({previous_bsa} -> {bsa_m2} m2; limit {}%)",
+                rules.max_bsa_change_percent
+            ));
+        }
+        // Children do not shrink: a drop of more than 2 cm is most likely a measuring or typing error.
+        if previous_height - height_cm > Decimal::from(2) {
+            reasons.push(format!(
+                "height fell from {previous_height} cm to {height_cm} cm"
+            ));
+        }
+    }
+    reasons
+}
+
+/// One planned administration of a cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Agent.
+    pub agent_id: String,
+    /// Day of the cycle, 1-based.
+    pub day: u32,
+    /// Calendar date.
+    pub date: NaiveDate,
+}
+
+/// The calendar of a cycle starting on `start` for the given agents, in date then agent order.
+pub fn calendar<'a>(agents: impl IntoIterator<Item = &'a Agent>, start: NaiveDate) -> Vec<Planned> {
+    let mut planned: Vec<Planned> = agents
+        .into_iter()
+        .flat_map(|agent| {
+            agent.days.iter().filter_map(move |day| {
+                let date = start.checked_add_days(Days::new(u64::from(day.saturating_sub(1))))?;
+                Some(Planned {
+                    agent_id: agent.id.clone(),
+                    day: *day,
+                    date,
+                })
+            })
+        })
+        .collect();
+    planned.sort_by(|a, b| a.date.cmp(&b.date).then(a.agent_id.cmp(&b.agent_id)));
+    planned
+}

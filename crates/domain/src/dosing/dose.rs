@@ -1,0 +1,265 @@
+//! One agent's daily dose for one cycle: protocol dose at the agent's current level × BSA (or ×
+//! weight ÷ divisor under the small-child rule, or × weight, or flat), then the protocol's
+//! rounding. The result keeps the inputs, the formula, the calculated and the rounded dose.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::rounding::{self, Rounded};
+use crate::protocol::{Agent, DoseBasis, TreatmentRules};
+
+/// Decimal places the calculated (unrounded) dose is kept and shown to.
+pub const CALCULATED_DECIMALS: u32 = 4;
+
+/// How the dose was derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedBasis {
+    /// Dose per m² × BSA.
+    PerM2,
+    /// Dose per m² ÷ divisor × weight (small-child rule).
+    SmallChildPerKg,
+    /// Dose per kg × weight.
+    PerKg,
+    /// Flat dose.
+    Flat,
+}
+
+/// A calculated and rounded daily dose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dose {
+    /// Agent.
+    pub agent_id: String,
+    /// Dose level used.
+    pub dose_level: i32,
+    /// The protocol dose at that level, per the agent's basis.
+    pub protocol_dose: Decimal,
+    /// How it was applied.
+    pub basis: AppliedBasis,
+    /// The calculation in words and numbers, for the pharmacist's check.
+    pub formula: String,
+    /// The dose before rounding, to [`CALCULATED_DECIMALS`] places.
+    pub calculated: Decimal,
+    /// The dose to prepare.
+    pub rounded: Rounded,
+    /// Dose unit.
+    pub unit: String,
+}
+
+/// Why a dose cannot be calculated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DoseError {
+    /// The agent has no such dose level.
+    #[error("{agent} has no dose level {level}")]
+    UnknownLevel {
+        /// Agent.
+        agent: String,
+        /// Level asked for.
+        level: i32,
+    },
+    /// The rounding rule cannot produce a dose.
+    #[error("{agent}: the rounding rule cannot prepare {calculated} {unit}")]
+    NotPreparable {
+        /// Agent.
+        agent: String,
+        /// Calculated dose.
+        calculated: Decimal,
+        /// Unit.
+        unit: String,
+    },
+    /// Rounding moves the dose too far from the calculated one.
+    #[error(
+        "{agent}: rounding {calculated} {unit} to {rounded} {unit} deviates {percent}% (limit {limit}%)"
+    )]
+    RoundingDeviation {
+        /// Agent.
+        agent: String,
+        /// Calculated dose.
+        calculated: Decimal,
+        /// Rounded dose.
+        rounded: Decimal,
+        /// Unit.
+        unit: String,
+        /// Deviation in percent.
+        percent: Decimal,
+        /// Protocol limit in percent.
+        limit: Decimal,
+    },
+    /// Arithmetic overflow (inputs far outside any human range).
+    #[error("{0}: dose arithmetic overflowed")]
+    Overflow(String),
+}
+
+/// Whether the small-child rule applies: BSA or weight below the protocol's thresholds.
+pub fn small_child(rules: &TreatmentRules, bsa_m2: Decimal, weight_kg: Decimal) -> bool {
+    bsa_m2 < rules.small_child_rule.bsa_below_m2
+        || weight_kg < rules.small_child_rule.weight_below_kg
+}
+
+/// |a − b| ÷ b × 100, to 2 decimals; `None` when b is 0.
+pub fn deviation_percent(reference: Decimal, value: Decimal) -> Option<Decimal> {
+    if reference.is_zero() {
+        return None;
+    }
+    let pct = ((value - reference).abs() / reference).checked_mul(Decimal::ONE_HUNDRED)?;
+    Some(pct.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+}
+
+/// The protocol dose of `agent` at `level`.
+pub fn level_dose(agent: &Agent, level: i32) -> Result<Decimal, DoseError> {
+    agent
+        .dose_levels
+        .iter()
+        .find(|l| l.level == level)
+        .map(|l| l.dose)
+        .ok_or_else(|| DoseError::UnknownLevel {
+            agent: agent.id.clone(),
+            level,
+        })
+}
+
+/// The daily dose of `agent` at `level` for a child of `bsa_m2` (already rounded per protocol)
+/// and `weight_kg`.
+pub fn daily_dose(
+    rules: &TreatmentRules,
+    agent: &Agent,
+    level: i32,
+    bsa_m2: Decimal,
+    weight_kg: Decimal,
+) -> Result<Dose, DoseError> {
+    let per = level_dose(agent, level)?;
+    let unit = &agent.unit;
+    let overflow = || DoseError::Overflow(agent.id.clone());
+    let (basis, exact, formula) = match agent.basis {
+        DoseBasis::PerM2 if small_child(rules, bsa_m2, weight_kg) => {
+            let divisor = rules.small_child_rule.per_kg_divisor;
+            // Multiply before dividing so only one division rounds (at 28 significant digits).
+            let exact = per
+                .checked_mul(weight_kg)
+                .and_then(|x| x.checked_div(divisor))
+                .ok_or_else(overflow)?;
+            let formula = format!(
+                "{per} {unit}/m2 / {divisor} x {weight_kg} kg (small-child rule: BSA {bsa_m2} m2 < {} or weight {weight_kg} kg < {})",
+                rules.small_child_rule.bsa_below_m2, rules.small_child_rule.weight_below_kg
+            );
+            (AppliedBasis::SmallChildPerKg, exact, formula)
+        }
+        DoseBasis::PerM2 => {
+            let exact = per.checked_mul(bsa_m2).ok_or_else(overflow)?;
+            (
+                AppliedBasis::PerM2,
+                exact,
+                format!("{per} {unit}/m2 x {bsa_m2} m2"),
+            )
+        }
+        DoseBasis::PerKg => {
+            let exact = per.checked_mul(weight_kg).ok_or_else(overflow)?;
+            (
+                AppliedBasis::PerKg,
+                exact,
+                format!("{per} {unit}/kg x {weight_kg} kg"),
+            )
+        }
+        DoseBasis::Flat => (AppliedBasis::Flat, per, format!("flat {per} {unit}")),
+    };
+    let rounded =
+        rounding::round(exact, &agent.rounding, unit).ok_or_else(|| DoseError::NotPreparable {
+            agent: agent.id.clone(),
+            calculated: exact,
+            unit: unit.clone(),
+        })?;
+    let calculated = exact
+        .round_dp_with_strategy(CALCULATED_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
+        .normalize();
+    let limit = rules.max_rounding_deviation_percent;
+    match deviation_percent(exact, rounded.dose) {
+        Some(percent) if percent <= limit => {}
+        percent => {
+            return Err(DoseError::RoundingDeviation {
+                agent: agent.id.clone(),
+                calculated,
+                rounded: rounded.dose,
+                unit: unit.clone(),
+                percent: percent.unwrap_or(Decimal::ONE_HUNDRED),
+                limit,
+            });
+        }
+    }
+    let formula = format!(
+        "{formula} = {calculated} {unit}; rounded ({}) to {} {unit}",
+        rounded.rule,
+        rounded.dose.normalize()
+    );
+    Ok(Dose {
+        agent_id: agent.id.clone(),
+        dose_level: level,
+        protocol_dose: per,
+        basis,
+        formula,
+        calculated,
+        rounded,
+        unit: unit.clone(),
+    })
+}
+
+/// Why a dose modification is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModificationError {
+    /// The level does not exist for the agent.
+    #[error("{agent} has no dose level {level}")]
+    UnknownLevel {
+        /// Agent.
+        agent: String,
+        /// Level.
+        level: i32,
+    },
+    /// The agent is already at that level.
+    #[error("{agent} is already at dose level {level}")]
+    NoChange {
+        /// Agent.
+        agent: String,
+        /// Level.
+        level: i32,
+    },
+    /// Raising the dose needs the protocol to allow re-escalation.
+    #[error(
+        "{agent}: dose level {to} ({to_dose}) is higher than level {from} ({from_dose}); the protocol does not allow re-escalation"
+    )]
+    ReEscalationNotAllowed {
+        /// Agent.
+        agent: String,
+        /// Current level.
+        from: i32,
+        /// Requested level.
+        to: i32,
+        /// Current dose.
+        from_dose: Decimal,
+        /// Requested dose.
+        to_dose: Decimal,
+    },
+}
+
+/// Checks a change of `agent` from dose level `from` to `to`. Raising the dose (by its value,
+/// not its level number) is refused unless the protocol allows re-escalation for the agent.
+pub fn check_modification(agent: &Agent, from: i32, to: i32) -> Result<(), ModificationError> {
+    let unknown = |level| ModificationError::UnknownLevel {
+        agent: agent.id.clone(),
+        level,
+    };
+    let to_dose = level_dose(agent, to).map_err(|_| unknown(to))?;
+    let from_dose = level_dose(agent, from).map_err(|_| unknown(from))?;
+    if from == to {
+        return Err(ModificationError::NoChange {
+            agent: agent.id.clone(),
+            level: to,
+        });
+    }
+    if to_dose > from_dose && !agent.allow_re_escalation {
+        return Err(ModificationError::ReEscalationNotAllowed {
+            agent: agent.id.clone(),
+            from,
+            to,
+            from_dose,
+            to_dose,
+        });
+    }
+    Ok(())
+}
