@@ -96,7 +96,7 @@ fn units(calculated: Decimal, sizes: &[Decimal], unit: &str) -> Option<Rounded> 
         }
         t -= s;
     }
-    counts.sort_by(|a, b| b.0.cmp(&a.0));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.0));
     let as_decimal = |n: usize| Decimal::from(n as u64) / factor;
     let sizes_text = sizes
         .iter()
