@@ -5,11 +5,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
+pub mod client;
 pub mod convert;
 pub mod database;
 pub mod error;
 pub mod idempotency;
 pub mod pagination;
+pub mod protocols;
 pub mod rpc_layer;
 pub mod server;
 pub mod settings;

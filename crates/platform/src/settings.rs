@@ -47,6 +47,12 @@ pub struct Settings {
     pub protocol_dir: Option<PathBuf>,
     /// Enrollment only: file holding the randomization master secret (at least 32 bytes).
     pub randomization_secret_file: Option<PathBuf>,
+    /// URL of the enrollment service, for dosing and outcomes.
+    pub enrollment_url: String,
+    /// URL of the dosing service, for outcomes.
+    pub dosing_url: String,
+    /// Deadline of each call to another trialops service, milliseconds.
+    pub dependency_timeout_ms: u64,
 }
 
 /// When migrations run at start.
@@ -87,6 +93,9 @@ impl Default for Settings {
             shutdown_grace_seconds: 20,
             protocol_dir: None,
             randomization_secret_file: None,
+            enrollment_url: "http://127.0.0.1:50051".to_owned(),
+            dosing_url: "http://127.0.0.1:50052".to_owned(),
+            dependency_timeout_ms: 5000,
         }
     }
 }
@@ -155,6 +164,11 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Deadline of calls to other trialops services.
+    pub fn dependency_timeout(&self) -> Duration {
+        Duration::from_millis(self.dependency_timeout_ms)
     }
 
     /// Connection age limit.
