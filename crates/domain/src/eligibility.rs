@@ -48,32 +48,17 @@ pub struct InputProblem {
 
 /// Checks raw `(variable id, value)` entries against the protocol: known variables, each at most
 /// once, of the right kind, allowed choice, within the physical range.
-pub fn check_inputs(
-    protocol: &Protocol,
-    entries: &[(String, Value)],
-) -> Result<Values, Vec<InputProblem>> {
+pub fn check_inputs(protocol: &Protocol, entries: &[(String, Value)]) -> Result<Values, Vec<InputProblem>> {
     let mut values = Values::new();
     let mut problems = Vec::new();
     for (index, (id, value)) in entries.iter().enumerate() {
-        let mut fail = |part, message: String| {
-            problems.push(InputProblem {
-                index,
-                part,
-                message,
-            })
-        };
+        let mut fail = |part, message: String| problems.push(InputProblem { index, part, message });
         let Some(variable) = protocol.variable(id) else {
-            fail(
-                InputPart::Variable,
-                format!("unknown screening variable {id:?}"),
-            );
+            fail(InputPart::Variable, format!("unknown screening variable {id:?}"));
             continue;
         };
         if values.contains_key(id) {
-            fail(
-                InputPart::Variable,
-                format!("{id:?} is given more than once"),
-            );
+            fail(InputPart::Variable, format!("{id:?} is given more than once"));
             continue;
         }
         match (variable.kind, value) {
@@ -81,8 +66,7 @@ pub fn check_inputs(
                 let below = variable.minimum.is_some_and(|min| *d < min);
                 let above = variable.maximum.is_some_and(|max| *d > max);
                 if below || above {
-                    let range =
-                        |b: Option<Decimal>| b.map_or_else(|| "-".to_owned(), |d| d.to_string());
+                    let range = |b: Option<Decimal>| b.map_or_else(|| "-".to_owned(), |d| d.to_string());
                     fail(
                         InputPart::Value,
                         format!(
@@ -106,20 +90,13 @@ pub fn check_inputs(
                 }
             }
             (kind, _) => {
-                fail(
-                    InputPart::Value,
-                    format!("{id:?} takes a {} value", kind_name(kind)),
-                );
+                fail(InputPart::Value, format!("{id:?} takes a {} value", kind_name(kind)));
                 continue;
             }
         }
         values.insert(id.clone(), value.clone());
     }
-    if problems.is_empty() {
-        Ok(values)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(values) } else { Err(problems) }
 }
 
 fn kind_name(kind: VariableKind) -> &'static str {
@@ -258,27 +235,15 @@ fn rule(protocol: &Protocol, rule: &Rule, values: &Values) -> (Outcome, String) 
         Rule::OneOf(r) => match values.get(&r.variable) {
             Some(Value::Choice(c)) => (
                 verdict(r.values.contains(c)),
-                format!(
-                    "{} = {c}; required one of {}",
-                    r.variable,
-                    r.values.join(", ")
-                ),
+                format!("{} = {c}; required one of {}", r.variable, r.values.join(", ")),
             ),
             _ => missing(&r.variable),
         },
         Rule::AnyOf(rules) | Rule::AllOf(rules) => {
             let any = matches!(rule, Rule::AnyOf(_));
-            let parts: Vec<_> = rules
-                .iter()
-                .map(|r| self::rule(protocol, r, values))
-                .collect();
+            let parts: Vec<_> = rules.iter().map(|r| self::rule(protocol, r, values)).collect();
             let has = |o| parts.iter().any(|(p, _)| *p == o);
-            let outcome = match (
-                any,
-                has(Outcome::Met),
-                has(Outcome::NotMet),
-                has(Outcome::MissingData),
-            ) {
+            let outcome = match (any, has(Outcome::Met), has(Outcome::NotMet), has(Outcome::MissingData)) {
                 (true, true, _, _) => Outcome::Met,
                 (true, false, _, true) => Outcome::MissingData,
                 (true, false, _, false) => Outcome::NotMet,

@@ -11,10 +11,7 @@ pub fn is_site_code(code: &str) -> bool {
 
 /// Screening identifiers: 1 to 64 characters of A–Z, a–z, 0–9, '-' and '_'.
 pub fn is_screening_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The study subject identifier of the `number`-th subject (1-based) of a trial, for example

@@ -140,27 +140,16 @@ pub struct Sequence<'a> {
 impl<'a> Sequence<'a> {
     /// The sequence of `stratum` (a key from [`crate::strata::stratum_key`]).
     pub fn new(key: &'a TrialKey, scheme: &'a BlockScheme, stratum: &'a str) -> Self {
-        Sequence {
-            key,
-            scheme,
-            stratum,
-        }
+        Sequence { key, scheme, stratum }
     }
 
     fn block(&self, index: u64) -> Vec<usize> {
         let seed = hmac(
             &self.key.0,
-            &[
-                b"block",
-                &[0],
-                self.stratum.as_bytes(),
-                &[0],
-                &index.to_be_bytes(),
-            ],
+            &[b"block", &[0], self.stratum.as_bytes(), &[0], &index.to_be_bytes()],
         );
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let multiplier = self.scheme.multipliers
-            [uniform(&mut rng, self.scheme.multipliers.len() as u32) as usize];
+        let multiplier = self.scheme.multipliers[uniform(&mut rng, self.scheme.multipliers.len() as u32) as usize];
         let mut block: Vec<usize> = self
             .scheme
             .arms

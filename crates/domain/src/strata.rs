@@ -20,11 +20,7 @@ pub struct StratumProblem {
 pub type Strata = BTreeMap<String, String>;
 
 /// Checks `(factor, value)` entries; with `complete`, every factor must be present.
-pub fn check(
-    protocol: &Protocol,
-    entries: &[(String, String)],
-    complete: bool,
-) -> Result<Strata, Vec<StratumProblem>> {
+pub fn check(protocol: &Protocol, entries: &[(String, String)], complete: bool) -> Result<Strata, Vec<StratumProblem>> {
     let mut strata = Strata::new();
     let mut problems = Vec::new();
     for (i, (factor_id, value)) in entries.iter().enumerate() {
@@ -63,11 +59,7 @@ pub fn check(
             }
         }
     }
-    if problems.is_empty() {
-        Ok(strata)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(strata) } else { Err(problems) }
 }
 
 /// The canonical key of a complete set of strata: `factor=value` in protocol order, joined by
@@ -85,9 +77,6 @@ pub fn stratum_key(protocol: &Protocol, strata: &Strata) -> String {
 pub fn parse_stratum_key(key: &str) -> Vec<(String, String)> {
     key.split('|')
         .filter(|part| !part.is_empty())
-        .filter_map(|part| {
-            part.split_once('=')
-                .map(|(f, v)| (f.to_owned(), v.to_owned()))
-        })
+        .filter_map(|part| part.split_once('=').map(|(f, v)| (f.to_owned(), v.to_owned())))
         .collect()
 }

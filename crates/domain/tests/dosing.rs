@@ -4,9 +4,7 @@
 use proptest::prelude::*;
 use trialops_domain::Decimal;
 use trialops_domain::dosing::bsa::mosteller;
-use trialops_domain::dosing::dose::{
-    AppliedBasis, DoseError, ModificationError, check_modification, daily_dose,
-};
+use trialops_domain::dosing::dose::{AppliedBasis, DoseError, ModificationError, check_modification, daily_dose};
 use trialops_domain::protocol::{self, Agent, DoseBasis, DoseLevel, Protocol, Rounding};
 
 fn d(s: &str) -> Decimal {
@@ -74,14 +72,8 @@ fn four_year_old_16_kg_102_cm() {
             ("B", "irinotecan", -1, "26.8", "26.8"),
         ],
     );
-    let tmz = daily_dose(
-        &p.treatment,
-        agent(&p, "A", "temozolomide"),
-        0,
-        bsa,
-        d("16"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let tmz =
+        daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, bsa, d("16")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tmz.basis, AppliedBasis::PerM2);
     assert_eq!(
         tmz.rounded.units,
@@ -119,14 +111,14 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
             ("B", "sargramostim", 0, "83.3333", "80"),
         ],
     );
-    let dose = daily_dose(&p.treatment, agent(&p, "B", "dinutuximab"), 0, bsa, d("10"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dose =
+        daily_dose(&p.treatment, agent(&p, "B", "dinutuximab"), 0, bsa, d("10")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dose.basis, AppliedBasis::SmallChildPerKg);
     // 13 kg but BSA 0.59 (e.g. 96 cm: sqrt(96 x 13 / 3600) = 0.5888 -> 0.59): the BSA threshold alone applies the rule.
     let bsa = mosteller(d("96"), d("13"), 2).unwrap_or_else(|| panic!("no BSA"));
     assert_eq!(bsa, d("0.59"));
-    let dose = daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, bsa, d("13"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dose =
+        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, bsa, d("13")).unwrap_or_else(|e| panic!("{e}"));
     // 50 / 30 x 13 = 21.6667 -> 21.7
     assert_eq!(
         (dose.basis, dose.rounded.dose),
@@ -165,26 +157,12 @@ fn a_dose_the_capsules_cannot_approach_is_refused() {
     // 3.6 kg newborn: temozolomide 100 / 30 x 3.6 = 12 mg; nearest 5 mg total is 10 mg,
     // 16.7% below the calculated dose, beyond the protocol's 10%.
     let bsa = mosteller(d("52"), d("3.6"), 2).unwrap_or_else(|| panic!("no BSA"));
-    let err = daily_dose(
-        &p.treatment,
-        agent(&p, "A", "temozolomide"),
-        0,
-        bsa,
-        d("3.6"),
-    )
-    .err();
+    let err = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, bsa, d("3.6")).err();
     assert!(
         matches!(err, Some(DoseError::RoundingDeviation { ref percent, .. }) if *percent == d("16.67")),
         "{err:?}"
     );
-    let err = daily_dose(
-        &p.treatment,
-        agent(&p, "A", "temozolomide"),
-        -2,
-        bsa,
-        d("3.6"),
-    )
-    .err();
+    let err = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), -2, bsa, d("3.6")).err();
     assert!(
         matches!(err, Some(DoseError::UnknownLevel { level: -2, .. })),
         "{err:?}"

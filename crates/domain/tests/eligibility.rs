@@ -91,10 +91,7 @@ fn thresholds_are_inclusive_where_the_protocol_says_at_least() {
 fn bilirubin_is_compared_with_one_and_a_half_times_the_uln() {
     // ULN 0.8 mg/dL -> limit 1.5 x 0.8 = 1.2 mg/dL.
     let c = with(eligible_candidate(), "bilirubin_uln_mg_dl", Some(d("0.8")));
-    let (o, detail) = outcome_of(
-        &with(c.clone(), "bilirubin_mg_dl", Some(d("1.2"))),
-        "bilirubin",
-    );
+    let (o, detail) = outcome_of(&with(c.clone(), "bilirubin_mg_dl", Some(d("1.2"))), "bilirubin");
     assert_eq!(o, Outcome::Met);
     assert_eq!(
         detail,
@@ -125,11 +122,7 @@ fn either_branch_of_an_alternative_suffices_and_missing_data_is_not_a_pass() {
         Outcome::Met
     );
     assert_eq!(
-        outcome_of(
-            &with(low_sf, "ejection_fraction_percent", Some(d("45"))),
-            "cardiac"
-        )
-        .0,
+        outcome_of(&with(low_sf, "ejection_fraction_percent", Some(d("45"))), "cardiac").0,
         Outcome::NotMet
     );
     // Evaluable disease: a 9 mm tumour is too small, but one MIBG-positive site qualifies.
@@ -143,11 +136,7 @@ fn either_branch_of_an_alternative_suffices_and_missing_data_is_not_a_pass() {
         Outcome::NotMet
     );
     assert_eq!(
-        outcome_of(
-            &with(small, "mibg_positive_sites", Some(d("1"))),
-            "evaluable_disease"
-        )
-        .0,
+        outcome_of(&with(small, "mibg_positive_sites", Some(d("1"))), "evaluable_disease").0,
         Outcome::Met
     );
     // Platelets: count and transfusion independence are both required.
@@ -160,10 +149,7 @@ fn either_branch_of_an_alternative_suffices_and_missing_data_is_not_a_pass() {
     // A missing value makes the criterion MISSING_DATA and the candidate not eligible.
     let p = anbl();
     let no_anc = with(c, "anc_per_ul", None);
-    let eval = evaluate(
-        &p,
-        &check_inputs(&p, &no_anc).unwrap_or_else(|e| panic!("{e:?}")),
-    );
+    let eval = evaluate(&p, &check_inputs(&p, &no_anc).unwrap_or_else(|e| panic!("{e:?}")));
     assert!(!eval.eligible());
     assert_eq!(eval.failed(), ["anc"]);
     assert_eq!(eval.results[3].detail, "anc_per_ul not supplied");

@@ -26,10 +26,7 @@ fn bundled_anbl1221_matches_the_published_design() {
         ["prior_therapy", "mycn_status"]
     );
     // 21-day cycles, at most 17; response after cycles 2, 4, 6 then every 4; primary after 6.
-    assert_eq!(
-        (p.treatment.cycle_length_days, p.treatment.maximum_cycles),
-        (21, 17)
-    );
+    assert_eq!((p.treatment.cycle_length_days, p.treatment.maximum_cycles), (21, 17));
     assert_eq!(p.assessments.after_cycles, [2, 4, 6]);
     assert_eq!(p.assessments.then_every_cycles, 4);
     assert_eq!(p.assessments.primary_evaluation_after_cycle, 6);
@@ -59,14 +56,7 @@ fn bundled_regimens_match_the_trial_table() {
         ("B", "temozolomide", "100", "mg", "PO", vec![1, 2, 3, 4, 5]),
         ("B", "irinotecan", "50", "mg", "IV", vec![1, 2, 3, 4, 5]),
         ("B", "dinutuximab", "17.5", "mg", "IV", vec![2, 3, 4, 5]),
-        (
-            "B",
-            "sargramostim",
-            "250",
-            "ug",
-            "SC",
-            vec![6, 7, 8, 9, 10, 11, 12],
-        ),
+        ("B", "sargramostim", "250", "ug", "SC", vec![6, 7, 8, 9, 10, 11, 12]),
     ];
     let mut seen = 0;
     for regimen in &p.regimens {
@@ -75,11 +65,7 @@ fn bundled_regimens_match_the_trial_table() {
                 .iter()
                 .find(|(arm, id, ..)| *arm == regimen.arm && *id == agent.id)
                 .unwrap_or_else(|| panic!("unexpected agent {} on arm {}", agent.id, regimen.arm));
-            let level0 = agent
-                .dose_levels
-                .iter()
-                .find(|l| l.level == 0)
-                .map(|l| l.dose);
+            let level0 = agent.dose_levels.iter().find(|l| l.level == 0).map(|l| l.dose);
             assert_eq!(level0, Some(dec(dose)), "{}", agent.id);
             assert_eq!(
                 (agent.unit.as_str(), agent.route.as_str()),
@@ -134,19 +120,14 @@ fn broken(from: &str, to: &str) -> Vec<String> {
 #[test]
 fn problems_name_the_field() {
     let p = broken(r#"variable = "anc_per_ul""#, r#"variable = "anc""#);
-    assert_eq!(
-        p,
-        [r#"eligibility[3].rule.compare.variable: unknown variable "anc""#]
-    );
+    assert_eq!(p, [r#"eligibility[3].rule.compare.variable: unknown variable "anc""#]);
 
     let p = broken(
         r#"{ is_true = "histology_confirmed" }"#,
         r#"{ is_true = "anc_per_ul" }"#,
     );
     assert!(
-        p[0].starts_with(
-            "eligibility[0].rule.any_of[0].is_true: variable \"anc_per_ul\" is Decimal"
-        ),
+        p[0].starts_with("eligibility[0].rule.any_of[0].is_true: variable \"anc_per_ul\" is Decimal"),
         "{p:?}"
     );
 
@@ -155,16 +136,11 @@ fn problems_name_the_field() {
 
     let p = broken("maximum_cycles = 17", "maximum_cycles = 4");
     assert!(
-        p.contains(
-            &"assessments.after_cycles[2]: must be a cycle from 1 to maximum_cycles".to_owned()
-        ),
+        p.contains(&"assessments.after_cycles[2]: must be a cycle from 1 to maximum_cycles".to_owned()),
         "{p:?}"
     );
     assert!(
-        p.contains(
-            &"assessments.primary_evaluation_after_cycle: must be a cycle from 1 to maximum_cycles"
-                .to_owned()
-        )
+        p.contains(&"assessments.primary_evaluation_after_cycle: must be a cycle from 1 to maximum_cycles".to_owned())
     );
 
     let p = broken("days = [1, 8]", "days = [1, 22]");
@@ -174,23 +150,14 @@ fn problems_name_the_field() {
     );
 
     let p = broken(r#"arm = "B""#, r#"arm = "C""#);
-    assert!(
-        p.contains(&r#"regimens[1].arm: unknown arm "C""#.to_owned()),
-        "{p:?}"
-    );
-    assert!(
-        p.contains(&r#"regimens: arm "B" has no regimen"#.to_owned()),
-        "{p:?}"
-    );
+    assert!(p.contains(&r#"regimens[1].arm: unknown arm "C""#.to_owned()), "{p:?}");
+    assert!(p.contains(&r#"regimens: arm "B" has no regimen"#.to_owned()), "{p:?}");
 }
 
 #[test]
 fn syntax_and_type_errors_point_at_the_line() {
     // A float where an exact decimal string is required: refused, never rounded through f64.
-    let p = broken(
-        r#"max_bsa_change_percent = "10""#,
-        "max_bsa_change_percent = 10.5",
-    );
+    let p = broken(r#"max_bsa_change_percent = "10""#, "max_bsa_change_percent = 10.5");
     assert_eq!(p.len(), 1);
     assert!(p[0].starts_with("line "), "{p:?}");
     let p = broken("[trial]", "[trial]\ncolour = \"blue\"");

@@ -107,15 +107,9 @@ fn the_sequence_depends_on_the_secret_the_trial_and_the_stratum_only() {
         arms(b"secret-one", "ANBL1221", "mycn_status=amplified"),
         "reproducible"
     );
-    assert_ne!(
-        base,
-        arms(b"secret-two", "ANBL1221", "mycn_status=amplified")
-    );
+    assert_ne!(base, arms(b"secret-two", "ANBL1221", "mycn_status=amplified"));
     assert_ne!(base, arms(b"secret-one", "OTHER", "mycn_status=amplified"));
-    assert_ne!(
-        base,
-        arms(b"secret-one", "ANBL1221", "mycn_status=not_amplified")
-    );
+    assert_ne!(base, arms(b"secret-one", "ANBL1221", "mycn_status=not_amplified"));
 }
 
 #[test]

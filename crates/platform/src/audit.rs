@@ -7,10 +7,7 @@
 
 use chrono::{SecondsFormat, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
 use uuid::Uuid;
@@ -79,24 +76,15 @@ fn entry_hash(e: &event::Model) -> String {
 }
 
 /// Appends one entry inside the caller's transaction; returns its sequence number.
-pub async fn append<C: ConnectionTrait>(
-    conn: &C,
-    ctx: &AuditContext,
-    change: Change<'_>,
-) -> Result<i64, AppError> {
+pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Change<'_>) -> Result<i64, AppError> {
     // Taking the head row first serializes appends: the chain cannot fork between replicas.
     let bumped = head::Entity::update_many()
-        .col_expr(
-            head::Column::LastSequence,
-            Expr::col(head::Column::LastSequence).add(1),
-        )
+        .col_expr(head::Column::LastSequence, Expr::col(head::Column::LastSequence).add(1))
         .filter(head::Column::Id.eq(1))
         .exec(conn)
         .await?;
     if bumped.rows_affected != 1 {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "audit chain head is missing"
-        )));
+        return Err(AppError::internal(anyhow::anyhow!("audit chain head is missing")));
     }
     let current = head::Entity::find_by_id(1)
         .one(conn)
@@ -173,10 +161,7 @@ pub async fn list<C: ConnectionTrait>(
     page_token: &str,
 ) -> Result<(Vec<common::AuditEvent>, String), AppError> {
     if !entity_id.is_empty() && entity_type.is_empty() {
-        return Err(AppError::invalid(
-            "entity_type",
-            "required when entity_id is given",
-        ));
+        return Err(AppError::invalid("entity_type", "required when entity_id is given"));
     }
     let scope = format!("audit|{entity_type}|{entity_id}");
     let page: Page = pagination::page(page_size, page_token, &scope)?;
@@ -234,11 +219,7 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerific
                 ));
             }
             if entry_hash(&e) != e.hash {
-                return Ok(broken(
-                    e.sequence,
-                    checked,
-                    "hash does not match the entry's content",
-                ));
+                return Ok(broken(e.sequence, checked, "hash does not match the entry's content"));
             }
             previous_hash = e.hash;
             expected_sequence += 1;
@@ -250,14 +231,12 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerific
     let checked = expected_sequence - 1;
     let chain_head = head::Entity::find_by_id(1).one(conn).await?;
     match chain_head {
-        Some(h) if h.last_sequence == checked && h.last_hash == previous_hash => {
-            Ok(common::AuditVerification {
-                intact: true,
-                events_checked: checked,
-                first_broken_sequence: 0,
-                problem: String::new(),
-            })
-        }
+        Some(h) if h.last_sequence == checked && h.last_hash == previous_hash => Ok(common::AuditVerification {
+            intact: true,
+            events_checked: checked,
+            first_broken_sequence: 0,
+            problem: String::new(),
+        }),
         _ => Ok(broken(
             expected_sequence,
             checked,

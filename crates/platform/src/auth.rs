@@ -99,17 +99,14 @@ impl Authenticator for DevelopmentAuthenticator {
                     .map(str::trim)
                     .filter(|s| !s.is_empty() && s.len() <= 128)
                     .map(|s| Some(s.to_owned()))
-                    .ok_or_else(|| {
-                        AppError::Unauthenticated(format!(
-                            "{name} must be 1 to 128 visible characters"
-                        ))
-                    }),
+                    .ok_or_else(|| AppError::Unauthenticated(format!("{name} must be 1 to 128 visible characters"))),
             }
         };
         let role = match header(ROLE_HEADER)? {
             None => Role::Administrator,
-            Some(name) => Role::parse(&name)
-                .ok_or_else(|| AppError::Unauthenticated(format!("unknown role {name:?}")))?,
+            Some(name) => {
+                Role::parse(&name).ok_or_else(|| AppError::Unauthenticated(format!("unknown role {name:?}")))?
+            }
         };
         Ok(Principal {
             subject: header(ACTOR_HEADER)?.unwrap_or_else(|| "local-developer".to_owned()),
@@ -146,23 +143,15 @@ mod tests {
     #[test]
     fn development_identity_comes_from_headers_with_a_local_default() {
         let auth = DevelopmentAuthenticator;
-        let p = auth
-            .authenticate(&HeaderMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p = auth.authenticate(&HeaderMap::new()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             (p.subject.as_str(), p.role, p.site),
             ("local-developer", Role::Administrator, None)
         );
 
         let mut h = HeaderMap::new();
-        h.insert(
-            ACTOR_HEADER,
-            http::HeaderValue::from_static("coordinator-17"),
-        );
-        h.insert(
-            ROLE_HEADER,
-            http::HeaderValue::from_static("site_coordinator"),
-        );
+        h.insert(ACTOR_HEADER, http::HeaderValue::from_static("coordinator-17"));
+        h.insert(ROLE_HEADER, http::HeaderValue::from_static("site_coordinator"));
         h.insert(SITE_HEADER, http::HeaderValue::from_static("COG-101"));
         let p = auth.authenticate(&h).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -171,10 +160,7 @@ mod tests {
         );
 
         h.insert(ROLE_HEADER, http::HeaderValue::from_static("superuser"));
-        assert!(matches!(
-            auth.authenticate(&h),
-            Err(AppError::Unauthenticated(_))
-        ));
+        assert!(matches!(auth.authenticate(&h), Err(AppError::Unauthenticated(_))));
     }
 
     #[test]

@@ -57,19 +57,12 @@ pub fn outgoing<T>(message: T, service_name: &str, _call: &CallContext) -> tonic
 /// (retry with the same request id); anything else is an internal error, logged.
 pub fn dependency_error(dependency: &str, status: Status) -> AppError {
     match status.code() {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::ResourceExhausted
-        | Code::Unknown => {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Unknown => {
             tracing::warn!(dependency, code = ?status.code(), "dependency unavailable");
             AppError::Unavailable(format!(
                 "the {dependency} service cannot be reached; retry with the same request_id"
             ))
         }
-        code => AppError::internal(anyhow::anyhow!(
-            "{dependency} answered {code:?}: {}",
-            status.message()
-        )),
+        code => AppError::internal(anyhow::anyhow!("{dependency} answered {code:?}: {}", status.message())),
     }
 }

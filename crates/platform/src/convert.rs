@@ -37,18 +37,14 @@ pub fn decimal(field: &str, value: Option<&common::Decimal>) -> Result<Decimal, 
         return Err(violation(field, "required"));
     };
     let text = value.value.trim();
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-');
     if !plain {
         return Err(violation(
             field,
             format!("{text:?} is not a decimal like \"17.5\" (no exponent, no separators)"),
         ));
     }
-    Decimal::from_str_exact(text)
-        .map_err(|_| violation(field, format!("{text:?} is not a decimal like \"17.5\"")))
+    Decimal::from_str_exact(text).map_err(|_| violation(field, format!("{text:?} is not a decimal like \"17.5\"")))
 }
 
 /// The wire form of a decimal, normalized (no trailing zeros after the point).
@@ -71,10 +67,7 @@ pub fn date(field: &str, value: Option<&common::Date>) -> Result<NaiveDate, Viol
     NaiveDate::from_ymd_opt(d.year, month, day).ok_or_else(|| {
         violation(
             field,
-            format!(
-                "{}-{:02}-{:02} is not a calendar date",
-                d.year, d.month, d.day
-            ),
+            format!("{}-{:02}-{:02} is not a calendar date", d.year, d.month, d.day),
         )
     })
 }
@@ -94,6 +87,47 @@ pub fn to_timestamp(value: DateTime<Utc>) -> prost_types::Timestamp {
         seconds: value.timestamp(),
         nanos: value.timestamp_subsec_nanos() as i32,
     }
+}
+
+/// A required instant, not more than five minutes in the future (clock skew).
+pub fn timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, Violation> {
+    let Some(t) = value else {
+        return Err(violation(field, "required"));
+    };
+    let nanos = u32::try_from(t.nanos).map_err(|_| violation(field, "nanos must be 0 to 999,999,999"))?;
+    let instant =
+        DateTime::<Utc>::from_timestamp(t.seconds, nanos).ok_or_else(|| violation(field, "not a valid instant"))?;
+    if instant > Utc::now() + chrono::Duration::minutes(5) {
+        return Err(violation(field, "must not be in the future"));
+    }
+    Ok(instant)
+}
+
+/// A decimal within an inclusive physical range (a measurement outside it is a typing error).
+pub fn decimal_in(
+    field: &str,
+    value: Option<&common::Decimal>,
+    min: Decimal,
+    max: Decimal,
+    unit: &str,
+) -> Result<Decimal, Violation> {
+    let d = decimal(field, value)?;
+    if d < min || d > max {
+        return Err(violation(
+            field,
+            format!("{d} {unit} is outside the plausible range {min} to {max} {unit}"),
+        ));
+    }
+    Ok(d)
+}
+
+/// The version an etag names (etags are the decimal version numbers this service issues).
+pub fn etag(field: &str, text: &str) -> Result<i32, Violation> {
+    if text.is_empty() {
+        return Err(violation(field, "required: the etag last read"));
+    }
+    text.parse::<i32>()
+        .map_err(|_| violation(field, "not an etag this service issued"))
 }
 
 /// A required free-text field (a reason, a name): trimmed, 1 to `max` characters.
@@ -116,17 +150,12 @@ mod tests {
     use super::*;
 
     fn dec(s: &str) -> Option<common::Decimal> {
-        Some(common::Decimal {
-            value: s.to_owned(),
-        })
+        Some(common::Decimal { value: s.to_owned() })
     }
 
     #[test]
     fn decimals_are_exact_and_strict() {
-        assert_eq!(
-            decimal("f", dec("17.5").as_ref()).ok(),
-            Some(Decimal::new(175, 1))
-        );
+        assert_eq!(decimal("f", dec("17.5").as_ref()).ok(), Some(Decimal::new(175, 1)));
         assert_eq!(
             decimal("f", dec("0.10").as_ref())
                 .map(|d| d.to_string())
@@ -135,10 +164,7 @@ mod tests {
             Some("0.10")
         );
         for bad in ["", "1e3", "1,5", "NaN", "12 mg", "--1"] {
-            assert!(
-                decimal("weight_kg", dec(bad).as_ref()).is_err(),
-                "{bad:?} accepted"
-            );
+            assert!(decimal("weight_kg", dec(bad).as_ref()).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
             decimal("weight_kg", None).err().map(|v| v.field).as_deref(),
@@ -149,13 +175,7 @@ mod tests {
 
     #[test]
     fn dates_must_exist() {
-        let d = |y, m, day| {
-            Some(common::Date {
-                year: y,
-                month: m,
-                day,
-            })
-        };
+        let d = |y, m, day| Some(common::Date { year: y, month: m, day });
         assert_eq!(
             date("f", d(2024, 2, 29).as_ref()).ok(),
             NaiveDate::from_ymd_opt(2024, 2, 29)

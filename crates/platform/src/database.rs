@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -27,12 +27,8 @@ pub fn database_url(settings: &Settings, service: &str) -> String {
 pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<DatabaseConnection> {
     let url = database_url(settings, service);
     if settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create data_dir {}: {e}",
-                settings.data_dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", settings.data_dir.display()))?;
     }
     let mut options = ConnectOptions::new(url);
     options
@@ -69,10 +65,7 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resul
 }
 
 /// At start: migrate per `migrate_on_start`, or refuse to run on an outdated schema.
-pub async fn prepare<M: MigratorTrait>(
-    db: &DatabaseConnection,
-    settings: &Settings,
-) -> anyhow::Result<()> {
+pub async fn prepare<M: MigratorTrait>(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
     let run = match settings.migrate_on_start {
         MigrateOnStart::Always => true,
         MigrateOnStart::Never => false,

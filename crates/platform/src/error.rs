@@ -99,16 +99,12 @@ impl AppError {
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-            return AppError::Aborted(
-                "a concurrent change conflicted with this one; read again and retry".into(),
-            );
+            return AppError::Aborted("a concurrent change conflicted with this one; read again and retry".into());
         }
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_)) => {
                 tracing::warn!(error = %err, "database unavailable");
-                AppError::Unavailable(
-                    "the database cannot be reached; retry with the same request_id".into(),
-                )
+                AppError::Unavailable("the database cannot be reached; retry with the same request_id".into())
             }
             _ => AppError::Internal(err.into()),
         }
@@ -146,26 +142,19 @@ impl From<AppError> for Status {
             AppError::NotFound { what, id } => Status::with_error_details(
                 Code::NotFound,
                 format!("{what} {id} not found"),
-                info(
-                    "NOT_FOUND",
-                    HashMap::from([("kind".to_owned(), what.to_owned())]),
-                ),
+                info("NOT_FOUND", HashMap::from([("kind".to_owned(), what.to_owned())])),
             ),
-            AppError::AlreadyExists { reason, message } => Status::with_error_details(
-                Code::AlreadyExists,
-                message,
-                info(reason, HashMap::new()),
-            ),
+            AppError::AlreadyExists { reason, message } => {
+                Status::with_error_details(Code::AlreadyExists, message, info(reason, HashMap::new()))
+            }
             AppError::Aborted(message) => {
                 Status::with_error_details(Code::Aborted, message, info("ABORTED", HashMap::new()))
             }
             AppError::Unauthenticated(message) => Status::unauthenticated(message),
             AppError::PermissionDenied(message) => Status::permission_denied(message),
-            AppError::Unavailable(message) => Status::with_error_details(
-                Code::Unavailable,
-                message,
-                info("UNAVAILABLE", HashMap::new()),
-            ),
+            AppError::Unavailable(message) => {
+                Status::with_error_details(Code::Unavailable, message, info("UNAVAILABLE", HashMap::new()))
+            }
             AppError::Internal(error) => {
                 // The details go to the log (inside the request's span, so with its trace id);
                 // the caller learns only that it failed.
@@ -228,9 +217,7 @@ impl Violations {
     /// The error for what was recorded (for a `let … else` after [`Violations::take`]).
     pub fn into_error(self) -> AppError {
         if self.0.is_empty() {
-            AppError::internal(anyhow::anyhow!(
-                "a conversion failed without recording a violation"
-            ))
+            AppError::internal(anyhow::anyhow!("a conversion failed without recording a violation"))
         } else {
             AppError::InvalidArgument(self.0)
         }
@@ -266,10 +253,7 @@ mod tests {
         let status: Status = err.into();
         assert_eq!(status.code(), Code::FailedPrecondition);
         let details = status.get_error_details();
-        let info = details
-            .error_info()
-            .cloned()
-            .unwrap_or_else(|| panic!("no ErrorInfo"));
+        let info = details.error_info().cloned().unwrap_or_else(|| panic!("no ErrorInfo"));
         assert_eq!(
             (info.reason.as_str(), info.domain.as_str()),
             ("SUBJECT_INELIGIBLE", ERROR_DOMAIN)
@@ -282,8 +266,7 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak_their_details() {
-        let status: Status =
-            AppError::internal(anyhow::anyhow!("password=hunter2 at db.internal")).into();
+        let status: Status = AppError::internal(anyhow::anyhow!("password=hunter2 at db.internal")).into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(!status.message().contains("db.internal"));

@@ -65,14 +65,12 @@ where
         if existing.method != method || existing.fingerprint != fingerprint {
             return Err(AppError::AlreadyExists {
                 reason: "REQUEST_ID_REUSED",
-                message:
-                    "this request_id was already used for a different request; choose a new UUID"
-                        .into(),
+                message: "this request_id was already used for a different request; choose a new UUID".into(),
             });
         }
-        let bytes = existing.response.ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("idempotency record without a response"))
-        })?;
+        let bytes = existing
+            .response
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("idempotency record without a response")))?;
         tracing::info!("replayed response for a repeated request_id");
         return Resp::decode(bytes.as_slice()).map_err(AppError::internal);
     }

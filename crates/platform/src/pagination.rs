@@ -57,12 +57,7 @@ pub fn page(page_size: i32, page_token: &str, scope: &str) -> Result<Page, AppEr
 
 /// Splits rows fetched with `limit(page.size + 1)` into the page and the next page's token
 /// (empty on the last page).
-pub fn split<T>(
-    mut rows: Vec<T>,
-    page: &Page,
-    scope: &str,
-    key: impl Fn(&T) -> String,
-) -> (Vec<T>, String) {
+pub fn split<T>(mut rows: Vec<T>, page: &Page, scope: &str, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
     if rows.len() as u64 <= page.size {
         return (rows, String::new());
     }
@@ -93,14 +88,8 @@ mod tests {
 
     #[test]
     fn page_sizes_default_and_cap() {
-        assert_eq!(
-            page(0, "", "s").map(|p| p.size).ok(),
-            Some(DEFAULT_PAGE_SIZE)
-        );
-        assert_eq!(
-            page(10_000, "", "s").map(|p| p.size).ok(),
-            Some(MAX_PAGE_SIZE)
-        );
+        assert_eq!(page(0, "", "s").map(|p| p.size).ok(), Some(DEFAULT_PAGE_SIZE));
+        assert_eq!(page(10_000, "", "s").map(|p| p.size).ok(), Some(MAX_PAGE_SIZE));
         assert!(page(-1, "", "s").is_err());
     }
 }

@@ -9,13 +9,9 @@ use trialops_domain::protocol::{self, Protocol};
 
 /// Loads the bundled definitions and those in `dir`, by trial id.
 pub fn load(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, Arc<Protocol>>> {
-    let mut sources = vec![(
-        "bundled anbl1221.toml".to_owned(),
-        protocol::ANBL1221_TOML.to_owned(),
-    )];
+    let mut sources = vec![("bundled anbl1221.toml".to_owned(), protocol::ANBL1221_TOML.to_owned())];
     if let Some(dir) = dir {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| anyhow::anyhow!("protocol_dir {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("protocol_dir {}: {e}", dir.display()))?;
         let mut paths: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -23,8 +19,7 @@ pub fn load(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, Arc<Protocol>
             .collect();
         paths.sort();
         for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             sources.push((path.display().to_string(), text));
         }
     }

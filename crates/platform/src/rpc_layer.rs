@@ -33,9 +33,7 @@ fn trace_id_of(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("traceparent")?.to_str().ok()?;
     let mut parts = value.split('-');
     let (_version, trace_id) = (parts.next()?, parts.next()?);
-    let valid = trace_id.len() == 32
-        && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
-        && trace_id != "0".repeat(32);
+    let valid = trace_id.len() == 32 && trace_id.bytes().all(|b| b.is_ascii_hexdigit()) && trace_id != "0".repeat(32);
     valid.then(|| trace_id.to_ascii_lowercase())
 }
 
@@ -107,9 +105,7 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.role = tracing::field::Empty,
         );
-        let parent = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract(&HeaderExtractor(request.headers()))
-        });
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         // Without an OpenTelemetry layer there is nothing to parent; that is not an error.
         let _ = span.set_parent(parent);
 
@@ -125,10 +121,7 @@ where
             match self.authenticator.authenticate(request.headers()) {
                 Ok(principal) => {
                     span.record("enduser.role", principal.role.as_str());
-                    request.extensions_mut().insert(CallContext {
-                        principal,
-                        trace_id,
-                    });
+                    request.extensions_mut().insert(CallContext { principal, trace_id });
                 }
                 Err(err) => {
                     let status: tonic::Status = err.into();
@@ -171,19 +164,12 @@ mod tests {
         assert_eq!(trace_id_of(&h), None);
         h.insert(
             "traceparent",
-            http::HeaderValue::from_static(
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            ),
+            http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
-        assert_eq!(
-            trace_id_of(&h).as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
+        assert_eq!(trace_id_of(&h).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
         h.insert(
             "traceparent",
-            http::HeaderValue::from_static(
-                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            ),
+            http::HeaderValue::from_static("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
         );
         assert_eq!(trace_id_of(&h), None);
         h.insert("traceparent", http::HeaderValue::from_static("garbage"));

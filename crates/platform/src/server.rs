@@ -25,6 +25,56 @@ pub struct ServiceRoutes {
     pub names: Vec<&'static str>,
 }
 
+/// A built, bound service, ready to run: what every service's `build` returns.
+pub struct Application {
+    listener: TcpListener,
+    service: ServiceRoutes,
+    settings: Settings,
+    authenticator: Arc<dyn Authenticator>,
+    db: sea_orm::DatabaseConnection,
+}
+
+impl Application {
+    /// Binds the settings' listen address for `service`, which uses `db`.
+    pub async fn bind(
+        service: ServiceRoutes,
+        settings: Settings,
+        authenticator: Arc<dyn Authenticator>,
+        db: sea_orm::DatabaseConnection,
+    ) -> anyhow::Result<Application> {
+        let listener = bind(settings.listen_addr).await?;
+        Ok(Application {
+            listener,
+            service,
+            settings,
+            authenticator,
+            db,
+        })
+    }
+
+    /// The bound address (the real port when the setting asked for port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains and closes the database.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr()?, services = ?self.service.names, "listening");
+        let served = serve(
+            self.service,
+            self.listener,
+            &self.settings,
+            self.authenticator,
+            shutdown,
+        )
+        .await;
+        if let Err(e) = self.db.close().await {
+            tracing::warn!(error = %e, "closing the database");
+        }
+        served
+    }
+}
+
 /// Binds the listen address. Port 0 picks a free port (tests).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
@@ -70,18 +120,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service.names.iter().copied().chain([""]) {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
+        health.set_service_status(name, ServingStatus::Serving).await;
     }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trialops_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let routes = service
-        .routes
-        .add_service(health_service)
-        .add_service(reflection);
+    let routes = service.routes.add_service(health_service).add_service(reflection);
 
     let drain_delay = Duration::from_secs(settings.drain_delay_seconds);
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
@@ -90,14 +135,9 @@ pub async fn serve(
     let stop_accepting = async move {
         draining.cancelled().await;
         for name in names.iter().copied().chain([""]) {
-            health
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
+            health.set_service_status(name, ServingStatus::NotServing).await;
         }
-        tracing::info!(
-            delay_seconds = drain_delay.as_secs(),
-            "health NOT_SERVING; draining"
-        );
+        tracing::info!(delay_seconds = drain_delay.as_secs(), "health NOT_SERVING; draining");
         tokio::time::sleep(drain_delay).await;
     };
 

@@ -113,19 +113,12 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let env: HashMap<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("TRIALOPS_"))
-            .collect();
+        let env: HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("TRIALOPS_")).collect();
         let mut builder = config::Config::builder()
             .set_default("listen_addr", format!("127.0.0.1:{default_port}"))
             .map_err(|e| SettingsError(e.to_string()))?;
         if let Some(path) = file {
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
         }
         let config = builder
             .add_source(
@@ -136,28 +129,20 @@ impl Settings {
             )
             .build()
             .map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = config
-            .try_deserialize()
-            .map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = config.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         settings.check()?;
         Ok(settings)
     }
 
     fn check(&self) -> Result<(), SettingsError> {
         if self.database_max_connections == 0 {
-            return Err(SettingsError(
-                "database_max_connections must be at least 1".into(),
-            ));
+            return Err(SettingsError("database_max_connections must be at least 1".into()));
         }
         if self.max_message_bytes < 1024 {
-            return Err(SettingsError(
-                "max_message_bytes must be at least 1024".into(),
-            ));
+            return Err(SettingsError("max_message_bytes must be at least 1024".into()));
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.starts_with("sqlite:"))
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:"))
         {
             return Err(SettingsError(
                 "database_url must start with postgres://, postgresql:// or sqlite:".into(),
@@ -182,16 +167,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
     fn defaults_use_the_service_port_and_embedded_sqlite() {
-        let s =
-            Settings::load(50052, None, env(&[("PATH", "/bin")])).unwrap_or_else(|e| panic!("{e}"));
+        let s = Settings::load(50052, None, env(&[("PATH", "/bin")])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.listen_addr,
             "127.0.0.1:50052".parse().unwrap_or_else(|_| unreachable!())
@@ -230,14 +211,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = Settings::load(
-            50051,
-            None,
-            env(&[("TRIALOPS_DRAIN_DELAY_SECONDS", "soon")]),
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        let err = Settings::load(50051, None, env(&[("TRIALOPS_DRAIN_DELAY_SECONDS", "soon")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("drain_delay_seconds"), "{err}");
         let err = Settings::load(50051, None, env(&[("TRIALOPS_DATABASE_URL", "mysql://x")]))
             .err()

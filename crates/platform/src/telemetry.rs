@@ -31,25 +31,16 @@ impl Drop for Telemetry {
 
 /// Whether the standard variables ask for OTLP trace export.
 pub fn otlp_requested(env: &HashMap<String, String>) -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|k| env.get(*k).is_some_and(|v| !v.trim().is_empty()))
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|k| env.get(*k).is_some_and(|v| !v.trim().is_empty()))
         && env.get("OTEL_SDK_DISABLED").is_none_or(|v| v != "true")
 }
 
 /// Installs the global subscriber and propagator. Call once, inside the tokio runtime (the
 /// OTLP exporter's gRPC client needs it). `env` is the process environment.
-pub fn init(
-    service_name: &str,
-    settings: &Settings,
-    env: &HashMap<String, String>,
-) -> anyhow::Result<Telemetry> {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
+pub fn init(service_name: &str, settings: &Settings, env: &HashMap<String, String>) -> anyhow::Result<Telemetry> {
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
 
     // sqlx and sea-orm log every statement at info/debug: keep them at warn whatever the level.
     let filter = EnvFilter::try_new(format!(
@@ -67,16 +58,12 @@ pub fn init(
     };
 
     let provider = if otlp_requested(env) {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()?;
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
         let name = env
             .get("OTEL_SERVICE_NAME")
             .cloned()
             .unwrap_or_else(|| service_name.to_owned());
-        let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(name)
-            .build();
+        let resource = opentelemetry_sdk::Resource::builder().with_service_name(name).build();
         Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)

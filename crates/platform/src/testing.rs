@@ -27,9 +27,7 @@ pub struct TestDatabase {
 }
 
 fn with_database(server_url: &str, name: &str) -> String {
-    let (base, query) = server_url
-        .split_once('?')
-        .map_or((server_url, ""), |(b, q)| (b, q));
+    let (base, query) = server_url.split_once('?').map_or((server_url, ""), |(b, q)| (b, q));
     let authority_start = base.find("://").map_or(0, |i| i + 3);
     let root = match base[authority_start..].find('/') {
         Some(slash) => &base[..authority_start + slash],
@@ -58,13 +56,11 @@ impl TestDatabase {
                 })
             }
             Backend::Postgres => {
-                let server = std::env::var(POSTGRES_URL_VARIABLE)
-                    .ok()
-                    .filter(|u| !u.is_empty())?;
+                let server = std::env::var(POSTGRES_URL_VARIABLE).ok().filter(|u| !u.is_empty())?;
                 let name = format!("trialops_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&server).await.unwrap_or_else(|e| {
-                    panic!("{POSTGRES_URL_VARIABLE} is set but PostgreSQL is unreachable: {e}")
-                });
+                let admin = Database::connect(&server)
+                    .await
+                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VARIABLE} is set but PostgreSQL is unreachable: {e}"));
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -109,6 +105,84 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A service running in the test's runtime.
+pub struct RunningServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Cancel to drain and stop it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Its task.
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Runs a built service.
+    pub fn spawn(app: crate::server::Application) -> RunningServer {
+        let addr = app.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handle = tokio::spawn(app.run(shutdown.clone()));
+        RunningServer { addr, shutdown, handle }
+    }
+
+    /// `http://addr`, for clients and dependency URLs.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drains and stops it; panics if it failed.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = self.handle.await.unwrap_or_else(|e| panic!("server task: {e}"));
+        result.unwrap_or_else(|e| panic!("server: {e}"));
+    }
+}
+
+/// Settings for a test server on 127.0.0.1:0 over `database_url`, migrating at start.
+pub fn settings(database_url: &str) -> crate::Settings {
+    crate::Settings {
+        listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: Some(database_url.to_owned()),
+        migrate_on_start: crate::settings::MigrateOnStart::Always,
+        ..crate::Settings::default()
+    }
+}
+
+/// The field names of an INVALID_ARGUMENT status (panics on another code).
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// An ErrorInfo metadata value of a status.
+pub fn metadata(status: &tonic::Status, key: &str) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .and_then(|i| i.metadata.get(key).cloned())
+        .unwrap_or_default()
+}
+
+/// A new client request id.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// Runs each named scenario `async fn name(backend: Backend)` as two tests, `sqlite::name` and
 /// `postgres::name`; the PostgreSQL one says it is skipped when no server is configured.
 #[macro_export]
@@ -151,9 +225,6 @@ mod tests {
             with_database("postgres://u:p@h/test?sslmode=disable", "t1"),
             "postgres://u:p@h/t1?sslmode=disable"
         );
-        assert_eq!(
-            with_database("postgres://h:5432", "t1"),
-            "postgres://h:5432/t1"
-        );
+        assert_eq!(with_database("postgres://h:5432", "t1"), "postgres://h:5432/t1");
     }
 }

@@ -3,8 +3,7 @@
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
 /// The encoded `FileDescriptorSet` of every trialops contract, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/trialops_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trialops_descriptor.bin"));
 
 /// `trialops.common.v1`: decimals, dates, audit trail messages.
 pub mod common {

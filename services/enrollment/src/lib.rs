@@ -5,17 +5,16 @@ mod api;
 pub mod error;
 pub mod secret;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trials;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use trialops_platform::auth::{Authenticator, DevelopmentAuthenticator};
-use trialops_platform::server::{self, ServiceRoutes};
+use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, database};
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentServiceServer;
 
@@ -38,68 +37,29 @@ pub struct Options {
     pub authenticator: Option<Arc<dyn Authenticator>>,
 }
 
-/// A built, bound enrollment service, ready to run.
-pub struct Application {
-    listener: TcpListener,
-    routes: Routes,
-    settings: Settings,
-    authenticator: Arc<dyn Authenticator>,
-    db: DatabaseConnection,
-}
+/// Connects and migrates the database, loads the trials and binds the listen address.
+pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    let db = database::connect(&settings, SERVICE_NAME).await?;
+    database::prepare::<Migrator>(&db, &settings).await?;
+    let secret = match options.randomization_secret {
+        Some(secret) => secret,
+        None => secret::load(&settings)?,
+    };
+    let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
+    check_trial_keys(&db, &trials).await?;
 
-impl Application {
-    /// Connects and migrates the database, loads the trials and binds the listen address.
-    pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
-        let db = database::connect(&settings, SERVICE_NAME).await?;
-        database::prepare::<Migrator>(&db, &settings).await?;
-        let secret = match options.randomization_secret {
-            Some(secret) => secret,
-            None => secret::load(&settings)?,
-        };
-        let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
-        check_trial_keys(&db, &trials).await?;
-
-        let api = api::EnrollmentApi::new(db.clone(), trials);
-        let server = EnrollmentServiceServer::new(api)
-            .max_decoding_message_size(settings.max_message_bytes)
-            .max_encoding_message_size(settings.max_message_bytes);
-        let listener = server::bind(settings.listen_addr).await?;
-        Ok(Application {
-            listener,
-            routes: Routes::new(server),
-            settings,
-            authenticator: options
-                .authenticator
-                .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator)),
-            db,
-        })
-    }
-
-    /// The bound address (the real port when the setting asked for port 0).
-    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        Ok(self.listener.local_addr()?)
-    }
-
-    /// Serves until `shutdown` is cancelled, then drains and closes the database.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr()?, "enrollment service listening");
-        let service = ServiceRoutes {
-            routes: self.routes,
-            names: vec![GRPC_SERVICE],
-        };
-        let served = server::serve(
-            service,
-            self.listener,
-            &self.settings,
-            self.authenticator,
-            shutdown,
-        )
-        .await;
-        if let Err(e) = self.db.close().await {
-            tracing::warn!(error = %e, "closing the database");
-        }
-        served
-    }
+    let api = api::EnrollmentApi::new(db.clone(), trials);
+    let server = EnrollmentServiceServer::new(api)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes);
+    let service = ServiceRoutes {
+        routes: Routes::new(server),
+        names: vec![GRPC_SERVICE],
+    };
+    let authenticator = options
+        .authenticator
+        .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator));
+    Application::bind(service, settings, authenticator, db).await
 }
 
 /// Refuses to start when a trial's stored key fingerprint differs from the loaded secret's: a

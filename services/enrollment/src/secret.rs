@@ -31,16 +31,14 @@ pub fn load(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     }
     std::fs::create_dir_all(&settings.data_dir)?;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
     write_private(&path, hex::encode(bytes).as_bytes())?;
     tracing::warn!(path = %path.display(), "generated a local randomization secret; keep it with the database");
     read(&path)
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow::anyhow!("randomization secret {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("randomization secret {}: {e}", path.display()))?;
     let trimmed = bytes.trim_ascii().to_vec();
     if trimmed.len() < MIN_SECRET_BYTES {
         anyhow::bail!(

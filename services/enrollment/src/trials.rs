@@ -29,17 +29,9 @@ impl Trials {
     pub fn load(dir: Option<&Path>, master_secret: &[u8]) -> anyhow::Result<Trials> {
         let mut trials = BTreeMap::new();
         for (id, protocol) in protocols::load(dir)? {
-            let scheme = BlockScheme::from_protocol(&protocol)
-                .map_err(|e| anyhow::anyhow!("trial {id}: {e}"))?;
+            let scheme = BlockScheme::from_protocol(&protocol).map_err(|e| anyhow::anyhow!("trial {id}: {e}"))?;
             let key = TrialKey::derive(master_secret, &id);
-            trials.insert(
-                id,
-                Arc::new(Trial {
-                    protocol,
-                    scheme,
-                    key,
-                }),
-            );
+            trials.insert(id, Arc::new(Trial { protocol, scheme, key }));
         }
         Ok(Trials(trials))
     }

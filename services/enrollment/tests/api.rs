@@ -26,18 +26,14 @@ backend_tests!(
 
 async fn trials_and_sites(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     let trials = c
         .list_trials(pb::ListTrialsRequest::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
     assert_eq!(
-        trials
-            .trials
-            .iter()
-            .map(|t| t.trial_id.as_str())
-            .collect::<Vec<_>>(),
+        trials.trials.iter().map(|t| t.trial_id.as_str()).collect::<Vec<_>>(),
         ["ANBL1221"]
     );
     let trial = c
@@ -57,10 +53,7 @@ async fn trials_and_sites(backend: Backend) {
         .find(|v| v.variable_id == "anc_per_ul")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(
-        (anc.unit.as_str(), anc.kind),
-        ("/uL", pb::VariableKind::Decimal as i32)
-    );
+    assert_eq!((anc.unit.as_str(), anc.kind), ("/uL", pb::VariableKind::Decimal as i32));
     let err = c
         .get_trial(pb::GetTrialRequest {
             trial_id: "NOPE".into(),
@@ -146,7 +139,7 @@ async fn trials_and_sites(backend: Backend) {
 
 async fn screening_reports_every_criterion(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     let ok = screen(&mut c, "COG-101", "SCR-1", eligible_values()).await;
     assert!(ok.eligible);
@@ -171,14 +164,8 @@ async fn screening_reports_every_criterion(backend: Backend) {
             .unwrap_or_default()
     };
     assert_eq!(by_id("anc").outcome, pb::CriterionOutcome::NotMet as i32);
-    assert_eq!(
-        by_id("anc").detail,
-        "anc_per_ul = 600 /uL; required >= 750 /uL"
-    );
-    assert_eq!(
-        by_id("cardiac").outcome,
-        pb::CriterionOutcome::MissingData as i32
-    );
+    assert_eq!(by_id("anc").detail, "anc_per_ul = 600 /uL; required >= 750 /uL");
+    assert_eq!(by_id("cardiac").outcome, pb::CriterionOutcome::MissingData as i32);
     assert_eq!(by_id("platelets").outcome, pb::CriterionOutcome::Met as i32);
 
     // A re-screening after recovery is a new attempt; the first stays recorded.
@@ -207,7 +194,7 @@ async fn screening_reports_every_criterion(backend: Backend) {
 
 async fn bad_input_names_every_field(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     let before = audit_count(&mut c).await;
     let bad = pb::ScreenSubjectRequest {
@@ -227,11 +214,7 @@ async fn bad_input_names_every_field(backend: Backend) {
             },
         ],
     };
-    let err = c
-        .screen_subject(bad)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+    let err = c.screen_subject(bad).await.err().unwrap_or_else(|| panic!("accepted"));
     assert_eq!(
         violated_fields(&err),
         [
@@ -298,7 +281,7 @@ async fn bad_input_names_every_field(backend: Backend) {
 
 async fn enrollment_randomizes_once_per_request_id(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     screen(&mut c, "COG-101", "SCR-1", eligible_values()).await;
     let req = enroll_request(
@@ -377,7 +360,7 @@ async fn enrollment_randomizes_once_per_request_id(backend: Backend) {
 
 async fn refusals_write_nothing(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     register_site(&mut c, "COG-202").await;
     screen(
@@ -440,10 +423,7 @@ async fn refusals_write_nothing(backend: Backend) {
         .unwrap_or_else(|| panic!("enrolled"));
     assert_eq!(
         (err.code(), reason(&err).as_str()),
-        (
-            Code::FailedPrecondition,
-            "CONSENT_FORM_VERSION_NOT_ACCEPTED"
-        )
+        (Code::FailedPrecondition, "CONSENT_FORM_VERSION_NOT_ACCEPTED")
     );
 
     // An old screening: 22 days before today exceeds the 21-day window.
@@ -475,11 +455,7 @@ async fn refusals_write_nothing(backend: Backend) {
         "a refused enrollment left a subject"
     );
     assert_eq!(audit_count(&mut c).await, before_old);
-    assert_eq!(
-        before_old,
-        before + 1,
-        "only the old screening was recorded"
-    );
+    assert_eq!(before_old, before + 1, "only the old screening was recorded");
     let summary = c
         .get_allocation_summary(pb::GetAllocationSummaryRequest {
             trial_id: "ANBL1221".into(),
@@ -503,7 +479,7 @@ async fn refusals_write_nothing(backend: Backend) {
 
 async fn subjects_filter_and_page(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     register_site(&mut c, "COG-202").await;
     for i in 0..7 {
@@ -542,12 +518,7 @@ async fn subjects_filter_and_page(backend: Backend) {
         .collect();
     assert_eq!(
         ids,
-        [
-            "ANBL1221-0001",
-            "ANBL1221-0003",
-            "ANBL1221-0005",
-            "ANBL1221-0007"
-        ]
+        ["ANBL1221-0001", "ANBL1221-0003", "ANBL1221-0005", "ANBL1221-0007"]
     );
     assert!(p2.next_page_token.is_empty());
     // A token is bound to its filters.
@@ -566,11 +537,7 @@ async fn subjects_filter_and_page(backend: Backend) {
             .unwrap_or_else(|e| panic!("{e}"))
             .into_inner()
             .subjects;
-        let expected: Vec<_> = everyone
-            .iter()
-            .filter(|s| s.arm_code == arm)
-            .cloned()
-            .collect();
+        let expected: Vec<_> = everyone.iter().filter(|s| s.arm_code == arm).cloned().collect();
         assert_eq!(listed, expected);
     }
     let err = c
@@ -584,7 +551,7 @@ async fn subjects_filter_and_page(backend: Backend) {
 
 async fn status_changes_follow_the_lifecycle_and_etags(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     let s = enroll(
         &mut c,
@@ -649,17 +616,11 @@ async fn status_changes_follow_the_lifecycle_and_etags(backend: Backend) {
         .await
         .err()
         .unwrap_or_else(|| panic!("accepted"));
-    assert_eq!(
-        violated_fields(&err),
-        ["etag", "new_status", "reason", "effective_on"]
-    );
+    assert_eq!(violated_fields(&err), ["etag", "new_status", "reason", "effective_on"]);
     let mut unknown = change("1", pb::SubjectStatus::Withdrawn);
     unknown.subject_id = "ANBL1221-0404".into();
     assert_eq!(
-        c.change_subject_status(unknown)
-            .await
-            .err()
-            .map(|e| e.code()),
+        c.change_subject_status(unknown).await.err().map(|e| e.code()),
         Some(Code::NotFound)
     );
     server.stop().await;
@@ -667,7 +628,7 @@ async fn status_changes_follow_the_lifecycle_and_etags(backend: Backend) {
 
 async fn corrections_keep_the_arm_and_the_history(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     let s = enroll(
         &mut c,
@@ -694,10 +655,7 @@ async fn corrections_keep_the_arm_and_the_history(backend: Backend) {
         .into_inner()
         .subject
         .unwrap_or_default();
-    assert_eq!(
-        fixed.arm_code, s.arm_code,
-        "a correction never changes the arm"
-    );
+    assert_eq!(fixed.arm_code, s.arm_code, "a correction never changes the arm");
     assert_eq!(fixed.randomized_strata, s.randomized_strata);
     assert_eq!(
         fixed.strata,
@@ -715,14 +673,7 @@ async fn corrections_keep_the_arm_and_the_history(backend: Backend) {
         .into_inner()
         .events;
     let actions: Vec<_> = history.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(
-        actions,
-        [
-            "subject.enrolled",
-            "subject.randomized",
-            "subject.corrected"
-        ]
-    );
+    assert_eq!(actions, ["subject.enrolled", "subject.randomized", "subject.corrected"]);
     let last = &history[2];
     assert_eq!(last.reason, "MYCN result from the reference laboratory");
     assert!(
@@ -740,11 +691,7 @@ async fn corrections_keep_the_arm_and_the_history(backend: Backend) {
         ..correction.clone()
     };
     assert_eq!(
-        c.correct_subject(again)
-            .await
-            .err()
-            .map(|e| reason(&e))
-            .as_deref(),
+        c.correct_subject(again).await.err().map(|e| reason(&e)).as_deref(),
         Some("CORRECTION_CHANGES_NOTHING")
     );
     let no_reason = pb::CorrectSubjectRequest {
@@ -785,17 +732,13 @@ async fn corrections_keep_the_arm_and_the_history(backend: Backend) {
 
 async fn allocation_summary_and_reproducible_sequence(backend: Backend) {
     let (_db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     let amplified = strata("no_prior_irinotecan_temozolomide", "amplified");
     let other = strata("prior_irinotecan_temozolomide", "not_amplified");
     let mut enrolled = Vec::new();
     for i in 0..10 {
-        let s = if i < 6 {
-            amplified.clone()
-        } else {
-            other.clone()
-        };
+        let s = if i < 6 { amplified.clone() } else { other.clone() };
         enrolled.push(enroll(&mut c, "COG-101", &format!("SCR-{i}"), s).await);
     }
     // An auditor with the secret reproduces every arm from the stratum's sequence.
@@ -847,7 +790,7 @@ async fn allocation_summary_and_reproducible_sequence(backend: Backend) {
 
 async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
     let (db, server) = start(backend).await;
-    let mut c = server.client().await;
+    let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     enroll(
         &mut c,
@@ -869,10 +812,7 @@ async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
     };
     let ok = verify(&mut c).await;
     assert!(ok.intact, "{ok:?}");
-    assert_eq!(
-        ok.events_checked, 4,
-        "site, screening, enrolled, randomized"
-    );
+    assert_eq!(ok.events_checked, 4, "site, screening, enrolled, randomized");
 
     let events = c
         .list_audit_events(pb::ListAuditEventsRequest::default())
@@ -880,17 +820,12 @@ async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
         .events;
-    assert_eq!(
-        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
-    );
+    assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert!(events.windows(2).all(|w| w[1].previous_hash == w[0].hash));
     assert!(events.iter().all(|e| !e.request_id.is_empty()));
 
     // Someone edits entry 2 directly in the database: verification names it.
-    let conn = Database::connect(&db.url)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
     conn.execute_unprepared("UPDATE audit_events SET reason = 'edited' WHERE sequence = 2")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -23,16 +23,16 @@ const PER_CLIENT: usize = 5;
 async fn two_servers_enroll_concurrently(backend: Backend) {
     let (db, first) = start(backend).await;
     let second = start_on(&db.url).await;
-    let mut admin = first.client().await;
+    let mut admin = client(&first).await;
     register_site(&mut admin, "COG-101").await;
 
     let mut tasks = Vec::new();
     for client_index in 0..CLIENTS {
         // Half the clients talk to each server.
         let mut c = if client_index % 2 == 0 {
-            first.client().await
+            client(&first).await
         } else {
-            second.client().await
+            client(&second).await
         };
         tasks.push(tokio::spawn(async move {
             let mut enrolled = Vec::new();
@@ -43,15 +43,7 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
                     "amplified"
                 };
                 let id = format!("SCR-{client_index}-{i}");
-                enrolled.push(
-                    enroll(
-                        &mut c,
-                        "COG-101",
-                        &id,
-                        strata("no_prior_irinotecan_temozolomide", mycn),
-                    )
-                    .await,
-                );
+                enrolled.push(enroll(&mut c, "COG-101", &id, strata("no_prior_irinotecan_temozolomide", mycn)).await);
             }
             enrolled
         }));
@@ -82,10 +74,7 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
             .map(|v| format!("{}={}", v.factor_id, v.value))
             .collect::<Vec<_>>()
             .join("|");
-        by_stratum
-            .entry(stratum)
-            .or_default()
-            .push((s.subject_id, s.arm_code));
+        by_stratum.entry(stratum).or_default().push((s.subject_id, s.arm_code));
     }
     assert_eq!(by_stratum.len(), 2);
     for (stratum, mut members) in by_stratum {
@@ -122,8 +111,8 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
 async fn one_request_id_sent_twice_at_once_enrolls_once(backend: Backend) {
     let (db, first) = start(backend).await;
     let second = start_on(&db.url).await;
-    let mut c1 = first.client().await;
-    let mut c2 = second.client().await;
+    let mut c1 = client(&first).await;
+    let mut c2 = client(&second).await;
     register_site(&mut c1, "COG-101").await;
     screen(&mut c1, "COG-101", "SCR-1", eligible_values()).await;
     let req = enroll_request(

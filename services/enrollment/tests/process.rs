@@ -25,8 +25,7 @@ fn free_port() -> u16 {
 
 fn command(dir: &Path, port: u16, database_url: &str) -> Command {
     let secret = dir.join("secret");
-    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only")
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap_or_else(|e| panic!("{e}"));
     let mut cmd = Command::new(BIN);
     cmd.env("TRIALOPS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("TRIALOPS_DATA_DIR", dir)
@@ -96,9 +95,7 @@ fn terminate(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_then_serve_then_drain_on_sigterm() {
     // PostgreSQL when configured (as in production), else SQLite.
-    let backend = if std::env::var(trialops_platform::testing::POSTGRES_URL_VARIABLE)
-        .is_ok_and(|v| !v.is_empty())
-    {
+    let backend = if std::env::var(trialops_platform::testing::POSTGRES_URL_VARIABLE).is_ok_and(|v| !v.is_empty()) {
         Backend::Postgres
     } else {
         Backend::Sqlite
@@ -108,9 +105,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         .unwrap_or_else(|| panic!("no database"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap_or_else(|e| panic!("{e}"));
 
     // With migrations pending and migrate_on_start=never, the service refuses to start.
     let refused = command(dir.path(), port, &db.url)
@@ -152,10 +147,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        saw_not_serving,
-        "health never reported NOT_SERVING while draining"
-    );
+    assert!(saw_not_serving, "health never reported NOT_SERVING while draining");
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "SIGTERM must end in a clean exit");
 
@@ -166,9 +158,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         let _ = stdout.read_to_string(&mut out);
     }
     assert!(
-        out.lines()
-            .filter(|l| !l.is_empty())
-            .all(|l| l.starts_with('{')),
+        out.lines().filter(|l| !l.is_empty()).all(|l| l.starts_with('{')),
         "{out}"
     );
     assert!(out.contains("SIGTERM received"), "{out}");

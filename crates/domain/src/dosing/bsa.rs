@@ -13,9 +13,7 @@ pub const MOSTELLER: &str = "BSA = sqrt(height_cm x weight_kg / 3600)";
 
 /// Unrounded square of the BSA: height × weight / 3600, exact.
 pub fn bsa_squared(height_cm: Decimal, weight_kg: Decimal) -> Option<Decimal> {
-    height_cm
-        .checked_mul(weight_kg)?
-        .checked_div(Decimal::from(3600))
+    height_cm.checked_mul(weight_kg)?.checked_div(Decimal::from(3600))
 }
 
 /// Mosteller BSA rounded half up to `decimals` places; `None` for non-positive inputs.
@@ -30,10 +28,7 @@ pub fn mosteller(height_cm: Decimal, weight_kg: Decimal, decimals: u32) -> Optio
     let mut r = approx.round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
     let half = Decimal::new(5, decimals + 1);
     let step = Decimal::new(1, decimals);
-    let scaled = |x: Decimal| {
-        x.checked_mul(x)
-            .and_then(|sq| sq.checked_mul(Decimal::from(3600)))
-    };
+    let scaled = |x: Decimal| x.checked_mul(x).and_then(|sq| sq.checked_mul(Decimal::from(3600)));
     for _ in 0..4 {
         let low = scaled(r - half)?;
         let high = scaled(r + half)?;

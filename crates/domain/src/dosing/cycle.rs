@@ -19,11 +19,7 @@ pub struct Unmet {
 }
 
 /// The counts below the protocol's minimums; empty when the cycle may start.
-pub fn unmet_start_criteria(
-    c: &CycleStartCriteria,
-    anc_per_ul: Decimal,
-    platelets_per_ul: Decimal,
-) -> Vec<Unmet> {
+pub fn unmet_start_criteria(c: &CycleStartCriteria, anc_per_ul: Decimal, platelets_per_ul: Decimal) -> Vec<Unmet> {
     let mut unmet = Vec::new();
     if anc_per_ul < c.min_anc_per_ul {
         unmet.push(Unmet {
@@ -71,9 +67,7 @@ pub fn implausible_changes(
         }
         // Children do not shrink: a drop of more than 2 cm is most likely a measuring or typing error.
         if previous_height - height_cm > Decimal::from(2) {
-            reasons.push(format!(
-                "height fell from {previous_height} cm to {height_cm} cm"
-            ));
+            reasons.push(format!("height fell from {previous_height} cm to {height_cm} cm"));
         }
     }
     reasons

@@ -66,9 +66,7 @@ pub enum DoseError {
         unit: String,
     },
     /// Rounding moves the dose too far from the calculated one.
-    #[error(
-        "{agent}: rounding {calculated} {unit} to {rounded} {unit} deviates {percent}% (limit {limit}%)"
-    )]
+    #[error("{agent}: rounding {calculated} {unit} to {rounded} {unit} deviates {percent}% (limit {limit}%)")]
     RoundingDeviation {
         /// Agent.
         agent: String,
@@ -90,8 +88,7 @@ pub enum DoseError {
 
 /// Whether the small-child rule applies: BSA or weight below the protocol's thresholds.
 pub fn small_child(rules: &TreatmentRules, bsa_m2: Decimal, weight_kg: Decimal) -> bool {
-    bsa_m2 < rules.small_child_rule.bsa_below_m2
-        || weight_kg < rules.small_child_rule.weight_below_kg
+    bsa_m2 < rules.small_child_rule.bsa_below_m2 || weight_kg < rules.small_child_rule.weight_below_kg
 }
 
 /// |a − b| ÷ b × 100, to 2 decimals; `None` when b is 0.
@@ -144,28 +141,19 @@ pub fn daily_dose(
         }
         DoseBasis::PerM2 => {
             let exact = per.checked_mul(bsa_m2).ok_or_else(overflow)?;
-            (
-                AppliedBasis::PerM2,
-                exact,
-                format!("{per} {unit}/m2 x {bsa_m2} m2"),
-            )
+            (AppliedBasis::PerM2, exact, format!("{per} {unit}/m2 x {bsa_m2} m2"))
         }
         DoseBasis::PerKg => {
             let exact = per.checked_mul(weight_kg).ok_or_else(overflow)?;
-            (
-                AppliedBasis::PerKg,
-                exact,
-                format!("{per} {unit}/kg x {weight_kg} kg"),
-            )
+            (AppliedBasis::PerKg, exact, format!("{per} {unit}/kg x {weight_kg} kg"))
         }
         DoseBasis::Flat => (AppliedBasis::Flat, per, format!("flat {per} {unit}")),
     };
-    let rounded =
-        rounding::round(exact, &agent.rounding, unit).ok_or_else(|| DoseError::NotPreparable {
-            agent: agent.id.clone(),
-            calculated: exact,
-            unit: unit.clone(),
-        })?;
+    let rounded = rounding::round(exact, &agent.rounding, unit).ok_or_else(|| DoseError::NotPreparable {
+        agent: agent.id.clone(),
+        calculated: exact,
+        unit: unit.clone(),
+    })?;
     let calculated = exact
         .round_dp_with_strategy(CALCULATED_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
         .normalize();

@@ -23,14 +23,12 @@ pub struct Rounded {
 pub fn round(calculated: Decimal, rule: &Rounding, unit: &str) -> Option<Rounded> {
     match rule {
         Rounding::Decimals(places) => Some(Rounded {
-            dose: calculated
-                .round_dp_with_strategy(*places, RoundingStrategy::MidpointAwayFromZero),
+            dose: calculated.round_dp_with_strategy(*places, RoundingStrategy::MidpointAwayFromZero),
             units: Vec::new(),
             rule: format!("{places} decimal(s), half up"),
         }),
         Rounding::Step(step) if *step > Decimal::ZERO => {
-            let multiples = (calculated / step)
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+            let multiples = (calculated / step).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
             Some(Rounded {
                 dose: multiples * step,
                 units: Vec::new(),
@@ -47,16 +45,9 @@ fn units(calculated: Decimal, sizes: &[Decimal], unit: &str) -> Option<Rounded> 
         return None;
     }
     // Work in integer multiples of the finest decimal place among the sizes.
-    let scale = sizes
-        .iter()
-        .map(|s| s.normalize().scale())
-        .max()
-        .unwrap_or(0);
+    let scale = sizes.iter().map(|s| s.normalize().scale()).max().unwrap_or(0);
     let factor = Decimal::from(10u64.checked_pow(scale)?);
-    let ints: Vec<usize> = sizes
-        .iter()
-        .map(|s| (*s * factor).to_usize())
-        .collect::<Option<_>>()?;
+    let ints: Vec<usize> = sizes.iter().map(|s| (*s * factor).to_usize()).collect::<Option<_>>()?;
     let largest = *ints.iter().max()?;
     let target = calculated * factor;
     let limit = target.ceil().to_usize()?.checked_add(largest)?;
@@ -79,13 +70,11 @@ fn units(calculated: Decimal, sizes: &[Decimal], unit: &str) -> Option<Rounded> 
         }
     }
     // Nearest reachable total; on a tie the larger (half up). Zero is never a dose.
-    let best = (1..=limit)
-        .filter(|t| fewest[*t].is_some())
-        .min_by(|a, b| {
-            let da = (Decimal::from(*a as u64) - target).abs();
-            let db = (Decimal::from(*b as u64) - target).abs();
-            da.cmp(&db).then(b.cmp(a))
-        })?;
+    let best = (1..=limit).filter(|t| fewest[*t].is_some()).min_by(|a, b| {
+        let da = (Decimal::from(*a as u64) - target).abs();
+        let db = (Decimal::from(*b as u64) - target).abs();
+        da.cmp(&db).then(b.cmp(a))
+    })?;
     let mut counts: Vec<(usize, u32)> = Vec::new();
     let mut t = best;
     while t > 0 {
@@ -105,10 +94,7 @@ fn units(calculated: Decimal, sizes: &[Decimal], unit: &str) -> Option<Rounded> 
         .join("/");
     Some(Rounded {
         dose: as_decimal(best),
-        units: counts
-            .into_iter()
-            .map(|(s, n)| (as_decimal(s), n))
-            .collect(),
+        units: counts.into_iter().map(|(s, n)| (as_decimal(s), n)).collect(),
         rule: format!("nearest total of {sizes_text} {unit} units, half up"),
     })
 }
@@ -183,15 +169,9 @@ mod tests {
             Some(d("140"))
         );
         // Fractional vial sizes: 2.5 mg units, 6.1 mg -> 5 (1.1 away) vs 7.5 (1.4 away).
-        assert_eq!(
-            round(d("6.1"), &caps(&["2.5"]), "mg").map(|r| r.dose),
-            Some(d("5"))
-        );
+        assert_eq!(round(d("6.1"), &caps(&["2.5"]), "mg").map(|r| r.dose), Some(d("5")));
         // Rounding alone never gives zero: 1 mg becomes one 5 mg capsule. The dose calculation
         // refuses such a deviation (max_rounding_deviation_percent), so it reaches a pharmacist.
-        assert_eq!(
-            round(d("1"), &caps(&["5"]), "mg").map(|r| r.dose),
-            Some(d("5"))
-        );
+        assert_eq!(round(d("1"), &caps(&["5"]), "mg").map(|r| r.dose), Some(d("5")));
     }
 }

@@ -5,11 +5,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, de::Error};
 
 fn parse<E: Error>(text: &str) -> Result<Decimal, E> {
-    Decimal::from_str_exact(text.trim()).map_err(|_| {
-        E::custom(format!(
-            "{text:?} is not an exact decimal (write it like \"17.5\")"
-        ))
-    })
+    Decimal::from_str_exact(text.trim())
+        .map_err(|_| E::custom(format!("{text:?} is not an exact decimal (write it like \"17.5\")")))
 }
 
 /// A required decimal written as a string.
@@ -23,16 +20,11 @@ pub mod option {
 
     /// Deserializes an optional decimal string.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| parse(&s))
-            .transpose()
+        Option::<String>::deserialize(d)?.map(|s| parse(&s)).transpose()
     }
 }
 
 /// A list of decimals written as strings.
 pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Decimal>, D::Error> {
-    Vec::<String>::deserialize(d)?
-        .iter()
-        .map(|s| parse(s))
-        .collect()
+    Vec::<String>::deserialize(d)?.iter().map(|s| parse(s)).collect()
 }

@@ -39,10 +39,7 @@ impl Checker {
         let mut seen = HashSet::new();
         for (i, item) in items.enumerate() {
             if !seen.insert(item) {
-                self.fail(
-                    format!("{field}[{i}]"),
-                    format!("{item:?} appears more than once"),
-                );
+                self.fail(format!("{field}[{i}]"), format!("{item:?} appears more than once"));
             }
         }
     }
@@ -62,9 +59,7 @@ fn snake_id(c: char) -> bool {
 
 /// Every problem of the definition; empty when it is usable.
 pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
+    let mut c = Checker { problems: Vec::new() };
     c.identifier(&p.trial.id, "trial.id".into(), upper_code, 20);
     c.require(
         !p.trial.protocol_version.is_empty(),
@@ -101,11 +96,7 @@ pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
 }
 
 fn check_randomization(c: &mut Checker, p: &Protocol) {
-    c.require(
-        p.arms.len() >= 2,
-        "arms",
-        "a randomized trial needs at least two arms",
-    );
+    c.require(p.arms.len() >= 2, "arms", "a randomized trial needs at least two arms");
     c.unique(p.arms.iter().map(|a| a.code.as_str()), "arms");
     for (i, arm) in p.arms.iter().enumerate() {
         c.identifier(&arm.code, format!("arms[{i}].code"), upper_code, 8);
@@ -136,10 +127,7 @@ fn check_randomization(c: &mut Checker, p: &Protocol) {
             format!("strata[{i}].values"),
             "must list at least one value",
         );
-        c.unique(
-            factor.values.iter().map(String::as_str),
-            &format!("strata[{i}].values"),
-        );
+        c.unique(factor.values.iter().map(String::as_str), &format!("strata[{i}].values"));
         for (j, v) in factor.values.iter().enumerate() {
             c.identifier(v, format!("strata[{i}].values[{j}]"), snake_id, 64);
         }
@@ -223,14 +211,9 @@ fn check_rule(c: &mut Checker, p: &Protocol, rule: &Rule, field: String) {
                 VariableKind::Decimal,
                 format!("{field}.compare_to_reference.reference"),
             );
-            c.positive(
-                r.multiple,
-                &format!("{field}.compare_to_reference.multiple"),
-            );
+            c.positive(r.multiple, &format!("{field}.compare_to_reference.multiple"));
         }
-        Rule::IsTrue(id) => {
-            variable_of_kind(c, p, id, VariableKind::Boolean, format!("{field}.is_true"))
-        }
+        Rule::IsTrue(id) => variable_of_kind(c, p, id, VariableKind::Boolean, format!("{field}.is_true")),
         Rule::OneOf(r) => {
             let at = format!("{field}.one_of.variable");
             variable_of_kind(c, p, &r.variable, VariableKind::Choice, at);
@@ -274,21 +257,13 @@ fn check_treatment(c: &mut Checker, p: &Protocol) {
         "treatment.cycle_length_days",
         "must be at least 1",
     );
-    c.require(
-        t.maximum_cycles >= 1,
-        "treatment.maximum_cycles",
-        "must be at least 1",
-    );
+    c.require(t.maximum_cycles >= 1, "treatment.maximum_cycles", "must be at least 1");
     c.require(
         t.bsa_formula == "mosteller",
         "treatment.bsa_formula",
         "only \"mosteller\" is supported",
     );
-    c.require(
-        t.bsa_decimals <= 4,
-        "treatment.bsa_decimals",
-        "must be from 0 to 4",
-    );
+    c.require(t.bsa_decimals <= 4, "treatment.bsa_decimals", "must be from 0 to 4");
     c.positive(t.max_bsa_change_percent, "treatment.max_bsa_change_percent");
     c.positive(
         t.administration_tolerance_percent,
@@ -306,10 +281,7 @@ fn check_treatment(c: &mut Checker, p: &Protocol) {
         t.small_child_rule.per_kg_divisor,
         "treatment.small_child_rule.per_kg_divisor",
     );
-    c.positive(
-        t.cycle_start.min_anc_per_ul,
-        "treatment.cycle_start.min_anc_per_ul",
-    );
+    c.positive(t.cycle_start.min_anc_per_ul, "treatment.cycle_start.min_anc_per_ul");
     c.positive(
         t.cycle_start.min_platelets_per_ul,
         "treatment.cycle_start.min_platelets_per_ul",
@@ -382,11 +354,7 @@ fn check_regimens(c: &mut Checker, p: &Protocol) {
 
 fn check_agent(c: &mut Checker, p: &Protocol, agent: &Agent, at: &str) {
     c.identifier(&agent.id, format!("{at}.id"), snake_id, 64);
-    c.require(
-        !agent.unit.is_empty(),
-        format!("{at}.unit"),
-        "must not be empty",
-    );
+    c.require(!agent.unit.is_empty(), format!("{at}.unit"), "must not be empty");
     c.require(
         !agent.days.is_empty(),
         format!("{at}.days"),
@@ -419,11 +387,7 @@ fn check_agent(c: &mut Checker, p: &Protocol, agent: &Agent, at: &str) {
         c.positive(level.dose, &format!("{at}.dose_levels[{k}].dose"));
     }
     match &agent.rounding {
-        Rounding::Decimals(d) => c.require(
-            *d <= 4,
-            format!("{at}.rounding.decimals"),
-            "must be from 0 to 4",
-        ),
+        Rounding::Decimals(d) => c.require(*d <= 4, format!("{at}.rounding.decimals"), "must be from 0 to 4"),
         Rounding::Step(step) => c.positive(*step, &format!("{at}.rounding.step")),
         Rounding::Units(units) => {
             c.require(

@@ -4,12 +4,22 @@ use sea_orm_migration::prelude::*;
 
 use crate::audit::GENESIS_HASH;
 
+/// An index on `table` over the named columns, for the services' migrations.
+pub fn index(name: &str, table: impl IntoIden, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for column in columns {
+        stmt.col(Alias::new(*column));
+    }
+    if unique {
+        stmt.unique();
+    }
+    stmt.to_owned()
+}
+
 /// The platform migrations, in order; each service's migrator lists them first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![
-        Box::new(CreateIdempotencyRecords),
-        Box::new(CreateAuditTrail),
-    ]
+    vec![Box::new(CreateIdempotencyRecords), Box::new(CreateAuditTrail)]
 }
 
 #[derive(DeriveIden)]
@@ -71,11 +81,7 @@ impl MigrationTrait for CreateIdempotencyRecords {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(
-                        ColumnDef::new(IdempotencyRecords::Method)
-                            .string()
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(IdempotencyRecords::Method).string().not_null())
                     .col(
                         ColumnDef::new(IdempotencyRecords::Fingerprint)
                             .string_len(64)
@@ -128,21 +134,9 @@ impl MigrationTrait for CreateAuditTrail {
                     .col(ColumnDef::new(AuditEvents::OldValue).text().not_null())
                     .col(ColumnDef::new(AuditEvents::NewValue).text().not_null())
                     .col(ColumnDef::new(AuditEvents::Reason).text().not_null())
-                    .col(
-                        ColumnDef::new(AuditEvents::RequestId)
-                            .string_len(36)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(AuditEvents::TraceId)
-                            .string_len(32)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(AuditEvents::PreviousHash)
-                            .string_len(64)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(AuditEvents::RequestId).string_len(36).not_null())
+                    .col(ColumnDef::new(AuditEvents::TraceId).string_len(32).not_null())
+                    .col(ColumnDef::new(AuditEvents::PreviousHash).string_len(64).not_null())
                     .col(ColumnDef::new(AuditEvents::Hash).string_len(64).not_null())
                     .to_owned(),
             )
@@ -163,22 +157,9 @@ impl MigrationTrait for CreateAuditTrail {
             .create_table(
                 Table::create()
                     .table(AuditChainHead::Table)
-                    .col(
-                        ColumnDef::new(AuditChainHead::Id)
-                            .integer()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(AuditChainHead::LastSequence)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(AuditChainHead::LastHash)
-                            .string_len(64)
-                            .not_null(),
-                    )
+                    .col(ColumnDef::new(AuditChainHead::Id).integer().not_null().primary_key())
+                    .col(ColumnDef::new(AuditChainHead::LastSequence).big_integer().not_null())
+                    .col(ColumnDef::new(AuditChainHead::LastHash).string_len(64).not_null())
                     .to_owned(),
             )
             .await?;

@@ -6,4 +6,4 @@ pub mod audit_event;
 pub mod idempotency_record;
 mod migrations;
 
-pub use migrations::migrations;
+pub use migrations::{index, migrations};

@@ -45,8 +45,5 @@ pub(super) async fn summary(
             subjects,
         })
         .collect();
-    Ok(pb::GetAllocationSummaryResponse {
-        counts,
-        total_subjects,
-    })
+    Ok(pb::GetAllocationSummaryResponse { counts, total_subjects })
 }

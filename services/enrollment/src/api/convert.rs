@@ -6,7 +6,7 @@ use trialops_domain::protocol::{Protocol, VariableKind};
 use trialops_domain::strata::parse_stratum_key;
 use trialops_domain::subject::SubjectStatus;
 use trialops_platform::convert::{self as wire, to_date, to_decimal, to_timestamp};
-use trialops_platform::{AppError, Violation, Violations};
+use trialops_platform::{AppError, Violations};
 use trialops_proto::enrollment::v1 as pb;
 
 use crate::store::{screening, site, subject};
@@ -55,19 +55,13 @@ pub fn values_json(values: &Values) -> serde_json::Value {
 
 /// The `(variable, value)` entries of a ScreenSubject request that convert, with their
 /// positions in the request; each entry that does not convert is recorded in `v`.
-pub fn screening_entries(
-    values: &[pb::ScreeningValue],
-    v: &mut Violations,
-) -> (Vec<usize>, Vec<(String, Value)>) {
+pub fn screening_entries(values: &[pb::ScreeningValue], v: &mut Violations) -> (Vec<usize>, Vec<(String, Value)>) {
     let mut positions = Vec::new();
     let mut entries = Vec::new();
     for (i, entry) in values.iter().enumerate() {
         let value = match &entry.value {
             Some(pb::screening_value::Value::DecimalValue(d)) => v
-                .take(wire::decimal(
-                    &format!("values[{i}].decimal_value"),
-                    Some(d),
-                ))
+                .take(wire::decimal(&format!("values[{i}].decimal_value"), Some(d)))
                 .map(Value::Decimal),
             Some(pb::screening_value::Value::BoolValue(b)) => Some(Value::Boolean(*b)),
             Some(pb::screening_value::Value::ChoiceValue(c)) => Some(Value::Choice(c.clone())),
@@ -89,8 +83,7 @@ pub fn screening_entries(
 
 /// The wire form of a stored screening.
 pub fn screening(m: &screening::Model) -> Result<pb::Screening, AppError> {
-    let results: Vec<StoredResult> =
-        serde_json::from_str(&m.results_json).map_err(AppError::internal)?;
+    let results: Vec<StoredResult> = serde_json::from_str(&m.results_json).map_err(AppError::internal)?;
     let criteria = results
         .into_iter()
         .map(|r| {
@@ -148,12 +141,8 @@ fn strata(key: &str) -> Vec<pb::StratumValue> {
 
 /// The wire form of a subject.
 pub fn subject(m: &subject::Model) -> Result<pb::Subject, AppError> {
-    let status = SubjectStatus::parse(&m.status).ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!(
-            "stored subject status {:?} unknown",
-            m.status
-        ))
-    })?;
+    let status = SubjectStatus::parse(&m.status)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored subject status {:?} unknown", m.status)))?;
     Ok(pb::Subject {
         subject_id: m.subject_id.clone(),
         trial_id: m.trial_id.clone(),
@@ -269,16 +258,4 @@ fn rule_variables(rule: &trialops_domain::protocol::Rule) -> Vec<String> {
         }
     }
     out
-}
-
-/// The version an etag names; a malformed etag is a field violation.
-pub fn etag_version(etag: &str) -> Result<i32, Violation> {
-    etag.parse::<i32>().map_err(|_| Violation {
-        field: "etag".into(),
-        description: if etag.is_empty() {
-            "required: the etag last read".into()
-        } else {
-            "not an etag this service issued".into()
-        },
-    })
 }

@@ -26,10 +26,7 @@ pub(super) fn check_strata(
     complete: bool,
     v: &mut Violations,
 ) -> Option<strata::Strata> {
-    let entries: Vec<_> = values
-        .iter()
-        .map(|s| (s.factor_id.clone(), s.value.clone()))
-        .collect();
+    let entries: Vec<_> = values.iter().map(|s| (s.factor_id.clone(), s.value.clone())).collect();
     match strata::check(&trial.protocol, &entries, complete) {
         Ok(checked) => Some(checked),
         Err(problems) => {
@@ -47,15 +44,9 @@ pub(super) fn check_strata(
 }
 
 /// Checks a consent's date and version; records violations.
-pub(super) fn check_consent(
-    consent: Option<&pb::Consent>,
-    v: &mut Violations,
-) -> Option<(chrono::NaiveDate, String)> {
+pub(super) fn check_consent(consent: Option<&pb::Consent>, v: &mut Violations) -> Option<(chrono::NaiveDate, String)> {
     let Some(consent) = consent else {
-        v.add(
-            "consent",
-            "required: the signed consent's date and form version",
-        );
+        v.add("consent", "required: the signed consent's date and form version");
         return None;
     };
     let signed_on = v.take(wire::date("consent.signed_on", consent.signed_on.as_ref()));
@@ -66,11 +57,7 @@ pub(super) fn check_consent(
             "must not be in the future",
         );
     }
-    let version = v.take(wire::text(
-        "consent.form_version",
-        &consent.form_version,
-        64,
-    ));
+    let version = v.take(wire::text("consent.form_version", &consent.form_version, 64));
     Some((signed_on?, version?))
 }
 
@@ -123,9 +110,7 @@ pub(super) async fn enroll(
     } else {
         Some(api.trials.get(&req.trial_id)?)
     };
-    let checked_strata = trial
-        .as_ref()
-        .and_then(|t| check_strata(t, &req.strata, true, &mut v));
+    let checked_strata = trial.as_ref().and_then(|t| check_strata(t, &req.strata, true, &mut v));
     let (Some(request_id), Some((signed_on, form_version)), Some(trial), Some(checked_strata)) =
         (request_id, consent, trial, checked_strata)
     else {
@@ -161,10 +146,8 @@ pub(super) async fn enroll(
                 let number = counter::next(tx, &format!("subject_number|{}", req.trial_id)).await?;
                 let subject_id = identifiers::subject_id(&req.trial_id, number as u64);
                 let stratum = stratum_key(&trial.protocol, &checked_strata);
-                let position =
-                    counter::next(tx, &format!("stratum|{}|{stratum}", req.trial_id)).await? - 1;
-                let assignment =
-                    Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
+                let position = counter::next(tx, &format!("stratum|{}|{stratum}", req.trial_id)).await? - 1;
+                let assignment = Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
 
                 let now = Utc::now().trunc_subsecs(6);
                 let today = now.date_naive();
@@ -267,15 +250,11 @@ fn check_screening(
     if s.site_code != req.site_code {
         return Err(AppError::precondition(
             SCREENED_AT_ANOTHER_SITE,
-            format!(
-                "screening {} was recorded by site {}",
-                req.screening_id, s.site_code
-            ),
+            format!("screening {} was recorded by site {}", req.screening_id, s.site_code),
         ));
     }
     if !s.eligible {
-        let results: Vec<convert::StoredResult> =
-            serde_json::from_str(&s.results_json).map_err(AppError::internal)?;
+        let results: Vec<convert::StoredResult> = serde_json::from_str(&s.results_json).map_err(AppError::internal)?;
         let failed: Vec<_> = results.iter().filter(|r| r.outcome != "met").collect();
         let ids: Vec<_> = failed.iter().map(|r| r.criterion_id.as_str()).collect();
         return Err(AppError::FailedPrecondition {

@@ -48,59 +48,35 @@ fn respond<T>(result: Result<T, trialops_platform::AppError>) -> RpcResult<T> {
 
 #[tonic::async_trait]
 impl EnrollmentService for EnrollmentApi {
-    async fn list_trials(
-        &self,
-        request: Request<pb::ListTrialsRequest>,
-    ) -> RpcResult<pb::ListTrialsResponse> {
+    async fn list_trials(&self, request: Request<pb::ListTrialsRequest>) -> RpcResult<pb::ListTrialsResponse> {
         respond(trials::list(self, request))
     }
 
-    async fn get_trial(
-        &self,
-        request: Request<pb::GetTrialRequest>,
-    ) -> RpcResult<pb::GetTrialResponse> {
+    async fn get_trial(&self, request: Request<pb::GetTrialRequest>) -> RpcResult<pb::GetTrialResponse> {
         respond(trials::get(self, request))
     }
 
-    async fn register_site(
-        &self,
-        request: Request<pb::RegisterSiteRequest>,
-    ) -> RpcResult<pb::RegisterSiteResponse> {
+    async fn register_site(&self, request: Request<pb::RegisterSiteRequest>) -> RpcResult<pb::RegisterSiteResponse> {
         respond(sites::register(self, request).await)
     }
 
-    async fn list_sites(
-        &self,
-        request: Request<pb::ListSitesRequest>,
-    ) -> RpcResult<pb::ListSitesResponse> {
+    async fn list_sites(&self, request: Request<pb::ListSitesRequest>) -> RpcResult<pb::ListSitesResponse> {
         respond(sites::list(self, request).await)
     }
 
-    async fn screen_subject(
-        &self,
-        request: Request<pb::ScreenSubjectRequest>,
-    ) -> RpcResult<pb::ScreenSubjectResponse> {
+    async fn screen_subject(&self, request: Request<pb::ScreenSubjectRequest>) -> RpcResult<pb::ScreenSubjectResponse> {
         respond(screening::screen(self, request).await)
     }
 
-    async fn enroll_subject(
-        &self,
-        request: Request<pb::EnrollSubjectRequest>,
-    ) -> RpcResult<pb::EnrollSubjectResponse> {
+    async fn enroll_subject(&self, request: Request<pb::EnrollSubjectRequest>) -> RpcResult<pb::EnrollSubjectResponse> {
         respond(enroll::enroll(self, request).await)
     }
 
-    async fn get_subject(
-        &self,
-        request: Request<pb::GetSubjectRequest>,
-    ) -> RpcResult<pb::GetSubjectResponse> {
+    async fn get_subject(&self, request: Request<pb::GetSubjectRequest>) -> RpcResult<pb::GetSubjectResponse> {
         respond(subjects::get(self, request).await)
     }
 
-    async fn list_subjects(
-        &self,
-        request: Request<pb::ListSubjectsRequest>,
-    ) -> RpcResult<pb::ListSubjectsResponse> {
+    async fn list_subjects(&self, request: Request<pb::ListSubjectsRequest>) -> RpcResult<pb::ListSubjectsResponse> {
         respond(subjects::list(self, request).await)
     }
 

@@ -35,11 +35,7 @@ pub(super) async fn screen(
     );
     let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
     if let Some(date) = assessed_on {
-        v.check(
-            date <= latest_site_date(),
-            "assessed_on",
-            "must not be in the future",
-        );
+        v.check(date <= latest_site_date(), "assessed_on", "must not be in the future");
     }
     let trial = if req.trial_id.is_empty() {
         v.add("trial_id", "required");
@@ -67,19 +63,14 @@ pub(super) async fn screen(
         },
         None => None,
     };
-    let (Some(request_id), Some(assessed_on), Some(trial), Some(values)) =
-        (request_id, assessed_on, trial, values)
+    let (Some(request_id), Some(assessed_on), Some(trial), Some(values)) = (request_id, assessed_on, trial, values)
     else {
         return Err(v.into_error());
     };
     v.finish()?;
 
     let evaluation = eligibility::evaluate(&trial.protocol, &values);
-    let results: Vec<convert::StoredResult> = evaluation
-        .results
-        .iter()
-        .map(convert::StoredResult::from)
-        .collect();
+    let results: Vec<convert::StoredResult> = evaluation.results.iter().map(convert::StoredResult::from).collect();
     let audit_ctx = AuditContext::new(call, request_id);
     let eligible = evaluation.eligible();
     idempotency::execute(
@@ -122,10 +113,7 @@ pub(super) async fn screen(
                 screening::Entity::insert(screening::ActiveModel::from(record.clone()))
                     .exec_without_returning(tx)
                     .await?;
-                let entity_id = format!(
-                    "{}/{}/{}",
-                    record.trial_id, record.screening_id, record.attempt
-                );
+                let entity_id = format!("{}/{}/{}", record.trial_id, record.screening_id, record.attempt);
                 audit::append(
                     tx,
                     &audit_ctx,

@@ -34,50 +34,40 @@ pub(super) async fn register(
 
     let audit_ctx = AuditContext::new(call, request_id);
     let site_code = req.site_code.clone();
-    idempotency::execute(
-        &api.db,
-        "EnrollmentService/RegisterSite",
-        request_id,
-        &req,
-        move |tx| {
-            Box::pin(async move {
-                if site::Entity::find_by_id(site_code.clone())
-                    .one(tx)
-                    .await?
-                    .is_some()
-                {
-                    return Err(AppError::AlreadyExists {
-                        reason: SITE_ALREADY_REGISTERED,
-                        message: format!("site {site_code} is already registered"),
-                    });
-                }
-                let record = site::Model {
-                    site_code: site_code.clone(),
-                    name,
-                    registered_at: Utc::now().trunc_subsecs(6),
-                };
-                site::Entity::insert(site::ActiveModel::from(record.clone()))
-                    .exec_without_returning(tx)
-                    .await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "site.registered",
-                        entity_type: "site",
-                        entity_id: &site_code,
-                        old: None,
-                        new: audit::to_json(&record)?,
-                        reason: "",
-                    },
-                )
+    idempotency::execute(&api.db, "EnrollmentService/RegisterSite", request_id, &req, move |tx| {
+        Box::pin(async move {
+            if site::Entity::find_by_id(site_code.clone()).one(tx).await?.is_some() {
+                return Err(AppError::AlreadyExists {
+                    reason: SITE_ALREADY_REGISTERED,
+                    message: format!("site {site_code} is already registered"),
+                });
+            }
+            let record = site::Model {
+                site_code: site_code.clone(),
+                name,
+                registered_at: Utc::now().trunc_subsecs(6),
+            };
+            site::Entity::insert(site::ActiveModel::from(record.clone()))
+                .exec_without_returning(tx)
                 .await?;
-                Ok(pb::RegisterSiteResponse {
-                    site: Some(convert::site(&record)),
-                })
+            audit::append(
+                tx,
+                &audit_ctx,
+                Change {
+                    action: "site.registered",
+                    entity_type: "site",
+                    entity_id: &site_code,
+                    old: None,
+                    new: audit::to_json(&record)?,
+                    reason: "",
+                },
+            )
+            .await?;
+            Ok(pb::RegisterSiteResponse {
+                site: Some(convert::site(&record)),
             })
-        },
-    )
+        })
+    })
     .await
 }
 
@@ -101,10 +91,7 @@ pub(super) async fn list(
 }
 
 /// NOT a site yet: FAILED_PRECONDITION `SITE_NOT_REGISTERED`.
-pub(super) async fn require_registered<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    site_code: &str,
-) -> Result<(), AppError> {
+pub(super) async fn require_registered<C: sea_orm::ConnectionTrait>(conn: &C, site_code: &str) -> Result<(), AppError> {
     if site::Entity::find_by_id(site_code.to_owned())
         .one(conn)
         .await?
@@ -112,9 +99,7 @@ pub(super) async fn require_registered<C: sea_orm::ConnectionTrait>(
     {
         return Err(AppError::FailedPrecondition {
             reason: crate::error::SITE_NOT_REGISTERED,
-            message: format!(
-                "site {site_code} is not registered; an administrator registers it with RegisterSite"
-            ),
+            message: format!("site {site_code} is not registered; an administrator registers it with RegisterSite"),
             metadata: vec![("site_code".into(), site_code.to_owned())],
         });
     }

@@ -1,10 +1,7 @@
 //! GetSubject, ListSubjects, ChangeSubjectStatus and CorrectSubject.
 
 use chrono::{SubsecRound, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::strata::{parse_stratum_key, stratum_key};
 use trialops_domain::subject::SubjectStatus;
@@ -29,11 +26,7 @@ async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject:
 }
 
 /// Writes `updated` if the row is still at `expected_version`; ABORTED otherwise.
-async fn save<C: ConnectionTrait>(
-    conn: &C,
-    updated: &subject::Model,
-    expected_version: i32,
-) -> Result<(), AppError> {
+async fn save<C: ConnectionTrait>(conn: &C, updated: &subject::Model, expected_version: i32) -> Result<(), AppError> {
     let result = subject::Entity::update_many()
         // From<Model> marks fields Unchanged, which `set` skips: mark them all for writing.
         .set(subject::ActiveModel::from(updated.clone()).reset_all())
@@ -120,10 +113,7 @@ pub(super) async fn list(
     }
     let rows = query.limit(page.size + 1).all(&api.db).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |s| s.subject_id.clone());
-    let subjects = rows
-        .iter()
-        .map(convert::subject)
-        .collect::<Result<_, _>>()?;
+    let subjects = rows.iter().map(convert::subject).collect::<Result<_, _>>()?;
     Ok(pb::ListSubjectsResponse {
         subjects,
         next_page_token,
@@ -139,7 +129,7 @@ pub(super) async fn change_status(
     let mut v = Violations::new();
     let request_id = v.take(wire::request_id("request_id", &req.request_id));
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let version = v.take(convert::etag_version(&req.etag));
+    let version = v.take(wire::etag("etag", &req.etag));
     let new_status = convert::status_from_proto(req.new_status);
     if new_status.is_none() {
         v.add(
@@ -150,11 +140,7 @@ pub(super) async fn change_status(
     let reason = v.take(wire::text("reason", &req.reason, 1000));
     let effective_on = v.take(wire::date("effective_on", req.effective_on.as_ref()));
     if let Some(date) = effective_on {
-        v.check(
-            date <= latest_site_date(),
-            "effective_on",
-            "must not be in the future",
-        );
+        v.check(date <= latest_site_date(), "effective_on", "must not be in the future");
     }
     let (Some(request_id), Some(version), Some(new_status), Some(reason), Some(effective_on)) =
         (request_id, version, new_status, reason, effective_on)
@@ -173,20 +159,12 @@ pub(super) async fn change_status(
             Box::pin(async move {
                 let current = find(tx, &req.subject_id).await?;
                 require_etag(&current, version)?;
-                let from = SubjectStatus::parse(&current.status).ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!(
-                        "stored status {:?} unknown",
-                        current.status
-                    ))
-                })?;
+                let from = SubjectStatus::parse(&current.status)
+                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored status {:?} unknown", current.status)))?;
                 if !from.can_become(new_status) {
                     return Err(AppError::FailedPrecondition {
                         reason: INVALID_STATUS_TRANSITION,
-                        message: format!(
-                            "a subject {} cannot become {}",
-                            from.as_str(),
-                            new_status.as_str()
-                        ),
+                        message: format!("a subject {} cannot become {}", from.as_str(), new_status.as_str()),
                         metadata: vec![
                             ("from".into(), from.as_str().into()),
                             ("to".into(), new_status.as_str().into()),
@@ -237,7 +215,7 @@ pub(super) async fn correct(
     let mut v = Violations::new();
     let request_id = v.take(wire::request_id("request_id", &req.request_id));
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let version = v.take(convert::etag_version(&req.etag));
+    let version = v.take(wire::etag("etag", &req.etag));
     let reason = v.take(wire::text("reason", &req.reason, 1000));
     let consent = req.consent.as_ref().map(|c| check_consent(Some(c), &mut v));
     if req.consent.is_none() && req.strata.is_empty() {

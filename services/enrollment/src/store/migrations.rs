@@ -2,6 +2,7 @@
 //! Every list filter has an index (DESIGN: no unindexed filter).
 
 use sea_orm_migration::prelude::*;
+use trialops_platform::store::index;
 
 /// All migrations of the enrollment database.
 pub struct Migrator;
@@ -93,35 +94,13 @@ impl MigrationName for CreateEnrollmentTables {
     }
 }
 
-fn index(
-    name: &str,
-    table: impl IntoIden,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    if unique {
-        stmt.unique();
-    }
-    stmt.to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for CreateEnrollmentTables {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()
                 .table(Sites::Table)
-                .col(
-                    ColumnDef::new(Sites::SiteCode)
-                        .string_len(32)
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Sites::SiteCode).string_len(32).not_null().primary_key())
                 .col(ColumnDef::new(Sites::Name).string_len(200).not_null())
                 .col(
                     ColumnDef::new(Sites::RegisteredAt)
@@ -134,28 +113,11 @@ impl MigrationTrait for CreateEnrollmentTables {
         m.create_table(
             Table::create()
                 .table(Screenings::Table)
-                .col(
-                    ColumnDef::new(Screenings::Id)
-                        .string_len(36)
-                        .not_null()
-                        .primary_key(),
-                )
-                .col(
-                    ColumnDef::new(Screenings::TrialId)
-                        .string_len(20)
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(Screenings::ScreeningId)
-                        .string_len(64)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Screenings::Id).string_len(36).not_null().primary_key())
+                .col(ColumnDef::new(Screenings::TrialId).string_len(20).not_null())
+                .col(ColumnDef::new(Screenings::ScreeningId).string_len(64).not_null())
                 .col(ColumnDef::new(Screenings::Attempt).integer().not_null())
-                .col(
-                    ColumnDef::new(Screenings::SiteCode)
-                        .string_len(32)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Screenings::SiteCode).string_len(32).not_null())
                 .col(ColumnDef::new(Screenings::AssessedOn).date().not_null())
                 .col(ColumnDef::new(Screenings::Eligible).boolean().not_null())
                 .col(ColumnDef::new(Screenings::ResultsJson).text().not_null())
@@ -185,37 +147,17 @@ impl MigrationTrait for CreateEnrollmentTables {
                         .primary_key(),
                 )
                 .col(ColumnDef::new(Subjects::TrialId).string_len(20).not_null())
-                .col(
-                    ColumnDef::new(Subjects::SubjectNumber)
-                        .big_integer()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Subjects::SubjectNumber).big_integer().not_null())
                 .col(ColumnDef::new(Subjects::SiteCode).string_len(32).not_null())
-                .col(
-                    ColumnDef::new(Subjects::ScreeningId)
-                        .string_len(64)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Subjects::ScreeningId).string_len(64).not_null())
                 .col(ColumnDef::new(Subjects::ArmCode).string_len(8).not_null())
                 .col(ColumnDef::new(Subjects::Strata).string().not_null())
-                .col(
-                    ColumnDef::new(Subjects::RandomizedStratum)
-                        .string()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Subjects::RandomizedStratum).string().not_null())
                 .col(ColumnDef::new(Subjects::ConsentSignedOn).date().not_null())
-                .col(
-                    ColumnDef::new(Subjects::ConsentFormVersion)
-                        .string_len(64)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Subjects::ConsentFormVersion).string_len(64).not_null())
                 .col(ColumnDef::new(Subjects::Status).string_len(32).not_null())
                 .col(ColumnDef::new(Subjects::StatusReason).text().not_null())
-                .col(
-                    ColumnDef::new(Subjects::StatusEffectiveOn)
-                        .date()
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Subjects::StatusEffectiveOn).date().not_null())
                 .col(
                     ColumnDef::new(Subjects::EnrolledAt)
                         .timestamp_with_time_zone()
@@ -275,22 +217,10 @@ impl MigrationTrait for CreateEnrollmentTables {
                         .not_null()
                         .primary_key(),
                 )
-                .col(
-                    ColumnDef::new(Allocations::TrialId)
-                        .string_len(20)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Allocations::TrialId).string_len(20).not_null())
                 .col(ColumnDef::new(Allocations::Stratum).string().not_null())
-                .col(
-                    ColumnDef::new(Allocations::Position)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(Allocations::ArmCode)
-                        .string_len(8)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(Allocations::Position).big_integer().not_null())
+                .col(ColumnDef::new(Allocations::ArmCode).string_len(8).not_null())
                 .col(
                     ColumnDef::new(Allocations::AllocatedAt)
                         .timestamp_with_time_zone()
@@ -317,12 +247,7 @@ impl MigrationTrait for CreateEnrollmentTables {
         m.create_table(
             Table::create()
                 .table(Counters::Table)
-                .col(
-                    ColumnDef::new(Counters::Name)
-                        .string()
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Counters::Name).string().not_null().primary_key())
                 .col(ColumnDef::new(Counters::Value).big_integer().not_null())
                 .to_owned(),
         )
@@ -336,11 +261,7 @@ impl MigrationTrait for CreateEnrollmentTables {
                         .not_null()
                         .primary_key(),
                 )
-                .col(
-                    ColumnDef::new(TrialKeys::Fingerprint)
-                        .string_len(16)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(TrialKeys::Fingerprint).string_len(16).not_null())
                 .col(
                     ColumnDef::new(TrialKeys::FirstUsedAt)
                         .timestamp_with_time_zone()

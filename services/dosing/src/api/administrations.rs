@@ -1,0 +1,236 @@
+//! ListAdministrations (a site's worklist for a date range) and RecordAdministration.
+//!
+//! An administration is recorded once: given, partially given, held or not given. A held one
+//! may still be recorded as given later. Anything else already recorded changes only as a
+//! correction: the etag last read and a correction reason; the audit trail keeps the old value.
+
+use chrono::{Days, Utc};
+use rust_decimal::Decimal;
+use sea_orm::{ActiveModelTrait as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tonic::Request;
+use trialops_domain::dosing::dose::deviation_percent;
+use trialops_domain::identifiers::is_site_code;
+use trialops_platform::audit::{self, AuditContext, Change};
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
+use trialops_proto::dosing::v1 as pb;
+
+use super::{DosingApi, convert};
+use crate::error::ADMINISTRATION_ALREADY_RECORDED;
+use crate::store::{administration, plan};
+
+/// Longest worklist range, days.
+const MAX_RANGE_DAYS: i64 = 92;
+
+pub(super) async fn list(
+    api: &DosingApi,
+    request: Request<pb::ListAdministrationsRequest>,
+) -> Result<pb::ListAdministrationsResponse, AppError> {
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    v.check(
+        is_site_code(&req.site_code),
+        "site_code",
+        "required: 2 to 32 characters of A-Z, 0-9 and '-'",
+    );
+    let from = v.take(wire::date("from_date", req.from_date.as_ref()));
+    let to = v.take(wire::date("to_date", req.to_date.as_ref()));
+    if let (Some(from), Some(to)) = (from, to) {
+        v.check(to >= from, "to_date", "must not be before from_date");
+        v.check(
+            (to - from).num_days() < MAX_RANGE_DAYS,
+            "to_date",
+            format!("the range is at most {MAX_RANGE_DAYS} days"),
+        );
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let scope = format!("administrations|{}|{from}|{to}", req.site_code);
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let end = to.checked_add_days(Days::new(1)).unwrap_or(to);
+    let mut query = administration::Entity::find()
+        .filter(administration::Column::SiteCode.eq(req.site_code.as_str()))
+        .filter(administration::Column::WorklistKey.gte(format!("{from}|")))
+        .filter(administration::Column::WorklistKey.lt(format!("{end}|")))
+        .order_by_asc(administration::Column::WorklistKey);
+    if let Some(after) = &page.after {
+        query = query.filter(administration::Column::WorklistKey.gt(after.as_str()));
+    }
+    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let (rows, next_page_token) = pagination::split(rows, &page, &scope, |a| a.worklist_key.clone());
+    let administrations = rows.iter().map(convert::administration).collect::<Result<_, _>>()?;
+    Ok(pb::ListAdministrationsResponse {
+        administrations,
+        next_page_token,
+    })
+}
+
+/// A checked recording.
+struct Recording {
+    status: pb::AdministrationStatus,
+    actual: Option<Decimal>,
+    started_at: Option<chrono::DateTime<Utc>>,
+    ended_at: Option<chrono::DateTime<Utc>>,
+    reason: String,
+    correction: Option<(i32, String)>,
+}
+
+fn check(req: &pb::RecordAdministrationRequest, v: &mut Violations) -> Option<Recording> {
+    let status = pb::AdministrationStatus::try_from(req.status).ok().filter(|s| {
+        matches!(
+            s,
+            pb::AdministrationStatus::Given
+                | pb::AdministrationStatus::PartiallyGiven
+                | pb::AdministrationStatus::Held
+                | pb::AdministrationStatus::NotGiven
+        )
+    });
+    if status.is_none() {
+        v.add("status", "one of GIVEN, PARTIALLY_GIVEN, HELD, NOT_GIVEN");
+    }
+    let status = status?;
+    let given = matches!(
+        status,
+        pb::AdministrationStatus::Given | pb::AdministrationStatus::PartiallyGiven
+    );
+    let (actual, started_at, ended_at) = if given {
+        let actual = v.take(wire::decimal_in(
+            "actual_dose",
+            req.actual_dose.as_ref(),
+            Decimal::new(1, 4),
+            Decimal::from(100_000),
+            "units",
+        ));
+        let started = v.take(wire::timestamp("started_at", req.started_at.as_ref()));
+        let ended = v.take(wire::timestamp("ended_at", req.ended_at.as_ref()));
+        if let (Some(s), Some(e)) = (started, ended) {
+            v.check(e >= s, "ended_at", "must not be before started_at");
+        }
+        (actual, started, ended)
+    } else {
+        v.check(
+            req.actual_dose.is_none(),
+            "actual_dose",
+            "only for GIVEN or PARTIALLY_GIVEN",
+        );
+        (None, None, None)
+    };
+    let reason = if status == pb::AdministrationStatus::Given {
+        req.reason.trim().to_owned()
+    } else {
+        v.take(wire::text("reason", &req.reason, 1000)).unwrap_or_default()
+    };
+    let correction = match (req.etag.is_empty(), req.correction_reason.trim().is_empty()) {
+        (true, true) => None,
+        _ => {
+            let version = v.take(wire::etag("etag", &req.etag));
+            let why = v.take(wire::text("correction_reason", &req.correction_reason, 1000));
+            Some((version?, why?))
+        }
+    };
+    Some(Recording {
+        status,
+        actual,
+        started_at,
+        ended_at,
+        reason,
+        correction,
+    })
+}
+
+pub(super) async fn record(
+    api: &DosingApi,
+    request: Request<pb::RecordAdministrationRequest>,
+) -> Result<pb::RecordAdministrationResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    let request_id = v.take(wire::request_id("request_id", &req.request_id));
+    v.check(!req.administration_id.is_empty(), "administration_id", "required");
+    let recording = check(&req, &mut v);
+    let (Some(request_id), Some(rec)) = (request_id, recording) else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let audit_ctx = AuditContext::new(call, request_id);
+    let protocols = api.protocols.clone();
+    idempotency::execute(&api.db, "DosingService/RecordAdministration", request_id, &req.clone(), move |tx| {
+        Box::pin(async move {
+            let current = administration::Entity::find_by_id(req.administration_id.clone())
+                .one(tx)
+                .await?
+                .ok_or_else(|| AppError::NotFound { what: "administration", id: req.administration_id.clone() })?;
+            let open = current.status == "planned" || current.status == "held";
+            let correction_reason = match (&rec.correction, open) {
+                (None, true) => String::new(),
+                (None, false) => {
+                    return Err(AppError::AlreadyExists {
+                        reason: ADMINISTRATION_ALREADY_RECORDED,
+                        message: format!(
+                            "administration {} is already recorded as {}; to correct it send its etag and a correction_reason",
+                            current.administration_id, current.status
+                        ),
+                    });
+                }
+                (Some(_), true) if current.status == "planned" => {
+                    return Err(AppError::invalid("correction_reason", "nothing is recorded yet to correct; leave etag and correction_reason empty"));
+                }
+                (Some((version, why)), _) => {
+                    if *version != current.version {
+                        return Err(AppError::Aborted(format!("stale etag: the administration is at etag {}", current.version)));
+                    }
+                    why.clone()
+                }
+            };
+            let trial = plan::Entity::find_by_id(current.subject_id.clone())
+                .one(tx)
+                .await?
+                .map(|p| p.trial_id)
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
+            let tolerance = protocols
+                .get(&trial)
+                .map(|p| p.treatment.administration_tolerance_percent)
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
+            let prescribed = convert::parse(&current.prescribed_dose)?;
+            let deviation_flagged = rec.actual.is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
+            let updated = administration::Model {
+                status: convert::status_name(rec.status).to_owned(),
+                actual_dose: rec.actual.map(convert::stored).unwrap_or_default(),
+                started_at: rec.started_at,
+                ended_at: rec.ended_at,
+                deviation_flagged,
+                reason: rec.reason.clone(),
+                version: current.version + 1,
+                ..current.clone()
+            };
+            let result = administration::Entity::update_many()
+                .set(administration::ActiveModel::from(updated.clone()).reset_all())
+                .filter(administration::Column::AdministrationId.eq(current.administration_id.as_str()))
+                .filter(administration::Column::Version.eq(current.version))
+                .exec(tx)
+                .await?;
+            if result.rows_affected != 1 {
+                return Err(AppError::Aborted("the administration changed since it was read; retry".into()));
+            }
+            let action = if correction_reason.is_empty() { "administration.recorded" } else { "administration.corrected" };
+            let reason = if correction_reason.is_empty() { rec.reason.clone() } else { correction_reason };
+            audit::append(
+                tx,
+                &audit_ctx,
+                Change {
+                    action,
+                    entity_type: "administration",
+                    entity_id: &updated.administration_id,
+                    old: Some(audit::to_json(&current)?),
+                    new: audit::to_json(&updated)?,
+                    reason: &reason,
+                },
+            )
+            .await?;
+            Ok(pb::RecordAdministrationResponse { administration: Some(convert::administration(&updated)?) })
+        })
+    })
+    .await
+}

@@ -1,0 +1,72 @@
+//! What dosing asks enrollment (over gRPC, never its tables): a subject's trial, arm, site and
+//! whether they are on protocol therapy.
+
+use tonic::transport::Channel;
+use trialops_platform::auth::CallContext;
+use trialops_platform::client::{dependency_error, lazy_channel, outgoing};
+use trialops_platform::{AppError, Settings};
+use trialops_proto::enrollment::v1 as pb;
+use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
+
+use crate::error::{SUBJECT_NOT_ENROLLED, SUBJECT_NOT_ON_PROTOCOL_THERAPY};
+
+/// A subject as dosing needs it.
+#[derive(Debug, Clone)]
+pub struct EnrolledSubject {
+    /// Trial.
+    pub trial_id: String,
+    /// Arm.
+    pub arm_code: String,
+    /// Site.
+    pub site_code: String,
+}
+
+/// The enrollment service client.
+#[derive(Clone)]
+pub struct Enrollment {
+    client: EnrollmentServiceClient<Channel>,
+}
+
+impl Enrollment {
+    /// A client for the configured enrollment URL (connects on first use).
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let channel = lazy_channel(&settings.enrollment_url, settings.dependency_timeout())?;
+        Ok(Enrollment {
+            client: EnrollmentServiceClient::new(channel),
+        })
+    }
+
+    /// The subject, refused unless enrolled and on protocol therapy.
+    pub async fn subject_on_therapy(&self, call: &CallContext, subject_id: &str) -> Result<EnrolledSubject, AppError> {
+        let request = outgoing(
+            pb::GetSubjectRequest {
+                subject_id: subject_id.to_owned(),
+            },
+            crate::SERVICE_NAME,
+            call,
+        );
+        let subject = match self.client.clone().get_subject(request).await {
+            Ok(response) => response.into_inner().subject.unwrap_or_default(),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(AppError::precondition(
+                    SUBJECT_NOT_ENROLLED,
+                    format!("subject {subject_id} is not enrolled"),
+                ));
+            }
+            Err(status) => return Err(dependency_error("enrollment", status)),
+        };
+        if subject.status != pb::SubjectStatus::OnProtocolTherapy as i32 {
+            let status = pb::SubjectStatus::try_from(subject.status).map_or("unknown", |s| s.as_str_name());
+            return Err(AppError::FailedPrecondition {
+                reason: SUBJECT_NOT_ON_PROTOCOL_THERAPY,
+                message: format!("subject {subject_id} is not on protocol therapy (enrollment status {status})"),
+                metadata: vec![("enrollment_status".into(), status.to_owned())],
+            });
+        }
+        Ok(EnrolledSubject {
+            trial_id: subject.trial_id,
+            arm_code: subject.arm_code,
+            site_code: subject.site_code,
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! Test support (feature `testing`): enrollment servers on a fresh database, and client helpers
+//! that screen and enroll ANBL1221 candidates, for this service's tests and for the services
+//! and tools that depend on enrollment.
+
+use tonic::transport::Channel;
+use trialops_platform::testing::{Backend, RunningServer, TestDatabase, request_id, settings};
+use trialops_proto::common::v1::{Date, Decimal};
+use trialops_proto::enrollment::v1 as pb;
+use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
+
+use crate::{Options, build};
+
+/// The randomization secret every test server uses, so tests can reproduce the sequence.
+pub const SECRET: &[u8] = b"test secret: at least thirty-two bytes long";
+
+/// The generated client.
+pub type Client = EnrollmentServiceClient<Channel>;
+
+/// A client of a running enrollment server.
+pub async fn client(server: &RunningServer) -> Client {
+    EnrollmentServiceClient::connect(server.url())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+/// Starts an enrollment server on an existing database.
+pub async fn start_on(url: &str) -> RunningServer {
+    let options = Options {
+        randomization_secret: Some(SECRET.to_vec()),
+        ..Options::default()
+    };
+    let app = build(settings(url), options)
+        .await
+        .unwrap_or_else(|e| panic!("build: {e:#}"));
+    RunningServer::spawn(app)
+}
+
+/// A fresh database and one enrollment server on it.
+pub async fn start(backend: Backend) -> (TestDatabase, RunningServer) {
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?} is not configured"));
+    let server = start_on(&db.url).await;
+    (db, server)
+}
+
+/// A calendar date.
+pub fn date(y: i32, m: i32, d: i32) -> Option<Date> {
+    Some(Date {
+        year: y,
+        month: m,
+        day: d,
+    })
+}
+
+/// Today (UTC).
+pub fn today() -> Option<Date> {
+    use chrono::Datelike;
+    let t = chrono::Utc::now().date_naive();
+    date(t.year(), t.month() as i32, t.day() as i32)
+}
+
+/// A decimal screening value.
+pub fn dec(id: &str, value: &str) -> pb::ScreeningValue {
+    pb::ScreeningValue {
+        variable_id: id.to_owned(),
+        value: Some(pb::screening_value::Value::DecimalValue(Decimal {
+            value: value.to_owned(),
+        })),
+    }
+}
+
+/// A boolean screening value.
+pub fn yes(id: &str, value: bool) -> pb::ScreeningValue {
+    pb::ScreeningValue {
+        variable_id: id.to_owned(),
+        value: Some(pb::screening_value::Value::BoolValue(value)),
+    }
+}
+
+/// A choice screening value.
+pub fn choice(id: &str, value: &str) -> pb::ScreeningValue {
+    pb::ScreeningValue {
+        variable_id: id.to_owned(),
+        value: Some(pb::screening_value::Value::ChoiceValue(value.to_owned())),
+    }
+}
+
+/// Screening values meeting every ANBL1221 criterion.
+pub fn eligible_values() -> Vec<pb::ScreeningValue> {
+    vec![
+        yes("histology_confirmed", true),
+        choice("disease_status", "first_recurrence"),
+        dec("measurable_tumour_mm", "23"),
+        yes("measurable_tumour_avid", true),
+        dec("anc_per_ul", "1200"),
+        dec("platelets_per_ul", "150000"),
+        yes("platelets_transfusion_independent", true),
+        dec("bilirubin_mg_dl", "0.6"),
+        dec("bilirubin_uln_mg_dl", "1.0"),
+        dec("alt_u_l", "40"),
+        yes("creatinine_within_age_sex_limit", true),
+        dec("shortening_fraction_percent", "34"),
+        dec("performance_score", "80"),
+    ]
+}
+
+/// The eligible values with one replaced.
+pub fn values_with(replacement: pb::ScreeningValue) -> Vec<pb::ScreeningValue> {
+    let mut values: Vec<_> = eligible_values()
+        .into_iter()
+        .filter(|v| v.variable_id != replacement.variable_id)
+        .collect();
+    values.push(replacement);
+    values
+}
+
+/// Registers a site.
+pub async fn register_site(client: &mut Client, code: &str) {
+    client
+        .register_site(pb::RegisterSiteRequest {
+            request_id: request_id(),
+            site_code: code.into(),
+            name: format!("Hospital {code}"),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("register {code}: {e}"));
+}
+
+/// Screens a candidate at a site today.
+pub async fn screen(
+    client: &mut Client,
+    site: &str,
+    screening_id: &str,
+    values: Vec<pb::ScreeningValue>,
+) -> pb::Screening {
+    client
+        .screen_subject(pb::ScreenSubjectRequest {
+            request_id: request_id(),
+            trial_id: "ANBL1221".into(),
+            site_code: site.into(),
+            screening_id: screening_id.into(),
+            assessed_on: today(),
+            values,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("screen {screening_id}: {e}"))
+        .into_inner()
+        .screening
+        .unwrap_or_else(|| panic!("no screening"))
+}
+
+/// ANBL1221 strata.
+pub fn strata(prior: &str, mycn: &str) -> Vec<pb::StratumValue> {
+    vec![
+        pb::StratumValue {
+            factor_id: "prior_therapy".into(),
+            value: prior.into(),
+        },
+        pb::StratumValue {
+            factor_id: "mycn_status".into(),
+            value: mycn.into(),
+        },
+    ]
+}
+
+/// An enrollment request with today's consent on form 2.0.
+pub fn enroll_request(site: &str, screening_id: &str, strata: Vec<pb::StratumValue>) -> pb::EnrollSubjectRequest {
+    pb::EnrollSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: site.into(),
+        screening_id: screening_id.into(),
+        consent: Some(pb::Consent {
+            signed_on: today(),
+            form_version: "2.0".into(),
+        }),
+        strata,
+    }
+}
+
+/// Screens eligible and enrolls; returns the subject.
+pub async fn enroll(client: &mut Client, site: &str, screening_id: &str, strata: Vec<pb::StratumValue>) -> pb::Subject {
+    screen(client, site, screening_id, eligible_values()).await;
+    client
+        .enroll_subject(enroll_request(site, screening_id, strata))
+        .await
+        .unwrap_or_else(|e| panic!("enroll {screening_id}: {e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_else(|| panic!("no subject"))
+}
+
+/// Entries in the audit trail.
+pub async fn audit_count(client: &mut Client) -> usize {
+    let mut count = 0;
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 500,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("audit: {e}"))
+            .into_inner();
+        count += page.events.len();
+        if page.next_page_token.is_empty() {
+            return count;
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// Every subject of ANBL1221.
+pub async fn all_subjects(client: &mut Client) -> Vec<pb::Subject> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_subjects(pb::ListSubjectsRequest {
+                trial_id: "ANBL1221".into(),
+                page_size: 500,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("list: {e}"))
+            .into_inner();
+        out.extend(page.subjects);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
