@@ -164,14 +164,20 @@ fn check_change(
     })
 }
 
-/// Bumps the plan's version if it is still `expected`; ABORTED otherwise.
-async fn bump_plan<C: ConnectionTrait>(conn: &C, found: &plan::Model, expected: i32) -> Result<plan::Model, AppError> {
+/// ABORTED unless the plan is still at the version the caller read.
+fn require_version(found: &plan::Model, expected: i32) -> Result<(), AppError> {
     if found.version != expected {
         return Err(AppError::Aborted(format!(
             "stale etag: the plan is at etag {}; read it again and retry",
             found.version
         )));
     }
+    Ok(())
+}
+
+/// Bumps the plan's version if it is still `expected`; ABORTED otherwise.
+async fn bump_plan<C: ConnectionTrait>(conn: &C, found: &plan::Model, expected: i32) -> Result<plan::Model, AppError> {
+    require_version(found, expected)?;
     let result = plan::Entity::update_many()
         .col_expr(plan::Column::Version, sea_orm::sea_query::Expr::value(expected + 1))
         .filter(plan::Column::SubjectId.eq(found.subject_id.as_str()))
@@ -228,6 +234,8 @@ pub(super) async fn modify(
         Box::pin(async move {
             let (found, agents) = load_plan(tx, &req.subject_id).await?;
             let protocol = protocols.get(&found.trial_id).cloned().ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
+            // A stale etag first: the caller decided on an outdated plan.
+            require_version(&found, change.version)?;
             let current = active_agent(&agents, &req.agent_id)?.clone();
             let agent = protocol_agent(&protocol, &found.arm_code, &req.agent_id)
                 .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
@@ -293,6 +301,8 @@ pub(super) async fn discontinue(
                     .get(&found.trial_id)
                     .cloned()
                     .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
+                // A stale etag first: the caller decided on an outdated plan.
+                require_version(&found, change.version)?;
                 let current = active_agent(&agents, &req.agent_id)?.clone();
                 let updated_plan = bump_plan(tx, &found, change.version).await?;
                 let updated = plan_agent::Model {

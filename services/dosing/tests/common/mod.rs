@@ -1,0 +1,163 @@
+//! Test harness: a real enrollment server and a real dosing server (each on its own fresh
+//! database) talking over gRPC, and helpers to enroll a subject and start cycles.
+#![allow(dead_code, unused_imports)]
+
+use tonic::transport::Channel;
+pub use trialops_enrollment::testing as enrollment;
+pub use trialops_platform::testing::{
+    Backend, RunningServer, TestDatabase, metadata, reason, request_id, violated_fields,
+};
+use trialops_proto::common::v1::{Date, Decimal};
+use trialops_proto::dosing::v1 as pb;
+use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+
+pub type Dosing = DosingServiceClient<Channel>;
+
+pub struct Stack {
+    pub enrollment_db: TestDatabase,
+    pub dosing_db: TestDatabase,
+    pub enrollment: RunningServer,
+    pub dosing: RunningServer,
+}
+
+pub async fn start_dosing(url: &str, enrollment_url: &str) -> RunningServer {
+    let mut settings = trialops_platform::testing::settings(url);
+    settings.enrollment_url = enrollment_url.to_owned();
+    settings.dependency_timeout_ms = 2000;
+    let app = trialops_dosing::build(settings, trialops_dosing::Options::default())
+        .await
+        .unwrap_or_else(|e| panic!("build dosing: {e:#}"));
+    RunningServer::spawn(app)
+}
+
+pub async fn stack(backend: Backend) -> Stack {
+    let (enrollment_db, enrollment) = enrollment::start(backend).await;
+    let dosing_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let dosing = start_dosing(&dosing_db.url, &enrollment.url()).await;
+    Stack {
+        enrollment_db,
+        dosing_db,
+        enrollment,
+        dosing,
+    }
+}
+
+impl Stack {
+    pub async fn dosing(&self) -> Dosing {
+        DosingServiceClient::connect(self.dosing.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn enrollment(&self) -> enrollment::Client {
+        enrollment::client(&self.enrollment).await
+    }
+
+    /// Registers COG-101 (once), enrolls a candidate and creates the treatment plan.
+    pub async fn subject_with_plan(&self, screening_id: &str) -> pb::TreatmentPlan {
+        let mut e = self.enrollment().await;
+        let sites = e
+            .list_sites(trialops_proto::enrollment::v1::ListSitesRequest::default())
+            .await;
+        if sites.map(|s| s.into_inner().sites.is_empty()).unwrap_or(true) {
+            enrollment::register_site(&mut e, "COG-101").await;
+        }
+        let subject = enrollment::enroll(
+            &mut e,
+            "COG-101",
+            screening_id,
+            enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
+        )
+        .await;
+        self.dosing()
+            .await
+            .create_treatment_plan(pb::CreateTreatmentPlanRequest {
+                request_id: request_id(),
+                subject_id: subject.subject_id,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("plan: {e}"))
+            .into_inner()
+            .plan
+            .unwrap_or_default()
+    }
+
+    pub async fn stop(self) {
+        self.dosing.stop().await;
+        self.enrollment.stop().await;
+    }
+}
+
+pub fn dec(value: &str) -> Option<Decimal> {
+    Some(Decimal {
+        value: value.to_owned(),
+    })
+}
+
+pub fn date(y: i32, m: i32, d: i32) -> Option<Date> {
+    Some(Date {
+        year: y,
+        month: m,
+        day: d,
+    })
+}
+
+/// A StartCycle request with counts measured now.
+pub fn start(
+    subject_id: &str,
+    cycle: i32,
+    day1: Option<Date>,
+    height: &str,
+    weight: &str,
+    anc: &str,
+) -> pb::StartCycleRequest {
+    pb::StartCycleRequest {
+        request_id: request_id(),
+        subject_id: subject_id.to_owned(),
+        cycle_number: cycle,
+        planned_start_date: day1,
+        height_cm: dec(height),
+        weight_kg: dec(weight),
+        anc_per_ul: dec(anc),
+        platelets_per_ul: dec("120000"),
+        measured_at: Some(prost_types::Timestamp {
+            seconds: chrono::Utc::now().timestamp() - 3600,
+            nanos: 0,
+        }),
+        confirm_implausible_measurements: false,
+    }
+}
+
+/// The rounded dose of each agent of a cycle, as (agent, dose) text pairs.
+pub fn rounded(cycle: &pb::Cycle) -> Vec<(String, String)> {
+    cycle
+        .doses
+        .iter()
+        .map(|d| (d.agent_id.clone(), d.rounded_dose.clone().unwrap_or_default().value))
+        .collect()
+}
+
+pub async fn administrations(client: &mut Dosing, from: Option<Date>, to: Option<Date>) -> Vec<pb::Administration> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_administrations(pb::ListAdministrationsRequest {
+                site_code: "COG-101".into(),
+                from_date: from,
+                to_date: to,
+                page_size: 7,
+                page_token: token,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("worklist: {e}"))
+            .into_inner();
+        out.extend(page.administrations);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
