@@ -244,3 +244,39 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerific
         )),
     }
 }
+
+/// Defines the `list` and `verify` handlers of `ListAuditEvents` and `VerifyAuditTrail` for a
+/// service API type with a `db: DatabaseConnection` field, whose proto module is in scope as
+/// `$pb` (every service's contract declares the same two messages pairs).
+#[macro_export]
+macro_rules! audit_handlers {
+    ($api:ty, $pb:ident) => {
+        pub(super) async fn list(
+            api: &$api,
+            request: tonic::Request<$pb::ListAuditEventsRequest>,
+        ) -> Result<$pb::ListAuditEventsResponse, $crate::AppError> {
+            let req = request.into_inner();
+            let (events, next_page_token) = $crate::audit::list(
+                &api.db,
+                &req.entity_type,
+                &req.entity_id,
+                req.page_size,
+                &req.page_token,
+            )
+            .await?;
+            Ok($pb::ListAuditEventsResponse {
+                events,
+                next_page_token,
+            })
+        }
+
+        pub(super) async fn verify(
+            api: &$api,
+            _request: tonic::Request<$pb::VerifyAuditTrailRequest>,
+        ) -> Result<$pb::VerifyAuditTrailResponse, $crate::AppError> {
+            Ok($pb::VerifyAuditTrailResponse {
+                verification: Some($crate::audit::verify(&api.db).await?),
+            })
+        }
+    };
+}

@@ -4,10 +4,13 @@
 //! current level); a discontinuation from the next administration (the agent's planned and held
 //! administrations are closed as not given). Nothing already given is ever rewritten.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tonic::Request;
 use trialops_domain::dosing::dose::{ModificationError, check_modification};
+use trialops_domain::protocol::Protocol;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency};
@@ -209,6 +212,58 @@ fn active_agent<'a>(agents: &'a [plan_agent::Model], agent_id: &str) -> Result<&
     Ok(agent)
 }
 
+/// A plan loaded for a change to one of its agents: the etag is current (checked first: the
+/// caller decided on what it read) and the agent is active.
+struct AgentChange {
+    found: plan::Model,
+    agents: Vec<plan_agent::Model>,
+    protocol: Arc<Protocol>,
+    current: plan_agent::Model,
+}
+
+async fn load_for_change<C: ConnectionTrait>(
+    conn: &C,
+    protocols: &std::collections::BTreeMap<String, Arc<Protocol>>,
+    subject_id: &str,
+    agent_id: &str,
+    version: i32,
+) -> Result<AgentChange, AppError> {
+    let (found, agents) = load_plan(conn, subject_id).await?;
+    let protocol = protocols
+        .get(&found.trial_id)
+        .cloned()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for trial {}", found.trial_id)))?;
+    require_version(&found, version)?;
+    let current = active_agent(&agents, agent_id)?.clone();
+    Ok(AgentChange {
+        found,
+        agents,
+        protocol,
+        current,
+    })
+}
+
+/// Writes the changed agent, bumps the plan's version and returns the plan as it now is.
+async fn save_change<C: ConnectionTrait>(
+    conn: &C,
+    change: &AgentChange,
+    version: i32,
+    updated: &plan_agent::Model,
+) -> Result<pb::TreatmentPlan, AppError> {
+    let updated_plan = bump_plan(conn, &change.found, version).await?;
+    plan_agent::ActiveModel::from(updated.clone())
+        .reset_all()
+        .update(conn)
+        .await?;
+    let agents: Vec<_> = change
+        .agents
+        .iter()
+        .map(|a| if a.id == updated.id { updated.clone() } else { a.clone() })
+        .collect();
+    let started = cycles_started(conn, &change.found.subject_id).await?;
+    Ok(convert::plan(&change.protocol, &updated_plan, &agents, started))
+}
+
 pub(super) async fn modify(
     api: &DosingApi,
     request: Request<pb::ApplyDoseModificationRequest>,
@@ -216,7 +271,7 @@ pub(super) async fn modify(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
-    let change = check_change(
+    let checked = check_change(
         &req.request_id,
         &req.subject_id,
         &req.etag,
@@ -224,45 +279,40 @@ pub(super) async fn modify(
         &req.reason,
         &mut v,
     );
-    let Some(change) = change else {
+    let Some(checked) = checked else {
         return Err(v.into_error());
     };
     v.finish()?;
-    let audit_ctx = AuditContext::new(call, change.request_id);
+    let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
-    idempotency::execute(&api.db, "DosingService/ApplyDoseModification", change.request_id, &req.clone(), move |tx| {
+    idempotency::execute(&api.db, "DosingService/ApplyDoseModification", checked.request_id, &req.clone(), move |tx| {
         Box::pin(async move {
-            let (found, agents) = load_plan(tx, &req.subject_id).await?;
-            let protocol = protocols.get(&found.trial_id).cloned().ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
-            // A stale etag first: the caller decided on an outdated plan.
-            require_version(&found, change.version)?;
-            let current = active_agent(&agents, &req.agent_id)?.clone();
-            let agent = protocol_agent(&protocol, &found.arm_code, &req.agent_id)
+            let change = load_for_change(tx, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+            let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
                 .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
-            check_modification(agent, current.dose_level, req.dose_level).map_err(|e| match e {
+            check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
                 ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
                 ModificationError::NoChange { .. } => AppError::precondition(DOSE_LEVEL_UNCHANGED, e.to_string()),
-                ModificationError::ReEscalationNotAllowed { .. } => AppError::precondition(DOSE_RE_ESCALATION_NOT_ALLOWED, e.to_string()),
+                ModificationError::ReEscalationNotAllowed { .. } => {
+                    AppError::precondition(DOSE_RE_ESCALATION_NOT_ALLOWED, e.to_string())
+                }
             })?;
-            let updated_plan = bump_plan(tx, &found, change.version).await?;
-            let updated = plan_agent::Model { dose_level: req.dose_level, ..current.clone() };
-            plan_agent::ActiveModel::from(updated.clone()).reset_all().update(tx).await?;
+            let updated = plan_agent::Model { dose_level: req.dose_level, ..change.current.clone() };
+            let plan = save_change(tx, &change, checked.version, &updated).await?;
             audit::append(
                 tx,
                 &audit_ctx,
                 Change {
                     action: "plan.dose_modified",
                     entity_type: "plan",
-                    entity_id: &found.subject_id,
-                    old: Some(audit::to_json(&current)?),
+                    entity_id: &change.found.subject_id,
+                    old: Some(audit::to_json(&change.current)?),
                     new: serde_json::json!({ "agent": audit::to_json(&updated)?, "adverse_event_id": req.adverse_event_id }),
-                    reason: &change.reason,
+                    reason: &checked.reason,
                 },
             )
             .await?;
-            let agents: Vec<_> = agents.into_iter().map(|a| if a.id == updated.id { updated.clone() } else { a }).collect();
-            let started = cycles_started(tx, &found.subject_id).await?;
-            Ok(pb::ApplyDoseModificationResponse { plan: Some(convert::plan(&protocol, &updated_plan, &agents, started)) })
+            Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
         })
     })
     .await
@@ -275,7 +325,7 @@ pub(super) async fn discontinue(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
-    let change = check_change(
+    let checked = check_change(
         &req.request_id,
         &req.subject_id,
         &req.etag,
@@ -283,37 +333,26 @@ pub(super) async fn discontinue(
         &req.reason,
         &mut v,
     );
-    let Some(change) = change else {
+    let Some(checked) = checked else {
         return Err(v.into_error());
     };
     v.finish()?;
-    let audit_ctx = AuditContext::new(call, change.request_id);
+    let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
     idempotency::execute(
         &api.db,
         "DosingService/DiscontinueAgent",
-        change.request_id,
+        checked.request_id,
         &req.clone(),
         move |tx| {
             Box::pin(async move {
-                let (found, agents) = load_plan(tx, &req.subject_id).await?;
-                let protocol = protocols
-                    .get(&found.trial_id)
-                    .cloned()
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
-                // A stale etag first: the caller decided on an outdated plan.
-                require_version(&found, change.version)?;
-                let current = active_agent(&agents, &req.agent_id)?.clone();
-                let updated_plan = bump_plan(tx, &found, change.version).await?;
+                let change = load_for_change(tx, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
                 let updated = plan_agent::Model {
                     discontinued: true,
-                    discontinued_reason: change.reason.clone(),
-                    ..current.clone()
+                    discontinued_reason: checked.reason.clone(),
+                    ..change.current.clone()
                 };
-                plan_agent::ActiveModel::from(updated.clone())
-                    .reset_all()
-                    .update(tx)
-                    .await?;
+                let plan = save_change(tx, &change, checked.version, &updated).await?;
                 // Close what is still open for the agent; given doses stay as recorded.
                 let open = administration::Entity::find()
                     .filter(administration::Column::SubjectId.eq(req.subject_id.as_str()))
@@ -323,11 +362,10 @@ pub(super) async fn discontinue(
                     .await?;
                 let closed: Vec<String> = open.iter().map(|a| a.administration_id.clone()).collect();
                 for a in open {
-                    let version = a.version;
                     let closed_record = administration::Model {
                         status: "not_given".into(),
-                        reason: format!("agent discontinued: {}", change.reason),
-                        version: version + 1,
+                        reason: format!("agent discontinued: {}", checked.reason),
+                        version: a.version + 1,
                         ..a
                     };
                     administration::ActiveModel::from(closed_record)
@@ -341,21 +379,14 @@ pub(super) async fn discontinue(
                 Change {
                     action: "plan.agent_discontinued",
                     entity_type: "plan",
-                    entity_id: &found.subject_id,
-                    old: Some(audit::to_json(&current)?),
+                    entity_id: &change.found.subject_id,
+                    old: Some(audit::to_json(&change.current)?),
                     new: serde_json::json!({ "agent": audit::to_json(&updated)?, "closed_administrations": closed }),
-                    reason: &change.reason,
+                    reason: &checked.reason,
                 },
             )
             .await?;
-                let agents: Vec<_> = agents
-                    .into_iter()
-                    .map(|a| if a.id == updated.id { updated.clone() } else { a })
-                    .collect();
-                let started = cycles_started(tx, &found.subject_id).await?;
-                Ok(pb::DiscontinueAgentResponse {
-                    plan: Some(convert::plan(&protocol, &updated_plan, &agents, started)),
-                })
+                Ok(pb::DiscontinueAgentResponse { plan: Some(plan) })
             })
         },
     )

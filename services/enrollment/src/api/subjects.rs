@@ -52,6 +52,35 @@ fn require_etag(current: &subject::Model, expected: i32) -> Result<(), AppError>
     Ok(())
 }
 
+/// Saves a changed subject (if still at `version`), audits it and returns its wire form.
+async fn commit<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &AuditContext,
+    action: &str,
+    current: &subject::Model,
+    mut updated: subject::Model,
+    version: i32,
+    reason: &str,
+) -> Result<pb::Subject, AppError> {
+    updated.updated_at = Utc::now().trunc_subsecs(6);
+    updated.version = version + 1;
+    save(conn, &updated, version).await?;
+    audit::append(
+        conn,
+        ctx,
+        Change {
+            action,
+            entity_type: "subject",
+            entity_id: &updated.subject_id,
+            old: Some(audit::to_json(current)?),
+            new: audit::to_json(&updated)?,
+            reason,
+        },
+    )
+    .await?;
+    convert::subject(&updated)
+}
+
 pub(super) async fn get(
     api: &EnrollmentApi,
     request: Request<pb::GetSubjectRequest>,
@@ -181,25 +210,17 @@ pub(super) async fn change_status(
                 updated.status = new_status.as_str().to_owned();
                 updated.status_reason = reason.clone();
                 updated.status_effective_on = effective_on;
-                updated.updated_at = Utc::now().trunc_subsecs(6);
-                updated.version = version + 1;
-                save(tx, &updated, version).await?;
-                audit::append(
+                let subject = commit(
                     tx,
                     &audit_ctx,
-                    Change {
-                        action: "subject.status_changed",
-                        entity_type: "subject",
-                        entity_id: &updated.subject_id,
-                        old: Some(audit::to_json(&current)?),
-                        new: audit::to_json(&updated)?,
-                        reason: &reason,
-                    },
+                    "subject.status_changed",
+                    &current,
+                    updated,
+                    version,
+                    &reason,
                 )
                 .await?;
-                Ok(pb::ChangeSubjectStatusResponse {
-                    subject: Some(convert::subject(&updated)?),
-                })
+                Ok(pb::ChangeSubjectStatusResponse { subject: Some(subject) })
             })
         },
     )
@@ -285,25 +306,8 @@ pub(super) async fn correct(
                         "the corrected values equal the recorded ones",
                     ));
                 }
-                updated.updated_at = Utc::now().trunc_subsecs(6);
-                updated.version = version + 1;
-                save(tx, &updated, version).await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "subject.corrected",
-                        entity_type: "subject",
-                        entity_id: &updated.subject_id,
-                        old: Some(audit::to_json(&current)?),
-                        new: audit::to_json(&updated)?,
-                        reason: &reason,
-                    },
-                )
-                .await?;
-                Ok(pb::CorrectSubjectResponse {
-                    subject: Some(convert::subject(&updated)?),
-                })
+                let subject = commit(tx, &audit_ctx, "subject.corrected", &current, updated, version, &reason).await?;
+                Ok(pb::CorrectSubjectResponse { subject: Some(subject) })
             })
         },
     )
