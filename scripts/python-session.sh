@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Generates a Python client from proto/, starts the enrollment service on a free port with a
-# throw-away SQLite database, and runs examples/python/session.py against it. Proves the
-# contracts work outside Rust and that the README's example session is right.
+# Generates a Python client from proto/, starts the enrollment and dosing services on free
+# ports with throw-away SQLite databases, and runs the examples in examples/python against
+# them. Proves the contracts work outside Rust and that the README's examples are right.
 #
 # Needs: python3 with the packages in examples/python/requirements.txt (PYTHON selects it),
-# and a built binary (BIN, default target/debug/trialops-enrollment).
+# and built binaries in TARGET (default target/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-BIN=${BIN:-target/debug/trialops-enrollment}
+TARGET=${TARGET:-target/debug}
 work=$(mktemp -d)
-server_pid=""
+pids=()
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -22,11 +24,21 @@ mkdir -p "$work/gen"
   proto/trialops/common/v1/common.proto proto/trialops/enrollment/v1/enrollment.proto \
   proto/trialops/dosing/v1/dosing.proto proto/trialops/outcomes/v1/outcomes.proto
 
-port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-TRIALOPS_LISTEN_ADDR="127.0.0.1:$port" TRIALOPS_DATA_DIR="$work/data" "$BIN" >"$work/server.log" 2>&1 &
-server_pid=$!
-PYTHONPATH="$work/gen" "$PYTHON" examples/python/session.py "127.0.0.1:$port"
-kill -TERM "$server_pid"
-wait "$server_pid"
-server_pid=""
-echo "python client session: ok"
+free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+enrollment_port=$(free_port)
+dosing_port=$(free_port)
+TRIALOPS_LISTEN_ADDR="127.0.0.1:$enrollment_port" TRIALOPS_DATA_DIR="$work/data" \
+  "$TARGET/trialops-enrollment" >"$work/enrollment.log" 2>&1 &
+pids+=($!)
+TRIALOPS_LISTEN_ADDR="127.0.0.1:$dosing_port" TRIALOPS_DATA_DIR="$work/data" \
+  TRIALOPS_ENROLLMENT_URL="http://127.0.0.1:$enrollment_port" \
+  "$TARGET/trialops-dosing" >"$work/dosing.log" 2>&1 &
+pids+=($!)
+
+export PYTHONPATH="$work/gen:examples/python"
+"$PYTHON" examples/python/session.py "127.0.0.1:$enrollment_port"
+"$PYTHON" -c "import grpc; grpc.channel_ready_future(grpc.insecure_channel('127.0.0.1:$dosing_port')).result(timeout=30)"
+"$PYTHON" examples/python/pharmacy.py "127.0.0.1:$enrollment_port" "127.0.0.1:$dosing_port"
+for pid in "${pids[@]}"; do kill -TERM "$pid"; wait "$pid"; done
+pids=()
+echo "python client sessions: ok"

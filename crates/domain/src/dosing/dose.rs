@@ -171,8 +171,18 @@ pub fn daily_dose(
             });
         }
     }
+    let made_of = if rounded.units.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = rounded
+            .units
+            .iter()
+            .map(|(size, count)| format!("{count} x {} {unit}", size.normalize()))
+            .collect();
+        format!(" = {}", parts.join(" + "))
+    };
     let formula = format!(
-        "{formula} = {calculated} {unit}; rounded ({}) to {} {unit}",
+        "{formula} = {calculated} {unit}; rounded ({}) to {} {unit}{made_of}",
         rounded.rule,
         rounded.dose.normalize()
     );

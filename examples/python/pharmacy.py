@@ -1,0 +1,96 @@
+"""A pharmacy system's day with a standard gRPC client (Python grpcio): tomorrow's worklist, then
+recording a dose. Needs both services (see README):
+
+    python examples/python/pharmacy.py 127.0.0.1:50051 127.0.0.1:50052
+
+It first enrolls a child and starts cycle 1 tomorrow so that there is a worklist to show.
+Exits non-zero if anything does not behave as the contract says (CI runs it).
+"""
+
+import datetime
+import sys
+import uuid
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from trialops.common.v1 import common_pb2
+from trialops.dosing.v1 import dosing_pb2 as dpb
+from trialops.dosing.v1 import dosing_pb2_grpc
+from trialops.enrollment.v1 import enrollment_pb2 as epb
+from trialops.enrollment.v1 import enrollment_pb2_grpc
+
+from session import ELIGIBLE, today
+
+
+def as_date(d):
+    return common_pb2.Date(year=d.year, month=d.month, day=d.day)
+
+
+def dec(value):
+    return common_pb2.Decimal(value=value)
+
+
+def enroll_child(enrollment):
+    site = "PH-%s" % uuid.uuid4().hex[:6].upper()
+    enrollment.RegisterSite(epb.RegisterSiteRequest(request_id=str(uuid.uuid4()), site_code=site, name="Pharmacy example"))
+    enrollment.ScreenSubject(epb.ScreenSubjectRequest(request_id=str(uuid.uuid4()), trial_id="ANBL1221", site_code=site,
+                                                      screening_id="PH-001", assessed_on=today(), values=ELIGIBLE))
+    subject = enrollment.EnrollSubject(epb.EnrollSubjectRequest(
+        request_id=str(uuid.uuid4()), trial_id="ANBL1221", site_code=site, screening_id="PH-001",
+        consent=epb.Consent(signed_on=today(), form_version="2.0"),
+        strata=[epb.StratumValue(factor_id="prior_therapy", value="no_prior_irinotecan_temozolomide"),
+                epb.StratumValue(factor_id="mycn_status", value="not_amplified")])).subject
+    return site, subject
+
+
+def main(enrollment_address, dosing_address):
+    enrollment = enrollment_pb2_grpc.EnrollmentServiceStub(grpc.insecure_channel(enrollment_address))
+    dosing = dosing_pb2_grpc.DosingServiceStub(grpc.insecure_channel(dosing_address))
+    site, subject = enroll_child(enrollment)
+    dosing.CreateTreatmentPlan(dpb.CreateTreatmentPlanRequest(request_id=str(uuid.uuid4()), subject_id=subject.subject_id))
+
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    measured = Timestamp()
+    measured.GetCurrentTime()
+    cycle = dosing.StartCycle(dpb.StartCycleRequest(
+        request_id=str(uuid.uuid4()), subject_id=subject.subject_id, cycle_number=1,
+        planned_start_date=as_date(tomorrow), height_cm=dec("102"), weight_kg=dec("16"),
+        anc_per_ul=dec("1000"), platelets_per_ul=dec("120000"), measured_at=measured)).cycle
+    print("cycle 1 of %s (arm %s): BSA %s m2" % (subject.subject_id, subject.arm_code, cycle.bsa_m2.value))
+    for d in cycle.doses:
+        print("  %-13s %s" % (d.agent_id, d.formula))
+
+    # The pharmacy's worklist for tomorrow, page by page.
+    worklist, token = [], ""
+    while True:
+        page = dosing.ListAdministrations(dpb.ListAdministrationsRequest(
+            site_code=site, from_date=as_date(tomorrow), to_date=as_date(tomorrow), page_size=50, page_token=token))
+        worklist.extend(page.administrations)
+        token = page.next_page_token
+        if not token:
+            break
+    print("worklist for %s at %s:" % (tomorrow, site))
+    for a in worklist:
+        print("  %s %-13s %s %s (cycle %d day %d)" % (a.subject_id, a.agent_id, a.prescribed_dose.value, a.dose_unit,
+                                                      a.cycle_number, a.cycle_day))
+    assert {a.agent_id for a in worklist} >= {"temozolomide", "irinotecan"}
+
+    # The nurse gives the temozolomide: record it (the same request_id is safe to retry).
+    tmz = next(a for a in worklist if a.agent_id == "temozolomide")
+    started, ended = Timestamp(), Timestamp()
+    started.GetCurrentTime()
+    ended.GetCurrentTime()
+    request = dpb.RecordAdministrationRequest(
+        request_id=str(uuid.uuid4()), administration_id=tmz.administration_id,
+        status=dpb.ADMINISTRATION_STATUS_GIVEN, actual_dose=tmz.prescribed_dose, started_at=started, ended_at=ended)
+    recorded = dosing.RecordAdministration(request).administration
+    again = dosing.RecordAdministration(request).administration
+    assert again == recorded
+    print("recorded", recorded.agent_id, recorded.actual_dose.value, recorded.dose_unit,
+          "deviation flagged:", recorded.deviation_flagged)
+    assert recorded.status == dpb.ADMINISTRATION_STATUS_GIVEN and not recorded.deviation_flagged
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
