@@ -6,6 +6,7 @@
 pub mod dosing;
 pub mod eligibility;
 pub mod identifiers;
+pub mod outcomes;
 pub mod protocol;
 pub mod randomization;
 pub mod strata;

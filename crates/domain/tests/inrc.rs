@@ -1,0 +1,165 @@
+//! Revised INRC derivation over tables of cases written from Park et al. (JCO 2017) and
+//! TRIAL.md's summary, one row per rule and boundary.
+
+use trialops_domain::Decimal;
+use trialops_domain::outcomes::inrc::{self, Marrow, Metastases, Primary, Response, Response::*};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap_or_else(|_| panic!("{s}"))
+}
+
+#[test]
+fn primary_tumour() {
+    // (now mm, avid, baseline mm, nadir mm, expected)
+    let cases = [
+        ("8", false, "50", "50", Cr),   // < 10 mm and uptake resolved
+        ("8", true, "50", "50", Pr),    // small but still avid: 84% decrease -> PR
+        ("35", true, "50", "50", Pr),   // exactly 30% decrease
+        ("36", true, "50", "50", Sd),   // 28% decrease
+        ("25", true, "50", "20", Pd),   // 25% and 5 mm over the nadir
+        ("24.5", true, "26", "20", Sd), // 22.5% over the nadir but only 4.5 mm; 6% under baseline
+        ("24.5", true, "50", "20", Pr), // the same growth, still 51% under baseline: PR holds
+        ("48", true, "50", "40", Sd),   // exactly 20% over the nadir is not > 20%
+        ("9", false, "12", "9", Cr),    // stays resolved
+    ];
+    for (now, avid, baseline, nadir, expected) in cases {
+        let p = Primary {
+            longest_mm: d(now),
+            avid,
+            baseline_mm: d(baseline),
+            nadir_mm: d(nadir),
+        };
+        assert_eq!(inrc::primary(&p), expected, "{p:?}");
+    }
+}
+
+fn mets(
+    sum: &str,
+    under_10: bool,
+    curie: u32,
+    new: bool,
+    baseline: &str,
+    nadir: &str,
+    baseline_curie: u32,
+) -> Metastases {
+    Metastases {
+        sum_mm: d(sum),
+        all_targets_under_10_mm: under_10,
+        curie_score: curie,
+        new_lesions: new,
+        baseline_sum_mm: d(baseline),
+        nadir_sum_mm: d(nadir),
+        baseline_curie_score: baseline_curie,
+    }
+}
+
+#[test]
+fn metastases() {
+    let cases = [
+        (mets("60", false, 5, true, "100", "60", 10), Pd, "a new avid lesion"),
+        (
+            mets("90", false, 12, false, "100", "90", 10),
+            Pd,
+            "relative MIBG 12/10 = 1.2",
+        ),
+        (
+            mets("37", false, 4, false, "100", "30", 10),
+            Pd,
+            "sum 30 -> 37: 23% and 7 mm",
+        ),
+        (
+            mets("0", true, 0, false, "100", "0", 10),
+            Cr,
+            "all < 10 mm, MIBG resolved",
+        ),
+        (
+            mets("60", false, 5, false, "100", "60", 10),
+            Pr,
+            "40% decrease, relative 0.5",
+        ),
+        (
+            mets("60", false, 6, false, "100", "60", 10),
+            Sd,
+            "relative 0.6 is above the PR band",
+        ),
+        (mets("75", false, 3, false, "100", "75", 10), Sd, "25% decrease only"),
+        (
+            mets("0", false, 3, false, "0", "0", 12),
+            Pr,
+            "MIBG-only disease: relative 0.25",
+        ),
+        (
+            mets("0", false, 8, false, "0", "0", 12),
+            Sd,
+            "MIBG-only disease: relative 0.67",
+        ),
+        (
+            mets("0", true, 0, false, "0", "0", 12),
+            Cr,
+            "MIBG-only disease resolved",
+        ),
+        (
+            mets("50", false, 1, false, "100", "50", 20),
+            Pr,
+            "relative 0.05: improved beyond the PR band",
+        ),
+    ];
+    for (m, expected, why) in cases {
+        assert_eq!(inrc::metastases(&m), expected, "{why}");
+    }
+}
+
+#[test]
+fn bone_marrow() {
+    // (now %, baseline %, nadir %, expected)
+    let cases = [
+        ("0", "40", "40", Cr),
+        ("0", "0", "0", NotInvolved),
+        ("4", "40", "40", Md),  // > 20% -> <= 5%
+        ("3", "0", "0", Md),    // 0 -> <= 5%
+        ("6", "0", "0", Pd),    // 0 -> > 5%
+        ("25", "30", "10", Pd), // > 2-fold over the nadir and > 20%
+        ("19", "30", "8", Sd),  // > 2-fold but not > 20%
+        ("12", "30", "12", Sd), // remains > 5%
+        ("5", "30", "5", Md),   // exactly 5% is minimal disease
+    ];
+    for (now, baseline, nadir, expected) in cases {
+        let m = Marrow {
+            percent: d(now),
+            baseline_percent: d(baseline),
+            nadir_percent: d(nadir),
+        };
+        assert_eq!(inrc::marrow(&m), expected, "{m:?}");
+    }
+}
+
+#[test]
+fn overall_response() {
+    let cases: [([Response; 3], Response); 14] = [
+        ([Cr, Cr, Cr], Cr),
+        ([Cr, NotInvolved, Cr], Cr),
+        ([NotInvolved, Cr, NotInvolved], Cr),
+        ([Pr, Cr, NotInvolved], Pr),
+        ([Cr, Cr, Md], Pr), // Park 2017: CR elsewhere with marrow MD is PR
+        ([Pr, Pr, Md], Pr),
+        ([Pr, Sd, Cr], Mr),
+        ([Cr, Sd, NotInvolved], Mr),
+        ([Sd, Sd, Md], Mr),
+        ([Sd, Sd, NotInvolved], Sd),
+        ([Sd, NotInvolved, NotInvolved], Sd),
+        ([Cr, Cr, Pd], Pd),
+        ([Pd, Pr, Cr], Pd),
+        ([Sd, Pd, NotInvolved], Pd),
+    ];
+    for (components, expected) in cases {
+        assert_eq!(inrc::overall(&components), expected, "{components:?}");
+    }
+}
+
+#[test]
+fn best_response_orders_cr_first() {
+    assert_eq!(inrc::best([Sd, Pr, Pd, Mr]), Some(Pr));
+    assert_eq!(inrc::best([Pd, Sd]), Some(Sd));
+    assert_eq!(inrc::best([]), None);
+    assert!(Cr.is_objective() && Pr.is_objective() && !Mr.is_objective());
+}
