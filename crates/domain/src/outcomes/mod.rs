@@ -2,5 +2,6 @@
 
 pub mod binomial;
 pub mod inrc;
+pub mod safety;
 pub mod simon;
 pub mod survival;

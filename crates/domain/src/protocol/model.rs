@@ -36,6 +36,112 @@ pub struct Protocol {
     pub assessments: AssessmentSchedule,
     /// One regimen per arm.
     pub regimens: Vec<Regimen>,
+    /// Outcomes: criteria, expected events, the configured two-stage design.
+    pub outcomes: OutcomeRules,
+    /// The expedited-reporting matrix, in order.
+    #[serde(default)]
+    pub reporting: Vec<ReportingRule>,
+}
+
+/// Outcome rules.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRules {
+    /// Response criteria, only "inrc_2017" is supported.
+    pub response_criteria: String,
+    /// CTCAE version, for example "5.0".
+    pub ctcae_version: String,
+    /// CTCAE terms expected with this protocol's therapy.
+    #[serde(default)]
+    pub expected_adverse_events: Vec<String>,
+    /// The configured Simon two-stage design, if any.
+    #[serde(default)]
+    pub simon: Option<SimonDesign>,
+}
+
+/// A configured Simon two-stage design.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimonDesign {
+    /// Uninteresting response rate.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub p0: Decimal,
+    /// Interesting response rate.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub p1: Decimal,
+    /// Type I error.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub alpha: Decimal,
+    /// Type II error.
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub beta: Decimal,
+    /// Stage-1 size.
+    pub n1: u64,
+    /// Stop with this many responses or fewer after stage 1.
+    pub r1: u64,
+    /// Total size.
+    pub n: u64,
+    /// Promising with more than this many responses.
+    pub r: u64,
+}
+
+/// Seriousness criteria (21 CFR 312.32).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Seriousness {
+    /// Death.
+    Death,
+    /// Life-threatening.
+    LifeThreatening,
+    /// Inpatient hospitalisation or its prolongation.
+    Hospitalisation,
+    /// Persistent or significant incapacity.
+    Incapacity,
+    /// Congenital anomaly.
+    CongenitalAnomaly,
+    /// Important medical event.
+    ImportantMedicalEvent,
+}
+
+/// An obligation a reporting rule creates.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObligationRule {
+    /// Kind, for example "notification_24h".
+    pub kind: String,
+    /// Due this many hours after the site became aware.
+    pub hours: u32,
+}
+
+/// One row of the expedited-reporting matrix.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingRule {
+    /// Name, for the record.
+    pub name: String,
+    /// Lowest grade matched.
+    #[serde(default)]
+    pub min_grade: Option<u8>,
+    /// Highest grade matched.
+    #[serde(default)]
+    pub max_grade: Option<u8>,
+    /// Matches only expected (true) or unexpected (false) events.
+    #[serde(default)]
+    pub expected: Option<bool>,
+    /// Matches only serious (true) or non-serious (false) events.
+    #[serde(default)]
+    pub serious: Option<bool>,
+    /// Matches only events related (true: possible or stronger to any agent) or not.
+    #[serde(default)]
+    pub related: Option<bool>,
+    /// Matches when any of these seriousness criteria is met.
+    #[serde(default)]
+    pub seriousness_any: Vec<Seriousness>,
+    /// Not applied when the event already has an obligation of one of these kinds.
+    #[serde(default)]
+    pub unless: Vec<String>,
+    /// What the rule requires.
+    pub obligations: Vec<ObligationRule>,
 }
 
 /// Identity of a trial.

@@ -92,6 +92,7 @@ pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
     }
     check_treatment(&mut c, p);
     check_regimens(&mut c, p);
+    check_outcomes(&mut c, p);
     c.problems
 }
 
@@ -398,6 +399,51 @@ fn check_agent(c: &mut Checker, p: &Protocol, agent: &Agent, at: &str) {
             for (k, u) in units.iter().enumerate() {
                 c.positive(*u, &format!("{at}.rounding.units[{k}]"));
             }
+        }
+    }
+}
+
+fn check_outcomes(c: &mut Checker, p: &Protocol) {
+    c.require(
+        p.outcomes.response_criteria == "inrc_2017",
+        "outcomes.response_criteria",
+        "only \"inrc_2017\" is supported",
+    );
+    if let Some(s) = &p.outcomes.simon {
+        let unit = |x: Decimal| x > Decimal::ZERO && x < Decimal::ONE;
+        c.require(
+            unit(s.p0) && unit(s.p1) && s.p0 < s.p1,
+            "outcomes.simon.p1",
+            "need 0 < p0 < p1 < 1",
+        );
+        c.require(
+            unit(s.alpha) && unit(s.beta),
+            "outcomes.simon.alpha",
+            "alpha and beta must be between 0 and 1",
+        );
+        c.require(
+            s.n1 >= 1 && s.n1 < s.n && s.r1 < s.n1 && s.r1 <= s.r && s.r < s.n,
+            "outcomes.simon.n",
+            "need r1 < n1 < n and r1 <= r < n",
+        );
+    }
+    for (i, rule) in p.reporting.iter().enumerate() {
+        let at = |f: &str| format!("reporting[{i}].{f}");
+        c.require(
+            !rule.obligations.is_empty(),
+            at("obligations"),
+            "must list at least one obligation",
+        );
+        for g in [rule.min_grade, rule.max_grade].into_iter().flatten() {
+            c.require((1..=5).contains(&g), at("min_grade"), "grades are 1 to 5");
+        }
+        for (j, o) in rule.obligations.iter().enumerate() {
+            c.identifier(&o.kind, format!("reporting[{i}].obligations[{j}].kind"), snake_id, 64);
+            c.require(
+                o.hours >= 1,
+                format!("reporting[{i}].obligations[{j}].hours"),
+                "must be at least 1",
+            );
         }
     }
 }

@@ -1,0 +1,120 @@
+//! Adverse-event rules: expectedness from the protocol's list, relatedness from attributions,
+//! and the reporting obligations the protocol's expedited-reporting matrix creates.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::protocol::{Protocol, ReportingRule, Seriousness};
+
+/// Attribution of an event to an agent (NCI scale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Attribution {
+    /// Unrelated.
+    Unrelated,
+    /// Unlikely.
+    Unlikely,
+    /// Possible.
+    Possible,
+    /// Probable.
+    Probable,
+    /// Definite.
+    Definite,
+}
+
+/// What the rules need to know about an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFacts {
+    /// CTCAE grade, 1 to 5.
+    pub grade: u8,
+    /// On the protocol's expected-event list.
+    pub expected: bool,
+    /// Seriousness criteria met (grade 5 always includes death).
+    pub seriousness: Vec<Seriousness>,
+    /// Possibly, probably or definitely related to at least one agent.
+    pub related: bool,
+}
+
+/// A reporting obligation with its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Obligation {
+    /// Kind, for example "notification_24h".
+    pub kind: String,
+    /// Deadline.
+    pub due_at: DateTime<Utc>,
+    /// The rule that created it.
+    pub rule: String,
+}
+
+/// Whether `term` is on the protocol's expected-event list (case-insensitive).
+pub fn is_expected(protocol: &Protocol, term: &str) -> bool {
+    protocol
+        .outcomes
+        .expected_adverse_events
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(term.trim()))
+}
+
+/// Related when any agent's attribution is possible or stronger.
+pub fn related(attributions: &[Attribution]) -> bool {
+    attributions.iter().any(|a| *a >= Attribution::Possible)
+}
+
+/// The facts of an event: grade 5 adds death to the seriousness criteria.
+pub fn facts(grade: u8, expected: bool, mut seriousness: Vec<Seriousness>, attributions: &[Attribution]) -> EventFacts {
+    if grade == 5 && !seriousness.contains(&Seriousness::Death) {
+        seriousness.push(Seriousness::Death);
+    }
+    seriousness.sort();
+    seriousness.dedup();
+    EventFacts {
+        grade,
+        expected,
+        seriousness,
+        related: related(attributions),
+    }
+}
+
+fn matches(rule: &ReportingRule, e: &EventFacts) -> bool {
+    rule.min_grade.is_none_or(|g| e.grade >= g)
+        && rule.max_grade.is_none_or(|g| e.grade <= g)
+        && rule.expected.is_none_or(|x| x == e.expected)
+        && rule.serious.is_none_or(|s| s == !e.seriousness.is_empty())
+        && rule.related.is_none_or(|r| r == e.related)
+        && (rule.seriousness_any.is_empty() || rule.seriousness_any.iter().any(|s| e.seriousness.contains(s)))
+}
+
+/// The obligations of an event the site became aware of at `aware_at`: every matching rule's,
+/// one per kind (the earliest deadline), skipping rules whose `unless` kinds are already due.
+pub fn obligations(rules: &[ReportingRule], event: &EventFacts, aware_at: DateTime<Utc>) -> Vec<Obligation> {
+    let mut out: Vec<Obligation> = Vec::new();
+    let matching: Vec<&ReportingRule> = rules.iter().filter(|r| matches(r, event)).collect();
+    let kinds: Vec<&str> = matching
+        .iter()
+        .filter(|r| r.unless.is_empty())
+        .flat_map(|r| r.obligations.iter().map(|o| o.kind.as_str()))
+        .collect();
+    for rule in matching {
+        if rule.unless.iter().any(|k| kinds.contains(&k.as_str())) {
+            continue;
+        }
+        for o in &rule.obligations {
+            let due_at = aware_at + Duration::hours(i64::from(o.hours));
+            match out.iter_mut().find(|x| x.kind == o.kind) {
+                Some(existing) if existing.due_at <= due_at => {}
+                Some(existing) => {
+                    *existing = Obligation {
+                        kind: o.kind.clone(),
+                        due_at,
+                        rule: rule.name.clone(),
+                    }
+                }
+                None => out.push(Obligation {
+                    kind: o.kind.clone(),
+                    due_at,
+                    rule: rule.name.clone(),
+                }),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.kind.cmp(&b.kind)));
+    out
+}

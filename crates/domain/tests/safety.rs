@@ -1,0 +1,81 @@
+//! The ANBL1221 expedited-reporting matrix (CTEP-AERS pattern and FDA IND rules of TRIAL.md),
+//! event by event, with deadlines counted from when the site became aware.
+
+use chrono::{DateTime, TimeZone, Utc};
+use trialops_domain::outcomes::safety::{Attribution, facts, is_expected, obligations};
+use trialops_domain::protocol::{self, Seriousness::*};
+
+fn aware() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 30, 0).single().unwrap_or_default()
+}
+
+fn kinds_and_hours(
+    grade: u8,
+    expected: bool,
+    serious: Vec<trialops_domain::protocol::Seriousness>,
+    attributions: &[Attribution],
+) -> Vec<(String, i64)> {
+    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    obligations(&p.reporting, &facts(grade, expected, serious, attributions), aware())
+        .into_iter()
+        .map(|o| (o.kind, (o.due_at - aware()).num_hours()))
+        .collect()
+}
+
+fn pairs(items: &[(&str, i64)]) -> Vec<(String, i64)> {
+    items.iter().map(|(k, h)| ((*k).to_owned(), *h)).collect()
+}
+
+#[test]
+fn grade_4_needs_24_hour_notice_and_a_5_day_report() {
+    // Expected grade 4 neutropenia, not serious otherwise, unrelated: CTEP-AERS 24 h + 5 days.
+    assert_eq!(
+        kinds_and_hours(4, true, vec![], &[Attribution::Unrelated]),
+        pairs(&[("notification_24h", 24), ("full_report_5_day", 120)])
+    );
+}
+
+#[test]
+fn unexpected_grade_3_with_hospitalisation_is_expedited() {
+    assert_eq!(
+        kinds_and_hours(3, false, vec![Hospitalisation], &[Attribution::Unlikely]),
+        pairs(&[("notification_24h", 24), ("full_report_5_day", 120)])
+    );
+    // The same but expected: a serious event, 10-day report.
+    assert_eq!(
+        kinds_and_hours(3, true, vec![Hospitalisation], &[Attribution::Unlikely]),
+        pairs(&[("full_report_10_day", 240)])
+    );
+}
+
+#[test]
+fn fatal_unexpected_suspected_reaction_adds_ind_reports() {
+    // Grade 5 implies death; unexpected and possibly related: CTEP-AERS 24 h + 5 days, IND 7 and
+    // 15 days; the 10-day report is covered by the 5-day one.
+    assert_eq!(
+        kinds_and_hours(5, false, vec![], &[Attribution::Unrelated, Attribution::Possible]),
+        pairs(&[
+            ("notification_24h", 24),
+            ("full_report_5_day", 120),
+            ("ind_safety_report_7_day", 168),
+            ("ind_safety_report_15_day", 360)
+        ])
+    );
+}
+
+#[test]
+fn mild_expected_events_need_no_expedited_report() {
+    assert!(kinds_and_hours(2, true, vec![], &[Attribution::Probable]).is_empty());
+    assert!(
+        kinds_and_hours(3, false, vec![], &[Attribution::Definite]).is_empty(),
+        "not serious, grade 3"
+    );
+}
+
+#[test]
+fn expectedness_comes_from_the_protocol_list() {
+    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    assert!(is_expected(&p, "Neutrophil count decreased"));
+    assert!(is_expected(&p, "diarrhea"));
+    assert!(!is_expected(&p, "Seizure"));
+}
