@@ -74,10 +74,11 @@ pub fn facts(grade: u8, expected: bool, mut seriousness: Vec<Seriousness>, attri
 }
 
 fn matches(rule: &ReportingRule, e: &EventFacts) -> bool {
+    let serious = !e.seriousness.is_empty();
     rule.min_grade.is_none_or(|g| e.grade >= g)
         && rule.max_grade.is_none_or(|g| e.grade <= g)
         && rule.expected.is_none_or(|x| x == e.expected)
-        && rule.serious.is_none_or(|s| s == !e.seriousness.is_empty())
+        && rule.serious.is_none_or(|s| s == serious)
         && rule.related.is_none_or(|r| r == e.related)
         && (rule.seriousness_any.is_empty() || rule.seriousness_any.iter().any(|s| e.seriousness.contains(s)))
 }
