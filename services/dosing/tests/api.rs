@@ -502,6 +502,55 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     );
     assert_eq!((exposure.cycles_started, exposure.cycles_completed), (1, 0));
     assert!(exposure.received_protocol_therapy);
+
+    // The trial-wide list gives the same exposure, with untreated subjects marked so.
+    let untreated = s.subject_with_plan("SCR-2").await;
+    let listed = d
+        .list_exposures(pb::ListExposuresRequest {
+            trial_id: "ANBL1221".into(),
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!(listed.exposures, [exposure.clone()]);
+    let rest = d
+        .list_exposures(pb::ListExposuresRequest {
+            trial_id: "ANBL1221".into(),
+            page_size: 1,
+            page_token: listed.next_page_token,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!(rest.exposures.len(), 1);
+    assert_eq!(rest.exposures[0].subject_id, untreated.subject_id);
+    assert!(!rest.exposures[0].received_protocol_therapy);
+
+    // On 7 January cycle 1 (from 5 January) is running; on 1 January nothing was.
+    let active = d
+        .get_active_treatment(pb::GetActiveTreatmentRequest {
+            subject_id: plan.subject_id.clone(),
+            on_date: date(2026, 1, 7),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!(active.cycle_number, 1);
+    assert_eq!(
+        active.agent_ids[..2],
+        ["temozolomide".to_owned(), "irinotecan".to_owned()]
+    );
+    let before = d
+        .get_active_treatment(pb::GetActiveTreatmentRequest {
+            subject_id: plan.subject_id.clone(),
+            on_date: date(2026, 1, 1),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!((before.cycle_number, before.agent_ids.len()), (0, 0));
     s.stop().await;
 }
 

@@ -1,49 +1,33 @@
-//! GetCumulativeExposure: per agent, the total delivered and planned, and dose intensity
-//! (delivered ÷ planned, where planned is the sum of prescribed doses of started cycles); cycles
-//! started and completed (every administration recorded); whether any protocol therapy was
-//! given. One query for the subject's administrations (at most cycles × agents × days rows).
+//! GetCumulativeExposure and ListExposures: per agent, the total delivered and planned, and dose
+//! intensity (delivered ÷ planned, where planned is the sum of prescribed doses of started
+//! cycles); cycles started and completed (every administration recorded); whether any protocol
+//! therapy was given. A page of subjects costs four queries, whatever its size.
+//!
+//! GetActiveTreatment: the cycle running on a date and its agents.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
-use trialops_platform::AppError;
 use trialops_platform::convert::to_decimal;
+use trialops_platform::{AppError, Violations, convert as wire, pagination};
 use trialops_proto::dosing::v1 as pb;
 
-use super::{DosingApi, convert, load_plan};
-use crate::store::{administration, cycle};
+use super::{DosingApi, convert};
+use crate::store::{administration, cycle, dose, plan, plan_agent};
 
-pub(super) async fn cumulative(
-    api: &DosingApi,
-    request: Request<pb::GetCumulativeExposureRequest>,
+/// The exposure of one subject from its plan's agents, its cycle count and its administrations.
+fn summarize(
+    subject_id: &str,
+    agents: &[&plan_agent::Model],
+    cycles_started: usize,
+    rows: &[&administration::Model],
 ) -> Result<pb::GetCumulativeExposureResponse, AppError> {
-    let req = request.into_inner();
-    if req.subject_id.is_empty() {
-        return Err(AppError::invalid("subject_id", "required"));
-    }
-    let (_, agents) = load_plan(&api.db, &req.subject_id).await.map_err(|e| match e {
-        AppError::FailedPrecondition { .. } => AppError::NotFound {
-            what: "treatment plan",
-            id: req.subject_id.clone(),
-        },
-        other => other,
-    })?;
-    let cycles_started = cycle::Entity::find()
-        .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
-        .count(&api.db)
-        .await?;
-    let rows = administration::Entity::find()
-        .filter(administration::Column::SubjectId.eq(req.subject_id.as_str()))
-        .order_by_asc(administration::Column::CycleNumber)
-        .all(&api.db)
-        .await?;
-
     let mut totals: BTreeMap<&str, (Decimal, Decimal, String)> = BTreeMap::new();
-    let mut open_cycles = std::collections::BTreeSet::new();
+    let mut open_cycles = BTreeSet::new();
     let mut received = false;
-    for a in &rows {
+    for a in rows {
         let entry = totals
             .entry(a.agent_id.as_str())
             .or_insert((Decimal::ZERO, Decimal::ZERO, a.unit.clone()));
@@ -75,13 +59,130 @@ pub(super) async fn cumulative(
             })
         })
         .collect();
-    let cycles_with_rows: std::collections::BTreeSet<i32> = rows.iter().map(|a| a.cycle_number).collect();
+    let cycles_with_rows: BTreeSet<i32> = rows.iter().map(|a| a.cycle_number).collect();
     let completed = cycles_with_rows.difference(&open_cycles).count();
     Ok(pb::GetCumulativeExposureResponse {
-        subject_id: req.subject_id,
+        subject_id: subject_id.to_owned(),
         cycles_started: i32::try_from(cycles_started).unwrap_or(i32::MAX),
         cycles_completed: i32::try_from(completed).unwrap_or(i32::MAX),
         agents: per_agent,
         received_protocol_therapy: received,
+    })
+}
+
+/// The exposures of `subject_ids` in four queries.
+async fn exposures<C: ConnectionTrait>(
+    conn: &C,
+    subject_ids: &[String],
+) -> Result<Vec<pb::GetCumulativeExposureResponse>, AppError> {
+    let agents = plan_agent::Entity::find()
+        .filter(plan_agent::Column::SubjectId.is_in(subject_ids.iter().cloned()))
+        .order_by_asc(plan_agent::Column::Position)
+        .all(conn)
+        .await?;
+    let cycles = cycle::Entity::find()
+        .filter(cycle::Column::SubjectId.is_in(subject_ids.iter().cloned()))
+        .all(conn)
+        .await?;
+    let rows = administration::Entity::find()
+        .filter(administration::Column::SubjectId.is_in(subject_ids.iter().cloned()))
+        .all(conn)
+        .await?;
+    subject_ids
+        .iter()
+        .map(|id| {
+            let mine: Vec<_> = agents.iter().filter(|a| &a.subject_id == id).collect();
+            let started = cycles.iter().filter(|c| &c.subject_id == id).count();
+            let administered: Vec<_> = rows.iter().filter(|a| &a.subject_id == id).collect();
+            summarize(id, &mine, started, &administered)
+        })
+        .collect()
+}
+
+pub(super) async fn cumulative(
+    api: &DosingApi,
+    request: Request<pb::GetCumulativeExposureRequest>,
+) -> Result<pb::GetCumulativeExposureResponse, AppError> {
+    let req = request.into_inner();
+    if req.subject_id.is_empty() {
+        return Err(AppError::invalid("subject_id", "required"));
+    }
+    if plan::Entity::find_by_id(req.subject_id.clone())
+        .one(&api.db)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound {
+            what: "treatment plan",
+            id: req.subject_id,
+        });
+    }
+    exposures(&api.db, std::slice::from_ref(&req.subject_id))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no exposure computed")))
+}
+
+pub(super) async fn list(
+    api: &DosingApi,
+    request: Request<pb::ListExposuresRequest>,
+) -> Result<pb::ListExposuresResponse, AppError> {
+    let req = request.into_inner();
+    if req.trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    let scope = format!("exposures|{}", req.trial_id);
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let mut query = plan::Entity::find()
+        .filter(plan::Column::TrialId.eq(req.trial_id.as_str()))
+        .order_by_asc(plan::Column::SubjectId);
+    if let Some(after) = &page.after {
+        query = query.filter(plan::Column::SubjectId.gt(after.as_str()));
+    }
+    let plans = query.limit(page.size + 1).all(&api.db).await?;
+    let (plans, next_page_token) = pagination::split(plans, &page, &scope, |p| p.subject_id.clone());
+    let ids: Vec<String> = plans.into_iter().map(|p| p.subject_id).collect();
+    let exposures = if ids.is_empty() {
+        Vec::new()
+    } else {
+        exposures(&api.db, &ids).await?
+    };
+    Ok(pb::ListExposuresResponse {
+        exposures,
+        next_page_token,
+    })
+}
+
+pub(super) async fn active(
+    api: &DosingApi,
+    request: Request<pb::GetActiveTreatmentRequest>,
+) -> Result<pb::GetActiveTreatmentResponse, AppError> {
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    v.check(!req.subject_id.is_empty(), "subject_id", "required");
+    let on = v.take(wire::date("on_date", req.on_date.as_ref()));
+    let Some(on) = on else { return Err(v.into_error()) };
+    v.finish()?;
+    let running = cycle::Entity::find()
+        .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
+        .filter(cycle::Column::StartDate.lte(on))
+        .order_by_desc(cycle::Column::StartDate)
+        .one(&api.db)
+        .await?;
+    let Some(running) = running else {
+        return Ok(pb::GetActiveTreatmentResponse::default());
+    };
+    let agent_ids = dose::Entity::find()
+        .filter(dose::Column::SubjectId.eq(req.subject_id.as_str()))
+        .filter(dose::Column::CycleNumber.eq(running.cycle_number))
+        .order_by_asc(dose::Column::Position)
+        .all(&api.db)
+        .await?
+        .into_iter()
+        .map(|d| d.agent_id)
+        .collect();
+    Ok(pb::GetActiveTreatmentResponse {
+        cycle_number: running.cycle_number,
+        agent_ids,
     })
 }

@@ -146,6 +146,17 @@ impl DosingService for DosingApi {
         respond(exposure::cumulative(self, r).await)
     }
 
+    async fn list_exposures(&self, r: Request<pb::ListExposuresRequest>) -> RpcResult<pb::ListExposuresResponse> {
+        respond(exposure::list(self, r).await)
+    }
+
+    async fn get_active_treatment(
+        &self,
+        r: Request<pb::GetActiveTreatmentRequest>,
+    ) -> RpcResult<pb::GetActiveTreatmentResponse> {
+        respond(exposure::active(self, r).await)
+    }
+
     async fn list_audit_events(
         &self,
         r: Request<pb::ListAuditEventsRequest>,
