@@ -86,7 +86,7 @@ pub struct SimonDesign {
 }
 
 /// Seriousness criteria (21 CFR 312.32).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Seriousness {
     /// Death.

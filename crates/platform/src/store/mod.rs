@@ -5,5 +5,6 @@ pub mod audit_chain_head;
 pub mod audit_event;
 pub mod idempotency_record;
 mod migrations;
+pub mod schema;
 
 pub use migrations::{index, migrations};

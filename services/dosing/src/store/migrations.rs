@@ -3,6 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 use trialops_platform::store::index;
+use trialops_platform::store::schema::*;
 
 /// All migrations of the dosing database.
 pub struct Migrator;
@@ -22,50 +23,6 @@ impl MigrationName for CreateDosingTables {
     fn name(&self) -> &str {
         "m20261126_000201_dosing_tables"
     }
-}
-
-fn text(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string().not_null().to_owned()
-}
-
-fn long_text(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
-}
-
-fn int(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).integer().not_null().to_owned()
-}
-
-fn flag(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).boolean().not_null().to_owned()
-}
-
-fn date(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).date().not_null().to_owned()
-}
-
-fn instant(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn key(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .string()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-
-fn table(name: &str, columns: Vec<ColumnDef>) -> TableCreateStatement {
-    let mut stmt = Table::create();
-    stmt.table(Alias::new(name));
-    for mut column in columns {
-        stmt.col(&mut column);
-    }
-    stmt.to_owned()
 }
 
 #[async_trait::async_trait]

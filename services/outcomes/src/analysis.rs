@@ -1,0 +1,319 @@
+//! The trial's analyses as pure functions of what the services hold, so the RPCs, the trial
+//! report and the benchmark share one implementation, and each analysis reads its inputs once.
+//!
+//! - Evaluable: enrolled (enrollment refuses ineligible candidates) and received at least one
+//!   dose of protocol therapy (dosing).
+//! - Primary endpoint: the best central-review overall response among assessments after cycles
+//!   1 to the protocol's evaluation cycle (6 for ANBL1221). Responders are CR or PR; an evaluable
+//!   subject without such an assessment counts in the denominator as not assessed.
+//! - EFS from enrollment: the first of relapse/progression (follow-up, or a PD assessment by
+//!   any assessor), second malignancy, or death; OS: death. Otherwise censored at the last
+//!   contact or assessment.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use trialops_domain::outcomes::inrc::Response;
+use trialops_domain::outcomes::survival::Observation;
+
+/// An enrolled subject.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// Study subject id.
+    pub subject_id: String,
+    /// Arm.
+    pub arm_code: String,
+    /// Enrollment date.
+    pub enrolled_on: NaiveDate,
+}
+
+/// A recorded assessment, as the analyses need it.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// Study subject id.
+    pub subject_id: String,
+    /// After this cycle (0 = baseline).
+    pub after_cycle: i32,
+    /// Central review (true) or site (false).
+    pub central: bool,
+    /// Overall response (after any override).
+    pub overall: Option<Response>,
+    /// Date.
+    pub assessed_on: NaiveDate,
+}
+
+/// A follow-up contact.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    /// Study subject id.
+    pub subject_id: String,
+    /// Last contact (or death) date.
+    pub last_contact_on: NaiveDate,
+    /// Dead at that date.
+    pub dead: bool,
+    /// Relapse or progression date.
+    pub progression_on: Option<NaiveDate>,
+    /// Second malignancy date.
+    pub second_malignancy_on: Option<NaiveDate>,
+}
+
+/// Everything an analysis reads.
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    /// Enrolled subjects, in enrollment order.
+    pub subjects: Vec<Subject>,
+    /// Subjects who received at least one dose.
+    pub treated: HashSet<String>,
+    /// All assessments of the trial.
+    pub assessments: Vec<Assessment>,
+    /// All follow-ups of the trial.
+    pub follow_ups: Vec<FollowUp>,
+    /// The protocol's evaluation cycle for the primary endpoint.
+    pub evaluation_cycle: i32,
+    /// Arms in protocol order.
+    pub arms: Vec<String>,
+}
+
+/// One arm's response table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArmResponses {
+    /// Arm.
+    pub arm_code: String,
+    /// Best responses of evaluable subjects.
+    pub cr: u64,
+    /// PR.
+    pub pr: u64,
+    /// MR.
+    pub mr: u64,
+    /// SD.
+    pub sd: u64,
+    /// PD.
+    pub pd: u64,
+    /// Evaluable without a primary-endpoint assessment.
+    pub not_assessed: u64,
+    /// Evaluable subjects.
+    pub evaluable: u64,
+    /// Responders (CR + PR).
+    pub responders: u64,
+}
+
+/// Each evaluable subject's primary-endpoint response (None = not assessed), per arm, in
+/// enrollment order.
+pub fn primary_endpoint(data: &Data) -> BTreeMap<String, Vec<(String, Option<Response>)>> {
+    let mut best: HashMap<&str, Response> = HashMap::new();
+    for a in &data.assessments {
+        let Some(overall) = a.overall else { continue };
+        if !a.central || a.after_cycle < 1 || a.after_cycle > data.evaluation_cycle {
+            continue;
+        }
+        let entry = best.entry(a.subject_id.as_str()).or_insert(overall);
+        if overall.rank() < entry.rank() {
+            *entry = overall;
+        }
+    }
+    let mut out: BTreeMap<String, Vec<(String, Option<Response>)>> = BTreeMap::new();
+    for arm in &data.arms {
+        out.insert(arm.clone(), Vec::new());
+    }
+    for s in data.subjects.iter().filter(|s| data.treated.contains(&s.subject_id)) {
+        out.entry(s.arm_code.clone())
+            .or_default()
+            .push((s.subject_id.clone(), best.get(s.subject_id.as_str()).copied()));
+    }
+    out
+}
+
+/// The response table per arm.
+pub fn response_table(data: &Data) -> Vec<ArmResponses> {
+    primary_endpoint(data)
+        .into_iter()
+        .map(|(arm_code, subjects)| {
+            let mut t = ArmResponses {
+                arm_code,
+                evaluable: subjects.len() as u64,
+                ..Default::default()
+            };
+            for (_, response) in subjects {
+                match response {
+                    Some(Response::Cr) => t.cr += 1,
+                    Some(Response::Pr) => t.pr += 1,
+                    Some(Response::Mr) => t.mr += 1,
+                    Some(Response::Sd) => t.sd += 1,
+                    Some(Response::Pd) => t.pd += 1,
+                    _ => t.not_assessed += 1,
+                }
+            }
+            t.responders = t.cr + t.pr;
+            t
+        })
+        .collect()
+}
+
+/// Which survival endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Event-free survival.
+    EventFree,
+    /// Overall survival.
+    Overall,
+}
+
+/// Keeps the earliest (or latest) date per subject.
+fn note<'a>(map: &mut HashMap<&'a str, NaiveDate>, id: &'a str, date: NaiveDate, latest: bool) {
+    map.entry(id)
+        .and_modify(|d| *d = if latest { (*d).max(date) } else { (*d).min(date) })
+        .or_insert(date);
+}
+
+/// Survival observations (days from enrollment) per arm.
+pub fn observations(data: &Data, endpoint: Endpoint) -> BTreeMap<String, Vec<Observation>> {
+    let efs = endpoint == Endpoint::EventFree;
+    let mut events: HashMap<&str, NaiveDate> = HashMap::new();
+    let mut last_seen: HashMap<&str, NaiveDate> = HashMap::new();
+    for f in &data.follow_ups {
+        note(&mut last_seen, &f.subject_id, f.last_contact_on, true);
+        if f.dead {
+            note(&mut events, &f.subject_id, f.last_contact_on, false);
+        }
+        if efs {
+            for date in [f.progression_on, f.second_malignancy_on].into_iter().flatten() {
+                note(&mut events, &f.subject_id, date, false);
+            }
+        }
+    }
+    for a in &data.assessments {
+        note(&mut last_seen, &a.subject_id, a.assessed_on, true);
+        if efs && a.after_cycle >= 1 && a.overall == Some(Response::Pd) {
+            note(&mut events, &a.subject_id, a.assessed_on, false);
+        }
+    }
+    let mut out: BTreeMap<String, Vec<Observation>> = data.arms.iter().map(|a| (a.clone(), Vec::new())).collect();
+    for s in &data.subjects {
+        let (end, event) = match events.get(s.subject_id.as_str()) {
+            Some(date) => (*date, true),
+            None => (
+                last_seen.get(s.subject_id.as_str()).copied().unwrap_or(s.enrolled_on),
+                false,
+            ),
+        };
+        let time = (end - s.enrolled_on).num_days().max(0) as f64;
+        out.entry(s.arm_code.clone())
+            .or_default()
+            .push(Observation { time, event });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default()
+    }
+
+    fn central(id: &str, cycle: i32, r: Response, on: NaiveDate) -> Assessment {
+        Assessment {
+            subject_id: id.into(),
+            after_cycle: cycle,
+            central: true,
+            overall: Some(r),
+            assessed_on: on,
+        }
+    }
+
+    /// S1, S2 on arm A; S3, S4 on arm B; S4 never treated.
+    fn trial() -> Data {
+        let subject = |id: &str, arm: &str, on| Subject {
+            subject_id: id.into(),
+            arm_code: arm.into(),
+            enrolled_on: on,
+        };
+        let follow = |id: &str, last, dead, progression, malignancy| FollowUp {
+            subject_id: id.into(),
+            last_contact_on: last,
+            dead,
+            progression_on: progression,
+            second_malignancy_on: malignancy,
+        };
+        Data {
+            subjects: vec![
+                subject("S1", "A", day(1, 1)),
+                subject("S2", "A", day(1, 11)),
+                subject("S3", "B", day(1, 1)),
+                subject("S4", "B", day(1, 1)),
+            ],
+            treated: ["S1", "S2", "S3"].into_iter().map(String::from).collect(),
+            assessments: vec![
+                central("S1", 2, Response::Pr, day(2, 1)),
+                central("S1", 6, Response::Cr, day(3, 1)),
+                central("S2", 4, Response::Sd, day(2, 20)),
+                central("S2", 6, Response::Pd, day(3, 20)),
+                Assessment {
+                    central: false,
+                    ..central("S2", 2, Response::Pr, day(2, 1))
+                }, // site review: not the endpoint
+                central("S3", 2, Response::Mr, day(2, 1)),
+                central("S3", 8, Response::Cr, day(4, 1)), // after the evaluation cycle
+                central("S4", 2, Response::Cr, day(2, 1)), // not evaluable: never treated
+            ],
+            follow_ups: vec![
+                follow("S1", day(6, 30), false, None, None),
+                follow("S2", day(4, 30), false, Some(day(3, 25)), None),
+                follow("S3", day(7, 1), false, None, Some(day(5, 1))),
+                follow("S4", day(2, 10), true, None, None),
+            ],
+            evaluation_cycle: 6,
+            arms: vec!["A".into(), "B".into()],
+        }
+    }
+
+    #[test]
+    fn response_table_uses_central_review_within_the_evaluation_window_for_treated_subjects() {
+        let table = response_table(&trial());
+        // A: S1 best CR, S2 best SD (site PR ignored) -> 1 responder of 2 evaluable.
+        assert_eq!(
+            table[0],
+            ArmResponses {
+                arm_code: "A".into(),
+                cr: 1,
+                sd: 1,
+                evaluable: 2,
+                responders: 1,
+                ..Default::default()
+            }
+        );
+        // B: S3 MR (its cycle-8 CR is after cycle 6); S4 untreated is not evaluable.
+        assert_eq!(
+            table[1],
+            ArmResponses {
+                arm_code: "B".into(),
+                mr: 1,
+                evaluable: 1,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn event_free_survival_takes_the_first_event() {
+        let obs = observations(&trial(), Endpoint::EventFree);
+        // S1: censored at last contact, 1 Jan -> 30 Jun = 180 days.
+        // S2: PD on 20 Mar before the follow-up's 25 Mar progression: 11 Jan -> 20 Mar = 68 days.
+        // S3: second malignancy 1 May: 120 days. S4: death 10 Feb: 40 days.
+        let a: Vec<_> = obs["A"].iter().map(|o| (o.time, o.event)).collect();
+        let b: Vec<_> = obs["B"].iter().map(|o| (o.time, o.event)).collect();
+        assert_eq!(a, [(180.0, false), (68.0, true)]);
+        assert_eq!(b, [(120.0, true), (40.0, true)]);
+    }
+
+    #[test]
+    fn overall_survival_counts_deaths_only() {
+        let obs = observations(&trial(), Endpoint::Overall);
+        // S2: alive, last seen 30 Apr (after its 20 Mar assessment): 109 days. S3: 1 Jul: 181 days.
+        let a: Vec<_> = obs["A"].iter().map(|o| (o.time, o.event)).collect();
+        let b: Vec<_> = obs["B"].iter().map(|o| (o.time, o.event)).collect();
+        assert_eq!(a, [(180.0, false), (109.0, false)]);
+        assert_eq!(b, [(181.0, false), (40.0, true)]);
+    }
+}

@@ -1,0 +1,108 @@
+//! RecordFollowUp: last contact, vital status, relapse/progression and second malignancy.
+
+use chrono::Utc;
+use tonic::Request;
+use trialops_platform::audit::{self, AuditContext, Change};
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_proto::outcomes::v1 as pb;
+use uuid::Uuid;
+
+use super::OutcomesApi;
+use crate::store::follow_up;
+
+pub(super) async fn record(
+    api: &OutcomesApi,
+    request: Request<pb::RecordFollowUpRequest>,
+) -> Result<pb::RecordFollowUpResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    let request_id = v.take(wire::request_id("request_id", &req.request_id));
+    v.check(!req.subject_id.is_empty(), "subject_id", "required");
+    let last = v.take(wire::date("last_contact_on", req.last_contact_on.as_ref()));
+    let status = match pb::VitalStatus::try_from(req.vital_status) {
+        Ok(pb::VitalStatus::Alive) => Some("alive"),
+        Ok(pb::VitalStatus::Dead) => Some("dead"),
+        _ => {
+            v.add("vital_status", "ALIVE or DEAD");
+            None
+        }
+    };
+    let optional = |field: &str, d: Option<&trialops_proto::common::v1::Date>, v: &mut Violations| match d {
+        None => Some(None),
+        Some(d) => v.take(wire::date(field, Some(d))).map(Some),
+    };
+    let progression = optional("progression_on", req.progression_on.as_ref(), &mut v);
+    let malignancy = optional("second_malignancy_on", req.second_malignancy_on.as_ref(), &mut v);
+    let (Some(request_id), Some(last), Some(status), Some(progression), Some(malignancy)) =
+        (request_id, last, status, progression, malignancy)
+    else {
+        return Err(v.into_error());
+    };
+    v.check(
+        last <= Utc::now().date_naive() + chrono::Days::new(1),
+        "last_contact_on",
+        "must not be in the future",
+    );
+    v.check(
+        progression.is_none_or(|p| p <= last),
+        "progression_on",
+        "must not be after the last contact",
+    );
+    v.check(
+        malignancy.is_none_or(|m| m <= last),
+        "second_malignancy_on",
+        "must not be after the last contact",
+    );
+    v.finish()?;
+    let subject = api.deps.subject(&call, &req.subject_id).await?;
+    let enrolled = subject
+        .enrolled_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+        .map(|d| d.date_naive());
+    if enrolled.is_some_and(|e| last < e) {
+        return Err(AppError::invalid("last_contact_on", "must not be before enrollment"));
+    }
+    let audit_ctx = AuditContext::new(call, request_id);
+    idempotency::execute(
+        &api.db,
+        "OutcomesService/RecordFollowUp",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let record = follow_up::Model {
+                    id: Uuid::new_v4().to_string(),
+                    subject_id: req.subject_id.clone(),
+                    trial_id: subject.trial_id.clone(),
+                    last_contact_on: last,
+                    vital_status: status.to_owned(),
+                    progression_on: progression,
+                    second_malignancy_on: malignancy,
+                    recorded_at: Utc::now(),
+                };
+                sea_orm::EntityTrait::insert(follow_up::ActiveModel::from(record.clone()))
+                    .exec_without_returning(tx)
+                    .await?;
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "follow_up.recorded",
+                        entity_type: "subject",
+                        entity_id: &record.subject_id,
+                        old: None,
+                        new: audit::to_json(&record)?,
+                        reason: "",
+                    },
+                )
+                .await?;
+                Ok(pb::RecordFollowUpResponse {
+                    subject_id: record.subject_id,
+                })
+            })
+        },
+    )
+    .await
+}

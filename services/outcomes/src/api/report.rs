@@ -1,0 +1,159 @@
+//! GetTrialReport: what a data-monitoring committee reads, from one load of the analyses' inputs,
+//! the allocation summary, one grouped query of severe adverse events and one of overdue reports.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tonic::Request;
+use trialops_domain::outcomes::survival::kaplan_meier;
+use trialops_platform::AppError;
+use trialops_platform::auth::CallContext;
+use trialops_platform::convert::to_timestamp;
+use trialops_proto::outcomes::v1 as pb;
+
+use super::statistics::{level, load, rate};
+use super::{OutcomesApi, convert};
+use crate::analysis::{self, Endpoint};
+use crate::store::{adverse_event, obligation};
+
+pub(super) async fn trial_report(
+    api: &OutcomesApi,
+    request: Request<pb::GetTrialReportRequest>,
+) -> Result<pb::GetTrialReportResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let level = level(req.confidence_level.as_ref())?;
+    let data = load(api, &call, &req.trial_id).await?;
+    let allocation = api.deps.allocation(&call, &req.trial_id).await?;
+    let exposures = api.deps.exposures(&call, &req.trial_id).await?;
+
+    let enrollment = allocation
+        .counts
+        .iter()
+        .map(|c| pb::StratumCount {
+            stratum: c
+                .stratum
+                .iter()
+                .map(|s| format!("{}={}", s.factor_id, s.value))
+                .collect::<Vec<_>>()
+                .join("|"),
+            arm_code: c.arm_code.clone(),
+            subjects: c.subjects,
+        })
+        .collect();
+
+    let arm_of: BTreeMap<&str, &str> = data
+        .subjects
+        .iter()
+        .map(|s| (s.subject_id.as_str(), s.arm_code.as_str()))
+        .collect();
+    let exposure = data
+        .arms
+        .iter()
+        .map(|arm| {
+            let mine: Vec<_> = exposures
+                .iter()
+                .filter(|e| arm_of.get(e.subject_id.as_str()) == Some(&arm.as_str()))
+                .collect();
+            let mut cycles: Vec<i32> = mine
+                .iter()
+                .filter(|e| e.received_protocol_therapy)
+                .map(|e| e.cycles_started)
+                .collect();
+            cycles.sort_unstable();
+            let median = match cycles.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(f64::from(cycles[n / 2])),
+                n => Some(f64::from(cycles[n / 2 - 1] + cycles[n / 2]) / 2.0),
+            };
+            pb::ArmExposure {
+                arm_code: arm.clone(),
+                treated_subjects: cycles.len() as i32,
+                cycles_started: mine.iter().map(|e| e.cycles_started).sum(),
+                median_cycles: median.and_then(convert::stat),
+            }
+        })
+        .collect();
+
+    let responses = analysis::response_table(&data)
+        .into_iter()
+        .map(|t| {
+            Ok(pb::ArmResponseTable {
+                rate: Some(rate(&t.arm_code, t.responders, t.evaluable, level)?),
+                arm_code: t.arm_code,
+                cr: t.cr as i32,
+                pr: t.pr as i32,
+                mr: t.mr as i32,
+                sd: t.sd as i32,
+                pd: t.pd as i32,
+                not_assessed: t.not_assessed as i32,
+            })
+        })
+        .collect::<Result<_, AppError>>()?;
+
+    let severe: Vec<(String, String, i64, i64)> = adverse_event::Entity::find()
+        .select_only()
+        .column(adverse_event::Column::CtcaeTerm)
+        .column(adverse_event::Column::ArmCode)
+        .column_as(Expr::cust("COUNT(*)"), "events")
+        .column_as(Expr::cust("COUNT(DISTINCT subject_id)"), "subjects")
+        .filter(adverse_event::Column::TrialId.eq(req.trial_id.as_str()))
+        .filter(adverse_event::Column::Grade.gte(3))
+        .group_by(adverse_event::Column::CtcaeTerm)
+        .group_by(adverse_event::Column::ArmCode)
+        .order_by_asc(adverse_event::Column::CtcaeTerm)
+        .order_by_asc(adverse_event::Column::ArmCode)
+        .into_tuple()
+        .all(&api.db)
+        .await?;
+    let severe_events = severe
+        .into_iter()
+        .map(|(ctcae_term, arm_code, events, subjects)| pb::SevereEventCount {
+            ctcae_term,
+            arm_code,
+            events: events as i32,
+            subjects: subjects as i32,
+        })
+        .collect();
+
+    let subject_ids: Vec<String> = data.subjects.iter().map(|s| s.subject_id.clone()).collect();
+    let overdue = obligation::Entity::find()
+        .filter(obligation::Column::Open.eq(true))
+        .filter(obligation::Column::DueAt.lt(Utc::now()))
+        .filter(obligation::Column::SubjectId.is_in(subject_ids))
+        .order_by_asc(obligation::Column::DueAt)
+        .limit(500)
+        .all(&api.db)
+        .await?;
+
+    let efs = analysis::observations(&data, Endpoint::EventFree);
+    let os = analysis::observations(&data, Endpoint::Overall);
+    let survival = data
+        .arms
+        .iter()
+        .map(|arm| {
+            let e = efs.get(arm).cloned().unwrap_or_default();
+            let o = os.get(arm).cloned().unwrap_or_default();
+            pb::SurvivalSummary {
+                arm_code: arm.clone(),
+                efs_median_days: kaplan_meier(&e, 0.95).median.and_then(convert::stat),
+                os_median_days: kaplan_meier(&o, 0.95).median.and_then(convert::stat),
+                efs_events: e.iter().filter(|x| x.event).count() as i32,
+                deaths: o.iter().filter(|x| x.event).count() as i32,
+            }
+        })
+        .collect();
+
+    Ok(pb::GetTrialReportResponse {
+        trial_id: req.trial_id,
+        generated_at: Some(to_timestamp(Utc::now())),
+        enrollment,
+        exposure,
+        responses,
+        severe_events,
+        overdue_reports: overdue.iter().map(convert::obligation).collect(),
+        survival,
+    })
+}

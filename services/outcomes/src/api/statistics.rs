@@ -1,0 +1,300 @@
+//! GetResponseRate, ComputeSimonDesign, EvaluateSimonInterim and GetSurvivalAnalysis.
+//!
+//! Each analysis reads its inputs once: the trial's subjects from enrollment and exposures from
+//! dosing (page by page), and two queries here (assessments, follow-ups).
+
+use std::collections::HashSet;
+
+use chrono::DateTime;
+use rust_decimal::prelude::ToPrimitive;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use tonic::Request;
+use trialops_domain::outcomes::binomial::clopper_pearson;
+use trialops_domain::outcomes::inrc::Response;
+use trialops_domain::outcomes::simon::{self, Interim};
+use trialops_domain::outcomes::survival::{Curve, kaplan_meier, log_rank};
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, convert as wire};
+use trialops_proto::outcomes::v1 as pb;
+
+use super::{OutcomesApi, convert};
+use crate::analysis::{self, Data, Endpoint};
+use crate::error::{NO_ADMISSIBLE_DESIGN, NO_SIMON_DESIGN};
+use crate::store::{assessment, follow_up};
+
+/// Reads everything the analyses of a trial need.
+pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
+    if trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    let protocol = api.protocol(trial_id)?;
+    let subjects = api.deps.subjects(call, trial_id).await?;
+    let exposures = api.deps.exposures(call, trial_id).await?;
+    let assessments = assessment::Entity::find()
+        .filter(assessment::Column::TrialId.eq(trial_id))
+        .all(&api.db)
+        .await?;
+    let follow_ups = follow_up::Entity::find()
+        .filter(follow_up::Column::TrialId.eq(trial_id))
+        .all(&api.db)
+        .await?;
+    let mut ordered = subjects;
+    ordered.sort_by_key(|s| s.enrolled_at.map(|t| (t.seconds, t.nanos)));
+    Ok(Data {
+        subjects: ordered
+            .into_iter()
+            .map(|s| analysis::Subject {
+                enrolled_on: s
+                    .enrolled_at
+                    .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+                    .map(|d| d.date_naive())
+                    .unwrap_or_default(),
+                subject_id: s.subject_id,
+                arm_code: s.arm_code,
+            })
+            .collect(),
+        treated: exposures
+            .into_iter()
+            .filter(|e| e.received_protocol_therapy)
+            .map(|e| e.subject_id)
+            .collect::<HashSet<_>>(),
+        assessments: assessments
+            .into_iter()
+            .map(|a| analysis::Assessment {
+                central: a.assessor == "central_review",
+                overall: Response::parse(&a.overall),
+                after_cycle: a.after_cycle,
+                assessed_on: a.assessed_on,
+                subject_id: a.subject_id,
+            })
+            .collect(),
+        follow_ups: follow_ups
+            .into_iter()
+            .map(|f| analysis::FollowUp {
+                dead: f.vital_status == "dead",
+                last_contact_on: f.last_contact_on,
+                progression_on: f.progression_on,
+                second_malignancy_on: f.second_malignancy_on,
+                subject_id: f.subject_id,
+            })
+            .collect(),
+        evaluation_cycle: protocol.assessments.primary_evaluation_after_cycle as i32,
+        arms: protocol.arms.iter().map(|a| a.code.clone()).collect(),
+    })
+}
+
+/// A confidence level from the wire; empty means 0.95.
+pub(super) fn level(value: Option<&trialops_proto::common::v1::Decimal>) -> Result<f64, AppError> {
+    match value {
+        None => Ok(0.95),
+        Some(d) if d.value.is_empty() => Ok(0.95),
+        Some(d) => {
+            let x = wire::decimal("confidence_level", Some(d)).map_err(|v| AppError::InvalidArgument(vec![v]))?;
+            let x = x.to_f64().unwrap_or(f64::NAN);
+            if x > 0.0 && x < 1.0 {
+                Ok(x)
+            } else {
+                Err(AppError::invalid(
+                    "confidence_level",
+                    "between 0 and 1, for example 0.95",
+                ))
+            }
+        }
+    }
+}
+
+/// The rate row of an arm.
+pub(super) fn rate(
+    arm_code: &str,
+    responders: u64,
+    evaluable: u64,
+    level: f64,
+) -> Result<pb::ArmResponseRate, AppError> {
+    let p = clopper_pearson(responders, evaluable, level).map_err(AppError::internal)?;
+    Ok(pb::ArmResponseRate {
+        arm_code: arm_code.to_owned(),
+        responders: responders as i32,
+        evaluable: evaluable as i32,
+        rate: convert::stat(p.rate),
+        ci_lower: convert::stat(p.lower),
+        ci_upper: convert::stat(p.upper),
+    })
+}
+
+pub(super) async fn response_rate(
+    api: &OutcomesApi,
+    request: Request<pb::GetResponseRateRequest>,
+) -> Result<pb::GetResponseRateResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let level = level(req.confidence_level.as_ref())?;
+    let data = load(api, &call, &req.trial_id).await?;
+    let arms = analysis::response_table(&data)
+        .into_iter()
+        .map(|t| rate(&t.arm_code, t.responders, t.evaluable, level))
+        .collect::<Result<_, _>>()?;
+    Ok(pb::GetResponseRateResponse { arms })
+}
+
+fn design(d: &simon::Design) -> pb::SimonDesign {
+    pb::SimonDesign {
+        n1: d.n1 as i32,
+        r1: d.r1 as i32,
+        n: d.n as i32,
+        r: d.r as i32,
+        expected_n: convert::stat(d.expected_n),
+        pet: convert::stat(d.pet),
+    }
+}
+
+pub(super) fn simon_design(
+    request: Request<pb::ComputeSimonDesignRequest>,
+) -> Result<pb::ComputeSimonDesignResponse, AppError> {
+    let req = request.into_inner();
+    let mut v = trialops_platform::Violations::new();
+    let mut read = |field: &str, d: Option<&trialops_proto::common::v1::Decimal>| {
+        v.take(wire::decimal(field, d)).and_then(|x| x.to_f64())
+    };
+    let (p0, p1, alpha, beta) = (
+        read("p0", req.p0.as_ref()),
+        read("p1", req.p1.as_ref()),
+        read("alpha", req.alpha.as_ref()),
+        read("beta", req.beta.as_ref()),
+    );
+    let (Some(p0), Some(p1), Some(alpha), Some(beta)) = (p0, p1, alpha, beta) else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let unit = |x: f64| x > 0.0 && x < 1.0;
+    if !(unit(p0) && unit(p1) && p0 < p1) {
+        return Err(AppError::invalid("p1", "need 0 < p0 < p1 < 1"));
+    }
+    if !(unit(alpha) && unit(beta)) {
+        return Err(AppError::invalid("alpha", "alpha and beta must be between 0 and 1"));
+    }
+    let (optimal, minimax) = simon::designs(p0, p1, alpha, beta, 100)
+        .map_err(|e| AppError::precondition(NO_ADMISSIBLE_DESIGN, e.to_string()))?;
+    Ok(pb::ComputeSimonDesignResponse {
+        optimal: Some(design(&optimal)),
+        minimax: Some(design(&minimax)),
+    })
+}
+
+pub(super) async fn simon_interim(
+    api: &OutcomesApi,
+    request: Request<pb::EvaluateSimonInterimRequest>,
+) -> Result<pb::EvaluateSimonInterimResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let protocol = api.protocol(&req.trial_id)?;
+    let Some(configured) = protocol.outcomes.simon.clone() else {
+        return Err(AppError::precondition(
+            NO_SIMON_DESIGN,
+            format!("the {} protocol configures no Simon design", req.trial_id),
+        ));
+    };
+    let d = simon::Design {
+        n1: configured.n1,
+        r1: configured.r1,
+        n: configured.n,
+        r: configured.r,
+        expected_n: f64::NAN,
+        pet: f64::NAN,
+        alpha: configured.alpha.to_f64().unwrap_or(f64::NAN),
+        power: 1.0 - configured.beta.to_f64().unwrap_or(f64::NAN),
+    };
+    let data = load(api, &call, &req.trial_id).await?;
+    let arms = analysis::primary_endpoint(&data)
+        .into_iter()
+        .map(|(arm_code, subjects)| {
+            // Stage 1 is the first n1 evaluable subjects in enrollment order.
+            let stage_one: Vec<_> = subjects.iter().take(configured.n1 as usize).collect();
+            let assessed = |list: &mut dyn Iterator<Item = &(String, Option<Response>)>| {
+                list.filter_map(|(_, r)| *r)
+                    .fold((0u64, 0u64), |(n, x), r| (n + 1, x + u64::from(r.is_objective())))
+            };
+            let (s1_assessed, s1_responses) = assessed(&mut stage_one.iter().copied());
+            let (all_assessed, all_responses) = assessed(&mut subjects.iter());
+            let decision = match simon::evaluate(&d, s1_assessed, s1_responses, all_assessed, all_responses) {
+                Interim::EnrollingStageOne => pb::InterimDecision::EnrollingStageOne,
+                Interim::Stop => pb::InterimDecision::Stop,
+                Interim::Continue => pb::InterimDecision::Continue,
+                Interim::Promising => pb::InterimDecision::Promising,
+                Interim::NotPromising => pb::InterimDecision::NotPromising,
+            };
+            pb::ArmInterim {
+                arm_code,
+                stage_one_assessed: s1_assessed as i32,
+                stage_one_responses: s1_responses as i32,
+                assessed: all_assessed as i32,
+                responses: all_responses as i32,
+                decision: decision as i32,
+            }
+        })
+        .collect();
+    let wire_design = pb::SimonDesign {
+        n1: d.n1 as i32,
+        r1: d.r1 as i32,
+        n: d.n as i32,
+        r: d.r as i32,
+        expected_n: None,
+        pet: None,
+    };
+    Ok(pb::EvaluateSimonInterimResponse {
+        design: Some(wire_design),
+        arms,
+    })
+}
+
+/// The wire form of a curve.
+pub(super) fn curve(arm_code: &str, c: &Curve) -> pb::SurvivalCurve {
+    pb::SurvivalCurve {
+        arm_code: arm_code.to_owned(),
+        points: c
+            .steps
+            .iter()
+            .map(|s| pb::SurvivalPoint {
+                day: s.time as i32,
+                at_risk: s.at_risk as i32,
+                events: s.events as i32,
+                survival: convert::stat(s.survival),
+                standard_error: convert::stat(s.standard_error),
+                ci_lower: convert::stat(s.lower),
+                ci_upper: convert::stat(s.upper),
+            })
+            .collect(),
+        median_days: c.median.and_then(convert::stat),
+    }
+}
+
+pub(super) async fn survival(
+    api: &OutcomesApi,
+    request: Request<pb::GetSurvivalAnalysisRequest>,
+) -> Result<pb::GetSurvivalAnalysisResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let endpoint = match pb::SurvivalEndpoint::try_from(req.endpoint) {
+        Ok(pb::SurvivalEndpoint::Efs) => Endpoint::EventFree,
+        Ok(pb::SurvivalEndpoint::Os) => Endpoint::Overall,
+        _ => return Err(AppError::invalid("endpoint", "EFS or OS")),
+    };
+    let data = load(api, &call, &req.trial_id).await?;
+    let groups = analysis::observations(&data, endpoint);
+    let curves = groups
+        .iter()
+        .map(|(arm, obs)| curve(arm, &kaplan_meier(obs, 0.95)))
+        .collect();
+    let groups: Vec<_> = groups.into_values().collect();
+    let (chi, p) = match groups.as_slice() {
+        [a, b] => {
+            let t = log_rank(a, b);
+            (convert::stat(t.chi_square), convert::stat(t.p_value))
+        }
+        _ => (None, None),
+    };
+    Ok(pb::GetSurvivalAnalysisResponse {
+        curves,
+        log_rank_chi_square: chi,
+        log_rank_p_value: p,
+    })
+}

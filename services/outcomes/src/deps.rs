@@ -1,0 +1,182 @@
+//! What outcomes asks the other services, over gRPC (never their tables): subjects and
+//! allocation from enrollment; exposure and the treatment active on a date from dosing. Lists
+//! are read page by page (500 at a time), so an analysis makes a bounded number of calls.
+
+use tonic::transport::Channel;
+use trialops_platform::auth::CallContext;
+use trialops_platform::client::{dependency_error, lazy_channel, outgoing};
+use trialops_platform::{AppError, Settings};
+use trialops_proto::common::v1::Date;
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+use trialops_proto::enrollment::v1 as epb;
+use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
+
+use crate::error::SUBJECT_NOT_ENROLLED;
+
+/// Clients of enrollment and dosing.
+#[derive(Clone)]
+pub struct Dependencies {
+    enrollment: EnrollmentServiceClient<Channel>,
+    dosing: DosingServiceClient<Channel>,
+}
+
+const PAGE: i32 = 500;
+
+impl Dependencies {
+    /// Clients for the configured URLs (connecting on first use).
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Dependencies {
+            enrollment: EnrollmentServiceClient::new(lazy_channel(
+                &settings.enrollment_url,
+                settings.dependency_timeout(),
+            )?),
+            dosing: DosingServiceClient::new(lazy_channel(&settings.dosing_url, settings.dependency_timeout())?),
+        })
+    }
+
+    fn request<T>(message: T, call: &CallContext) -> tonic::Request<T> {
+        outgoing(message, crate::SERVICE_NAME, call)
+    }
+
+    /// An enrolled subject; FAILED_PRECONDITION when enrollment does not know it.
+    pub async fn subject(&self, call: &CallContext, subject_id: &str) -> Result<epb::Subject, AppError> {
+        let request = Self::request(
+            epb::GetSubjectRequest {
+                subject_id: subject_id.to_owned(),
+            },
+            call,
+        );
+        match self.enrollment.clone().get_subject(request).await {
+            Ok(r) => Ok(r.into_inner().subject.unwrap_or_default()),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(AppError::precondition(
+                SUBJECT_NOT_ENROLLED,
+                format!("subject {subject_id} is not enrolled"),
+            )),
+            Err(s) => Err(dependency_error("enrollment", s)),
+        }
+    }
+
+    /// A trial's protocol summary from enrollment; NOT_FOUND for an unknown trial.
+    pub async fn trial_exists(&self, call: &CallContext, trial_id: &str) -> Result<(), AppError> {
+        let request = Self::request(
+            epb::GetTrialRequest {
+                trial_id: trial_id.to_owned(),
+            },
+            call,
+        );
+        match self.enrollment.clone().get_trial(request).await {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(AppError::NotFound {
+                what: "trial",
+                id: trial_id.to_owned(),
+            }),
+            Err(s) => Err(dependency_error("enrollment", s)),
+        }
+    }
+
+    /// Every enrolled subject of a trial, in subject id order.
+    pub async fn subjects(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Subject>, AppError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let request = Self::request(
+                epb::ListSubjectsRequest {
+                    trial_id: trial_id.to_owned(),
+                    page_size: PAGE,
+                    page_token: token,
+                    ..Default::default()
+                },
+                call,
+            );
+            let page = self
+                .enrollment
+                .clone()
+                .list_subjects(request)
+                .await
+                .map_err(|s| dependency_error("enrollment", s))?
+                .into_inner();
+            out.extend(page.subjects);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Subjects per arm and stratum.
+    pub async fn allocation(
+        &self,
+        call: &CallContext,
+        trial_id: &str,
+    ) -> Result<epb::GetAllocationSummaryResponse, AppError> {
+        let request = Self::request(
+            epb::GetAllocationSummaryRequest {
+                trial_id: trial_id.to_owned(),
+            },
+            call,
+        );
+        Ok(self
+            .enrollment
+            .clone()
+            .get_allocation_summary(request)
+            .await
+            .map_err(|s| dependency_error("enrollment", s))?
+            .into_inner())
+    }
+
+    /// Every subject's exposure in a trial.
+    pub async fn exposures(
+        &self,
+        call: &CallContext,
+        trial_id: &str,
+    ) -> Result<Vec<dpb::GetCumulativeExposureResponse>, AppError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let request = Self::request(
+                dpb::ListExposuresRequest {
+                    trial_id: trial_id.to_owned(),
+                    page_size: PAGE,
+                    page_token: token,
+                },
+                call,
+            );
+            let page = self
+                .dosing
+                .clone()
+                .list_exposures(request)
+                .await
+                .map_err(|s| dependency_error("dosing", s))?
+                .into_inner();
+            out.extend(page.exposures);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// The cycle and agents active on a date.
+    pub async fn active_treatment(
+        &self,
+        call: &CallContext,
+        subject_id: &str,
+        on: Date,
+    ) -> Result<dpb::GetActiveTreatmentResponse, AppError> {
+        let request = Self::request(
+            dpb::GetActiveTreatmentRequest {
+                subject_id: subject_id.to_owned(),
+                on_date: Some(on),
+            },
+            call,
+        );
+        Ok(self
+            .dosing
+            .clone()
+            .get_active_treatment(request)
+            .await
+            .map_err(|s| dependency_error("dosing", s))?
+            .into_inner())
+    }
+}

@@ -1,0 +1,53 @@
+//! The trialops outcomes service: response assessments (revised INRC), adverse events with
+//! expedited-reporting deadlines, follow-up, and the trial's endpoint statistics over gRPC
+//! (`trialops.outcomes.v1.OutcomesService`). Subjects come from enrollment, exposure from dosing.
+
+pub mod analysis;
+mod api;
+pub mod deps;
+pub mod error;
+pub mod store;
+
+use std::sync::Arc;
+
+use tonic::service::Routes;
+use trialops_platform::auth::{Authenticator, DevelopmentAuthenticator};
+use trialops_platform::server::{Application, ServiceRoutes};
+use trialops_platform::{Settings, database, protocols};
+use trialops_proto::outcomes::v1::outcomes_service_server::OutcomesServiceServer;
+
+pub use store::Migrator;
+
+/// Service name: database file, telemetry service name.
+pub const SERVICE_NAME: &str = "outcomes";
+/// Default gRPC port.
+pub const DEFAULT_PORT: u16 = 50053;
+/// Fully qualified gRPC service name.
+pub const GRPC_SERVICE: &str = "trialops.outcomes.v1.OutcomesService";
+
+/// What a caller may replace when building the service.
+#[derive(Default)]
+pub struct Options {
+    /// The authenticator, instead of the development one.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+/// Connects and migrates the database, loads the protocols and binds the listen address.
+pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+    let db = database::connect(&settings, SERVICE_NAME).await?;
+    database::prepare::<Migrator>(&db, &settings).await?;
+    let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
+    let deps = deps::Dependencies::new(&settings)?;
+    let api = api::OutcomesApi::new(db.clone(), protocols, deps);
+    let server = OutcomesServiceServer::new(api)
+        .max_decoding_message_size(settings.max_message_bytes)
+        .max_encoding_message_size(settings.max_message_bytes);
+    let service = ServiceRoutes {
+        routes: Routes::new(server),
+        names: vec![GRPC_SERVICE],
+    };
+    let authenticator = options
+        .authenticator
+        .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator));
+    Application::bind(service, settings, authenticator, db).await
+}

@@ -1,0 +1,67 @@
+//! Response assessments: the inputs as measured, each component's derived response, the derived
+//! overall response and, beside it, any override with its reason. Never updated.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+/// A response assessment.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "assessments")]
+pub struct Model {
+    /// Assessment id (UUID).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub assessment_id: String,
+    /// Study subject id.
+    pub subject_id: String,
+    /// Trial.
+    pub trial_id: String,
+    /// Arm (from enrollment).
+    pub arm_code: String,
+    /// Assessment date.
+    pub assessed_on: Date,
+    /// After this cycle; 0 = baseline.
+    pub after_cycle: i32,
+    /// "site" or "central_review".
+    pub assessor: String,
+    /// "inrc_2017".
+    pub criteria: String,
+    /// Primary longest diameter, mm (canonical decimal text; empty when not involved).
+    pub primary_mm: String,
+    /// Primary uptake persists.
+    pub primary_avid: bool,
+    /// Sum of diameters of metastases, mm (empty when not involved).
+    pub metastases_sum_mm: String,
+    /// Every metastatic target < 10 mm.
+    pub metastases_under_10_mm: bool,
+    /// Curie score total (0–30).
+    pub curie_score: i32,
+    /// New lesions.
+    pub new_lesions: bool,
+    /// Metastases not involved at baseline.
+    pub metastases_not_involved: bool,
+    /// Marrow tumour, % (canonical decimal text).
+    pub marrow_percent: String,
+    /// Primary tumour not involved at baseline.
+    pub primary_not_involved: bool,
+    /// Derived component responses ("baseline" for the baseline assessment).
+    pub primary_response: String,
+    /// Derived metastases response.
+    pub metastases_response: String,
+    /// Derived marrow response.
+    pub marrow_response: String,
+    /// Derived overall response.
+    pub derived_overall: String,
+    /// Overall response after any override (equals the derived one otherwise).
+    pub overall: String,
+    /// Why the derived response was overridden; empty when not.
+    #[sea_orm(column_type = "Text")]
+    pub override_reason: String,
+    /// When recorded, UTC.
+    pub recorded_at: DateTimeUtc,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,213 @@
+//! Test harness: real enrollment, dosing and outcomes servers (each on its own fresh database)
+//! talking over gRPC, and helpers to enroll, treat and assess subjects.
+#![allow(dead_code, unused_imports)]
+
+use tonic::transport::Channel;
+pub use trialops_enrollment::testing as enrollment;
+pub use trialops_platform::testing::{
+    Backend, RunningServer, TestDatabase, metadata, reason, request_id, violated_fields,
+};
+use trialops_proto::common::v1::{Date, Decimal};
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+use trialops_proto::outcomes::v1 as pb;
+use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
+
+pub type Outcomes = OutcomesServiceClient<Channel>;
+
+pub struct Stack {
+    pub dbs: Vec<TestDatabase>,
+    pub enrollment: RunningServer,
+    pub dosing: RunningServer,
+    pub outcomes: RunningServer,
+}
+
+pub async fn stack(backend: Backend) -> Stack {
+    let (enrollment_db, enrollment) = enrollment::start(backend).await;
+    let dosing_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let mut settings = trialops_platform::testing::settings(&dosing_db.url);
+    settings.enrollment_url = enrollment.url();
+    let dosing = RunningServer::spawn(
+        trialops_dosing::build(settings, trialops_dosing::Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let outcomes_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let mut settings = trialops_platform::testing::settings(&outcomes_db.url);
+    settings.enrollment_url = enrollment.url();
+    settings.dosing_url = dosing.url();
+    settings.dependency_timeout_ms = 2000;
+    let outcomes = RunningServer::spawn(
+        trialops_outcomes::build(settings, trialops_outcomes::Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    Stack {
+        dbs: vec![enrollment_db, dosing_db, outcomes_db],
+        enrollment,
+        dosing,
+        outcomes,
+    }
+}
+
+pub fn dec(value: &str) -> Option<Decimal> {
+    Some(Decimal {
+        value: value.to_owned(),
+    })
+}
+
+pub fn day_offset(days: i64) -> Option<Date> {
+    use chrono::Datelike;
+    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
+    Some(Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    })
+}
+
+pub fn ago(hours: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - hours * 3600,
+        nanos: 0,
+    })
+}
+
+impl Stack {
+    pub async fn outcomes(&self) -> Outcomes {
+        OutcomesServiceClient::connect(self.outcomes.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn dosing(&self) -> DosingServiceClient<Channel> {
+        DosingServiceClient::connect(self.dosing.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Enrolls a subject at COG-101 (registering the site once); with `treat`, plans and starts
+    /// cycle 1 today and records its first administration as given.
+    pub async fn subject(&self, screening_id: &str, treat: bool) -> trialops_proto::enrollment::v1::Subject {
+        let mut e = enrollment::client(&self.enrollment).await;
+        let sites = e
+            .list_sites(trialops_proto::enrollment::v1::ListSitesRequest::default())
+            .await;
+        if sites.map(|s| s.into_inner().sites.is_empty()).unwrap_or(true) {
+            enrollment::register_site(&mut e, "COG-101").await;
+        }
+        let subject = enrollment::enroll(
+            &mut e,
+            "COG-101",
+            screening_id,
+            enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
+        )
+        .await;
+        if treat {
+            let mut d = self.dosing().await;
+            d.create_treatment_plan(dpb::CreateTreatmentPlanRequest {
+                request_id: request_id(),
+                subject_id: subject.subject_id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            d.start_cycle(dpb::StartCycleRequest {
+                request_id: request_id(),
+                subject_id: subject.subject_id.clone(),
+                cycle_number: 1,
+                planned_start_date: day_offset(0),
+                height_cm: dec("102"),
+                weight_kg: dec("16"),
+                anc_per_ul: dec("1000"),
+                platelets_per_ul: dec("120000"),
+                measured_at: ago(2),
+                confirm_implausible_measurements: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            let first = d
+                .list_administrations(dpb::ListAdministrationsRequest {
+                    site_code: "COG-101".into(),
+                    from_date: day_offset(0),
+                    to_date: day_offset(0),
+                    page_size: 500,
+                    page_token: String::new(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_inner()
+                .administrations
+                .into_iter()
+                .find(|a| a.subject_id == subject.subject_id)
+                .unwrap_or_default();
+            d.record_administration(dpb::RecordAdministrationRequest {
+                request_id: request_id(),
+                administration_id: first.administration_id,
+                status: dpb::AdministrationStatus::Given as i32,
+                actual_dose: first.prescribed_dose,
+                started_at: ago(1),
+                ended_at: ago(0),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        subject
+    }
+
+    pub async fn stop(self) {
+        self.outcomes.stop().await;
+        self.dosing.stop().await;
+        self.enrollment.stop().await;
+    }
+}
+
+/// An assessment request: primary mm (avid?), metastases sum mm and Curie total (spread over the
+/// 10 segments), marrow %.
+pub fn assessment(
+    subject_id: &str,
+    after_cycle: i32,
+    central: bool,
+    primary: (&str, bool),
+    mets: (&str, u32, bool),
+    marrow: &str,
+) -> pb::RecordResponseAssessmentRequest {
+    let mut scores = vec![0i32; 10];
+    for i in 0..mets.1 as usize {
+        scores[i % 10] += 1;
+    }
+    pb::RecordResponseAssessmentRequest {
+        request_id: request_id(),
+        subject_id: subject_id.to_owned(),
+        assessed_on: day_offset(0),
+        after_cycle,
+        assessor: if central {
+            pb::Assessor::CentralReview
+        } else {
+            pb::Assessor::Site
+        } as i32,
+        criteria: pb::ResponseCriteria::Inrc2017 as i32,
+        primary_tumour: Some(pb::PrimaryTumour {
+            longest_diameter_mm: dec(primary.0),
+            avid: primary.1,
+            not_involved: false,
+        }),
+        metastases: Some(pb::Metastases {
+            sum_of_diameters_mm: dec(mets.0),
+            curie_segment_scores: scores,
+            new_lesions: false,
+            not_involved: false,
+            all_targets_under_10_mm: mets.2,
+        }),
+        bone_marrow: Some(pb::BoneMarrow {
+            tumour_infiltration_percent: dec(marrow),
+            not_involved: false,
+        }),
+        override_overall_response: 0,
+        override_reason: String::new(),
+    }
+}
