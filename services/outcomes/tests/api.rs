@@ -120,7 +120,9 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     );
 
     let mut bad = assessment(id, 6, true, ("30", true), ("20", 4, false), "120");
-    bad.metastases.as_mut().map(|m| m.curie_segment_scores = vec![1; 9]);
+    if let Some(m) = bad.metastases.as_mut() {
+        m.curie_segment_scores = vec![1; 9];
+    }
     let err = o
         .record_response_assessment(bad)
         .await
