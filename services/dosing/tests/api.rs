@@ -514,7 +514,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
-    assert_eq!(listed.exposures, [exposure.clone()]);
+    assert_eq!(listed.exposures, std::slice::from_ref(&exposure));
     let rest = d
         .list_exposures(pb::ListExposuresRequest {
             trial_id: "ANBL1221".into(),
