@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates a Python client from proto/, starts the enrollment and dosing services on free
+# Generates a Python client from proto/, starts the three services on free
 # ports with throw-away SQLite databases, and runs the examples in examples/python against
 # them. Proves the contracts work outside Rust and that the README's examples are right.
 #
@@ -27,6 +27,7 @@ mkdir -p "$work/gen"
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 enrollment_port=$(free_port)
 dosing_port=$(free_port)
+outcomes_port=$(free_port)
 TRIALOPS_LISTEN_ADDR="127.0.0.1:$enrollment_port" TRIALOPS_DATA_DIR="$work/data" \
   "$TARGET/trialops-enrollment" >"$work/enrollment.log" 2>&1 &
 pids+=($!)
@@ -34,11 +35,16 @@ TRIALOPS_LISTEN_ADDR="127.0.0.1:$dosing_port" TRIALOPS_DATA_DIR="$work/data" \
   TRIALOPS_ENROLLMENT_URL="http://127.0.0.1:$enrollment_port" \
   "$TARGET/trialops-dosing" >"$work/dosing.log" 2>&1 &
 pids+=($!)
+TRIALOPS_LISTEN_ADDR="127.0.0.1:$outcomes_port" TRIALOPS_DATA_DIR="$work/data" \
+  TRIALOPS_ENROLLMENT_URL="http://127.0.0.1:$enrollment_port" TRIALOPS_DOSING_URL="http://127.0.0.1:$dosing_port" \
+  "$TARGET/trialops-outcomes" >"$work/outcomes.log" 2>&1 &
+pids+=($!)
 
 export PYTHONPATH="$work/gen:examples/python"
 "$PYTHON" examples/python/session.py "127.0.0.1:$enrollment_port"
 "$PYTHON" -c "import grpc; grpc.channel_ready_future(grpc.insecure_channel('127.0.0.1:$dosing_port')).result(timeout=30)"
 "$PYTHON" examples/python/pharmacy.py "127.0.0.1:$enrollment_port" "127.0.0.1:$dosing_port"
+"$PYTHON" examples/python/statistician.py "127.0.0.1:$enrollment_port" "127.0.0.1:$dosing_port" "127.0.0.1:$outcomes_port"
 for pid in "${pids[@]}"; do kill -TERM "$pid"; wait "$pid"; done
 pids=()
 echo "python client sessions: ok"

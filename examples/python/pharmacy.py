@@ -31,13 +31,13 @@ def dec(value):
     return common_pb2.Decimal(value=value)
 
 
-def enroll_child(enrollment):
+def enroll_child(enrollment, screening_id="PH-001"):
     site = "PH-%s" % uuid.uuid4().hex[:6].upper()
     enrollment.RegisterSite(epb.RegisterSiteRequest(request_id=str(uuid.uuid4()), site_code=site, name="Pharmacy example"))
     enrollment.ScreenSubject(epb.ScreenSubjectRequest(request_id=str(uuid.uuid4()), trial_id="ANBL1221", site_code=site,
-                                                      screening_id="PH-001", assessed_on=today(), values=ELIGIBLE))
+                                                      screening_id=screening_id, assessed_on=today(), values=ELIGIBLE))
     subject = enrollment.EnrollSubject(epb.EnrollSubjectRequest(
-        request_id=str(uuid.uuid4()), trial_id="ANBL1221", site_code=site, screening_id="PH-001",
+        request_id=str(uuid.uuid4()), trial_id="ANBL1221", site_code=site, screening_id=screening_id,
         consent=epb.Consent(signed_on=today(), form_version="2.0"),
         strata=[epb.StratumValue(factor_id="prior_therapy", value="no_prior_irinotecan_temozolomide"),
                 epb.StratumValue(factor_id="mycn_status", value="not_amplified")])).subject
