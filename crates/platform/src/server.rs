@@ -28,6 +28,7 @@ pub struct ServiceRoutes {
 /// A built, bound service, ready to run: what every service's `build` returns.
 pub struct Application {
     listener: TcpListener,
+    health_listener: Option<TcpListener>,
     service: ServiceRoutes,
     settings: Settings,
     authenticator: Arc<dyn Authenticator>,
@@ -43,8 +44,13 @@ impl Application {
         db: sea_orm::DatabaseConnection,
     ) -> anyhow::Result<Application> {
         let listener = bind(settings.listen_addr).await?;
+        let health_listener = match settings.health_listen_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Application {
             listener,
+            health_listener,
             service,
             settings,
             authenticator,
@@ -57,17 +63,19 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
+    /// The bound health-only address, if one was configured.
+    pub fn health_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        Ok(self.health_listener.as_ref().map(TcpListener::local_addr).transpose()?)
+    }
+
     /// Serves until `shutdown` is cancelled, then drains and closes the database.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr()?, services = ?self.service.names, "listening");
-        let served = serve(
-            self.service,
-            self.listener,
-            &self.settings,
-            self.authenticator,
-            shutdown,
-        )
-        .await;
+        let listeners = Listeners {
+            main: self.listener,
+            health: self.health_listener,
+        };
+        let served = serve(self.service, listeners, &self.settings, self.authenticator, shutdown).await;
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database");
         }
@@ -110,10 +118,20 @@ pub async fn termination_signal() {
     }
 }
 
-/// Serves `service` on `listener` until `shutdown` is cancelled, then drains.
+/// Where a service listens: the main gRPC port, and optionally a plaintext port that serves
+/// only `grpc.health.v1` without credentials, for kubelet's native gRPC probes (which cannot
+/// speak TLS or send credentials). Both report the same status, NOT_SERVING while draining.
+pub struct Listeners {
+    /// The service's gRPC port.
+    pub main: TcpListener,
+    /// The health-only port, if configured.
+    pub health: Option<TcpListener>,
+}
+
+/// Serves `service` until `shutdown` is cancelled, then drains.
 pub async fn serve(
     service: ServiceRoutes,
-    listener: TcpListener,
+    listeners: Listeners,
     settings: &Settings,
     authenticator: Arc<dyn Authenticator>,
     shutdown: CancellationToken,
@@ -126,7 +144,24 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(trialops_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let health_only = listeners.health.map(|l| {
+        let server = tonic::transport::Server::builder().add_service(health_service.clone());
+        (server, l)
+    });
     let routes = service.routes.add_service(health_service).add_service(reflection);
+    let health_stopped = CancellationToken::new();
+    let health_task = health_only.map(|(server, l)| {
+        let stop = health_stopped.clone();
+        tokio::spawn(async move {
+            let incoming = TcpIncoming::from(l).with_nodelay(Some(true));
+            if let Err(e) = server
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "health port stopped");
+            }
+        })
+    });
 
     let drain_delay = Duration::from_secs(settings.drain_delay_seconds);
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
@@ -141,7 +176,7 @@ pub async fn serve(
         tokio::time::sleep(drain_delay).await;
     };
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listeners.main).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .max_connection_age(settings.max_connection_age())
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -158,6 +193,10 @@ pub async fn serve(
     tokio::select! {
         result = &mut server => result?,
         () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "calls still running after the grace period; stopping"),
+    }
+    health_stopped.cancel();
+    if let Some(task) = health_task {
+        let _ = task.await;
     }
     tracing::info!("stopped");
     Ok(())

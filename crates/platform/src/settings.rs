@@ -19,6 +19,9 @@ use serde::Deserialize;
 pub struct Settings {
     /// Address the gRPC server binds, for example `127.0.0.1:50051` or `0.0.0.0:50051`.
     pub listen_addr: SocketAddr,
+    /// Optional plaintext address serving only gRPC health (for kubelet probes when the main
+    /// port needs TLS or credentials), for example `0.0.0.0:8081`.
+    pub health_listen_addr: Option<SocketAddr>,
     /// Database URL: `postgres://…` in production; empty for the embedded SQLite default,
     /// a file `<data_dir>/<service>.db`.
     pub database_url: Option<String>,
@@ -81,6 +84,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            health_listen_addr: None,
             database_url: None,
             data_dir: PathBuf::from("./data"),
             database_max_connections: 10,

@@ -23,13 +23,14 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn command(dir: &Path, port: u16, database_url: &str) -> Command {
+fn command(dir: &Path, port: u16, health_port: u16, database_url: &str) -> Command {
     let secret = dir.join("secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap_or_else(|e| panic!("{e}"));
     let mut cmd = Command::new(BIN);
     cmd.env("TRIALOPS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("TRIALOPS_DATA_DIR", dir)
         .env("TRIALOPS_DATABASE_URL", database_url)
+        .env("TRIALOPS_HEALTH_LISTEN_ADDR", format!("127.0.0.1:{health_port}"))
         .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
         .env("TRIALOPS_MIGRATE_ON_START", "never")
         .env("TRIALOPS_DRAIN_DELAY_SECONDS", "2")
@@ -105,10 +106,14 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         .unwrap_or_else(|| panic!("no database"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let port = free_port();
+    let health_port = free_port();
+    let health_addr: SocketAddr = format!("127.0.0.1:{health_port}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap_or_else(|e| panic!("{e}"));
 
     // With migrations pending and migrate_on_start=never, the service refuses to start.
-    let refused = command(dir.path(), port, &db.url)
+    let refused = command(dir.path(), port, health_port, &db.url)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!refused.status.success());
@@ -116,7 +121,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     assert!(stderr.contains("migration(s) pending"), "{stderr}");
 
     // The migrate subcommand (the Kubernetes Job) applies them and exits 0.
-    let migrated = command(dir.path(), port, &db.url)
+    let migrated = command(dir.path(), port, health_port, &db.url)
         .arg("migrate")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -126,7 +131,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         String::from_utf8_lossy(&migrated.stderr)
     );
 
-    let mut child = command(dir.path(), port, &db.url)
+    let mut child = command(dir.path(), port, health_port, &db.url)
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     wait_serving(addr, &mut child).await;
@@ -141,7 +146,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     let mut saw_not_serving = false;
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(1500) {
-        if health(addr, "").await == Some(ServingStatus::NotServing as i32) {
+        if health(health_addr, "").await == Some(ServingStatus::NotServing as i32) {
             saw_not_serving = true;
             break;
         }
