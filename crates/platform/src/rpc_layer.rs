@@ -104,6 +104,7 @@ where
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
             enduser.role = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         // Without an OpenTelemetry layer there is nothing to parent; that is not an error.
@@ -116,6 +117,10 @@ where
             otel_trace.to_string()
         };
 
+        if !trace_id.is_empty() {
+            // Every log line of the call (JSON logs include the current span) names its trace.
+            span.record("trace_id", trace_id.as_str());
+        }
         let is_health = service == "grpc.health.v1.Health";
         if !is_health {
             match self.authenticator.authenticate(request.headers()) {

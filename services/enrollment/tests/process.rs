@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::request_id;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -140,6 +142,26 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         Some(ServingStatus::Serving as i32)
     );
 
+    // A call carrying W3C trace context: its log lines (here the replay notice) name the trace.
+    let mut client = trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient::connect(
+        format!("http://{addr}"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let register = trialops_proto::enrollment::v1::RegisterSiteRequest {
+        request_id: request_id(),
+        site_code: "COG-101".into(),
+        name: "Children's Hospital".into(),
+    };
+    for _ in 0..2 {
+        let mut request = tonic::Request::new(register.clone());
+        request.metadata_mut().insert(
+            "traceparent",
+            tonic::metadata::MetadataValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        client.register_site(request).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
     terminate(&child);
     // During the 2 s drain delay health answers NOT_SERVING, so kubelet and load balancers
     // stop routing before the server stops accepting.
@@ -167,4 +189,13 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         "{out}"
     );
     assert!(out.contains("SIGTERM received"), "{out}");
+    let replay = out
+        .lines()
+        .find(|l| l.contains("replayed response"))
+        .unwrap_or_else(|| panic!("no replay line: {out}"));
+    assert!(
+        replay.contains("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""),
+        "{replay}"
+    );
+    assert!(!out.contains("Children's Hospital"), "request bodies are not logged");
 }
