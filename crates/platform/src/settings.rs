@@ -25,6 +25,9 @@ pub struct Settings {
     /// Database URL: `postgres://…` in production; empty for the embedded SQLite default,
     /// a file `<data_dir>/<service>.db`.
     pub database_url: Option<String>,
+    /// File holding the database URL (a mounted Kubernetes Secret), used when `database_url`
+    /// is not set; surrounding whitespace is ignored.
+    pub database_url_file: Option<PathBuf>,
     /// Folder for embedded SQLite files and, locally, the development randomization secret.
     pub data_dir: PathBuf,
     /// Largest database connection pool.
@@ -86,6 +89,7 @@ impl Default for Settings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             health_listen_addr: None,
             database_url: None,
+            database_url_file: None,
             data_dir: PathBuf::from("./data"),
             database_max_connections: 10,
             migrate_on_start: MigrateOnStart::Auto,
@@ -133,7 +137,14 @@ impl Settings {
             )
             .build()
             .map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = config.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        let mut settings: Settings = config.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
+        if settings.database_url.is_none()
+            && let Some(path) = &settings.database_url_file
+        {
+            let url = std::fs::read_to_string(path)
+                .map_err(|e| SettingsError(format!("database_url_file {}: {e}", path.display())))?;
+            settings.database_url = Some(url.trim().to_owned());
+        }
         settings.check()?;
         Ok(settings)
     }
@@ -211,6 +222,25 @@ mod tests {
         assert_eq!(s.database_url.as_deref(), Some("postgres://db/x"));
         assert_eq!(s.listen_addr.port(), 6000);
         assert_eq!(s.migrate_on_start, MigrateOnStart::Never);
+    }
+
+    #[test]
+    fn the_database_url_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("url");
+        std::fs::write(&file, "postgres://db/enrollment\n").unwrap_or_else(|e| panic!("{e}"));
+        let path = file.display().to_string();
+        let s = Settings::load(50051, None, env(&[("TRIALOPS_DATABASE_URL_FILE", path.as_str())]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database_url.as_deref(), Some("postgres://db/enrollment"));
+        let missing = Settings::load(50051, None, env(&[("TRIALOPS_DATABASE_URL_FILE", "/nonexistent/url")]));
+        assert!(
+            missing
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("database_url_file")
+        );
     }
 
     #[test]
