@@ -1,0 +1,97 @@
+//! `trialops up` as a newcomer runs it: one process, three services wired to each other, a clean
+//! stop on Ctrl-C (SIGINT).
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn serving(port: u16) -> bool {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")) else {
+        return false;
+    };
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await;
+    status.is_ok_and(|s| s.into_inner().status == ServingStatus::Serving as i32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_the_three_services_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ports = [free_port(), free_port(), free_port()];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--enrollment-port",
+            &ports[0].to_string(),
+            "--dosing-port",
+            &ports[1].to_string(),
+        ])
+        .args(["--outcomes-port", &ports[2].to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    for port in ports {
+        while !serving(port).await {
+            assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
+            assert!(child.try_wait().ok().flatten().is_none(), "trialops up exited early");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Dosing reaches enrollment: an unknown subject is refused by enrollment's answer.
+    let mut dosing = DosingServiceClient::connect(format!("http://127.0.0.1:{}", ports[1]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = dosing
+        .create_treatment_plan(dpb::CreateTreatmentPlanRequest {
+            request_id: trialops_platform::testing::request_id(),
+            subject_id: "ANBL1221-0001".into(),
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("planned an unknown subject"));
+    assert_eq!(trialops_platform::testing::reason(&err), "SUBJECT_NOT_ENROLLED");
+    for db in ["enrollment.db", "dosing.db", "outcomes.db"] {
+        assert!(dir.path().join(db).exists(), "{db} not created");
+    }
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0));
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    assert!(out.contains(&format!("dosing      127.0.0.1:{}", ports[1])), "{out}");
+}
