@@ -11,6 +11,7 @@ pub mod convert;
 pub mod database;
 pub mod error;
 pub mod idempotency;
+pub mod metrics;
 pub mod pagination;
 pub mod protocols;
 pub mod rpc_layer;

@@ -89,6 +89,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
+        let started = std::time::Instant::now();
         let path = request.uri().path().to_owned();
         let (service, method) = path
             .trim_start_matches('/')
@@ -131,12 +132,14 @@ where
                 Err(err) => {
                     let status: tonic::Status = err.into();
                     span.record("rpc.grpc.status_code", status.code() as i32);
+                    crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
                     return Box::pin(async move { Ok(status.into_http()) });
                 }
             }
         }
 
         let record_span = span.clone();
+        let (service, method) = (service.to_owned(), method.to_owned());
         Box::pin(
             async move {
                 let response = inner.call(request).await?;
@@ -149,6 +152,7 @@ where
                     .and_then(|v| v.parse::<i32>().ok())
                     .unwrap_or(0);
                 record_span.record("rpc.grpc.status_code", code);
+                crate::metrics::observe(&service, &method, code, started.elapsed().as_secs_f64());
                 if code != 0 {
                     record_span.record("otel.status_code", "ERROR");
                 }

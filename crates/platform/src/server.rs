@@ -29,6 +29,7 @@ pub struct ServiceRoutes {
 pub struct Application {
     listener: TcpListener,
     health_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
     service: ServiceRoutes,
     settings: Settings,
     authenticator: Arc<dyn Authenticator>,
@@ -48,9 +49,14 @@ impl Application {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let metrics_listener = match settings.metrics_listen_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Application {
             listener,
             health_listener,
+            metrics_listener,
             service,
             settings,
             authenticator,
@@ -71,11 +77,19 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains and closes the database.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr()?, services = ?self.service.names, "listening");
+        let metrics_stop = CancellationToken::new();
+        let metrics = self
+            .metrics_listener
+            .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_stop.clone())));
         let listeners = Listeners {
             main: self.listener,
             health: self.health_listener,
         };
         let served = serve(self.service, listeners, &self.settings, self.authenticator, shutdown).await;
+        metrics_stop.cancel();
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
         if let Err(e) = self.db.close().await {
             tracing::warn!(error = %e, "closing the database");
         }

@@ -22,6 +22,8 @@ pub struct Settings {
     /// Optional plaintext address serving only gRPC health (for kubelet probes when the main
     /// port needs TLS or credentials), for example `0.0.0.0:8081`.
     pub health_listen_addr: Option<SocketAddr>,
+    /// Optional address serving Prometheus metrics at `/metrics`, for example `0.0.0.0:9090`.
+    pub metrics_listen_addr: Option<SocketAddr>,
     /// Database URL: `postgres://…` in production; empty for the embedded SQLite default,
     /// a file `<data_dir>/<service>.db`.
     pub database_url: Option<String>,
@@ -88,6 +90,7 @@ impl Default for Settings {
         Settings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             health_listen_addr: None,
+            metrics_listen_addr: None,
             database_url: None,
             database_url_file: None,
             data_dir: PathBuf::from("./data"),

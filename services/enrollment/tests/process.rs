@@ -25,7 +25,7 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn command(dir: &Path, port: u16, health_port: u16, database_url: &str) -> Command {
+fn command(dir: &Path, port: u16, health_port: u16, metrics_port: u16, database_url: &str) -> Command {
     let secret = dir.join("secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap_or_else(|e| panic!("{e}"));
     let mut cmd = Command::new(BIN);
@@ -33,6 +33,7 @@ fn command(dir: &Path, port: u16, health_port: u16, database_url: &str) -> Comma
         .env("TRIALOPS_DATA_DIR", dir)
         .env("TRIALOPS_DATABASE_URL", database_url)
         .env("TRIALOPS_HEALTH_LISTEN_ADDR", format!("127.0.0.1:{health_port}"))
+        .env("TRIALOPS_METRICS_LISTEN_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
         .env("TRIALOPS_MIGRATE_ON_START", "never")
         .env("TRIALOPS_DRAIN_DELAY_SECONDS", "2")
@@ -86,6 +87,24 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("metrics port: {e}"));
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}"
+    );
+    body
+}
+
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .arg("-TERM")
@@ -109,13 +128,14 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let port = free_port();
     let health_port = free_port();
+    let metrics_port = free_port();
     let health_addr: SocketAddr = format!("127.0.0.1:{health_port}")
         .parse()
         .unwrap_or_else(|e| panic!("{e}"));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap_or_else(|e| panic!("{e}"));
 
     // With migrations pending and migrate_on_start=never, the service refuses to start.
-    let refused = command(dir.path(), port, health_port, &db.url)
+    let refused = command(dir.path(), port, health_port, metrics_port, &db.url)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!refused.status.success());
@@ -123,7 +143,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     assert!(stderr.contains("migration(s) pending"), "{stderr}");
 
     // The migrate subcommand (the Kubernetes Job) applies them and exits 0.
-    let migrated = command(dir.path(), port, health_port, &db.url)
+    let migrated = command(dir.path(), port, health_port, metrics_port, &db.url)
         .arg("migrate")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -133,7 +153,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         String::from_utf8_lossy(&migrated.stderr)
     );
 
-    let mut child = command(dir.path(), port, health_port, &db.url)
+    let mut child = command(dir.path(), port, health_port, metrics_port, &db.url)
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     wait_serving(addr, &mut child).await;
@@ -161,6 +181,19 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         );
         client.register_site(request).await.unwrap_or_else(|e| panic!("{e}"));
     }
+
+    // Prometheus metrics on the admin port: both calls counted (OK) and timed.
+    let metrics = scrape(metrics_port).await;
+    let service = "trialops.enrollment.v1.EnrollmentService";
+    assert!(
+        metrics.contains(&format!(
+            "trialops_rpc_requests_total{{code=\"0\",method=\"RegisterSite\",service=\"{service}\"}} 2"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "trialops_rpc_duration_seconds_count{{method=\"RegisterSite\",service=\"{service}\"}} 2"
+    )));
 
     terminate(&child);
     // During the 2 s drain delay health answers NOT_SERVING, so kubelet and load balancers
