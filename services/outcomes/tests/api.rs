@@ -120,6 +120,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     );
 
     let mut bad = assessment(id, 6, true, ("30", true), ("20", 4, false), "120");
+    bad.assessed_on = day_offset(30);
     if let Some(m) = bad.metastases.as_mut() {
         m.curie_segment_scores = vec![1; 9];
     }
@@ -131,6 +132,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     assert_eq!(
         violated_fields(&err),
         [
+            "assessed_on",
             "metastases.curie_segment_scores",
             "bone_marrow.tumour_infiltration_percent"
         ]

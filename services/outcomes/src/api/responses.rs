@@ -165,6 +165,11 @@ pub(super) async fn record(
     let request_id = v.take(wire::request_id("request_id", &req.request_id));
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
     let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
+    if let Some(date) = assessed_on {
+        // Site-local dates may be one day ahead of UTC.
+        let latest = Utc::now().date_naive() + chrono::Days::new(1);
+        v.check(date <= latest, "assessed_on", "must not be in the future");
+    }
     v.check(
         req.after_cycle >= 0,
         "after_cycle",
