@@ -1,13 +1,18 @@
 //! Who is calling: the [`Principal`] that the RPC layer attaches to every request, and the
 //! [`Authenticator`] seam that decides it.
 //!
-//! Today the only authenticator is [`DevelopmentAuthenticator`], which trusts identity headers
-//! and exists so the audit trail records an actor from day one. Verified credentials (JWT,
-//! mutual TLS) plug in behind the same trait (issue: Security).
+//! Two authenticators: [`JwtAuthenticator`] verifies bearer tokens (what any deployment beyond
+//! a developer's machine uses), [`DevelopmentAuthenticator`] trusts identity headers for local
+//! use. [`from_settings`] picks one. Mutual TLS identities are not built yet.
+
+use std::sync::Arc;
 
 use http::HeaderMap;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::error::AppError;
+use crate::settings::{AuthMode, Settings};
 
 /// Roles a caller acts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,13 +121,121 @@ impl Authenticator for DevelopmentAuthenticator {
     }
 }
 
+/// Metadata key of bearer credentials.
+pub const AUTHORIZATION_HEADER: &str = "authorization";
+
+/// The claims trialops reads from a token (iss, aud, exp and nbf are checked by validation).
+#[derive(Debug, serde::Deserialize)]
+struct Claims {
+    sub: String,
+    role: String,
+    #[serde(default)]
+    site: Option<String>,
+}
+
+/// Verifies `authorization: Bearer <JWT>`: signature, issuer, audience, expiry and not-before
+/// (with a small leeway); the principal is `sub`, `role` (a [`Role`] name) and `site`.
+pub struct JwtAuthenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtAuthenticator {
+    /// An authenticator for tokens signed with `key` by `algorithm`, from `issuer` for `audience`.
+    pub fn new(key: DecodingKey, algorithm: Algorithm, issuer: &str, audience: &str, leeway_seconds: u64) -> Self {
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = leeway_seconds;
+        JwtAuthenticator { key, validation }
+    }
+}
+
+impl Authenticator for JwtAuthenticator {
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
+        let token = headers
+            .get(AUTHORIZATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
+        let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation).map_err(|e| {
+            AppError::Unauthenticated(
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet",
+                    ErrorKind::InvalidIssuer => "the token's issuer is not trusted",
+                    ErrorKind::InvalidAudience => "the token is not for trialops",
+                    ErrorKind::InvalidSignature => "the token's signature does not verify",
+                    _ => "the token is not valid",
+                }
+                .into(),
+            )
+        })?;
+        let role = Role::parse(&data.claims.role)
+            .ok_or_else(|| AppError::Unauthenticated(format!("unknown role {:?}", data.claims.role)))?;
+        Ok(Principal {
+            subject: data.claims.sub,
+            role,
+            site: data.claims.site.filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// The authenticator the settings ask for; a JWT configuration that cannot be used stops the
+/// start with the setting named.
+pub fn from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
+    match settings.auth_mode {
+        AuthMode::Development => Ok(Arc::new(DevelopmentAuthenticator)),
+        AuthMode::Jwt => {
+            let path = settings
+                .jwt_key_file
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("jwt_key_file is required with auth_mode jwt"))?;
+            let issuer = settings
+                .jwt_issuer
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("jwt_issuer is required with auth_mode jwt"))?;
+            let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("jwt_key_file {}: {e}", path.display()))?;
+            let (algorithm, key) = match settings.jwt_algorithm.as_str() {
+                "ES256" => (Algorithm::ES256, DecodingKey::from_ec_pem(&bytes)),
+                "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(&bytes)),
+                "HS256" => (Algorithm::HS256, Ok(DecodingKey::from_secret(bytes.trim_ascii()))),
+                other => anyhow::bail!("jwt_algorithm {other:?}: use ES256, RS256 or HS256"),
+            };
+            let key = key.map_err(|e| anyhow::anyhow!("jwt_key_file {}: {e}", path.display()))?;
+            let audience = settings.jwt_audience.as_str();
+            Ok(Arc::new(JwtAuthenticator::new(
+                key,
+                algorithm,
+                issuer,
+                audience,
+                settings.jwt_leeway_seconds,
+            )))
+        }
+    }
+}
+
 /// What the RPC layer learned about a call, attached to the request's extensions.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallContext {
     /// The caller.
     pub principal: Principal,
     /// W3C trace id (32 hex digits) of the call, empty when untraced.
     pub trace_id: String,
+    /// The caller's `authorization` value, forwarded on calls to other services (never logged).
+    pub credentials: Option<String>,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("principal", &self.principal)
+            .field("trace_id", &self.trace_id)
+            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl CallContext {

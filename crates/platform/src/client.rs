@@ -36,9 +36,10 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
-/// A request to another service on behalf of `call`: carries the current trace context and
-/// identifies this service (`service` role) as the caller.
-pub fn outgoing<T>(message: T, service_name: &str, _call: &CallContext) -> tonic::Request<T> {
+/// A request to another service on behalf of `call`: carries the current trace context, the
+/// caller's bearer credentials (so the callee authenticates the original caller), and, for the
+/// development authenticator, this service's identity.
+pub fn outgoing<T>(message: T, service_name: &str, call: &CallContext) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let context = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|p| {
@@ -50,6 +51,15 @@ pub fn outgoing<T>(message: T, service_name: &str, _call: &CallContext) -> tonic
     request
         .metadata_mut()
         .insert(ROLE_HEADER, MetadataValue::from_static("service"));
+    if let Some(credentials) = call
+        .credentials
+        .as_deref()
+        .and_then(|c| MetadataValue::try_from(c).ok())
+    {
+        request
+            .metadata_mut()
+            .insert(crate::auth::AUTHORIZATION_HEADER, credentials);
+    }
     request
 }
 

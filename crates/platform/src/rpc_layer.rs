@@ -127,7 +127,16 @@ where
             match self.authenticator.authenticate(request.headers()) {
                 Ok(principal) => {
                     span.record("enduser.role", principal.role.as_str());
-                    request.extensions_mut().insert(CallContext { principal, trace_id });
+                    let credentials = request
+                        .headers()
+                        .get(crate::auth::AUTHORIZATION_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    request.extensions_mut().insert(CallContext {
+                        principal,
+                        trace_id,
+                        credentials,
+                    });
                 }
                 Err(err) => {
                     let status: tonic::Status = err.into();

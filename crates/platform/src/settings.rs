@@ -53,6 +53,18 @@ pub struct Settings {
     pub shutdown_grace_seconds: u64,
     /// Folder of additional protocol definition files (`*.toml`) beside the bundled ones.
     pub protocol_dir: Option<PathBuf>,
+    /// How callers are authenticated: `development` (default) or `jwt`.
+    pub auth_mode: AuthMode,
+    /// JWT: signature algorithm, `ES256`, `RS256` or (development only) `HS256`.
+    pub jwt_algorithm: String,
+    /// JWT: PEM public key file (ES256, RS256) or secret file (HS256).
+    pub jwt_key_file: Option<PathBuf>,
+    /// JWT: required issuer (`iss`).
+    pub jwt_issuer: Option<String>,
+    /// JWT: required audience (`aud`).
+    pub jwt_audience: String,
+    /// JWT: clock skew tolerated on `exp` and `nbf`, seconds.
+    pub jwt_leeway_seconds: u64,
     /// Enrollment only: file holding the randomization master secret (at least 32 bytes).
     pub randomization_secret_file: Option<PathBuf>,
     /// URL of the enrollment service, for dosing and outcomes.
@@ -61,6 +73,16 @@ pub struct Settings {
     pub dosing_url: String,
     /// Deadline of each call to another trialops service, milliseconds.
     pub dependency_timeout_ms: u64,
+}
+
+/// How callers are authenticated.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Trust the x-trialops-* identity headers (local development only; verifies nothing).
+    Development,
+    /// Verify bearer JWTs (signature, issuer, audience, expiry, not-before).
+    Jwt,
 }
 
 /// When migrations run at start.
@@ -104,6 +126,12 @@ impl Default for Settings {
             shutdown_grace_seconds: 20,
             protocol_dir: None,
             randomization_secret_file: None,
+            auth_mode: AuthMode::Development,
+            jwt_algorithm: "ES256".to_owned(),
+            jwt_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: "trialops".to_owned(),
+            jwt_leeway_seconds: 30,
             enrollment_url: "http://127.0.0.1:50051".to_owned(),
             dosing_url: "http://127.0.0.1:50052".to_owned(),
             dependency_timeout_ms: 5000,

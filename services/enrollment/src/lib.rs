@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::service::Routes;
-use trialops_platform::auth::{Authenticator, DevelopmentAuthenticator};
+use trialops_platform::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, database};
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentServiceServer;
@@ -56,9 +56,10 @@ pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Appli
         routes: Routes::new(server),
         names: vec![GRPC_SERVICE],
     };
-    let authenticator = options
-        .authenticator
-        .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator));
+    let authenticator = match options.authenticator {
+        Some(a) => a,
+        None => auth::from_settings(&settings)?,
+    };
     Application::bind(service, settings, authenticator, db).await
 }
 

@@ -11,7 +11,7 @@ pub mod store;
 use std::sync::Arc;
 
 use tonic::service::Routes;
-use trialops_platform::auth::{Authenticator, DevelopmentAuthenticator};
+use trialops_platform::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, database, protocols};
 use trialops_proto::outcomes::v1::outcomes_service_server::OutcomesServiceServer;
@@ -46,8 +46,9 @@ pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Appli
         routes: Routes::new(server),
         names: vec![GRPC_SERVICE],
     };
-    let authenticator = options
-        .authenticator
-        .unwrap_or_else(|| Arc::new(DevelopmentAuthenticator));
+    let authenticator = match options.authenticator {
+        Some(a) => a,
+        None => auth::from_settings(&settings)?,
+    };
     Application::bind(service, settings, authenticator, db).await
 }

@@ -1,0 +1,156 @@
+//! Bearer-token authentication against hostile and malformed tokens. Keys in tests/fixtures are
+//! test-only.
+
+use http::{HeaderMap, HeaderValue};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use trialops_platform::AppError;
+use trialops_platform::auth::{Authenticator, JwtAuthenticator, Role};
+
+const PRIVATE: &[u8] = include_bytes!("fixtures/jwt-test-private.pem");
+const PUBLIC: &[u8] = include_bytes!("fixtures/jwt-test-public.pem");
+const OTHER_PRIVATE: &[u8] = include_bytes!("fixtures/jwt-other-private.pem");
+const ISSUER: &str = "https://idp.hospital.test";
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn authenticator() -> JwtAuthenticator {
+    let key = DecodingKey::from_ec_pem(PUBLIC).unwrap_or_else(|e| panic!("{e}"));
+    JwtAuthenticator::new(key, Algorithm::ES256, ISSUER, "trialops", 30)
+}
+
+fn token_with(key: &[u8], claims: serde_json::Value) -> String {
+    let key = EncodingKey::from_ec_pem(key).unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn claims(f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> serde_json::Value {
+    let mut c = serde_json::json!({
+        "sub": "coordinator-17", "role": "site_coordinator", "site": "COG-101",
+        "iss": ISSUER, "aud": "trialops", "exp": now() + 600, "nbf": now() - 5,
+    });
+    if let Some(map) = c.as_object_mut() {
+        f(map);
+    }
+    c
+}
+
+fn check(token: &str) -> Result<trialops_platform::auth::Principal, String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}")),
+    );
+    authenticator().authenticate(&headers).map_err(|e| match e {
+        AppError::Unauthenticated(m) => m,
+        other => panic!("not UNAUTHENTICATED: {other}"),
+    })
+}
+
+#[test]
+fn a_valid_token_names_the_principal() {
+    let p = check(&token_with(PRIVATE, claims(|_| {}))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (p.subject.as_str(), p.role, p.site.as_deref()),
+        ("coordinator-17", Role::SiteCoordinator, Some("COG-101"))
+    );
+    // 10 s past expiry is within the 30 s leeway.
+    assert!(
+        check(&token_with(
+            PRIVATE,
+            claims(|c| {
+                c.insert("exp".into(), (now() - 10).into());
+            })
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn hostile_tokens_are_refused_with_a_reason() {
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "the token has expired",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.insert("exp".into(), (now() - 120).into());
+                }),
+            ),
+        ),
+        (
+            "the token is not valid yet",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.insert("nbf".into(), (now() + 600).into());
+                }),
+            ),
+        ),
+        (
+            "the token's signature does not verify",
+            token_with(OTHER_PRIVATE, claims(|_| {})),
+        ),
+        (
+            "the token's issuer is not trusted",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.insert("iss".into(), "https://evil.test".into());
+                }),
+            ),
+        ),
+        (
+            "the token is not for trialops",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.insert("aud".into(), "billing".into());
+                }),
+            ),
+        ),
+        (
+            "unknown role \"superuser\"",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.insert("role".into(), "superuser".into());
+                }),
+            ),
+        ),
+        (
+            "the token is not valid",
+            token_with(
+                PRIVATE,
+                claims(|c| {
+                    c.remove("exp");
+                }),
+            ),
+        ),
+        ("the token is not valid", "not.a.token".to_owned()),
+    ];
+    for (expected, token) in cases {
+        assert_eq!(check(&token).err().as_deref(), Some(expected));
+    }
+    // An HS256 token signed with the public key's bytes (algorithm confusion) is refused.
+    let forged = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims(|_| {}),
+        &EncodingKey::from_secret(PUBLIC),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(check(&forged).is_err());
+}
+
+#[test]
+fn credentials_must_be_a_bearer_token() {
+    let auth = authenticator();
+    assert!(matches!(
+        auth.authenticate(&HeaderMap::new()),
+        Err(AppError::Unauthenticated(_))
+    ));
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+    assert!(matches!(auth.authenticate(&headers), Err(AppError::Unauthenticated(_))));
+}

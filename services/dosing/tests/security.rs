@@ -1,0 +1,173 @@
+//! JWT mode end to end: enrollment and dosing verify bearer tokens; health answers without
+//! credentials; dosing forwards the caller's token to enrollment; the audit trail records the
+//! token's subject.
+
+mod common;
+
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use trialops_platform::backend_tests;
+use trialops_platform::settings::AuthMode;
+use trialops_proto::dosing::v1 as pb;
+use trialops_proto::enrollment::v1 as epb;
+
+backend_tests!(jwt_mode_authenticates_every_call_and_forwards_the_caller);
+
+const ISSUER: &str = "https://idp.hospital.test";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/platform/tests/fixtures")
+        .join(name)
+}
+
+fn token(sub: &str, role: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "sub": sub, "role": role, "site": "COG-101", "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
+    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
+    let key = EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn jwt(mut settings: trialops_platform::Settings) -> trialops_platform::Settings {
+    settings.auth_mode = AuthMode::Jwt;
+    settings.jwt_key_file = Some(fixture("jwt-test-public.pem"));
+    settings.jwt_issuer = Some(ISSUER.to_owned());
+    settings
+}
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = MetadataValue::try_from(format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}"));
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Backend) {
+    let enrollment_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let options = trialops_enrollment::Options {
+        randomization_secret: Some(enrollment::SECRET.to_vec()),
+        authenticator: None,
+    };
+    let app = trialops_enrollment::build(jwt(trialops_platform::testing::settings(&enrollment_db.url)), options)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let enrollment_server = RunningServer::spawn(app);
+    let dosing_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let mut settings = jwt(trialops_platform::testing::settings(&dosing_db.url));
+    settings.enrollment_url = enrollment_server.url();
+    let dosing_server = RunningServer::spawn(
+        trialops_dosing::build(settings, trialops_dosing::Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let mut e = enrollment::client(&enrollment_server).await;
+    let mut d = trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient::connect(dosing_server.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // No token: refused. Health needs none (kubelet probes send none).
+    let err = e
+        .list_trials(epb::ListTrialsRequest::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("no token accepted"));
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let channel = tonic::transport::Endpoint::from_shared(enrollment_server.url())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await;
+    assert!(health.is_ok(), "{health:?}");
+
+    let admin = token("admin-1", "administrator");
+    let coordinator = token("coordinator-17", "site_coordinator");
+    let site = epb::RegisterSiteRequest {
+        request_id: request_id(),
+        site_code: "COG-101".into(),
+        name: "Hospital".into(),
+    };
+    e.register_site(with_token(site, &admin))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let screening = epb::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: "COG-101".into(),
+        screening_id: "SCR-1".into(),
+        assessed_on: enrollment::today(),
+        values: enrollment::eligible_values(),
+    };
+    e.screen_subject(with_token(screening, &coordinator))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = enrollment::enroll_request(
+        "COG-101",
+        "SCR-1",
+        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
+    );
+    let subject = e
+        .enroll_subject(with_token(request, &coordinator))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+
+    // Dosing refuses a call without a token, and with one it reaches enrollment on the
+    // caller's behalf (enrollment also demands a token).
+    let plan = pb::CreateTreatmentPlanRequest {
+        request_id: request_id(),
+        subject_id: subject.subject_id.clone(),
+    };
+    let err = d
+        .create_treatment_plan(plan.clone())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("no token accepted"));
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let created = d
+        .create_treatment_plan(with_token(plan, &token("pharmacist-3", "pharmacist")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .plan
+        .unwrap_or_default();
+    assert_eq!(created.arm_code, subject.arm_code);
+
+    // The audit trail names the token's subject and role.
+    let events = e
+        .list_audit_events(with_token(
+            epb::ListAuditEventsRequest {
+                entity_type: "subject".into(),
+                entity_id: subject.subject_id.clone(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    assert_eq!(
+        (
+            events[0].actor.as_str(),
+            events[0].actor_role.as_str(),
+            events[0].actor_site.as_str()
+        ),
+        ("coordinator-17", "site_coordinator", "COG-101")
+    );
+    dosing_server.stop().await;
+    enrollment_server.stop().await;
+}
