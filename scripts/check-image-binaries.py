@@ -1,4 +1,4 @@
-"""Checks that the binaries deploy/Dockerfile copies are the ones the workspace builds, and that
+"""Checks that the binaries deploy/Dockerfile copies are the service binaries the workspace builds, and that
 every binary a rendered manifest runs is one the image holds.
 
     python3 scripts/check-image-binaries.py [rendered.yaml ...]
@@ -11,7 +11,14 @@ import sys
 
 metadata = json.loads(subprocess.run(
     ["cargo", "metadata", "--no-deps", "--format-version", "1"], check=True, capture_output=True, text=True).stdout)
-built = {t["name"] for p in metadata["packages"] for t in p["targets"] if "bin" in t["kind"]}
+# The image holds the services (packages under services/); `trialops` (crates/cli) is for local use.
+built = {
+    t["name"]
+    for p in metadata["packages"]
+    if "/services/" in p["manifest_path"].replace("\\", "/")
+    for t in p["targets"]
+    if "bin" in t["kind"]
+}
 dockerfile = open("deploy/Dockerfile").read()
 copied = set(re.findall(r"target/release/([A-Za-z0-9_-]+)\s", dockerfile))
 compiled = set(re.findall(r"--bin ([A-Za-z0-9_-]+)", dockerfile))
