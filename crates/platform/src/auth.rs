@@ -79,6 +79,11 @@ pub struct Principal {
 pub trait Authenticator: Send + Sync + 'static {
     /// The caller, or `Unauthenticated`.
     fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError>;
+
+    /// Whether the role policy ([`crate::policy`]) applies to the principals it vouches for.
+    fn enforces_policy(&self) -> bool {
+        true
+    }
 }
 
 /// Metadata keys the development authenticator reads.
@@ -94,6 +99,11 @@ pub const SITE_HEADER: &str = "x-trialops-site";
 pub struct DevelopmentAuthenticator;
 
 impl Authenticator for DevelopmentAuthenticator {
+    /// Unverified identities authorize nothing meaningful: development mode allows every call.
+    fn enforces_policy(&self) -> bool {
+        false
+    }
+
     fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
         let header = |name: &str| -> Result<Option<String>, AppError> {
             match headers.get(name) {

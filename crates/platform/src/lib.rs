@@ -13,6 +13,7 @@ pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod pagination;
+pub mod policy;
 pub mod protocols;
 pub mod rpc_layer;
 pub mod server;

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{Authenticator, CallContext};
+use crate::error::AppError;
 
 /// Reads W3C trace context from request metadata.
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -125,6 +126,19 @@ where
         let is_health = service == "grpc.health.v1.Health";
         if !is_health {
             match self.authenticator.authenticate(request.headers()) {
+                Ok(principal)
+                    if self.authenticator.enforces_policy() && !crate::policy::allows(&path, principal.role) =>
+                {
+                    span.record("enduser.role", principal.role.as_str());
+                    let status: tonic::Status = AppError::PermissionDenied(format!(
+                        "the {} role may not call {method}",
+                        principal.role.as_str()
+                    ))
+                    .into();
+                    span.record("rpc.grpc.status_code", status.code() as i32);
+                    crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
+                    return Box::pin(async move { Ok(status.into_http()) });
+                }
                 Ok(principal) => {
                     span.record("enduser.role", principal.role.as_str());
                     let credentials = request

@@ -1,0 +1,186 @@
+//! The role policy, RPC by RPC and role by role, through the three real servers in JWT mode:
+//! every RPC of the contracts has a policy entry, and every (RPC, role) pair is refused with
+//! PERMISSION_DENIED exactly when the policy says so. Spot checks restate the contracts' own
+//! wording independently of the table.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use prost::Message;
+use tonic::Code;
+use tonic::codegen::http::uri::PathAndQuery;
+use trialops_platform::auth::Role;
+use trialops_platform::policy::{POLICY, allows};
+use trialops_platform::settings::AuthMode;
+use trialops_platform::testing::RunningServer;
+
+const ISSUER: &str = "https://idp.hospital.test";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../platform/tests/fixtures")
+        .join(name)
+}
+
+fn token(role: Role) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "sub": "tester", "role": role.as_str(), "site": "COG-101", "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
+    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::ES256),
+        &claims,
+        &EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn settings(dir: &std::path::Path) -> trialops_platform::Settings {
+    trialops_platform::Settings {
+        listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.to_owned(),
+        auth_mode: AuthMode::Jwt,
+        jwt_key_file: Some(fixture("jwt-test-public.pem")),
+        jwt_issuer: Some(ISSUER.to_owned()),
+        ..trialops_platform::Settings::default()
+    }
+}
+
+/// Calls `path` with an empty request and the role's token; returns the status code.
+async fn call(url: &str, path: &str, role: Role) -> Code {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut request = tonic::Request::new(());
+    let value = format!("Bearer {}", token(role))
+        .parse()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    request.metadata_mut().insert("authorization", value);
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc
+        .unary(
+            request,
+            path.parse::<PathAndQuery>().unwrap_or_else(|e| panic!("{e}")),
+            codec,
+        )
+        .await
+    {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[test]
+fn every_rpc_of_the_contracts_has_a_policy() {
+    let set =
+        prost_types::FileDescriptorSet::decode(trialops_proto::FILE_DESCRIPTOR_SET).unwrap_or_else(|e| panic!("{e}"));
+    let mut rpcs = Vec::new();
+    for file in set.file.iter().filter(|f| f.package().starts_with("trialops.")) {
+        for service in &file.service {
+            for method in &service.method {
+                rpcs.push(format!("/{}.{}/{}", file.package(), service.name(), method.name()));
+            }
+        }
+    }
+    assert_eq!(rpcs.len(), POLICY.len(), "the policy lists exactly the contracts' RPCs");
+    for rpc in rpcs {
+        assert!(POLICY.iter().any(|(p, _)| *p == rpc), "{rpc} has no policy entry");
+    }
+}
+
+#[test]
+fn the_contracts_wording_holds() {
+    assert!(allows(
+        "/trialops.enrollment.v1.EnrollmentService/RegisterSite",
+        Role::Administrator
+    ));
+    assert!(!allows(
+        "/trialops.enrollment.v1.EnrollmentService/RegisterSite",
+        Role::Pharmacist
+    ));
+    assert!(!allows(
+        "/trialops.enrollment.v1.EnrollmentService/GetAllocationSummary",
+        Role::SiteCoordinator
+    ));
+    assert!(allows(
+        "/trialops.enrollment.v1.EnrollmentService/GetAllocationSummary",
+        Role::Statistician
+    ));
+    assert!(!allows(
+        "/trialops.dosing.v1.DosingService/StartCycle",
+        Role::Statistician
+    ));
+    assert!(!allows(
+        "/trialops.dosing.v1.DosingService/ApplyDoseModification",
+        Role::Pharmacist
+    ));
+    assert!(allows(
+        "/trialops.outcomes.v1.OutcomesService/RecordResponseAssessment",
+        Role::CentralReviewer
+    ));
+    assert!(!allows(
+        "/trialops.outcomes.v1.OutcomesService/GetTrialReport",
+        Role::SiteCoordinator
+    ));
+    assert!(
+        !allows(
+            "/trialops.enrollment.v1.EnrollmentService/NotAnRpc",
+            Role::Administrator
+        ),
+        "unknown RPCs are denied"
+    );
+    assert!(allows("/grpc.health.v1.Health/Check", Role::Pharmacist));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rpc_and_role_is_enforced_by_the_servers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let options = trialops_enrollment::Options {
+        randomization_secret: Some(vec![7; 32]),
+        authenticator: None,
+    };
+    let enrollment = RunningServer::spawn(
+        trialops_enrollment::build(settings(dir.path()), options)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let mut s = settings(dir.path());
+    s.enrollment_url = enrollment.url();
+    let dosing = RunningServer::spawn(
+        trialops_dosing::build(s.clone(), Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    s.dosing_url = dosing.url();
+    let outcomes = RunningServer::spawn(
+        trialops_outcomes::build(s, Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+
+    let mut checked = 0;
+    for (path, _) in POLICY {
+        let url = if path.contains(".enrollment.") {
+            enrollment.url()
+        } else if path.contains(".dosing.") {
+            dosing.url()
+        } else {
+            outcomes.url()
+        };
+        for role in Role::ALL {
+            let code = call(&url, path, role).await;
+            if allows(path, role) {
+                assert_ne!(code, Code::PermissionDenied, "{path} should be open to {role:?}");
+                assert_ne!(code, Code::Unauthenticated, "{path} {role:?}");
+            } else {
+                assert_eq!(code, Code::PermissionDenied, "{path} should be closed to {role:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, POLICY.len() * Role::ALL.len());
+    outcomes.stop().await;
+    dosing.stop().await;
+    enrollment.stop().await;
+}
