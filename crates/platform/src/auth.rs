@@ -236,6 +236,45 @@ pub struct CallContext {
     pub trace_id: String,
     /// The caller's `authorization` value, forwarded on calls to other services (never logged).
     pub credentials: Option<String>,
+    /// For a verified site-bound caller (coordinator, pharmacist, investigator): their site.
+    /// Such callers see and change only that site's records; `None` means every site.
+    pub site_scope: Option<String>,
+}
+
+impl CallContext {
+    /// Whether the caller may see a record of `site`.
+    pub fn sees_site(&self, site: &str) -> bool {
+        self.site_scope.as_deref().is_none_or(|own| own == site)
+    }
+
+    /// NOT_FOUND (never revealing that it exists) unless the caller may see a `what` `id` of `site`.
+    pub fn require_visible(&self, site: &str, what: &'static str, id: &str) -> Result<(), AppError> {
+        if self.sees_site(site) {
+            Ok(())
+        } else {
+            Err(AppError::NotFound {
+                what,
+                id: id.to_owned(),
+            })
+        }
+    }
+
+    /// PERMISSION_DENIED unless the caller may act for `site` (named by request field `field`).
+    pub fn require_own_site(&self, field: &str, site: &str) -> Result<(), AppError> {
+        match self.site_scope.as_deref() {
+            Some(own) if own != site => Err(AppError::PermissionDenied(format!(
+                "{field}: you may act only for site {own}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Role {
+    /// Roles whose callers belong to one site.
+    pub fn is_site_bound(self) -> bool {
+        matches!(self, Role::SiteCoordinator | Role::Pharmacist | Role::Investigator)
+    }
 }
 
 impl std::fmt::Debug for CallContext {
@@ -243,12 +282,23 @@ impl std::fmt::Debug for CallContext {
         f.debug_struct("CallContext")
             .field("principal", &self.principal)
             .field("trace_id", &self.trace_id)
+            .field("site_scope", &self.site_scope)
             .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
 
 impl CallContext {
+    /// A context for calls made without a request (tests, tools): the principal sees every site.
+    pub fn unscoped(principal: Principal) -> CallContext {
+        CallContext {
+            principal,
+            trace_id: String::new(),
+            credentials: None,
+            site_scope: None,
+        }
+    }
+
     /// The context the RPC layer attached; `Unauthenticated` if the layer did not run.
     pub fn of<T>(request: &tonic::Request<T>) -> Result<CallContext, AppError> {
         request

@@ -146,10 +146,29 @@ where
                         .get(crate::auth::AUTHORIZATION_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
+                    // Verified site-bound callers see only their site; without a site claim they
+                    // can see nothing, so they are refused here.
+                    let site_scope = if self.authenticator.enforces_policy() && principal.role.is_site_bound() {
+                        match principal.site.clone() {
+                            Some(site) => Some(site),
+                            None => {
+                                let status: tonic::Status = AppError::PermissionDenied(format!(
+                                    "the {} role needs a site claim",
+                                    principal.role.as_str()
+                                ))
+                                .into();
+                                span.record("rpc.grpc.status_code", status.code() as i32);
+                                return Box::pin(async move { Ok(status.into_http()) });
+                            }
+                        }
+                    } else {
+                        None
+                    };
                     request.extensions_mut().insert(CallContext {
                         principal,
                         trace_id,
                         credentials,
+                        site_scope,
                     });
                 }
                 Err(err) => {

@@ -26,8 +26,16 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 fn token(sub: &str, role: &str) -> String {
+    token_at(sub, role, Some("COG-101"))
+}
+
+fn token_at(sub: &str, role: &str, site: Option<&str>) -> String {
     let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({ "sub": sub, "role": role, "site": "COG-101", "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
+    let mut claims =
+        serde_json::json!({ "sub": sub, "role": role, "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
+    if let (Some(site), Some(map)) = (site, claims.as_object_mut()) {
+        map.insert("site".into(), site.into());
+    }
     let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
     let key = EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
     jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap_or_else(|e| panic!("{e}"))
@@ -168,6 +176,95 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         ),
         ("coordinator-17", "site_coordinator", "COG-101")
     );
+
+    // Site scoping: a coordinator and a pharmacist of COG-202 cannot see or act on COG-101's
+    // subject; it answers NOT_FOUND as if it did not exist.
+    let other = token_at("coordinator-9", "site_coordinator", Some("COG-202"));
+    let get = epb::GetSubjectRequest {
+        subject_id: subject.subject_id.clone(),
+    };
+    let err = e
+        .get_subject(with_token(get.clone(), &other))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("another site's subject shown"));
+    assert_eq!(err.code(), Code::NotFound);
+    let listed = e
+        .list_subjects(with_token(
+            epb::ListSubjectsRequest {
+                trial_id: "ANBL1221".into(),
+                ..Default::default()
+            },
+            &other,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subjects;
+    assert!(listed.is_empty(), "another site's subjects listed");
+    let change = epb::ChangeSubjectStatusRequest {
+        request_id: request_id(),
+        subject_id: subject.subject_id.clone(),
+        etag: subject.etag.clone(),
+        new_status: epb::SubjectStatus::Withdrawn as i32,
+        reason: "test".into(),
+        effective_on: enrollment::today(),
+    };
+    assert_eq!(
+        e.change_subject_status(with_token(change, &other))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::NotFound)
+    );
+    let screening = epb::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: "COG-101".into(),
+        screening_id: "SCR-2".into(),
+        assessed_on: enrollment::today(),
+        values: enrollment::eligible_values(),
+    };
+    assert_eq!(
+        e.screen_subject(with_token(screening, &other))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::PermissionDenied)
+    );
+    let pharmacist_elsewhere = token_at("pharmacist-8", "pharmacist", Some("COG-202"));
+    let plan_request = pb::GetTreatmentPlanRequest {
+        subject_id: subject.subject_id.clone(),
+    };
+    let err = d
+        .get_treatment_plan(with_token(plan_request, &pharmacist_elsewhere))
+        .await
+        .err();
+    assert_eq!(err.map(|e| e.code()), Some(Code::NotFound));
+    let worklist = pb::ListAdministrationsRequest {
+        site_code: "COG-101".into(),
+        from_date: enrollment::today(),
+        to_date: enrollment::today(),
+        page_size: 10,
+        page_token: String::new(),
+    };
+    let err = d
+        .list_administrations(with_token(worklist, &pharmacist_elsewhere))
+        .await
+        .err();
+    assert_eq!(err.map(|e| e.code()), Some(Code::PermissionDenied));
+    // A site-bound role without a site claim can see nothing; a statistician sees every site.
+    let siteless = token_at("coordinator-0", "site_coordinator", None);
+    assert_eq!(
+        e.get_subject(with_token(get.clone(), &siteless))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::PermissionDenied)
+    );
+    let statistician = token_at("statistician-1", "statistician", None);
+    assert!(e.get_subject(with_token(get, &statistician)).await.is_ok());
+
     dosing_server.stop().await;
     enrollment_server.stop().await;
 }

@@ -26,6 +26,7 @@ pub(super) async fn list(
     api: &DosingApi,
     request: Request<pb::ListAdministrationsRequest>,
 ) -> Result<pb::ListAdministrationsResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
     v.check(
@@ -47,6 +48,7 @@ pub(super) async fn list(
         return Err(v.into_error());
     };
     v.finish()?;
+    call.require_own_site("site_code", &req.site_code)?;
     let scope = format!("administrations|{}|{from}|{to}", req.site_code);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
     let end = to.checked_add_days(Days::new(1)).unwrap_or(to);
@@ -154,6 +156,7 @@ pub(super) async fn record(
         return Err(v.into_error());
     };
     v.finish()?;
+    let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
     idempotency::execute(&api.db, "DosingService/RecordAdministration", request_id, &req.clone(), move |tx| {
@@ -162,6 +165,7 @@ pub(super) async fn record(
                 .one(tx)
                 .await?
                 .ok_or_else(|| AppError::NotFound { what: "administration", id: req.administration_id.clone() })?;
+            viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
             let open = current.status == "planned" || current.status == "held";
             let correction_reason = match (&rec.correction, open) {
                 (None, true) => String::new(),

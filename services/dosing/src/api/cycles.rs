@@ -320,11 +320,18 @@ pub(super) async fn get(
     api: &DosingApi,
     request: Request<pb::GetCycleRequest>,
 ) -> Result<pb::GetCycleResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
     v.check(req.cycle_number >= 1, "cycle_number", "must be 1 or more");
     v.finish()?;
+    if let Some(plan) = crate::store::plan::Entity::find_by_id(req.subject_id.clone())
+        .one(&api.db)
+        .await?
+    {
+        call.require_visible(&plan.site_code, "cycle", &req.subject_id)?;
+    }
     Ok(pb::GetCycleResponse {
         cycle: Some(cycle_with_doses(&api.db, &req.subject_id, req.cycle_number).await?),
     })

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
+use trialops_platform::auth::CallContext;
 use trialops_platform::convert::to_decimal;
 use trialops_platform::{AppError, Violations, convert as wire, pagination};
 use trialops_proto::dosing::v1 as pb;
@@ -103,20 +104,18 @@ pub(super) async fn cumulative(
     api: &DosingApi,
     request: Request<pb::GetCumulativeExposureRequest>,
 ) -> Result<pb::GetCumulativeExposureResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if req.subject_id.is_empty() {
         return Err(AppError::invalid("subject_id", "required"));
     }
-    if plan::Entity::find_by_id(req.subject_id.clone())
-        .one(&api.db)
-        .await?
-        .is_none()
-    {
+    let Some(found) = plan::Entity::find_by_id(req.subject_id.clone()).one(&api.db).await? else {
         return Err(AppError::NotFound {
             what: "treatment plan",
             id: req.subject_id,
         });
-    }
+    };
+    call.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
     exposures(&api.db, std::slice::from_ref(&req.subject_id))
         .await?
         .pop()
@@ -157,12 +156,16 @@ pub(super) async fn active(
     api: &DosingApi,
     request: Request<pb::GetActiveTreatmentRequest>,
 ) -> Result<pb::GetActiveTreatmentResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
     let on = v.take(wire::date("on_date", req.on_date.as_ref()));
     let Some(on) = on else { return Err(v.into_error()) };
     v.finish()?;
+    if let Some(found) = plan::Entity::find_by_id(req.subject_id.clone()).one(&api.db).await? {
+        call.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
+    }
     let running = cycle::Entity::find()
         .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
         .filter(cycle::Column::StartDate.lte(on))

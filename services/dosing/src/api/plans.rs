@@ -122,6 +122,7 @@ pub(super) async fn get(
     api: &DosingApi,
     request: Request<pb::GetTreatmentPlanRequest>,
 ) -> Result<pb::GetTreatmentPlanResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if req.subject_id.is_empty() {
         return Err(AppError::invalid("subject_id", "required"));
@@ -133,6 +134,7 @@ pub(super) async fn get(
         },
         other => other,
     })?;
+    call.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
     let protocol = api.protocol(&found.trial_id)?;
     let started = cycles_started(&api.db, &req.subject_id).await?;
     Ok(pb::GetTreatmentPlanResponse {
@@ -223,12 +225,14 @@ struct AgentChange {
 
 async fn load_for_change<C: ConnectionTrait>(
     conn: &C,
+    viewer: &CallContext,
     protocols: &std::collections::BTreeMap<String, Arc<Protocol>>,
     subject_id: &str,
     agent_id: &str,
     version: i32,
 ) -> Result<AgentChange, AppError> {
     let (found, agents) = load_plan(conn, subject_id).await?;
+    viewer.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
     let protocol = protocols
         .get(&found.trial_id)
         .cloned()
@@ -283,11 +287,12 @@ pub(super) async fn modify(
         return Err(v.into_error());
     };
     v.finish()?;
+    let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
     idempotency::execute(&api.db, "DosingService/ApplyDoseModification", checked.request_id, &req.clone(), move |tx| {
         Box::pin(async move {
-            let change = load_for_change(tx, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+            let change = load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
             let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
                 .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
             check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
@@ -337,6 +342,7 @@ pub(super) async fn discontinue(
         return Err(v.into_error());
     };
     v.finish()?;
+    let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
     idempotency::execute(
@@ -346,7 +352,8 @@ pub(super) async fn discontinue(
         &req.clone(),
         move |tx| {
             Box::pin(async move {
-                let change = load_for_change(tx, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+                let change =
+                    load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
                 let updated = plan_agent::Model {
                     discontinued: true,
                     discontinued_reason: checked.reason.clone(),

@@ -117,6 +117,7 @@ pub(super) async fn enroll(
         return Err(v.into_error());
     };
     v.finish()?;
+    call.require_own_site("site_code", &req.site_code)?;
     require_accepted_version(&trial, &form_version)?;
 
     let audit_ctx = AuditContext::new(call, request_id);

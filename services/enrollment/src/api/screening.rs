@@ -68,6 +68,7 @@ pub(super) async fn screen(
         return Err(v.into_error());
     };
     v.finish()?;
+    call.require_own_site("site_code", &req.site_code)?;
 
     let evaluation = eligibility::evaluate(&trial.protocol, &values);
     let results: Vec<convert::StoredResult> = evaluation.results.iter().map(convert::StoredResult::from).collect();

@@ -85,11 +85,13 @@ pub(super) async fn get(
     api: &EnrollmentApi,
     request: Request<pb::GetSubjectRequest>,
 ) -> Result<pb::GetSubjectResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if req.subject_id.is_empty() {
         return Err(AppError::invalid("subject_id", "required"));
     }
     let record = find(&api.db, &req.subject_id).await?;
+    call.require_visible(&record.site_code, "subject", &record.subject_id)?;
     Ok(pb::GetSubjectResponse {
         subject: Some(convert::subject(&record)?),
     })
@@ -99,6 +101,7 @@ pub(super) async fn list(
     api: &EnrollmentApi,
     request: Request<pb::ListSubjectsRequest>,
 ) -> Result<pb::ListSubjectsResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if req.trial_id.is_empty() {
         return Err(AppError::invalid("trial_id", "required"));
@@ -130,6 +133,10 @@ pub(super) async fn list(
         .order_by_asc(subject::Column::SubjectId);
     if !req.site_code.is_empty() {
         query = query.filter(subject::Column::SiteCode.eq(req.site_code.as_str()));
+    }
+    // A site-bound caller lists only their site (another site's filter matches nothing).
+    if let Some(own) = &call.site_scope {
+        query = query.filter(subject::Column::SiteCode.eq(own.as_str()));
     }
     if !req.arm_code.is_empty() {
         query = query.filter(subject::Column::ArmCode.eq(req.arm_code.as_str()));
@@ -178,6 +185,7 @@ pub(super) async fn change_status(
     };
     v.finish()?;
 
+    let visible = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     idempotency::execute(
         &api.db,
@@ -187,6 +195,7 @@ pub(super) async fn change_status(
         move |tx| {
             Box::pin(async move {
                 let current = find(tx, &req.subject_id).await?;
+                visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
                 require_etag(&current, version)?;
                 let from = SubjectStatus::parse(&current.status)
                     .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored status {:?} unknown", current.status)))?;
@@ -251,6 +260,9 @@ pub(super) async fn correct(
     } else {
         Some(find(&api.db, &req.subject_id).await?)
     };
+    if let Some(c) = &current {
+        call.require_visible(&c.site_code, "subject", &c.subject_id)?;
+    }
     let trial = match &current {
         Some(c) => Some(api.trials.get(&c.trial_id)?),
         None => None,
@@ -272,6 +284,7 @@ pub(super) async fn correct(
         require_accepted_version(&trial, form_version)?;
     }
 
+    let visible = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     idempotency::execute(
         &api.db,
@@ -281,6 +294,7 @@ pub(super) async fn correct(
         move |tx| {
             Box::pin(async move {
                 let current = find(tx, &req.subject_id).await?;
+                visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
                 require_etag(&current, version)?;
                 let mut updated = current.clone();
                 if let Some((signed_on, form_version)) = consent {

@@ -313,9 +313,20 @@ pub(super) async fn list(
     api: &OutcomesApi,
     request: Request<pb::ListResponseAssessmentsRequest>,
 ) -> Result<pb::ListResponseAssessmentsResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if req.subject_id.is_empty() {
         return Err(AppError::invalid("subject_id", "required"));
+    }
+    // A site-bound caller sees only their site's subjects: enrollment (with their token) decides.
+    if call.site_scope.is_some() {
+        api.deps.subject(&call, &req.subject_id).await.map_err(|e| match e {
+            AppError::FailedPrecondition { .. } => AppError::NotFound {
+                what: "subject",
+                id: req.subject_id.clone(),
+            },
+            other => other,
+        })?;
     }
     let scope = format!("assessments|{}", req.subject_id);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;

@@ -206,6 +206,7 @@ pub(super) async fn update(
         return Err(v.into_error());
     };
     v.finish()?;
+    let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
     idempotency::execute(&api.db, "OutcomesService/UpdateAdverseEvent", request_id, &req.clone(), move |tx| {
@@ -214,6 +215,7 @@ pub(super) async fn update(
                 .one(tx)
                 .await?
                 .ok_or_else(|| AppError::NotFound { what: "adverse event", id: req.adverse_event_id.clone() })?;
+            viewer.require_visible(&current.site_code, "adverse event", &current.adverse_event_id)?;
             if current.version != version {
                 return Err(AppError::Aborted(format!("stale etag: the event is at etag {}", current.version)));
             }
@@ -281,6 +283,7 @@ pub(super) async fn submitted(
         return Err(v.into_error());
     };
     v.finish()?;
+    let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     idempotency::execute(
         &api.db,
@@ -296,6 +299,7 @@ pub(super) async fn submitted(
                         what: "reporting obligation",
                         id: req.obligation_id.clone(),
                     })?;
+                viewer.require_visible(&current.site_code, "reporting obligation", &current.obligation_id)?;
                 if !current.open {
                     return Err(AppError::AlreadyExists {
                         reason: REPORT_ALREADY_SUBMITTED,
@@ -337,6 +341,7 @@ pub(super) async fn overdue(
     api: &OutcomesApi,
     request: Request<pb::ListOverdueReportsRequest>,
 ) -> Result<pb::ListOverdueReportsResponse, AppError> {
+    let call = CallContext::of(&request)?;
     let req = request.into_inner();
     if !(0..=24 * 90).contains(&req.due_within_hours) {
         return Err(AppError::invalid("due_within_hours", "0 to 2160 hours"));
@@ -349,6 +354,9 @@ pub(super) async fn overdue(
         .filter(obligation::Column::DueAt.lte(horizon))
         .order_by_asc(obligation::Column::DueAt)
         .order_by_asc(obligation::Column::ObligationId);
+    if let Some(own) = &call.site_scope {
+        query = query.filter(obligation::Column::SiteCode.eq(own.as_str()));
+    }
     if let Some(after) = &page.after {
         let (due, id) = after
             .split_once('|')
