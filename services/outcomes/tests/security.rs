@@ -1,0 +1,246 @@
+//! Site scoping in outcomes, with the three services in JWT mode: investigators of another site
+//! see no overdue reports, adverse events or assessments of this site's subject, and cannot
+//! change them; the subject's own site can.
+
+mod common;
+
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use trialops_platform::backend_tests;
+use trialops_platform::settings::AuthMode;
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::enrollment::v1 as epb;
+use trialops_proto::outcomes::v1 as pb;
+
+backend_tests!(another_sites_callers_see_nothing);
+
+const ISSUER: &str = "https://idp.hospital.test";
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/platform/tests/fixtures")
+        .join(name)
+}
+
+fn token(role: &str, site: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({ "sub": format!("{role}@{site}"), "role": role, "site": site, "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
+    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::ES256),
+        &claims,
+        &EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn jwt(mut settings: trialops_platform::Settings) -> trialops_platform::Settings {
+    settings.auth_mode = AuthMode::Jwt;
+    settings.jwt_key_file = Some(fixture("jwt-test-public.pem"));
+    settings.jwt_issuer = Some(ISSUER.to_owned());
+    settings
+}
+
+fn with<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}")),
+    );
+    request
+}
+
+async fn another_sites_callers_see_nothing(backend: Backend) {
+    let db = |b| async move { TestDatabase::create(b).await.unwrap_or_else(|| panic!("{b:?}")) };
+    let (edb, ddb, odb) = (db(backend).await, db(backend).await, db(backend).await);
+    let options = trialops_enrollment::Options {
+        randomization_secret: Some(enrollment::SECRET.to_vec()),
+        authenticator: None,
+    };
+    let enrollment_server = RunningServer::spawn(
+        trialops_enrollment::build(jwt(trialops_platform::testing::settings(&edb.url)), options)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let mut s = jwt(trialops_platform::testing::settings(&ddb.url));
+    s.enrollment_url = enrollment_server.url();
+    let dosing_server = RunningServer::spawn(
+        trialops_dosing::build(s, Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let mut s = jwt(trialops_platform::testing::settings(&odb.url));
+    s.enrollment_url = enrollment_server.url();
+    s.dosing_url = dosing_server.url();
+    let outcomes_server = RunningServer::spawn(
+        trialops_outcomes::build(s, Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+
+    let mut e = enrollment::client(&enrollment_server).await;
+    let mut d = trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient::connect(dosing_server.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut o =
+        trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient::connect(outcomes_server.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    let admin = token("administrator", "HQ");
+    let (coordinator, investigator, pharmacist) = (
+        token("site_coordinator", "COG-101"),
+        token("investigator", "COG-101"),
+        token("pharmacist", "COG-101"),
+    );
+    let elsewhere = token("investigator", "COG-202");
+
+    e.register_site(with(
+        epb::RegisterSiteRequest {
+            request_id: request_id(),
+            site_code: "COG-101".into(),
+            name: "A".into(),
+        },
+        &admin,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let screening = epb::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: "COG-101".into(),
+        screening_id: "SCR-1".into(),
+        assessed_on: enrollment::today(),
+        values: enrollment::eligible_values(),
+    };
+    e.screen_subject(with(screening, &coordinator))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = enrollment::enroll_request(
+        "COG-101",
+        "SCR-1",
+        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
+    );
+    let subject = e
+        .enroll_subject(with(request, &coordinator))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    d.create_treatment_plan(with(
+        dpb::CreateTreatmentPlanRequest {
+            request_id: request_id(),
+            subject_id: subject.subject_id.clone(),
+        },
+        &pharmacist,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // This site's investigator records a grade 4 event, the site aware 30 hours ago.
+    let event = pb::RecordAdverseEventRequest {
+        request_id: request_id(),
+        subject_id: subject.subject_id.clone(),
+        ctcae_term: "Neutrophil count decreased".into(),
+        grade: 4,
+        onset_on: day_offset(0),
+        site_aware_at: ago(30),
+        attributions: vec![],
+        seriousness: vec![],
+    };
+    let recorded = o
+        .record_adverse_event(with(event.clone(), &investigator))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .adverse_event
+        .unwrap_or_default();
+    let overdue = |token: String| {
+        let mut o = o.clone();
+        async move {
+            o.list_overdue_reports(with(
+                pb::ListOverdueReportsRequest {
+                    due_within_hours: 0,
+                    page_size: 50,
+                    page_token: String::new(),
+                },
+                &token,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner()
+            .obligations
+            .len()
+        }
+    };
+    assert_eq!(overdue(investigator.clone()).await, 1);
+    assert_eq!(
+        overdue(elsewhere.clone()).await,
+        0,
+        "another site's overdue reports are not listed"
+    );
+
+    let update = pb::UpdateAdverseEventRequest {
+        request_id: request_id(),
+        adverse_event_id: recorded.adverse_event_id.clone(),
+        etag: recorded.etag.clone(),
+        grade: 3,
+        resolved_on: None,
+        reason: "regraded".into(),
+    };
+    assert_eq!(
+        o.update_adverse_event(with(update, &elsewhere))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::NotFound)
+    );
+    let submit = pb::RecordReportSubmittedRequest {
+        request_id: request_id(),
+        obligation_id: recorded.obligations[0].obligation_id.clone(),
+        submitted_at: ago(0),
+    };
+    assert_eq!(
+        o.record_report_submitted(with(submit.clone(), &elsewhere))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::NotFound)
+    );
+    let list = pb::ListResponseAssessmentsRequest {
+        subject_id: subject.subject_id.clone(),
+        page_size: 10,
+        page_token: String::new(),
+    };
+    assert_eq!(
+        o.list_response_assessments(with(list.clone(), &elsewhere))
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(Code::NotFound)
+    );
+    let err = o
+        .record_adverse_event(with(
+            pb::RecordAdverseEventRequest {
+                request_id: request_id(),
+                ..event
+            },
+            &elsewhere,
+        ))
+        .await
+        .err();
+    assert_eq!(
+        err.map(|e| reason(&e)).as_deref(),
+        Some("SUBJECT_NOT_ENROLLED"),
+        "enrollment hides the subject"
+    );
+
+    // The subject's own site can.
+    assert!(o.list_response_assessments(with(list, &investigator)).await.is_ok());
+    assert!(o.record_report_submitted(with(submit, &investigator)).await.is_ok());
+    outcomes_server.stop().await;
+    dosing_server.stop().await;
+    enrollment_server.stop().await;
+}
