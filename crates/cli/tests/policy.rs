@@ -3,44 +3,23 @@
 //! PERMISSION_DENIED exactly when the policy says so. Spot checks restate the contracts' own
 //! wording independently of the table.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use prost::Message;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
 use trialops_platform::auth::Role;
 use trialops_platform::policy::{POLICY, allows};
-use trialops_platform::settings::AuthMode;
-use trialops_platform::testing::RunningServer;
-
-const ISSUER: &str = "https://idp.hospital.test";
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../platform/tests/fixtures")
-        .join(name)
-}
+use trialops_platform::testing::{RunningServer, jwt_settings, jwt_token};
 
 fn token(role: Role) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({ "sub": "tester", "role": role.as_str(), "site": "COG-101", "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
-    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::ES256),
-        &claims,
-        &EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    jwt_token("tester", role.as_str(), Some("COG-101"))
 }
 
 fn settings(dir: &std::path::Path) -> trialops_platform::Settings {
-    trialops_platform::Settings {
+    jwt_settings(trialops_platform::Settings {
         listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.to_owned(),
-        auth_mode: AuthMode::Jwt,
-        jwt_key_file: Some(fixture("jwt-test-public.pem")),
-        jwt_issuer: Some(ISSUER.to_owned()),
         ..trialops_platform::Settings::default()
-    }
+    })
 }
 
 /// Calls `path` with an empty request and the role's token; returns the status code.

@@ -178,6 +178,49 @@ pub fn metadata(status: &tonic::Status, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Issuer of the test tokens.
+pub const JWT_ISSUER: &str = "https://idp.hospital.test";
+
+fn jwt_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// `settings` switched to JWT mode, verifying with the test-only public key.
+pub fn jwt_settings(mut settings: crate::Settings) -> crate::Settings {
+    settings.auth_mode = crate::settings::AuthMode::Jwt;
+    settings.jwt_key_file = Some(jwt_fixture("jwt-test-public.pem"));
+    settings.jwt_issuer = Some(JWT_ISSUER.to_owned());
+    settings
+}
+
+/// A token valid for 10 minutes, signed with the test-only private key.
+pub fn jwt_token(sub: &str, role: &str, site: Option<&str>) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims =
+        serde_json::json!({ "sub": sub, "role": role, "iss": JWT_ISSUER, "aud": "trialops", "exp": now + 600 });
+    if let (Some(site), Some(map)) = (site, claims.as_object_mut()) {
+        map.insert("site".into(), site.into());
+    }
+    let pem = std::fs::read(jwt_fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("test key: {e}"));
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("test key: {e}"));
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &claims,
+        &key,
+    )
+    .unwrap_or_else(|e| panic!("signing: {e}"))
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn with_bearer<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = tonic::metadata::MetadataValue::try_from(format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}"));
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
 /// A new client request id.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -5,54 +5,18 @@
 mod common;
 
 use common::*;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use trialops_platform::backend_tests;
-use trialops_platform::settings::AuthMode;
+use trialops_platform::testing::{jwt_settings, jwt_token, with_bearer};
 use trialops_proto::dosing::v1 as pb;
 use trialops_proto::enrollment::v1 as epb;
 
 backend_tests!(jwt_mode_authenticates_every_call_and_forwards_the_caller);
 
-const ISSUER: &str = "https://idp.hospital.test";
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/platform/tests/fixtures")
-        .join(name)
-}
-
 fn token(sub: &str, role: &str) -> String {
-    token_at(sub, role, Some("COG-101"))
-}
-
-fn token_at(sub: &str, role: &str, site: Option<&str>) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let mut claims =
-        serde_json::json!({ "sub": sub, "role": role, "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
-    if let (Some(site), Some(map)) = (site, claims.as_object_mut()) {
-        map.insert("site".into(), site.into());
-    }
-    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
-    let key = EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
-    jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn jwt(mut settings: trialops_platform::Settings) -> trialops_platform::Settings {
-    settings.auth_mode = AuthMode::Jwt;
-    settings.jwt_key_file = Some(fixture("jwt-test-public.pem"));
-    settings.jwt_issuer = Some(ISSUER.to_owned());
-    settings
-}
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let value = MetadataValue::try_from(format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}"));
-    request.metadata_mut().insert("authorization", value);
-    request
+    jwt_token(sub, role, Some("COG-101"))
 }
 
 async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Backend) {
@@ -63,14 +27,17 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         randomization_secret: Some(enrollment::SECRET.to_vec()),
         authenticator: None,
     };
-    let app = trialops_enrollment::build(jwt(trialops_platform::testing::settings(&enrollment_db.url)), options)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let app = trialops_enrollment::build(
+        jwt_settings(trialops_platform::testing::settings(&enrollment_db.url)),
+        options,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let enrollment_server = RunningServer::spawn(app);
     let dosing_db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = jwt(trialops_platform::testing::settings(&dosing_db.url));
+    let mut settings = jwt_settings(trialops_platform::testing::settings(&dosing_db.url));
     settings.enrollment_url = enrollment_server.url();
     let dosing_server = RunningServer::spawn(
         trialops_dosing::build(settings, trialops_dosing::Options::default())
@@ -106,7 +73,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         site_code: "COG-101".into(),
         name: "Hospital".into(),
     };
-    e.register_site(with_token(site, &admin))
+    e.register_site(with_bearer(site, &admin))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let screening = epb::ScreenSubjectRequest {
@@ -117,7 +84,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         assessed_on: enrollment::today(),
         values: enrollment::eligible_values(),
     };
-    e.screen_subject(with_token(screening, &coordinator))
+    e.screen_subject(with_bearer(screening, &coordinator))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let request = enrollment::enroll_request(
@@ -126,7 +93,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
     );
     let subject = e
-        .enroll_subject(with_token(request, &coordinator))
+        .enroll_subject(with_bearer(request, &coordinator))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
@@ -146,7 +113,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         .unwrap_or_else(|| panic!("no token accepted"));
     assert_eq!(err.code(), Code::Unauthenticated);
     let created = d
-        .create_treatment_plan(with_token(plan, &token("pharmacist-3", "pharmacist")))
+        .create_treatment_plan(with_bearer(plan, &token("pharmacist-3", "pharmacist")))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
@@ -156,7 +123,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
 
     // The audit trail names the token's subject and role.
     let events = e
-        .list_audit_events(with_token(
+        .list_audit_events(with_bearer(
             epb::ListAuditEventsRequest {
                 entity_type: "subject".into(),
                 entity_id: subject.subject_id.clone(),
@@ -179,18 +146,18 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
 
     // Site scoping: a coordinator and a pharmacist of COG-202 cannot see or act on COG-101's
     // subject; it answers NOT_FOUND as if it did not exist.
-    let other = token_at("coordinator-9", "site_coordinator", Some("COG-202"));
+    let other = jwt_token("coordinator-9", "site_coordinator", Some("COG-202"));
     let get = epb::GetSubjectRequest {
         subject_id: subject.subject_id.clone(),
     };
     let err = e
-        .get_subject(with_token(get.clone(), &other))
+        .get_subject(with_bearer(get.clone(), &other))
         .await
         .err()
         .unwrap_or_else(|| panic!("another site's subject shown"));
     assert_eq!(err.code(), Code::NotFound);
     let listed = e
-        .list_subjects(with_token(
+        .list_subjects(with_bearer(
             epb::ListSubjectsRequest {
                 trial_id: "ANBL1221".into(),
                 ..Default::default()
@@ -211,7 +178,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         effective_on: enrollment::today(),
     };
     assert_eq!(
-        e.change_subject_status(with_token(change, &other))
+        e.change_subject_status(with_bearer(change, &other))
             .await
             .err()
             .map(|e| e.code()),
@@ -226,18 +193,18 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         values: enrollment::eligible_values(),
     };
     assert_eq!(
-        e.screen_subject(with_token(screening, &other))
+        e.screen_subject(with_bearer(screening, &other))
             .await
             .err()
             .map(|e| e.code()),
         Some(Code::PermissionDenied)
     );
-    let pharmacist_elsewhere = token_at("pharmacist-8", "pharmacist", Some("COG-202"));
+    let pharmacist_elsewhere = jwt_token("pharmacist-8", "pharmacist", Some("COG-202"));
     let plan_request = pb::GetTreatmentPlanRequest {
         subject_id: subject.subject_id.clone(),
     };
     let err = d
-        .get_treatment_plan(with_token(plan_request, &pharmacist_elsewhere))
+        .get_treatment_plan(with_bearer(plan_request, &pharmacist_elsewhere))
         .await
         .err();
     assert_eq!(err.map(|e| e.code()), Some(Code::NotFound));
@@ -249,21 +216,21 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         page_token: String::new(),
     };
     let err = d
-        .list_administrations(with_token(worklist, &pharmacist_elsewhere))
+        .list_administrations(with_bearer(worklist, &pharmacist_elsewhere))
         .await
         .err();
     assert_eq!(err.map(|e| e.code()), Some(Code::PermissionDenied));
     // A site-bound role without a site claim can see nothing; a statistician sees every site.
-    let siteless = token_at("coordinator-0", "site_coordinator", None);
+    let siteless = jwt_token("coordinator-0", "site_coordinator", None);
     assert_eq!(
-        e.get_subject(with_token(get.clone(), &siteless))
+        e.get_subject(with_bearer(get.clone(), &siteless))
             .await
             .err()
             .map(|e| e.code()),
         Some(Code::PermissionDenied)
     );
-    let statistician = token_at("statistician-1", "statistician", None);
-    assert!(e.get_subject(with_token(get, &statistician)).await.is_ok());
+    let statistician = jwt_token("statistician-1", "statistician", None);
+    assert!(e.get_subject(with_bearer(get, &statistician)).await.is_ok());
 
     dosing_server.stop().await;
     enrollment_server.stop().await;

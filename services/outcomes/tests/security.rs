@@ -5,51 +5,17 @@
 mod common;
 
 use common::*;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
 use trialops_platform::backend_tests;
-use trialops_platform::settings::AuthMode;
+use trialops_platform::testing::{jwt_settings, jwt_token, with_bearer};
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as pb;
 
 backend_tests!(another_sites_callers_see_nothing);
 
-const ISSUER: &str = "https://idp.hospital.test";
-
-fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/platform/tests/fixtures")
-        .join(name)
-}
-
 fn token(role: &str, site: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = serde_json::json!({ "sub": format!("{role}@{site}"), "role": role, "site": site, "iss": ISSUER, "aud": "trialops", "exp": now + 600 });
-    let pem = std::fs::read(fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("{e}"));
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::ES256),
-        &claims,
-        &EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("{e}")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn jwt(mut settings: trialops_platform::Settings) -> trialops_platform::Settings {
-    settings.auth_mode = AuthMode::Jwt;
-    settings.jwt_key_file = Some(fixture("jwt-test-public.pem"));
-    settings.jwt_issuer = Some(ISSUER.to_owned());
-    settings
-}
-
-fn with<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}")),
-    );
-    request
+    jwt_token(&format!("{role}@{site}"), role, Some(site))
 }
 
 async fn another_sites_callers_see_nothing(backend: Backend) {
@@ -60,18 +26,18 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         authenticator: None,
     };
     let enrollment_server = RunningServer::spawn(
-        trialops_enrollment::build(jwt(trialops_platform::testing::settings(&edb.url)), options)
+        trialops_enrollment::build(jwt_settings(trialops_platform::testing::settings(&edb.url)), options)
             .await
             .unwrap_or_else(|e| panic!("{e:#}")),
     );
-    let mut s = jwt(trialops_platform::testing::settings(&ddb.url));
+    let mut s = jwt_settings(trialops_platform::testing::settings(&ddb.url));
     s.enrollment_url = enrollment_server.url();
     let dosing_server = RunningServer::spawn(
         trialops_dosing::build(s, Default::default())
             .await
             .unwrap_or_else(|e| panic!("{e:#}")),
     );
-    let mut s = jwt(trialops_platform::testing::settings(&odb.url));
+    let mut s = jwt_settings(trialops_platform::testing::settings(&odb.url));
     s.enrollment_url = enrollment_server.url();
     s.dosing_url = dosing_server.url();
     let outcomes_server = RunningServer::spawn(
@@ -96,7 +62,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     );
     let elsewhere = token("investigator", "COG-202");
 
-    e.register_site(with(
+    e.register_site(with_bearer(
         epb::RegisterSiteRequest {
             request_id: request_id(),
             site_code: "COG-101".into(),
@@ -114,7 +80,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         assessed_on: enrollment::today(),
         values: enrollment::eligible_values(),
     };
-    e.screen_subject(with(screening, &coordinator))
+    e.screen_subject(with_bearer(screening, &coordinator))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let request = enrollment::enroll_request(
@@ -123,13 +89,13 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
     );
     let subject = e
-        .enroll_subject(with(request, &coordinator))
+        .enroll_subject(with_bearer(request, &coordinator))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
         .subject
         .unwrap_or_default();
-    d.create_treatment_plan(with(
+    d.create_treatment_plan(with_bearer(
         dpb::CreateTreatmentPlanRequest {
             request_id: request_id(),
             subject_id: subject.subject_id.clone(),
@@ -151,7 +117,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         seriousness: vec![],
     };
     let recorded = o
-        .record_adverse_event(with(event.clone(), &investigator))
+        .record_adverse_event(with_bearer(event.clone(), &investigator))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
@@ -160,7 +126,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let overdue = |token: String| {
         let mut o = o.clone();
         async move {
-            o.list_overdue_reports(with(
+            o.list_overdue_reports(with_bearer(
                 pb::ListOverdueReportsRequest {
                     due_within_hours: 0,
                     page_size: 50,
@@ -191,7 +157,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         reason: "regraded".into(),
     };
     assert_eq!(
-        o.update_adverse_event(with(update, &elsewhere))
+        o.update_adverse_event(with_bearer(update, &elsewhere))
             .await
             .err()
             .map(|e| e.code()),
@@ -203,7 +169,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         submitted_at: ago(0),
     };
     assert_eq!(
-        o.record_report_submitted(with(submit.clone(), &elsewhere))
+        o.record_report_submitted(with_bearer(submit.clone(), &elsewhere))
             .await
             .err()
             .map(|e| e.code()),
@@ -215,14 +181,14 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         page_token: String::new(),
     };
     assert_eq!(
-        o.list_response_assessments(with(list.clone(), &elsewhere))
+        o.list_response_assessments(with_bearer(list.clone(), &elsewhere))
             .await
             .err()
             .map(|e| e.code()),
         Some(Code::NotFound)
     );
     let err = o
-        .record_adverse_event(with(
+        .record_adverse_event(with_bearer(
             pb::RecordAdverseEventRequest {
                 request_id: request_id(),
                 ..event
@@ -238,8 +204,16 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     );
 
     // The subject's own site can.
-    assert!(o.list_response_assessments(with(list, &investigator)).await.is_ok());
-    assert!(o.record_report_submitted(with(submit, &investigator)).await.is_ok());
+    assert!(
+        o.list_response_assessments(with_bearer(list, &investigator))
+            .await
+            .is_ok()
+    );
+    assert!(
+        o.record_report_submitted(with_bearer(submit, &investigator))
+            .await
+            .is_ok()
+    );
     outcomes_server.stop().await;
     dosing_server.stop().await;
     enrollment_server.stop().await;
