@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
 use uuid::Uuid;
 
-use crate::auth::CallContext;
+use crate::auth::{CallContext, Principal};
 use crate::convert::to_timestamp;
 use crate::error::AppError;
 use crate::pagination::{self, Page};
@@ -24,16 +24,34 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Who acted and under which call, for every entry a request writes.
 #[derive(Debug, Clone)]
 pub struct AuditContext {
-    call: CallContext,
+    actor: String,
+    actor_role: String,
+    actor_site: String,
     request_id: String,
+    trace_id: String,
 }
 
 impl AuditContext {
     /// The context of a call with this client request id.
     pub fn new(call: CallContext, request_id: Uuid) -> Self {
         AuditContext {
-            call,
+            actor: call.principal.subject,
+            actor_role: call.principal.role.as_str().to_owned(),
+            actor_site: call.principal.site.unwrap_or_default(),
             request_id: request_id.to_string(),
+            trace_id: call.trace_id,
+        }
+    }
+
+    /// The context of a refused call: the principal if one was authenticated, otherwise the
+    /// actor "unauthenticated" with no role; no request id (the body is never read).
+    pub fn refused(principal: Option<&Principal>, trace_id: &str) -> Self {
+        AuditContext {
+            actor: principal.map_or_else(|| "unauthenticated".to_owned(), |p| p.subject.clone()),
+            actor_role: principal.map(|p| p.role.as_str().to_owned()).unwrap_or_default(),
+            actor_site: principal.and_then(|p| p.site.clone()).unwrap_or_default(),
+            request_id: String::new(),
+            trace_id: trace_id.to_owned(),
         }
     }
 }
@@ -91,13 +109,12 @@ pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Ch
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit chain head is missing")))?;
 
-    let principal = &ctx.call.principal;
     let mut entry = event::Model {
         sequence: current.last_sequence,
         occurred_at: Utc::now().trunc_subsecs(6),
-        actor: principal.subject.clone(),
-        actor_role: principal.role.as_str().to_owned(),
-        actor_site: principal.site.clone().unwrap_or_default(),
+        actor: ctx.actor.clone(),
+        actor_role: ctx.actor_role.clone(),
+        actor_site: ctx.actor_site.clone(),
         action: change.action.to_owned(),
         entity_type: change.entity_type.to_owned(),
         entity_id: change.entity_id.to_owned(),
@@ -105,7 +122,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Ch
         new_value: change.new.to_string(),
         reason: change.reason.to_owned(),
         request_id: ctx.request_id.clone(),
-        trace_id: ctx.call.trace_id.clone(),
+        trace_id: ctx.trace_id.clone(),
         previous_hash: current.last_hash,
         hash: String::new(),
     };

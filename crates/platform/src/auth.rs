@@ -3,7 +3,8 @@
 //!
 //! Two authenticators: [`JwtAuthenticator`] verifies bearer tokens (what any deployment beyond
 //! a developer's machine uses), [`DevelopmentAuthenticator`] trusts identity headers for local
-//! use. [`from_settings`] picks one. Mutual TLS identities are not built yet.
+//! use. [`from_settings`] picks one. Verified client certificates (mutual TLS) are mapped to
+//! principals by [`crate::tls::ClientIdentities`].
 
 use std::sync::Arc;
 
@@ -239,6 +240,9 @@ pub struct CallContext {
     /// For a verified site-bound caller (coordinator, pharmacist, investigator): their site.
     /// Such callers see and change only that site's records; `None` means every site.
     pub site_scope: Option<String>,
+    /// The verified client certificate name of the system that carried the call (mutual TLS),
+    /// when the principal is someone else (the bearer token's) or the system itself.
+    pub via: Option<String>,
 }
 
 impl CallContext {
@@ -283,6 +287,7 @@ impl std::fmt::Debug for CallContext {
             .field("principal", &self.principal)
             .field("trace_id", &self.trace_id)
             .field("site_scope", &self.site_scope)
+            .field("via", &self.via)
             .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -296,6 +301,7 @@ impl CallContext {
             trace_id: String::new(),
             credentials: None,
             site_scope: None,
+            via: None,
         }
     }
 

@@ -12,15 +12,22 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{ACTOR_HEADER, CallContext, ROLE_HEADER};
 use crate::error::AppError;
+use crate::settings::Settings;
 
-/// A channel that connects on first use (so a service starts while its dependency is down),
-/// with a connect timeout and a deadline on every call.
-pub fn lazy_channel(url: &str, deadline: Duration) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
+/// A channel to the trialops service at `url` that connects on first use (so a service starts
+/// while its dependency is down), with a connect timeout, the settings' deadline on every call,
+/// and TLS for `https://` URLs ([`crate::tls::client_config`]).
+pub fn lazy_channel(url: &str, settings: &Settings) -> anyhow::Result<Channel> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| anyhow::anyhow!("dependency URL {url}: {e}"))?
         .connect_timeout(Duration::from_secs(2))
-        .timeout(deadline)
-        .connect_lazy())
+        .timeout(settings.dependency_timeout());
+    if let Some(tls) = crate::tls::client_config(settings, url)? {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| anyhow::anyhow!("dependency URL {url}: {e}"))?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 struct MetadataInjector<'a>(&'a mut MetadataMap);

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod policy;
 pub mod protocols;
+pub mod refusals;
 pub mod rpc_layer;
 pub mod server;
 pub mod settings;
@@ -22,6 +23,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use error::{AppError, Violation, Violations};
 pub use settings::Settings;

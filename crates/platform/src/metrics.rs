@@ -1,11 +1,12 @@
 //! RPC metrics in Prometheus format on an optional admin port (`metrics_listen_addr`, path
 //! `/metrics`): per service and method, requests by gRPC status code
 //! (`trialops_rpc_requests_total`; errors are the codes other than 0) and latency
-//! (`trialops_rpc_duration_seconds`). The RPC layer records every call.
+//! (`trialops_rpc_duration_seconds`), and refused calls the audit trail could not take
+//! (`trialops_refused_calls_not_recorded_total`). The RPC layer records every call.
 
 use std::sync::LazyLock;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +14,7 @@ struct RpcMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    refusals_not_recorded: IntCounter,
 }
 
 static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
@@ -37,12 +39,19 @@ static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
         &["service", "method"],
     )
     .ok()?;
+    let refusals_not_recorded = IntCounter::new(
+        "trialops_refused_calls_not_recorded_total",
+        "Refused calls not written to the audit trail because its queue was full",
+    )
+    .ok()?;
     registry.register(Box::new(requests.clone())).ok()?;
     registry.register(Box::new(duration.clone())).ok()?;
+    registry.register(Box::new(refusals_not_recorded.clone())).ok()?;
     Some(RpcMetrics {
         registry,
         requests,
         duration,
+        refusals_not_recorded,
     })
 });
 
@@ -53,6 +62,13 @@ pub fn observe(service: &str, method: &str, code: i32, seconds: f64) {
             .with_label_values(&[service, method, &code.to_string()])
             .inc();
         m.duration.with_label_values(&[service, method]).observe(seconds);
+    }
+}
+
+/// Counts one refused call the audit trail could not take.
+pub fn refusal_not_recorded() {
+    if let Some(m) = METRICS.as_ref() {
+        m.refusals_not_recorded.inc();
     }
 }
 

@@ -162,6 +162,14 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/trialops.outcomes.v1.OutcomesService/VerifyAuditTrail", ADMIN),
 ];
 
+/// Whether `path` is a method some trialops server serves (a contract RPC, health or
+/// reflection); metrics label any other path "unknown", so a caller cannot mint labels.
+pub fn is_known(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || POLICY.iter().any(|(p, _)| *p == path)
+}
+
 /// Whether `role` may call the RPC at `path`. Health and reflection are open to every caller;
 /// an RPC missing from the table is denied (fail closed).
 pub fn allows(path: &str, role: Role) -> bool {

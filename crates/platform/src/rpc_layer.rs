@@ -1,6 +1,9 @@
 //! The tower layer in front of every trialops service: it continues the caller's W3C trace,
 //! opens the RPC span (OpenTelemetry RPC conventions), authenticates the caller and attaches a
 //! [`CallContext`]. Health checks pass without credentials (kubelet probes carry none).
+//!
+//! It also sheds load (RESOURCE_EXHAUSTED beyond `max_in_flight_calls`, never queueing) and
+//! hands every refused call (UNAUTHENTICATED, PERMISSION_DENIED) to the audit trail.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,8 +16,13 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::auth::{Authenticator, CallContext};
+use tokio::sync::Semaphore;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use crate::auth::{Authenticator, CallContext, Principal};
 use crate::error::AppError;
+use crate::refusals::{Refusal, RefusalRecorder, is_refusal};
+use crate::tls::ClientIdentities;
 
 /// Reads W3C trace context from request metadata.
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -38,16 +46,31 @@ fn trace_id_of(headers: &HeaderMap) -> Option<String> {
     valid.then(|| trace_id.to_ascii_lowercase())
 }
 
-/// Layer that wraps a service with [`RpcService`].
+/// What the RPC layer applies to every call of a server.
 #[derive(Clone)]
 pub struct RpcLayer {
     authenticator: Arc<dyn Authenticator>,
+    identities: Arc<ClientIdentities>,
+    in_flight: Arc<Semaphore>,
+    refusals: Option<RefusalRecorder>,
 }
 
 impl RpcLayer {
-    /// A layer authenticating with `authenticator`.
-    pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
-        RpcLayer { authenticator }
+    /// A layer authenticating bearer credentials with `authenticator` and verified client
+    /// certificates with `identities`, serving at most `max_in_flight` calls at once, and
+    /// recording refused calls with `refusals`.
+    pub fn new(
+        authenticator: Arc<dyn Authenticator>,
+        identities: ClientIdentities,
+        max_in_flight: usize,
+        refusals: Option<RefusalRecorder>,
+    ) -> Self {
+        RpcLayer {
+            authenticator,
+            identities: Arc::new(identities),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+            refusals,
+        }
     }
 }
 
@@ -57,7 +80,7 @@ impl<S> Layer<S> for RpcLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RpcService {
             inner,
-            authenticator: self.authenticator.clone(),
+            config: self.clone(),
         }
     }
 }
@@ -66,10 +89,93 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Clone)]
 pub struct RpcService<S> {
     inner: S,
-    authenticator: Arc<dyn Authenticator>,
+    config: RpcLayer,
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+/// The principal of a verified client certificate on this connection, if it is mapped.
+fn certificate_principal<B>(request: &Request<B>, identities: &ClientIdentities) -> Option<Principal> {
+    if identities.is_empty() {
+        return None;
+    }
+    let certs = request
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()?
+        .peer_certs()?;
+    identities.identify(&certs)
+}
+
+/// What to do with a call, decided before the service sees it.
+enum Admission {
+    Admit(CallContext),
+    Refuse(tonic::Status, Option<Principal>),
+}
+
+impl RpcLayer {
+    fn admit<B>(&self, request: &Request<B>, path: &str, method: &str, trace_id: &str) -> Admission {
+        let headers = request.headers();
+        let certificate = certificate_principal(request, &self.identities);
+        let has_bearer = headers.contains_key(crate::auth::AUTHORIZATION_HEADER);
+        // A system calling with only its certificate acts as itself; with a bearer token it acts
+        // for the token's principal.
+        let (principal, verified, via) = match certificate {
+            Some(system) if !has_bearer => (system.clone(), true, Some(system.subject)),
+            certificate => match self.authenticator.authenticate(headers) {
+                Ok(principal) => (
+                    principal,
+                    self.authenticator.enforces_policy(),
+                    certificate.map(|c| c.subject),
+                ),
+                Err(err) => return Admission::Refuse(err.into(), None),
+            },
+        };
+        if verified && !crate::policy::allows(path, principal.role) {
+            let status =
+                AppError::PermissionDenied(format!("the {} role may not call {method}", principal.role.as_str()))
+                    .into();
+            return Admission::Refuse(status, Some(principal));
+        }
+        // Verified site-bound callers see only their site; without a site claim they can see
+        // nothing, so they are refused here.
+        let site_scope = if verified && principal.role.is_site_bound() {
+            match principal.site.clone() {
+                Some(site) => Some(site),
+                None => {
+                    let status =
+                        AppError::PermissionDenied(format!("the {} role needs a site claim", principal.role.as_str()))
+                            .into();
+                    return Admission::Refuse(status, Some(principal));
+                }
+            }
+        } else {
+            None
+        };
+        let credentials = headers
+            .get(crate::auth::AUTHORIZATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Admission::Admit(CallContext {
+            principal,
+            trace_id: trace_id.to_owned(),
+            credentials,
+            site_scope,
+            via,
+        })
+    }
+
+    fn record_refusal(&self, path: &str, principal: Option<Principal>, trace_id: &str, status: &tonic::Status) {
+        if let Some(recorder) = &self.refusals {
+            recorder.record(Refusal {
+                path: path.to_owned(),
+                principal,
+                trace_id: trace_id.to_owned(),
+                code: status.code(),
+                message: status.message().to_owned(),
+            });
+        }
+    }
+}
 
 impl<S, B> Service<Request<B>> for RpcService<S>
 where
@@ -92,10 +198,14 @@ where
 
         let started = std::time::Instant::now();
         let path = request.uri().path().to_owned();
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .unwrap_or((path.as_str(), ""));
+        // Metrics and spans name only methods that exist: a caller cannot mint labels.
+        let (service, method) = if crate::policy::is_known(&path) {
+            path.trim_start_matches('/')
+                .split_once('/')
+                .unwrap_or(("unknown", "unknown"))
+        } else {
+            ("unknown", "unknown")
+        };
         let span = tracing::info_span!(
             "rpc",
             otel.name = %format!("{service}/{method}"),
@@ -118,73 +228,57 @@ where
         } else {
             otel_trace.to_string()
         };
-
         if !trace_id.is_empty() {
             // Every log line of the call (JSON logs include the current span) names its trace.
             span.record("trace_id", trace_id.as_str());
         }
+
+        let answer_now = |status: tonic::Status| -> Self::Future {
+            span.record("rpc.grpc.status_code", status.code() as i32);
+            span.record("otel.status_code", "ERROR");
+            crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
+            Box::pin(async move { Ok(status.into_http()) })
+        };
+
         let is_health = service == "grpc.health.v1.Health";
+        let mut principal = None;
         if !is_health {
-            match self.authenticator.authenticate(request.headers()) {
-                Ok(principal)
-                    if self.authenticator.enforces_policy() && !crate::policy::allows(&path, principal.role) =>
-                {
-                    span.record("enduser.role", principal.role.as_str());
-                    let status: tonic::Status = AppError::PermissionDenied(format!(
-                        "the {} role may not call {method}",
-                        principal.role.as_str()
-                    ))
-                    .into();
-                    span.record("rpc.grpc.status_code", status.code() as i32);
-                    crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
-                    return Box::pin(async move { Ok(status.into_http()) });
+            match self.config.admit(&request, &path, method, &trace_id) {
+                Admission::Admit(call) => {
+                    span.record("enduser.role", call.principal.role.as_str());
+                    principal = Some(call.principal.clone());
+                    request.extensions_mut().insert(call);
                 }
-                Ok(principal) => {
-                    span.record("enduser.role", principal.role.as_str());
-                    let credentials = request
-                        .headers()
-                        .get(crate::auth::AUTHORIZATION_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    // Verified site-bound callers see only their site; without a site claim they
-                    // can see nothing, so they are refused here.
-                    let site_scope = if self.authenticator.enforces_policy() && principal.role.is_site_bound() {
-                        match principal.site.clone() {
-                            Some(site) => Some(site),
-                            None => {
-                                let status: tonic::Status = AppError::PermissionDenied(format!(
-                                    "the {} role needs a site claim",
-                                    principal.role.as_str()
-                                ))
-                                .into();
-                                span.record("rpc.grpc.status_code", status.code() as i32);
-                                return Box::pin(async move { Ok(status.into_http()) });
-                            }
-                        }
-                    } else {
-                        None
-                    };
-                    request.extensions_mut().insert(CallContext {
-                        principal,
-                        trace_id,
-                        credentials,
-                        site_scope,
-                    });
-                }
-                Err(err) => {
-                    let status: tonic::Status = err.into();
-                    span.record("rpc.grpc.status_code", status.code() as i32);
-                    crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
-                    return Box::pin(async move { Ok(status.into_http()) });
+                Admission::Refuse(status, who) => {
+                    if let Some(p) = &who {
+                        span.record("enduser.role", p.role.as_str());
+                    }
+                    self.config.record_refusal(&path, who, &trace_id, &status);
+                    return answer_now(status);
                 }
             }
         }
+        // Shed load rather than queue it: a caller retries elsewhere or later.
+        let permit = if is_health {
+            None
+        } else {
+            match self.config.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    return answer_now(tonic::Status::resource_exhausted(
+                        "the service is at its limit of calls in flight (max_in_flight_calls); retry with backoff",
+                    ));
+                }
+            }
+        };
 
         let record_span = span.clone();
         let (service, method) = (service.to_owned(), method.to_owned());
+        let config = self.config.clone();
         Box::pin(
             async move {
                 let response = inner.call(request).await?;
+                drop(permit);
                 // Unary errors are trailers-only responses with grpc-status in the headers;
                 // a success carries it in the trailers, so no header means OK.
                 let code = response
@@ -197,6 +291,14 @@ where
                 crate::metrics::observe(&service, &method, code, started.elapsed().as_secs_f64());
                 if code != 0 {
                     record_span.record("otel.status_code", "ERROR");
+                }
+                let code = tonic::Code::from_i32(code);
+                if is_refusal(code) {
+                    let message = tonic::Status::from_header_map(response.headers())
+                        .map(|s| s.message().to_owned())
+                        .unwrap_or_default();
+                    let status = tonic::Status::new(code, message);
+                    config.record_refusal(&path, principal, &trace_id, &status);
                 }
                 Ok(response)
             }

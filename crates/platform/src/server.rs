@@ -14,8 +14,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::auth::Authenticator;
+use crate::refusals::RefusalRecorder;
 use crate::rpc_layer::RpcLayer;
 use crate::settings::Settings;
+use crate::tls::ClientIdentities;
 
 /// A service ready to serve: its routes and the names health reports for it.
 pub struct ServiceRoutes {
@@ -44,6 +46,14 @@ impl Application {
         authenticator: Arc<dyn Authenticator>,
         db: sea_orm::DatabaseConnection,
     ) -> anyhow::Result<Application> {
+        settings.check_exposure()?;
+        if settings.insecure_expose_unprotected && !settings.listen_addr.ip().is_loopback() {
+            tracing::warn!(
+                address = %settings.listen_addr,
+                tls = settings.tls_enabled(),
+                "INSECURE: insecure_expose_unprotected is set; clinical data may cross the network unprotected"
+            );
+        }
         let listener = bind(settings.listen_addr).await?;
         let health_listener = match settings.health_listen_addr {
             Some(addr) => Some(bind(addr).await?),
@@ -85,7 +95,19 @@ impl Application {
             main: self.listener,
             health: self.health_listener,
         };
-        let served = serve(self.service, listeners, &self.settings, self.authenticator, shutdown).await;
+        let (refusals, refusal_writer) = crate::refusals::RefusalRecorder::start(self.db.clone());
+        let served = serve(
+            self.service,
+            listeners,
+            &self.settings,
+            self.authenticator,
+            Some(refusals),
+            shutdown,
+        )
+        .await;
+        // Every layer (and so every recorder) is gone once the server stopped: the writer
+        // finishes the queue and ends.
+        let _ = refusal_writer.await;
         metrics_stop.cancel();
         if let Some(task) = metrics {
             let _ = task.await;
@@ -148,8 +170,11 @@ pub async fn serve(
     listeners: Listeners,
     settings: &Settings,
     authenticator: Arc<dyn Authenticator>,
+    refusals: Option<RefusalRecorder>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let tls = crate::tls::server_config(settings)?;
+    let identities = ClientIdentities::parse(&settings.tls_client_identities)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service.names.iter().copied().chain([""]) {
         health.set_service_status(name, ServingStatus::Serving).await;
@@ -191,11 +216,24 @@ pub async fn serve(
     };
 
     let incoming = TcpIncoming::from(listeners.main).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder()
         .max_connection_age(settings.max_connection_age())
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(RpcLayer::new(authenticator))
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .timeout(settings.request_timeout());
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
+    }
+    let server = builder
+        .layer(RpcLayer::new(
+            authenticator,
+            identities,
+            settings.max_in_flight_calls,
+            refusals,
+        ))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop_accepting);
 

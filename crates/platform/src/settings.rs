@@ -73,6 +73,35 @@ pub struct Settings {
     pub dosing_url: String,
     /// Deadline of each call to another trialops service, milliseconds.
     pub dependency_timeout_ms: u64,
+    /// TLS: PEM certificate chain of this service. With `tls_key_file`, the gRPC port speaks
+    /// only TLS, and calls to other services present it as the client certificate.
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS: PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Mutual TLS: PEM CA bundle that client certificates must chain to. Callers with a
+    /// certificate from it are identified by `tls_client_identities`.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Mutual TLS: refuse the TLS handshake of a client without a certificate from
+    /// `tls_client_ca_file` (otherwise a bearer token alone is enough).
+    pub tls_require_client_cert: bool,
+    /// Mutual TLS: which certificate names act in which role, comma-separated
+    /// `name=role` or `name=role@site`, for example
+    /// `dosing.trialops.svc=service,his.cog-101.example=site_coordinator@COG-101`. The name must
+    /// be a DNS name the certificate is valid for.
+    pub tls_client_identities: String,
+    /// TLS: PEM CA bundle that other trialops services' certificates must chain to; calls to
+    /// `enrollment_url` and `dosing_url` (https://…) use TLS with it.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Serve a non-loopback `listen_addr` without TLS or without verified authentication.
+    /// Never in production: clinical data would cross the network unprotected.
+    pub insecure_expose_unprotected: bool,
+    /// Calls handled at once by one replica; beyond it calls are refused at once with
+    /// RESOURCE_EXHAUSTED (retryable) instead of queueing.
+    pub max_in_flight_calls: usize,
+    /// Concurrent HTTP/2 streams (calls) one connection may open.
+    pub max_concurrent_streams: u32,
+    /// Longest any call may run, seconds (a caller's shorter deadline wins).
+    pub request_timeout_seconds: u64,
 }
 
 /// How callers are authenticated.
@@ -135,6 +164,16 @@ impl Default for Settings {
             enrollment_url: "http://127.0.0.1:50051".to_owned(),
             dosing_url: "http://127.0.0.1:50052".to_owned(),
             dependency_timeout_ms: 5000,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_require_client_cert: false,
+            tls_client_identities: String::new(),
+            tls_ca_file: None,
+            insecure_expose_unprotected: false,
+            max_in_flight_calls: 512,
+            max_concurrent_streams: 128,
+            request_timeout_seconds: 60,
         }
     }
 }
@@ -194,7 +233,61 @@ impl Settings {
                 "database_url must start with postgres://, postgresql:// or sqlite:".into(),
             ));
         }
-        Ok(())
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(SettingsError("tls_cert_file and tls_key_file go together".into()));
+        }
+        if self.tls_client_ca_file.is_some() && self.tls_cert_file.is_none() {
+            return Err(SettingsError(
+                "tls_client_ca_file needs tls_cert_file and tls_key_file (mutual TLS is TLS)".into(),
+            ));
+        }
+        if self.tls_require_client_cert && self.tls_client_ca_file.is_none() {
+            return Err(SettingsError("tls_require_client_cert needs tls_client_ca_file".into()));
+        }
+        if !self.tls_client_identities.trim().is_empty() && self.tls_client_ca_file.is_none() {
+            return Err(SettingsError("tls_client_identities needs tls_client_ca_file".into()));
+        }
+        if self.max_in_flight_calls == 0 || self.max_concurrent_streams == 0 || self.request_timeout_seconds == 0 {
+            return Err(SettingsError(
+                "max_in_flight_calls, max_concurrent_streams and request_timeout_seconds must be at least 1".into(),
+            ));
+        }
+        self.check_exposure()
+    }
+
+    /// Whether the gRPC port speaks TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
+    }
+
+    /// Refuses to serve a non-loopback address without TLS and verified authentication, unless
+    /// `insecure_expose_unprotected` says so. (The health and metrics ports carry no clinical
+    /// data and are exempt.)
+    pub fn check_exposure(&self) -> Result<(), SettingsError> {
+        if self.listen_addr.ip().is_loopback() || self.insecure_expose_unprotected {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if !self.tls_enabled() {
+            missing.push("TLS (tls_cert_file, tls_key_file)");
+        }
+        if self.auth_mode == AuthMode::Development {
+            missing.push("verified authentication (auth_mode = jwt)");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(SettingsError(format!(
+            "listen_addr {} is not a loopback address and {} is not configured; configure it, or set \
+             TRIALOPS_INSECURE_EXPOSE_UNPROTECTED=true to expose clinical data unprotected (never in production)",
+            self.listen_addr,
+            missing.join(" and ")
+        )))
+    }
+
+    /// Longest a call may run.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
     }
 
     /// Deadline of calls to other trialops services.
@@ -242,7 +335,7 @@ mod tests {
             env(&[
                 ("TRIALOPS_DRAIN_DELAY_SECONDS", "7"),
                 ("TRIALOPS_DATABASE_URL", "postgres://db/x"),
-                ("TRIALOPS_LISTEN_ADDR", "0.0.0.0:6000"),
+                ("TRIALOPS_LISTEN_ADDR", "127.0.0.1:6000"),
                 ("TRIALOPS_MIGRATE_ON_START", "never"),
             ]),
         )
@@ -272,6 +365,73 @@ mod tests {
                 .unwrap_or_default()
                 .contains("database_url_file")
         );
+    }
+
+    #[test]
+    fn a_non_loopback_address_needs_tls_and_verified_authentication_or_the_loud_flag() {
+        let refused = |pairs: &[(&str, &str)]| {
+            Settings::load(50051, None, env(pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let plain = refused(&[("TRIALOPS_LISTEN_ADDR", "0.0.0.0:50051")]);
+        assert!(plain.contains("TLS (tls_cert_file, tls_key_file)"), "{plain}");
+        assert!(plain.contains("auth_mode = jwt"), "{plain}");
+        assert!(plain.contains("TRIALOPS_INSECURE_EXPOSE_UNPROTECTED"), "{plain}");
+
+        // TLS without verified callers is refused too, and so is verification without TLS.
+        let tls_only = refused(&[
+            ("TRIALOPS_LISTEN_ADDR", "10.0.0.5:50051"),
+            ("TRIALOPS_TLS_CERT_FILE", "/tls/tls.crt"),
+            ("TRIALOPS_TLS_KEY_FILE", "/tls/tls.key"),
+        ]);
+        assert!(
+            tls_only.contains("auth_mode = jwt") && !tls_only.contains("tls_cert_file,"),
+            "{tls_only}"
+        );
+        let jwt_only = refused(&[("TRIALOPS_LISTEN_ADDR", "0.0.0.0:50051"), ("TRIALOPS_AUTH_MODE", "jwt")]);
+        assert!(
+            jwt_only.contains("TLS (") && !jwt_only.contains("auth_mode = jwt"),
+            "{jwt_only}"
+        );
+
+        let both = Settings::load(
+            50051,
+            None,
+            env(&[
+                ("TRIALOPS_LISTEN_ADDR", "0.0.0.0:50051"),
+                ("TRIALOPS_AUTH_MODE", "jwt"),
+                ("TRIALOPS_TLS_CERT_FILE", "/tls/tls.crt"),
+                ("TRIALOPS_TLS_KEY_FILE", "/tls/tls.key"),
+            ]),
+        );
+        assert!(both.is_ok(), "{:?}", both.err());
+        let flagged = Settings::load(
+            50051,
+            None,
+            env(&[
+                ("TRIALOPS_LISTEN_ADDR", "0.0.0.0:50051"),
+                ("TRIALOPS_INSECURE_EXPOSE_UNPROTECTED", "true"),
+            ]),
+        );
+        assert!(flagged.is_ok(), "{:?}", flagged.err());
+        let loopback = Settings::load(50051, None, env(&[("TRIALOPS_LISTEN_ADDR", "[::1]:50051")]));
+        assert!(loopback.is_ok(), "{:?}", loopback.err());
+    }
+
+    #[test]
+    fn tls_settings_must_be_complete() {
+        let err = |pairs: &[(&str, &str)]| {
+            Settings::load(50051, None, env(pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&[("TRIALOPS_TLS_CERT_FILE", "/tls/tls.crt")]).contains("tls_key_file"));
+        assert!(err(&[("TRIALOPS_TLS_CLIENT_CA_FILE", "/tls/ca.crt")]).contains("tls_client_ca_file needs"));
+        assert!(err(&[("TRIALOPS_TLS_REQUIRE_CLIENT_CERT", "true")]).contains("tls_require_client_cert"));
+        assert!(err(&[("TRIALOPS_TLS_CLIENT_IDENTITIES", "dosing=service")]).contains("tls_client_identities"));
     }
 
     #[test]

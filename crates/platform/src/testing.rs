@@ -226,6 +226,95 @@ pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A throwaway certificate authority for TLS tests: certificates are written as PEM files in a
+/// temporary folder that lives as long as the value.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// A certificate and key issued by a [`TestPki`].
+#[derive(Debug, Clone)]
+pub struct TestCert {
+    /// PEM certificate file.
+    pub cert: std::path::PathBuf,
+    /// PEM private key file.
+    pub key: std::path::PathBuf,
+}
+
+impl TestPki {
+    /// A new CA named `name`.
+    pub fn new(name: &str) -> TestPki {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary folder: {e}"));
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, key).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("ca.crt"), issuer.pem()).unwrap_or_else(|e| panic!("{e}"));
+        TestPki { dir, issuer }
+    }
+
+    /// The CA certificate file.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// A certificate valid for `names` (DNS names or IP addresses) for server and client use.
+    pub fn issue(&self, file_stem: &str, names: &[&str]) -> TestCert {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap_or_else(|e| panic!("{e}"));
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let cert = params.signed_by(&key, &self.issuer).unwrap_or_else(|e| panic!("{e}"));
+        let issued = TestCert {
+            cert: self.dir.path().join(format!("{file_stem}.crt")),
+            key: self.dir.path().join(format!("{file_stem}.key")),
+        };
+        std::fs::write(&issued.cert, cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&issued.key, key.serialize_pem()).unwrap_or_else(|e| panic!("{e}"));
+        issued
+    }
+}
+
+/// `settings` serving TLS with `server`, requesting client certificates from `pki`'s CA mapped
+/// by `identities`, and verifying other services with the same CA.
+pub fn tls_settings(
+    mut settings: crate::Settings,
+    pki: &TestPki,
+    server: &TestCert,
+    identities: &str,
+) -> crate::Settings {
+    settings.tls_cert_file = Some(server.cert.clone());
+    settings.tls_key_file = Some(server.key.clone());
+    settings.tls_client_ca_file = Some(pki.ca());
+    settings.tls_client_identities = identities.to_owned();
+    settings.tls_ca_file = Some(pki.ca());
+    settings
+}
+
+/// A TLS channel to `https://localhost:<port>` trusting `pki`, presenting `client` if given.
+pub async fn tls_channel(
+    port: u16,
+    pki: &TestPki,
+    client: Option<&TestCert>,
+) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(&pki.ca())));
+    if let Some(c) = client {
+        tls = tls.identity(Identity::from_pem(read(&c.cert), read(&c.key)));
+    }
+    Endpoint::from_shared(format!("https://localhost:{port}"))?
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
 /// Runs each named scenario `async fn name(backend: Backend)` as two tests, `sqlite::name` and
 /// `postgres::name`; the PostgreSQL one says it is skipped when no server is configured.
 #[macro_export]

@@ -30,7 +30,7 @@ pub struct Enrollment {
 impl Enrollment {
     /// A client for the configured enrollment URL (connects on first use).
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let channel = lazy_channel(&settings.enrollment_url, settings.dependency_timeout())?;
+        let channel = lazy_channel(&settings.enrollment_url, settings)?;
         Ok(Enrollment {
             client: EnrollmentServiceClient::new(channel),
         })

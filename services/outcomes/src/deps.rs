@@ -27,11 +27,8 @@ impl Dependencies {
     /// Clients for the configured URLs (connecting on first use).
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Dependencies {
-            enrollment: EnrollmentServiceClient::new(lazy_channel(
-                &settings.enrollment_url,
-                settings.dependency_timeout(),
-            )?),
-            dosing: DosingServiceClient::new(lazy_channel(&settings.dosing_url, settings.dependency_timeout())?),
+            enrollment: EnrollmentServiceClient::new(lazy_channel(&settings.enrollment_url, settings)?),
+            dosing: DosingServiceClient::new(lazy_channel(&settings.dosing_url, settings)?),
         })
     }
 
