@@ -3,6 +3,8 @@
 //! `trialops up` starts enrollment, dosing and outcomes on the embedded default (SQLite files
 //! under `--data-dir`), wires them to each other, prints where each listens, and drains and
 //! stops all three on Ctrl-C or SIGTERM. In containers each service runs as its own binary.
+//! Callers authenticate with development tokens: `up` creates a signing key in the data folder
+//! and `trialops token` mints tokens with it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +12,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use trialops_platform::{Settings, server, telemetry};
+use trialops_platform::auth::Role;
+use trialops_platform::{Settings, devkeys, server, telemetry};
 
 /// trialops: clinical-trial operations services.
 #[derive(Parser)]
@@ -40,6 +43,25 @@ enum Command {
         #[arg(long, default_value_t = trialops_outcomes::DEFAULT_PORT)]
         outcomes_port: u16,
     },
+    /// Print a development token signed with the key `trialops up` created in --data-dir.
+    Token {
+        /// Role: site_coordinator, pharmacist, investigator, central_reviewer, statistician,
+        /// administrator or service.
+        #[arg(long)]
+        role: String,
+        /// Site code, required for site_coordinator, pharmacist and investigator.
+        #[arg(long)]
+        site: Option<String>,
+        /// Who acts (recorded in the audit trail); never a patient identifier.
+        #[arg(long, default_value = "local-developer")]
+        subject: String,
+        /// The folder `trialops up` uses.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Validity in minutes.
+        #[arg(long, default_value_t = 480)]
+        minutes: i64,
+    },
 }
 
 /// The settings of one service: the environment's `TRIALOPS_*` values, then this command's.
@@ -62,34 +84,77 @@ fn settings(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let Command::Up {
-        data_dir,
-        host,
-        enrollment_port,
-        dosing_port,
-        outcomes_port,
-    } = cli.command;
+    match cli.command {
+        Command::Up {
+            data_dir,
+            host,
+            enrollment_port,
+            dosing_port,
+            outcomes_port,
+        } => up(&env, data_dir, host, [enrollment_port, dosing_port, outcomes_port]).await,
+        Command::Token {
+            role,
+            site,
+            subject,
+            data_dir,
+            minutes,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                anyhow::anyhow!("--role {role:?}: use one of {}", names.join(", "))
+            })?;
+            if minutes < 1 {
+                anyhow::bail!("--minutes must be at least 1");
+            }
+            let audience = Settings::load(0, None, env)?.jwt_audience;
+            let token = devkeys::mint(&data_dir, &audience, &subject, role, site.as_deref(), minutes * 60)?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// `trialops up`.
+async fn up(
+    env: &HashMap<String, String>,
+    data_dir: PathBuf,
+    host: std::net::IpAddr,
+    [enrollment_port, dosing_port, outcomes_port]: [u16; 3],
+) -> anyhow::Result<()> {
+    // Verified development tokens unless the environment chose how callers authenticate.
+    let dev_key = if env.contains_key("TRIALOPS_AUTH_MODE") {
+        None
+    } else {
+        Some(devkeys::ensure_key(&data_dir)?)
+    };
+    let settings = |port: u16, urls: (&str, &str)| -> anyhow::Result<Settings> {
+        let mut s = settings(env, port, host, &data_dir, urls)?;
+        if let Some(key) = &dev_key {
+            devkeys::apply(&mut s, key);
+        }
+        Ok(s)
+    };
     let local = |port: u16| format!("http://{}", SocketAddr::new(host, port));
     let urls = (local(enrollment_port), local(dosing_port));
     let urls = (urls.0.as_str(), urls.1.as_str());
-    let base = settings(&env, enrollment_port, host, &data_dir, urls)?;
-    let _telemetry = telemetry::init("trialops", &base, &env)?;
+    let base = settings(enrollment_port, urls)?;
+    let _telemetry = telemetry::init("trialops", &base, env)?;
 
     let enrollment = trialops_enrollment::build(base, trialops_enrollment::Options::default()).await?;
-    let dosing = trialops_dosing::build(
-        settings(&env, dosing_port, host, &data_dir, urls)?,
-        trialops_dosing::Options::default(),
-    )
-    .await?;
-    let outcomes = trialops_outcomes::build(
-        settings(&env, outcomes_port, host, &data_dir, urls)?,
-        trialops_outcomes::Options::default(),
-    )
-    .await?;
+    let dosing = trialops_dosing::build(settings(dosing_port, urls)?, trialops_dosing::Options::default()).await?;
+    let outcomes =
+        trialops_outcomes::build(settings(outcomes_port, urls)?, trialops_outcomes::Options::default()).await?;
     println!("trialops is running (data in {}):", data_dir.display());
     println!("  enrollment  {}", enrollment.local_addr()?);
     println!("  dosing      {}", dosing.local_addr()?);
     println!("  outcomes    {}", outcomes.local_addr()?);
+    if dev_key.is_some() {
+        println!("Callers need a development token, for example:");
+        println!(
+            "  trialops token --data-dir {} --role site_coordinator --site COG-101",
+            data_dir.display()
+        );
+    }
     println!("Ctrl-C stops all three.");
 
     let shutdown = CancellationToken::new();

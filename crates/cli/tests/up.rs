@@ -1,5 +1,5 @@
 //! `trialops up` as a newcomer runs it: one process, three services wired to each other, a clean
-//! stop on Ctrl-C (SIGINT).
+//! stop on Ctrl-C (SIGINT), development tokens from `trialops token`.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -57,19 +57,52 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // Dosing reaches enrollment: an unknown subject is refused by enrollment's answer.
+    // Callers need a token: `trialops token` mints one with the key `up` created.
     let mut dosing = DosingServiceClient::connect(format!("http://127.0.0.1:{}", ports[1]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let plan = dpb::CreateTreatmentPlanRequest {
+        request_id: trialops_platform::testing::request_id(),
+        subject_id: "ANBL1221-0001".into(),
+    };
     let err = dosing
-        .create_treatment_plan(dpb::CreateTreatmentPlanRequest {
-            request_id: trialops_platform::testing::request_id(),
-            subject_id: "ANBL1221-0001".into(),
-        })
+        .create_treatment_plan(plan.clone())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a call without a token was served"));
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let minted = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args([
+            "token",
+            "--role",
+            "pharmacist",
+            "--site",
+            "COG-101",
+            "--subject",
+            "pharmacist-3",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    // Dosing reaches enrollment with the pharmacist's token: an unknown subject is refused by
+    // enrollment's answer.
+    let err = dosing
+        .create_treatment_plan(trialops_platform::testing::with_bearer(plan, &token))
         .await
         .err()
         .unwrap_or_else(|| panic!("planned an unknown subject"));
     assert_eq!(trialops_platform::testing::reason(&err), "SUBJECT_NOT_ENROLLED");
+    // A site-bound role without a site is refused by `trialops token`, naming the option.
+    let refused = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["token", "--role", "pharmacist", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--site"));
     for db in ["enrollment.db", "dosing.db", "outcomes.db"] {
         assert!(dir.path().join(db).exists(), "{db} not created");
     }

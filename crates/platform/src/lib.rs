@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod convert;
 pub mod database;
+pub mod devkeys;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
