@@ -310,6 +310,69 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::DevelopmentAuthenticator;
+
+    fn grpc_status(response: &Response<tonic::body::Body>) -> Option<String> {
+        response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_in_flight_limit_are_shed_and_health_never_is() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let inner = {
+            let release = release.clone();
+            // ListSites waits for a release; everything else answers at once.
+            tower::service_fn(move |request: Request<()>| {
+                let release = release.clone();
+                let waits = request.uri().path().ends_with("/ListSites");
+                async move {
+                    if waits {
+                        release.notified().await;
+                    }
+                    Ok::<_, std::convert::Infallible>(Response::new(tonic::body::Body::empty()))
+                }
+            })
+        };
+        let mut service =
+            RpcLayer::new(Arc::new(DevelopmentAuthenticator), ClientIdentities::default(), 1, None).layer(inner);
+        let call = |path: &str| {
+            Request::builder()
+                .uri(format!("http://localhost{path}"))
+                .body(())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        const LIST: &str = "/trialops.enrollment.v1.EnrollmentService/ListSites";
+
+        let first = tokio::spawn(service.call(call(LIST)));
+        tokio::task::yield_now().await;
+        // The only slot is taken: the next call is answered at once, without reaching the
+        // service.
+        let shed = service.call(call(LIST)).await.unwrap_or_else(|e| match e {});
+        assert_eq!(grpc_status(&shed).as_deref(), Some("8"), "RESOURCE_EXHAUSTED");
+        // Health passes (kubelet must see a busy replica alive).
+        let health = service
+            .call(call("/grpc.health.v1.Health/Check"))
+            .await
+            .unwrap_or_else(|e| match e {});
+        assert_eq!(grpc_status(&health), None);
+
+        release.notify_one();
+        let first = first
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| match e {});
+        assert_eq!(grpc_status(&first), None);
+        // The slot is free again.
+        let after = service
+            .call(call("/trialops.enrollment.v1.EnrollmentService/ListTrials"))
+            .await
+            .unwrap_or_else(|e| match e {});
+        assert_eq!(grpc_status(&after), None);
+    }
 
     #[test]
     fn trace_ids_come_from_valid_traceparent_headers_only() {

@@ -315,6 +315,64 @@ pub async fn tls_channel(
         .await
 }
 
+/// A gRPC codec that sends and receives message bytes as they are, for hostile-input tests:
+/// whatever bytes a test builds reach the server's decoder unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// Encoder and decoder of [`RawCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawBytes;
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let mut out = vec![0; prost::bytes::Buf::remaining(src)];
+        prost::bytes::Buf::copy_to_slice(src, &mut out);
+        Ok(Some(out))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+/// Calls the unary method at `path` (for example
+/// `/trialops.enrollment.v1.EnrollmentService/RegisterSite`) with `body` as the message bytes.
+pub async fn raw_call(channel: tonic::transport::Channel, path: &str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+    let path = http::uri::PathAndQuery::try_from(path).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    grpc.unary(tonic::Request::new(body), path, RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// Runs each named scenario `async fn name(backend: Backend)` as two tests, `sqlite::name` and
 /// `postgres::name`; the PostgreSQL one says it is skipped when no server is configured.
 #[macro_export]

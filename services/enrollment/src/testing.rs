@@ -25,11 +25,16 @@ pub async fn client(server: &RunningServer) -> Client {
 
 /// Starts an enrollment server on an existing database.
 pub async fn start_on(url: &str) -> RunningServer {
+    start_with(settings(url)).await
+}
+
+/// Starts an enrollment server with these settings (and the test randomization secret).
+pub async fn start_with(settings: trialops_platform::Settings) -> RunningServer {
     let options = Options {
         randomization_secret: Some(SECRET.to_vec()),
         ..Options::default()
     };
-    let app = build(settings(url), options)
+    let app = build(settings, options)
         .await
         .unwrap_or_else(|e| panic!("build: {e:#}"));
     RunningServer::spawn(app)

@@ -1,0 +1,94 @@
+//! Hostile input at the transport: oversized messages and malformed protobuf are refused with a
+//! clear code, nothing is written, and the server keeps serving. (Load shedding is tested on the
+//! RPC layer itself, in `trialops_platform::rpc_layer`.)
+
+use prost::Message;
+use tonic::Code;
+use trialops_enrollment::testing::{self as enrollment, Client};
+use trialops_platform::testing::{Backend, TestDatabase, raw_call, request_id, settings};
+use trialops_proto::enrollment::v1 as pb;
+
+const REGISTER_SITE: &str = "/trialops.enrollment.v1.EnrollmentService/RegisterSite";
+
+async fn sites(client: &mut Client) -> usize {
+    client
+        .list_sites(pb::ListSitesRequest::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .sites
+        .len()
+}
+
+fn register(site_code: &str, name: &str) -> pb::RegisterSiteRequest {
+    pb::RegisterSiteRequest {
+        request_id: request_id(),
+        site_code: site_code.into(),
+        name: name.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_messages_are_refused_and_write_nothing() {
+    let db = TestDatabase::create(Backend::Sqlite)
+        .await
+        .unwrap_or_else(|| panic!("sqlite"));
+    let mut s = settings(&db.url);
+    s.max_message_bytes = 4096;
+    let server = enrollment::start_with(s).await;
+    let mut client = enrollment::client(&server).await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Larger than max_message_bytes: refused before any handler runs (tonic answers
+    // OUT_OF_RANGE, naming the limit).
+    let err = client
+        .register_site(register("COG-101", &"x".repeat(10_000)))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an oversized message was accepted"));
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("the limit is: 4096 bytes"), "{err:?}");
+
+    // Malformed protobuf, each a different way of breaking the wire format. gRPC answers
+    // INTERNAL for a message it cannot decode (as every gRPC implementation does).
+    let valid = register("COG-101", "Hospital").encode_to_vec();
+    let mut invalid_utf8 = Vec::new();
+    // field 3 (name), length-delimited, 2 bytes that are not UTF-8
+    invalid_utf8.extend_from_slice(&[0x1a, 0x02, 0xff, 0xfe]);
+    let mut truncated = valid.clone();
+    truncated.truncate(valid.len() - 3);
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("length beyond the end", vec![0x0a, 0x7f, b'a']),
+        ("invalid UTF-8 in a string", invalid_utf8),
+        ("truncated message", truncated),
+        ("wire type 7 does not exist", vec![0x0f, 0x01]),
+        ("field number 0", vec![0x00, 0x01]),
+        (
+            "varint longer than 10 bytes",
+            vec![0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        ),
+        ("wrong wire type for a string field", vec![0x0d, 0x01, 0x02, 0x03, 0x04]),
+    ];
+    for (what, body) in hostile {
+        let err = raw_call(channel.clone(), REGISTER_SITE, body)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(err.code(), Code::Internal, "{what}: {err:?}");
+        assert!(err.message().contains("decode"), "{what}: {err:?}");
+    }
+    assert_eq!(sites(&mut client).await, 0, "a refused message wrote something");
+
+    // Unknown fields are skipped (forward compatibility), and the server still serves.
+    let mut with_unknown = valid.clone();
+    with_unknown.extend_from_slice(&[0xf8, 0x0f, 0x01]); // field 255, varint 1
+    raw_call(channel.clone(), REGISTER_SITE, with_unknown)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(sites(&mut client).await, 1);
+    server.stop().await;
+}
