@@ -147,21 +147,75 @@ struct Claims {
 /// Verifies `authorization: Bearer <JWT>`: signature, issuer, audience, expiry and not-before
 /// (with a small leeway); the principal is `sub`, `role` (a [`Role`] name) and `site`.
 pub struct JwtAuthenticator {
-    key: DecodingKey,
+    /// Verification keys with their key ids (`kid`); one key without an id from a PEM file.
+    keys: Vec<(Option<String>, DecodingKey)>,
     validation: Validation,
 }
 
 impl JwtAuthenticator {
     /// An authenticator for tokens signed with `key` by `algorithm`, from `issuer` for `audience`.
     pub fn new(key: DecodingKey, algorithm: Algorithm, issuer: &str, audience: &str, leeway_seconds: u64) -> Self {
+        Self::with_keys(vec![(None, key)], algorithm, issuer, audience, leeway_seconds)
+    }
+
+    /// Like [`JwtAuthenticator::new`] with several keys told apart by the token's `kid` header
+    /// (a JWKS: identity providers rotate keys by publishing the next one beside the current).
+    pub fn with_keys(
+        keys: Vec<(Option<String>, DecodingKey)>,
+        algorithm: Algorithm,
+        issuer: &str,
+        audience: &str,
+        leeway_seconds: u64,
+    ) -> Self {
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = leeway_seconds;
-        JwtAuthenticator { key, validation }
+        JwtAuthenticator { keys, validation }
     }
+
+    /// The key for a token: the one its `kid` names, or the only key when the token names none.
+    fn key_for(&self, token: &str) -> Result<&DecodingKey, AppError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AppError::Unauthenticated("the token is not valid".into()))?;
+        let found = match header.kid.as_deref() {
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|(id, _)| id.as_deref() == Some(kid))
+                .or(match self.keys.as_slice() {
+                    [(None, _)] => self.keys.first(),
+                    _ => None,
+                }),
+            None if self.keys.len() == 1 => self.keys.first(),
+            None => None,
+        };
+        found
+            .map(|(_, key)| key)
+            .ok_or_else(|| AppError::Unauthenticated("the token's signing key (kid) is not known".into()))
+    }
+}
+
+/// Verification keys from a JWKS document (`{"keys": [...]}`): those usable with `algorithm`.
+fn jwks_keys(bytes: &[u8], algorithm: Algorithm) -> anyhow::Result<Vec<(Option<String>, DecodingKey)>> {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(bytes).map_err(|e| anyhow::anyhow!("not a JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        // A key that declares another algorithm cannot verify these tokens.
+        if let Some(declared) = jwk.common.key_algorithm
+            && declared.to_string() != format!("{algorithm:?}")
+        {
+            continue;
+        }
+        keys.push((jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)?));
+    }
+    if keys.is_empty() {
+        anyhow::bail!("the JWKS has no key for {algorithm:?}");
+    }
+    Ok(keys)
 }
 
 impl Authenticator for JwtAuthenticator {
@@ -171,7 +225,9 @@ impl Authenticator for JwtAuthenticator {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-        let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation).map_err(|e| {
+        let token = token.trim();
+        let key = self.key_for(token)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
             AppError::Unauthenticated(
                 match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
@@ -209,16 +265,26 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticato
                 .as_deref()
                 .ok_or_else(|| anyhow::anyhow!("jwt_issuer is required with auth_mode jwt"))?;
             let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("jwt_key_file {}: {e}", path.display()))?;
-            let (algorithm, key) = match settings.jwt_algorithm.as_str() {
-                "ES256" => (Algorithm::ES256, DecodingKey::from_ec_pem(&bytes)),
-                "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(&bytes)),
-                "HS256" => (Algorithm::HS256, Ok(DecodingKey::from_secret(bytes.trim_ascii()))),
+            let algorithm = match settings.jwt_algorithm.as_str() {
+                "ES256" => Algorithm::ES256,
+                "RS256" => Algorithm::RS256,
+                "HS256" => Algorithm::HS256,
                 other => anyhow::bail!("jwt_algorithm {other:?}: use ES256, RS256 or HS256"),
             };
-            let key = key.map_err(|e| anyhow::anyhow!("jwt_key_file {}: {e}", path.display()))?;
+            let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("jwt_key_file {}: {e}", path.display());
+            let keys = if algorithm != Algorithm::HS256 && bytes.trim_ascii_start().starts_with(b"{") {
+                jwks_keys(&bytes, algorithm).map_err(|e| bad(&e))?
+            } else {
+                let key = match algorithm {
+                    Algorithm::ES256 => DecodingKey::from_ec_pem(&bytes),
+                    Algorithm::RS256 => DecodingKey::from_rsa_pem(&bytes),
+                    _ => Ok(DecodingKey::from_secret(bytes.trim_ascii())),
+                };
+                vec![(None, key.map_err(|e| bad(&e))?)]
+            };
             let audience = settings.jwt_audience.as_str();
-            Ok(Arc::new(JwtAuthenticator::new(
-                key,
+            Ok(Arc::new(JwtAuthenticator::with_keys(
+                keys,
                 algorithm,
                 issuer,
                 audience,

@@ -154,3 +154,47 @@ fn credentials_must_be_a_bearer_token() {
     headers.insert("authorization", HeaderValue::from_static("Basic dXNlcjpwYXNz"));
     assert!(matches!(auth.authenticate(&headers), Err(AppError::Unauthenticated(_))));
 }
+
+#[test]
+fn a_jwks_file_verifies_rotated_keys_by_kid() {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    let jwk = |private: &[u8], kid: &str| {
+        let key = EncodingKey::from_ec_pem(private).unwrap_or_else(|e| panic!("{e}"));
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk
+    };
+    let set = JwkSet {
+        keys: vec![jwk(PRIVATE, "current"), jwk(OTHER_PRIVATE, "next")],
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, serde_json::to_vec(&set).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let settings = trialops_platform::Settings {
+        auth_mode: trialops_platform::settings::AuthMode::Jwt,
+        jwt_key_file: Some(file),
+        jwt_issuer: Some(ISSUER.to_owned()),
+        ..trialops_platform::Settings::default()
+    };
+    let auth = trialops_platform::auth::from_settings(&settings).unwrap_or_else(|e| panic!("{e}"));
+    let signed = |private: &[u8], kid: Option<&str>| {
+        let key = EncodingKey::from_ec_pem(private).unwrap_or_else(|e| panic!("{e}"));
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let verify = |token: String| {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}"));
+        headers.insert("authorization", value);
+        auth.authenticate(&headers).map_err(|e| e.to_string())
+    };
+    assert!(verify(signed(PRIVATE, Some("current"))).is_ok());
+    assert!(verify(signed(OTHER_PRIVATE, Some("next"))).is_ok(), "the rotated key");
+    let forged = verify(signed(PRIVATE, Some("next"))).err().unwrap_or_default();
+    assert!(forged.contains("signature"), "{forged}");
+    for token in [signed(PRIVATE, Some("retired")), signed(PRIVATE, None)] {
+        let unknown = verify(token).err().unwrap_or_default();
+        assert!(unknown.contains("kid"), "{unknown}");
+    }
+}
