@@ -102,6 +102,8 @@ async fn one_trace_spans_dosing_and_enrollment() {
             format!("http://127.0.0.1:{collector_port}"),
         )
         .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        // Identity headers instead of development tokens: this test is about traces.
+        .env("TRIALOPS_AUTH_MODE", "development")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

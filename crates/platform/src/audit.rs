@@ -5,7 +5,7 @@
 //! actor_role, actor_site, action, entity_type, entity_id, old_value, new_value, reason,
 //! request_id, trace_id, previous_hash]`; the first entry's previous hash is 64 zeros.
 
-use chrono::{SecondsFormat, SubsecRound, Utc};
+use chrono::{SecondsFormat, SubsecRound};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
@@ -111,7 +111,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Ch
 
     let mut entry = event::Model {
         sequence: current.last_sequence,
-        occurred_at: Utc::now().trunc_subsecs(6),
+        occurred_at: crate::clock::now().trunc_subsecs(6),
         actor: ctx.actor.clone(),
         actor_role: ctx.actor_role.clone(),
         actor_site: ctx.actor_site.clone(),

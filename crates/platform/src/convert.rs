@@ -97,7 +97,7 @@ pub fn timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<
     let nanos = u32::try_from(t.nanos).map_err(|_| violation(field, "nanos must be 0 to 999,999,999"))?;
     let instant =
         DateTime::<Utc>::from_timestamp(t.seconds, nanos).ok_or_else(|| violation(field, "not a valid instant"))?;
-    if instant > Utc::now() + chrono::Duration::minutes(5) {
+    if instant > crate::clock::now() + chrono::Duration::minutes(5) {
         return Err(violation(field, "must not be in the future"));
     }
     Ok(instant)

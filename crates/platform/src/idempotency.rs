@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use chrono::Utc;
 use prost::Message;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityTrait};
 use sha2::{Digest, Sha256};
@@ -51,7 +50,7 @@ where
         method: Set(method.to_owned()),
         fingerprint: Set(fingerprint.clone()),
         response: Set(None),
-        created_at: Set(Utc::now()),
+        created_at: Set(crate::clock::now()),
     };
     let inserted = record::Entity::insert(claim)
         .on_conflict_do_nothing_on([record::Column::RequestId])

@@ -6,7 +6,7 @@
 //! protocol's limit; BSA is computed and checked against the previous cycle; each active
 //! agent's dose is calculated at its current level; the calendar of administrations is written.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
@@ -93,7 +93,7 @@ pub(super) async fn start(
             platelets_per_ul: convert::stored(platelets),
             measured_at,
             detail: detail.clone(),
-            recorded_at: Utc::now().trunc_subsecs(6),
+            recorded_at: trialops_platform::clock::now().trunc_subsecs(6),
         };
         record_refused_start(api, &audit_ctx, attempt).await?;
         let mut metadata: Vec<(String, String)> = Vec::new();
@@ -212,7 +212,7 @@ pub(super) async fn start(
                 measured_at,
                 delay_days: delay as i32,
                 implausible_confirmed: !implausible.is_empty(),
-                created_at: Utc::now().trunc_subsecs(6),
+                created_at: trialops_platform::clock::now().trunc_subsecs(6),
             };
             let administrations: Vec<administration::Model> = calendar(active.iter().copied(), start_date)
                 .into_iter()

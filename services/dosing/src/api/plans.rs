@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tonic::Request;
 use trialops_domain::dosing::dose::{ModificationError, check_modification};
@@ -73,7 +72,7 @@ pub(super) async fn create(
                     trial_id: subject.trial_id.clone(),
                     arm_code: subject.arm_code.clone(),
                     site_code: subject.site_code.clone(),
-                    created_at: Utc::now(),
+                    created_at: trialops_platform::clock::now(),
                     version: 1,
                 };
                 plan::Entity::insert(plan::ActiveModel::from(record.clone()))

@@ -2,7 +2,7 @@
 //! next position of the stratum's concealed sequence taken, all in one transaction. A refusal
 //! writes nothing; a retry with the same request id returns the same subject and arm.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
 use trialops_domain::identifiers::{self, is_screening_id, is_site_code};
@@ -150,7 +150,7 @@ pub(super) async fn enroll(
                 let position = counter::next(tx, &format!("stratum|{}|{stratum}", req.trial_id)).await? - 1;
                 let assignment = Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
 
-                let now = Utc::now().trunc_subsecs(6);
+                let now = trialops_platform::clock::now().trunc_subsecs(6);
                 let today = now.date_naive();
                 let record = subject::Model {
                     subject_id: subject_id.clone(),
@@ -274,7 +274,7 @@ fn check_screening(
             ],
         });
     }
-    let age_days = (Utc::now().date_naive() - s.assessed_on).num_days();
+    let age_days = (trialops_platform::clock::now().date_naive() - s.assessed_on).num_days();
     let validity = i64::from(trial.protocol.screening.validity_days);
     if age_days > validity {
         return Err(AppError::FailedPrecondition {
@@ -295,7 +295,7 @@ async fn ensure_trial_key<C: ConnectionTrait>(conn: &C, trial: &Trial) -> Result
     let record = trial_key::Model {
         trial_id: id.clone(),
         fingerprint: fingerprint.clone(),
-        first_used_at: Utc::now(),
+        first_used_at: trialops_platform::clock::now(),
     };
     trial_key::Entity::insert(trial_key::ActiveModel::from(record))
         .on_conflict_do_nothing_on([trial_key::Column::TrialId])

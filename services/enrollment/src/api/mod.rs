@@ -12,7 +12,7 @@ mod trials;
 
 use std::sync::Arc;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 use trialops_proto::enrollment::v1 as pb;
@@ -36,7 +36,7 @@ impl EnrollmentApi {
 /// The latest date a site may record (dates are site-local; a site east of UTC may already be
 /// one day ahead).
 fn latest_site_date() -> NaiveDate {
-    let today = Utc::now().date_naive();
+    let today = trialops_platform::clock::now().date_naive();
     today.checked_add_days(Days::new(1)).unwrap_or(today)
 }
 

@@ -1,6 +1,6 @@
 //! ScreenSubject: check the values, evaluate every criterion, record the attempt.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
 use trialops_domain::eligibility::{self, InputPart};
@@ -109,7 +109,7 @@ pub(super) async fn screen(
                     eligible,
                     results_json: serde_json::to_string(&results).map_err(AppError::internal)?,
                     values_json: convert::values_json(&values).to_string(),
-                    recorded_at: Utc::now().trunc_subsecs(6),
+                    recorded_at: trialops_platform::clock::now().trunc_subsecs(6),
                 };
                 screening::Entity::insert(screening::ActiveModel::from(record.clone()))
                     .exec_without_returning(tx)

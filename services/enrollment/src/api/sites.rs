@@ -1,6 +1,6 @@
 //! RegisterSite and ListSites.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::identifiers::is_site_code;
@@ -45,7 +45,7 @@ pub(super) async fn register(
             let record = site::Model {
                 site_code: site_code.clone(),
                 name,
-                registered_at: Utc::now().trunc_subsecs(6),
+                registered_at: trialops_platform::clock::now().trunc_subsecs(6),
             };
             site::Entity::insert(site::ActiveModel::from(record.clone()))
                 .exec_without_returning(tx)

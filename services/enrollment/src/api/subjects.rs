@@ -1,6 +1,6 @@
 //! GetSubject, ListSubjects, ChangeSubjectStatus and CorrectSubject.
 
-use chrono::{SubsecRound, Utc};
+use chrono::SubsecRound;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::strata::{parse_stratum_key, stratum_key};
@@ -62,7 +62,7 @@ async fn commit<C: ConnectionTrait>(
     version: i32,
     reason: &str,
 ) -> Result<pb::Subject, AppError> {
-    updated.updated_at = Utc::now().trunc_subsecs(6);
+    updated.updated_at = trialops_platform::clock::now().trunc_subsecs(6);
     updated.version = version + 1;
     save(conn, &updated, version).await?;
     audit::append(

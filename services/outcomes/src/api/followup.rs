@@ -1,6 +1,5 @@
 //! RecordFollowUp: last contact, vital status, relapse/progression and second malignancy.
 
-use chrono::Utc;
 use tonic::Request;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
@@ -41,7 +40,7 @@ pub(super) async fn record(
         return Err(v.into_error());
     };
     v.check(
-        last <= Utc::now().date_naive() + chrono::Days::new(1),
+        last <= trialops_platform::clock::now().date_naive() + chrono::Days::new(1),
         "last_contact_on",
         "must not be in the future",
     );
@@ -80,7 +79,7 @@ pub(super) async fn record(
                     vital_status: status.to_owned(),
                     progression_on: progression,
                     second_malignancy_on: malignancy,
-                    recorded_at: Utc::now(),
+                    recorded_at: trialops_platform::clock::now(),
                 };
                 sea_orm::EntityTrait::insert(follow_up::ActiveModel::from(record.clone()))
                     .exec_without_returning(tx)

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
@@ -121,7 +120,7 @@ pub(super) async fn trial_report(
     let subject_ids: Vec<String> = data.subjects.iter().map(|s| s.subject_id.clone()).collect();
     let overdue = obligation::Entity::find()
         .filter(obligation::Column::Open.eq(true))
-        .filter(obligation::Column::DueAt.lt(Utc::now()))
+        .filter(obligation::Column::DueAt.lt(trialops_platform::clock::now()))
         .filter(obligation::Column::SubjectId.is_in(subject_ids))
         .order_by_asc(obligation::Column::DueAt)
         .limit(500)
@@ -148,7 +147,7 @@ pub(super) async fn trial_report(
 
     Ok(pb::GetTrialReportResponse {
         trial_id: req.trial_id,
-        generated_at: Some(to_timestamp(Utc::now())),
+        generated_at: Some(to_timestamp(trialops_platform::clock::now())),
         enrollment,
         exposure,
         responses,

@@ -5,7 +5,6 @@
 //! assessments on or before its date; the service derives every component's response and the
 //! overall response by the revised INRC. An override keeps the derived value beside it.
 
-use chrono::Utc;
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
@@ -167,7 +166,7 @@ pub(super) async fn record(
     let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
     if let Some(date) = assessed_on {
         // Site-local dates may be one day ahead of UTC.
-        let latest = Utc::now().date_naive() + chrono::Days::new(1);
+        let latest = trialops_platform::clock::now().date_naive() + chrono::Days::new(1);
         v.check(date <= latest, "assessed_on", "must not be in the future");
     }
     v.check(
@@ -278,7 +277,7 @@ pub(super) async fn record(
                     } else {
                         String::new()
                     },
-                    recorded_at: Utc::now(),
+                    recorded_at: trialops_platform::clock::now(),
                 };
                 assessment::Entity::insert(assessment::ActiveModel::from(record.clone()))
                     .exec_without_returning(tx)

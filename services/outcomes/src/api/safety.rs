@@ -151,7 +151,7 @@ pub(super) async fn record(
                 cycle_at_onset: active.cycle_number,
                 agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
                 version: 1,
-                recorded_at: Utc::now(),
+                recorded_at: trialops_platform::clock::now(),
             };
             let obligations = new_obligations(&event, due, &[]);
             adverse_event::Entity::insert(adverse_event::ActiveModel::from(event.clone())).exec_without_returning(tx).await?;
@@ -242,7 +242,7 @@ pub(super) async fn update(
                 .await?;
             let protocol = protocols.get(&current.trial_id).cloned().ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
             let added = if updated.grade > current.grade {
-                new_obligations(&updated, safety::obligations(&protocol.reporting, &facts_of(&updated)?, Utc::now()), &existing)
+                new_obligations(&updated, safety::obligations(&protocol.reporting, &facts_of(&updated)?, trialops_platform::clock::now()), &existing)
             } else {
                 Vec::new()
             };
@@ -346,7 +346,7 @@ pub(super) async fn overdue(
     if !(0..=24 * 90).contains(&req.due_within_hours) {
         return Err(AppError::invalid("due_within_hours", "0 to 2160 hours"));
     }
-    let horizon = Utc::now() + Duration::hours(i64::from(req.due_within_hours));
+    let horizon = trialops_platform::clock::now() + Duration::hours(i64::from(req.due_within_hours));
     let scope = format!("overdue|{}", req.due_within_hours);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
     let mut query = obligation::Entity::find()
