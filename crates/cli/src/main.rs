@@ -6,6 +6,10 @@
 //! Callers authenticate with development tokens: `up` creates a signing key in the data folder
 //! and `trialops token` mints tokens with it.
 
+mod api;
+mod demo;
+mod report;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +46,19 @@ enum Command {
         /// Outcomes' port.
         #[arg(long, default_value_t = trialops_outcomes::DEFAULT_PORT)]
         outcomes_port: u16,
+    },
+    /// Replay a synthetic ANBL1221-like trial over the gRPC API and print its report.
+    Demo {
+        /// Makes the replay repeatable (allocations, courses, measurements). The default enrolls
+        /// exactly 35 children; other seeds enroll up to a few more, as randomization falls.
+        #[arg(long, default_value_t = 12)]
+        seed: u64,
+        /// Keep the databases in this (new or empty) folder instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a development token signed with the key `trialops up` created in --data-dir.
     Token {
@@ -92,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             dosing_port,
             outcomes_port,
         } => up(&env, data_dir, host, [enrollment_port, dosing_port, outcomes_port]).await,
+        Command::Demo { seed, data_dir, json } => demo::run(demo::DemoOptions { seed, data_dir, json }).await,
         Command::Token {
             role,
             site,
