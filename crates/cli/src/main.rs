@@ -8,6 +8,7 @@
 
 mod api;
 mod demo;
+mod hospital;
 mod report;
 
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ use trialops_platform::{Settings, devkeys, server, telemetry};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: hospital::Connection,
 }
 
 #[derive(Subcommand)]
@@ -60,6 +63,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Hospital(hospital::Hospital),
     /// Print a development token signed with the key `trialops up` created in --data-dir.
     Token {
         /// Role: site_coordinator, pharmacist, investigator, central_reviewer, statistician,
@@ -98,8 +103,20 @@ fn settings(
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, without a backtrace: a refused call names the code, the
+            // reason and each field to fix.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     match cli.command {
         Command::Up {
@@ -109,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
             dosing_port,
             outcomes_port,
         } => up(&env, data_dir, host, [enrollment_port, dosing_port, outcomes_port]).await,
+        Command::Hospital(command) => hospital::run(cli.connection, command).await,
         Command::Demo { seed, data_dir, json } => demo::run(demo::DemoOptions { seed, data_dir, json }).await,
         Command::Token {
             role,

@@ -1,0 +1,329 @@
+//! One child from screening to a recorded response through the hospital CLI, against the three
+//! services run by `trialops up`, checking each service's view; and how a refused call reads.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Up {
+    child: Child,
+    ports: [u16; 3],
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn trialops(up: &Up, args: &[&str]) -> Output {
+    let urls = up.ports.map(|p| format!("http://127.0.0.1:{p}"));
+    Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["--enrollment", &urls[0], "--dosing", &urls[1], "--outcomes", &urls[2]])
+        .args(args)
+        .env_remove("TRIALOPS_TOKEN")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a command with `--json` and the token; panics with stderr on failure.
+fn json(up: &Up, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "--token", token];
+    all.extend_from_slice(args);
+    let out = trialops(up, &all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn token(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .arg("token")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn one_child_from_screening_to_response_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ports = [free_port(), free_port(), free_port()];
+    let child = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--enrollment-port",
+            &ports[0].to_string(),
+            "--dosing-port",
+            &ports[1].to_string(),
+        ])
+        .args(["--outcomes-port", &ports[2].to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let up = Up { child, ports };
+    let started = Instant::now();
+    // `up` creates the development key first thing.
+    while !dir.path().join("dev-jwt-hs256.key").exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no development key");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let admin = token(dir.path(), &["--role", "administrator"]);
+    while !trialops(&up, &["--token", &admin, "trial"]).status.success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the services never answered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let coordinator = token(dir.path(), &["--role", "site_coordinator", "--site", "COG-101"]);
+    let pharmacist = token(dir.path(), &["--role", "pharmacist", "--site", "COG-101"]);
+    let reviewer = token(dir.path(), &["--role", "central_reviewer"]);
+    let today = chrono::Utc::now().date_naive().to_string();
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+
+    json(
+        &up,
+        &admin,
+        &["register-site", "--site", "COG-101", "--name", "Children's Hospital"],
+    );
+    let values = [
+        "histology_confirmed=true",
+        "disease_status=first_recurrence",
+        "measurable_tumour_mm=23",
+        "measurable_tumour_avid=true",
+        "anc_per_ul=1200",
+        "platelets_per_ul=150000",
+        "platelets_transfusion_independent=true",
+        "bilirubin_mg_dl=0.6",
+        "bilirubin_uln_mg_dl=1.0",
+        "alt_u_l=40",
+        "creatinine_within_age_sex_limit=true",
+        "shortening_fraction_percent=34",
+        "performance_score=80",
+    ];
+    let mut screen = vec!["screen", "--site", "COG-101", "--screening-id", "SCR-1"];
+    for v in &values {
+        screen.extend_from_slice(&["--value", v]);
+    }
+    let screened = json(&up, &coordinator, &screen);
+    assert_eq!(screened["screening"]["eligible"], true, "{screened}");
+
+    // A refused call: the code, the reason and each field to fix, exit status 1.
+    let refused = trialops(
+        &up,
+        &[
+            "--token",
+            &coordinator,
+            "enroll",
+            "--site",
+            "COG-101",
+            "--screening-id",
+            "SCR-1",
+            "--consent-signed-on",
+            &today,
+            "--consent-form",
+            "2.0",
+            "--stratum",
+            "prior_therapy=bogus",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("InvalidArgument"), "{stderr}");
+    assert!(stderr.contains("field strata[0].value"), "{stderr}");
+    assert!(
+        stderr.contains("field strata: a value for \"mycn_status\" is required"),
+        "{stderr}"
+    );
+
+    let enrolled = json(
+        &up,
+        &coordinator,
+        &[
+            "enroll",
+            "--site",
+            "COG-101",
+            "--screening-id",
+            "SCR-1",
+            "--consent-signed-on",
+            &today,
+            "--consent-form",
+            "2.0",
+            "--stratum",
+            "prior_therapy=no_prior_irinotecan_temozolomide",
+            "--stratum",
+            "mycn_status=amplified",
+        ],
+    );
+    let subject_id = enrolled["subject"]["subject_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let arm = enrolled["subject"]["arm_code"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(subject_id, "ANBL1221-0001");
+    assert!(arm == "A" || arm == "B", "{enrolled}");
+
+    json(&up, &pharmacist, &["plan", "--subject", &subject_id]);
+    json(
+        &up,
+        &reviewer,
+        &[
+            "response",
+            "--subject",
+            &subject_id,
+            "--after-cycle",
+            "0",
+            "--assessor",
+            "central",
+            "--primary-mm",
+            "50",
+            "--primary-avid",
+            "--metastases-mm",
+            "40",
+            "--curie",
+            "1,1,1,1,1,1,1,1,1,1",
+            "--marrow-percent",
+            "30",
+        ],
+    );
+    // 102 cm, 16 kg: Mosteller BSA sqrt(102 x 16 / 3600) = 0.6733 -> 0.67 m2; temozolomide
+    // 100 mg/m2 -> 67 mg, made up of 20 and 5 mg capsules -> 65 mg (by hand).
+    let cycle = json(
+        &up,
+        &pharmacist,
+        &[
+            "start-cycle",
+            "--subject",
+            &subject_id,
+            "--cycle",
+            "1",
+            "--height-cm",
+            "102",
+            "--weight-kg",
+            "16",
+            "--anc",
+            "1000",
+            "--platelets",
+            "120000",
+            "--measured-at",
+            &hour_ago,
+        ],
+    );
+    assert_eq!(cycle["cycle"]["bsa_m2"]["value"], "0.67", "{cycle}");
+    let temozolomide = cycle["cycle"]["doses"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["agent_id"] == "temozolomide"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(temozolomide["rounded_dose"]["value"], "65", "{cycle}");
+
+    let worklist = json(&up, &pharmacist, &["worklist", "--site", "COG-101"]);
+    let due: Vec<serde_json::Value> = worklist["administrations"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|a| a["subject_id"] == subject_id.as_str())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    // Day 1 (TRIAL.md): temozolomide and irinotecan on both arms, temsirolimus on arm A;
+    // dinutuximab starts on day 2.
+    let mut agents: Vec<&str> = due.iter().filter_map(|a| a["agent_id"].as_str()).collect();
+    agents.sort_unstable();
+    let expected = if arm == "A" {
+        vec!["irinotecan", "temozolomide", "temsirolimus"]
+    } else {
+        vec!["irinotecan", "temozolomide"]
+    };
+    assert_eq!(agents, expected, "{worklist}");
+    for a in &due {
+        let recorded = json(
+            &up,
+            &pharmacist,
+            &[
+                "administer",
+                "--administration",
+                a["administration_id"].as_str().unwrap_or_default(),
+                "--dose",
+                a["prescribed_dose"]["value"].as_str().unwrap_or_default(),
+                "--started-at",
+                &hour_ago,
+                "--ended-at",
+                &hour_ago,
+            ],
+        );
+        assert_eq!(
+            recorded["administration"]["status"], "ADMINISTRATION_STATUS_GIVEN",
+            "{recorded}"
+        );
+        assert!(
+            recorded["administration"].get("deviation_flagged").is_none(),
+            "{recorded}"
+        );
+    }
+    let response = json(
+        &up,
+        &reviewer,
+        &[
+            "response",
+            "--subject",
+            &subject_id,
+            "--after-cycle",
+            "1",
+            "--assessor",
+            "central",
+            "--primary-mm",
+            "30",
+            "--primary-avid",
+            "--metastases-mm",
+            "20",
+            "--curie",
+            "1,1,1,1,0,0,0,0,0,0",
+            "--marrow-percent",
+            "4",
+        ],
+    );
+    assert_eq!(response["assessment"]["overall_response"], "RESPONSE_PR", "{response}");
+
+    // Each service's view of the child.
+    let view = json(&up, &coordinator, &["subject", &subject_id]);
+    assert_eq!(view["enrollment"]["arm_code"], arm.as_str(), "{view}");
+    assert_eq!(
+        view["enrollment"]["status"], "SUBJECT_STATUS_ON_PROTOCOL_THERAPY",
+        "{view}"
+    );
+    assert_eq!(view["dosing"]["arm_code"], arm.as_str(), "{view}");
+    assert_eq!(view["dosing"]["cycles_started"], 1, "{view}");
+    assert_eq!(view["outcomes"]["best_central_response"], "RESPONSE_PR", "{view}");
+    assert_eq!(
+        view["outcomes"]["assessments"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+
+    // A table by default.
+    let table = trialops(&up, &["--token", &coordinator, "subject", &subject_id]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("best central-review response: PR"), "{text}");
+}
