@@ -610,11 +610,6 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 if !assessments.assessments.is_empty() {
                     let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
                     for a in &assessments.assessments {
-                        let name = |v: i32| {
-                            opb::Response::try_from(v)
-                                .map(|x| x.as_str_name().trim_start_matches("RESPONSE_").to_owned())
-                                .unwrap_or_default()
-                        };
                         let assessor = opb::Assessor::try_from(a.assessor)
                             .map(|x| x.as_str_name().trim_start_matches("ASSESSOR_").to_lowercase())
                             .unwrap_or_default();
@@ -629,10 +624,10 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                         t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
                     }
                     println!("{t}");
-                    let best = opb::Response::try_from(assessments.best_central_response)
-                        .map(|x| x.as_str_name().trim_start_matches("RESPONSE_").to_owned())
-                        .unwrap_or_default();
-                    println!("best central-review response: {best}");
+                    println!(
+                        "best central-review response: {}",
+                        name(assessments.best_central_response)
+                    );
                 }
             })
         }
@@ -852,11 +847,6 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 &recorded,
                 |r| {
                     let a = r.assessment.clone().unwrap_or_default();
-                    let name = |v: i32| {
-                        opb::Response::try_from(v)
-                            .map(|x| x.as_str_name().trim_start_matches("RESPONSE_").to_owned())
-                            .unwrap_or_default()
-                    };
                     if a.after_cycle == 0 {
                         println!("baseline of {} recorded", a.subject_id);
                         return;
@@ -990,6 +980,13 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             })
         }
     }
+}
+
+/// A response's short name, for example "PR".
+fn name(response: i32) -> String {
+    opb::Response::try_from(response)
+        .map(|x| x.as_str_name().trim_start_matches("RESPONSE_").to_owned())
+        .unwrap_or_default()
 }
 
 fn print_obligations(obligations: &[opb::ReportingObligation]) {

@@ -1,17 +1,12 @@
 //! One child from screening to a recorded response through the hospital CLI, against the three
 //! services run by `trialops up`, checking each service's view; and how a refused call reads.
 
-use std::net::TcpListener;
+mod common;
+
+use common::free_ports;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 struct Up {
     child: Child,
@@ -65,17 +60,8 @@ fn token(dir: &Path, args: &[&str]) -> String {
 #[test]
 fn one_child_from_screening_to_response_through_the_cli() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = [free_port(), free_port(), free_port()];
-    let child = Command::new(env!("CARGO_BIN_EXE_trialops"))
-        .args(["up", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--enrollment-port",
-            &ports[0].to_string(),
-            "--dosing-port",
-            &ports[1].to_string(),
-        ])
-        .args(["--outcomes-port", &ports[2].to_string()])
+    let ports = free_ports();
+    let child = common::up(dir.path(), ports)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -2,7 +2,9 @@
 //! dosing that makes dosing call enrollment arrives as one trace: enrollment's server span is a
 //! child of dosing's, through W3C trace context in gRPC metadata. No span carries request text.
 
-use std::net::TcpListener;
+mod common;
+
+use common::{free_port, free_ports, up};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,13 +39,6 @@ impl TraceService for Receiver {
         }
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
@@ -86,17 +81,8 @@ async fn one_trace_spans_dosing_and_enrollment() {
     });
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = [free_port(), free_port(), free_port()];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trialops"))
-        .args(["up", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--enrollment-port",
-            &ports[0].to_string(),
-            "--dosing-port",
-            &ports[1].to_string(),
-        ])
-        .args(["--outcomes-port", &ports[2].to_string()])
+    let ports = free_ports();
+    let mut child = up(dir.path(), ports)
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}"),

@@ -1,7 +1,9 @@
 //! `trialops up` as a newcomer runs it: one process, three services wired to each other, a clean
 //! stop on Ctrl-C (SIGINT), development tokens from `trialops token`.
 
-use std::net::TcpListener;
+mod common;
+
+use common::{free_ports, up};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,13 +12,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 async fn serving(port: u16) -> bool {
     let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")) else {
@@ -34,17 +29,8 @@ async fn serving(port: u16) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_the_three_services_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = [free_port(), free_port(), free_port()];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trialops"))
-        .args(["up", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--enrollment-port",
-            &ports[0].to_string(),
-            "--dosing-port",
-            &ports[1].to_string(),
-        ])
-        .args(["--outcomes-port", &ports[2].to_string()])
+    let ports = free_ports();
+    let mut child = up(dir.path(), ports)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

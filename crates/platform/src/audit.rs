@@ -3,7 +3,9 @@
 //!
 //! Entry hash = SHA-256 over the JSON array `[sequence, occurred_at (RFC 3339, µs, Z), actor,
 //! actor_role, actor_site, action, entity_type, entity_id, old_value, new_value, reason,
-//! request_id, trace_id, previous_hash]`; the first entry's previous hash is 64 zeros.
+//! request_id, trace_id, previous_hash]`, with `actor_via` appended when it is not empty (so
+//! entries written before it existed keep their hashes); the first entry's previous hash is 64
+//! zeros.
 
 use chrono::{SecondsFormat, SubsecRound};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -25,6 +27,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone)]
 pub struct AuditContext {
     actor: String,
+    actor_via: String,
     actor_role: String,
     actor_site: String,
     request_id: String,
@@ -36,6 +39,7 @@ impl AuditContext {
     pub fn new(call: CallContext, request_id: Uuid) -> Self {
         AuditContext {
             actor: call.principal.subject,
+            actor_via: call.via.unwrap_or_default(),
             actor_role: call.principal.role.as_str().to_owned(),
             actor_site: call.principal.site.unwrap_or_default(),
             request_id: request_id.to_string(),
@@ -48,6 +52,7 @@ impl AuditContext {
     pub fn refused(principal: Option<&Principal>, trace_id: &str) -> Self {
         AuditContext {
             actor: principal.map_or_else(|| "unauthenticated".to_owned(), |p| p.subject.clone()),
+            actor_via: String::new(),
             actor_role: principal.map(|p| p.role.as_str().to_owned()).unwrap_or_default(),
             actor_site: principal.and_then(|p| p.site.clone()).unwrap_or_default(),
             request_id: String::new(),
@@ -74,7 +79,7 @@ pub struct Change<'a> {
 }
 
 fn entry_hash(e: &event::Model) -> String {
-    let fields = serde_json::json!([
+    let mut fields = serde_json::json!([
         e.sequence,
         e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         e.actor,
@@ -90,6 +95,11 @@ fn entry_hash(e: &event::Model) -> String {
         e.trace_id,
         e.previous_hash,
     ]);
+    if !e.actor_via.is_empty()
+        && let Some(all) = fields.as_array_mut()
+    {
+        all.push(e.actor_via.clone().into());
+    }
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
 }
 
@@ -125,6 +135,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Ch
         trace_id: ctx.trace_id.clone(),
         previous_hash: current.last_hash,
         hash: String::new(),
+        actor_via: ctx.actor_via.clone(),
     };
     entry.hash = entry_hash(&entry);
     let sequence = entry.sequence;
@@ -165,6 +176,7 @@ pub fn to_proto(e: event::Model) -> common::AuditEvent {
         trace_id: e.trace_id,
         previous_hash: e.previous_hash,
         hash: e.hash,
+        actor_via: e.actor_via,
     }
 }
 

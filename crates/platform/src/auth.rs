@@ -307,7 +307,8 @@ pub struct CallContext {
     /// Such callers see and change only that site's records; `None` means every site.
     pub site_scope: Option<String>,
     /// The verified client certificate name of the system that carried the call (mutual TLS),
-    /// when the principal is someone else (the bearer token's) or the system itself.
+    /// when the principal is someone else (the bearer token's); `None` when the system itself
+    /// is the principal or no certificate was mapped.
     pub via: Option<String>,
 }
 

@@ -120,7 +120,7 @@ impl RpcLayer {
         // A system calling with only its certificate acts as itself; with a bearer token it acts
         // for the token's principal.
         let (principal, verified, via) = match certificate {
-            Some(system) if !has_bearer => (system.clone(), true, Some(system.subject)),
+            Some(system) if !has_bearer => (system, true, None),
             certificate => match self.authenticator.authenticate(headers) {
                 Ok(principal) => (
                     principal,

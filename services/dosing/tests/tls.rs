@@ -180,6 +180,41 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         .unwrap_or_else(|| panic!("a coordinator registered a site"));
     assert_eq!(err.code(), Code::PermissionDenied);
 
+    // The hospital system acting for a person (its certificate and the person's token): the
+    // token's principal acts, and the audit trail records the system that carried the call.
+    his_client
+        .screen_subject(with_bearer(
+            epb::ScreenSubjectRequest {
+                request_id: request_id(),
+                trial_id: "ANBL1221".into(),
+                site_code: "COG-101".into(),
+                screening_id: "SCR-3".into(),
+                assessed_on: enrollment::today(),
+                values: enrollment::eligible_values(),
+            },
+            &jwt_token("coordinator-17", "site_coordinator", Some("COG-101")),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let screenings = admin_client
+        .list_audit_events(with_bearer(
+            epb::ListAuditEventsRequest {
+                entity_type: "screening".into(),
+                page_size: 10,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    let who: Vec<(&str, &str)> = screenings
+        .iter()
+        .map(|e| (e.actor.as_str(), e.actor_via.as_str()))
+        .collect();
+    assert_eq!(who, [("his.cog-101.test", ""), ("coordinator-17", "his.cog-101.test")]);
+
     // A certificate from the CA whose name is not mapped identifies no one.
     let channel = tls_channel(enrollment_port, &pki, Some(&stranger))
         .await

@@ -40,6 +40,8 @@ pub struct Model {
     pub previous_hash: String,
     /// Hash of this entry.
     pub hash: String,
+    /// The system that carried the call (verified client certificate name), empty when none.
+    pub actor_via: String,
 }
 
 /// No relations.

@@ -19,7 +19,11 @@ pub fn index(name: &str, table: impl IntoIden, columns: &[&'static str], unique:
 
 /// The platform migrations, in order; each service's migrator lists them first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateIdempotencyRecords), Box::new(CreateAuditTrail)]
+    vec![
+        Box::new(CreateIdempotencyRecords),
+        Box::new(CreateAuditTrail),
+        Box::new(AddAuditActorVia),
+    ]
 }
 
 #[derive(DeriveIden)]
@@ -50,6 +54,41 @@ enum AuditEvents {
     TraceId,
     PreviousHash,
     Hash,
+    ActorVia,
+}
+
+/// Adds the system that carried a call (mutual TLS) to the audit trail; existing entries get "".
+struct AddAuditActorVia;
+
+impl MigrationName for AddAuditActorVia {
+    fn name(&self) -> &str {
+        "m20261127_000001_platform_audit_actor_via"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAuditActorVia {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .add_column(ColumnDef::new(AuditEvents::ActorVia).string().not_null().default(""))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .drop_column(AuditEvents::ActorVia)
+                    .to_owned(),
+            )
+            .await
+    }
 }
 
 #[derive(DeriveIden)]
