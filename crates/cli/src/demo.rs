@@ -822,9 +822,34 @@ impl Replay {
             )?)
             .await
             .doing("reading the survival analysis")?;
+        // Every change of the replay is in the services' hash-chained audit trails.
+        let mut audit = Vec::new();
+        let verification = |v: Option<trialops_proto::common::v1::AuditVerification>| v.unwrap_or_default();
+        let enrollment = self
+            .c
+            .enrollment
+            .verify_audit_trail(with_token(epb::VerifyAuditTrailRequest::default(), &self.t.admin)?)
+            .await
+            .doing("verifying enrollment's audit trail")?;
+        audit.push(("enrollment", verification(enrollment.verification)));
+        let dosing = self
+            .c
+            .dosing
+            .verify_audit_trail(with_token(dpb::VerifyAuditTrailRequest::default(), &self.t.admin)?)
+            .await
+            .doing("verifying dosing's audit trail")?;
+        audit.push(("dosing", verification(dosing.verification)));
+        let outcomes = self
+            .c
+            .outcomes
+            .verify_audit_trail(with_token(opb::VerifyAuditTrailRequest::default(), &self.t.admin)?)
+            .await
+            .doing("verifying outcomes' audit trail")?;
+        audit.push(("outcomes", verification(outcomes.verification)));
         let summary = Summary {
             counts: &self.counts,
             cutoff,
+            audit,
         };
         if json {
             println!(
@@ -842,6 +867,7 @@ impl Replay {
 struct Summary<'a> {
     counts: &'a Counts,
     cutoff: NaiveDate,
+    audit: Vec<(&'static str, trialops_proto::common::v1::AuditVerification)>,
 }
 
 impl Summary<'_> {
@@ -858,6 +884,9 @@ impl Summary<'_> {
             "adverse_events_recorded": c.adverse_events,
             "administrations_recorded": c.administrations,
             "response_assessments": c.assessments,
+            "audit_trails": self.audit.iter().map(|(service, v)| serde_json::json!({
+                "service": service, "intact": v.intact, "entries": v.events_checked,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -875,6 +904,16 @@ impl Summary<'_> {
             "  {} administrations, {} cycle delays, {} dose reductions, {} grade 3 adverse events, {} central reviews",
             c.administrations, c.delays, c.modifications, c.adverse_events, c.assessments
         );
+        for (service, v) in &self.audit {
+            if v.intact {
+                println!("  {service} audit trail intact: {} entries", v.events_checked);
+            } else {
+                println!(
+                    "  {service} audit trail BROKEN at entry {}: {}",
+                    v.first_broken_sequence, v.problem
+                );
+            }
+        }
         println!();
     }
 }

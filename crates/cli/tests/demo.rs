@@ -63,6 +63,13 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
     ] {
         assert!(run[key].as_u64().unwrap_or(0) > 0, "{key}: {run}");
     }
+    // Every change is in an intact audit trail.
+    let trails = run["audit_trails"].as_array().cloned().unwrap_or_default();
+    assert_eq!(trails.len(), 3, "{run}");
+    for t in &trails {
+        assert_eq!(t["intact"], true, "{t}");
+        assert!(t["entries"].as_i64().unwrap_or(0) > 35, "{t}");
+    }
     // Enrollment by arm and stratum adds up; exposure, severe events and survival per arm.
     let enrolled: u64 = report["enrollment"]
         .as_array()
