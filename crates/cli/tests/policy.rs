@@ -98,6 +98,15 @@ fn the_contracts_wording_holds() {
         "/trialops.outcomes.v1.OutcomesService/RecordResponseAssessment",
         Role::CentralReviewer
     ));
+    // Central review is blinded to allocation: the agents a subject receives name the arm.
+    assert!(!allows(
+        "/trialops.dosing.v1.DosingService/GetCumulativeExposure",
+        Role::CentralReviewer
+    ));
+    assert!(!allows(
+        "/trialops.dosing.v1.DosingService/GetActiveTreatment",
+        Role::CentralReviewer
+    ));
     assert!(!allows(
         "/trialops.outcomes.v1.OutcomesService/GetTrialReport",
         Role::SiteCoordinator

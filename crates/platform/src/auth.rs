@@ -330,6 +330,12 @@ impl CallContext {
         }
     }
 
+    /// Whether the caller is blinded to treatment allocation: central reviewers judge response
+    /// without knowing the arm, so services leave arms out of what they show them.
+    pub fn blinded_to_allocation(&self) -> bool {
+        self.principal.role == Role::CentralReviewer
+    }
+
     /// PERMISSION_DENIED unless the caller may act for `site` (named by request field `field`).
     pub fn require_own_site(&self, field: &str, site: &str) -> Result<(), AppError> {
         match self.site_scope.as_deref() {

@@ -28,6 +28,16 @@ const CLINICAL_AND_ANALYSIS: &[Role] = &[
     Administrator,
     Service,
 ];
+/// Clinical roles and the statistician, not central review: a subject's treatment names the
+/// agents and so the arm, and central reviewers are blinded to allocation.
+const CLINICAL_AND_STATISTICS: &[Role] = &[
+    SiteCoordinator,
+    Pharmacist,
+    Investigator,
+    Statistician,
+    Administrator,
+    Service,
+];
 const ADMIN: &[Role] = &[Administrator];
 const ANALYSIS: &[Role] = &[Statistician, Administrator, Service];
 
@@ -94,12 +104,12 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/trialops.dosing.v1.DosingService/DiscontinueAgent", &[Investigator]),
     (
         "/trialops.dosing.v1.DosingService/GetCumulativeExposure",
-        CLINICAL_AND_ANALYSIS,
+        CLINICAL_AND_STATISTICS,
     ),
     ("/trialops.dosing.v1.DosingService/ListExposures", ANALYSIS),
     (
         "/trialops.dosing.v1.DosingService/GetActiveTreatment",
-        CLINICAL_AND_ANALYSIS,
+        CLINICAL_AND_STATISTICS,
     ),
     ("/trialops.dosing.v1.DosingService/ListAuditEvents", ADMIN),
     ("/trialops.dosing.v1.DosingService/VerifyAuditTrail", ADMIN),

@@ -1,6 +1,6 @@
 //! Site scoping in outcomes, with the three services in JWT mode: investigators of another site
 //! see no overdue reports, adverse events or assessments of this site's subject, and cannot
-//! change them; the subject's own site can.
+//! change them; the subject's own site can. Central reviewers are blinded to allocation.
 
 mod common;
 
@@ -214,6 +214,77 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
             .await
             .is_ok()
     );
+
+    // Central review is blinded to allocation: no arm in the subject or the subject list, no
+    // filtering by arm, no treatment (the agents name the arm); recording an assessment (which
+    // reads the subject through enrollment with the reviewer's token) works. The statistician
+    // sees the arm.
+    let reviewer = jwt_token("reviewer-1", "central_reviewer", None);
+    let statistician = jwt_token("statistician-1", "statistician", None);
+    let get = |token: &str| {
+        with_bearer(
+            epb::GetSubjectRequest {
+                subject_id: subject.subject_id.clone(),
+            },
+            token,
+        )
+    };
+    let blinded = e
+        .get_subject(get(&reviewer))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    assert_eq!(
+        (blinded.subject_id.as_str(), blinded.arm_code.as_str()),
+        (subject.subject_id.as_str(), "")
+    );
+    let open = e
+        .get_subject(get(&statistician))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    assert_eq!(open.arm_code, subject.arm_code);
+    assert!(!subject.arm_code.is_empty());
+    let list = |arm: &str| {
+        with_bearer(
+            epb::ListSubjectsRequest {
+                trial_id: "ANBL1221".into(),
+                arm_code: arm.into(),
+                page_size: 50,
+                ..Default::default()
+            },
+            &reviewer,
+        )
+    };
+    let listed = e
+        .list_subjects(list(""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subjects;
+    assert_eq!(listed.len(), 1);
+    assert!(listed.iter().all(|s| s.arm_code.is_empty()));
+    let by_arm = e.list_subjects(list(&subject.arm_code)).await.err();
+    assert_eq!(by_arm.map(|e| e.code()), Some(Code::PermissionDenied));
+    let exposure = d
+        .get_cumulative_exposure(with_bearer(
+            dpb::GetCumulativeExposureRequest {
+                subject_id: subject.subject_id.clone(),
+            },
+            &reviewer,
+        ))
+        .await
+        .err();
+    assert_eq!(exposure.map(|e| e.code()), Some(Code::PermissionDenied));
+    let baseline = assessment(&subject.subject_id, 0, true, ("50", true), ("40", 10, false), "30");
+    o.record_response_assessment(with_bearer(baseline, &reviewer))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
     outcomes_server.stop().await;
     dosing_server.stop().await;
     enrollment_server.stop().await;

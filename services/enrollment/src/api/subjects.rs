@@ -92,9 +92,11 @@ pub(super) async fn get(
     }
     let record = find(&api.db, &req.subject_id).await?;
     call.require_visible(&record.site_code, "subject", &record.subject_id)?;
-    Ok(pb::GetSubjectResponse {
-        subject: Some(convert::subject(&record)?),
-    })
+    let mut subject = convert::subject(&record)?;
+    if call.blinded_to_allocation() {
+        subject.arm_code.clear();
+    }
+    Ok(pb::GetSubjectResponse { subject: Some(subject) })
 }
 
 pub(super) async fn list(
@@ -114,6 +116,11 @@ pub(super) async fn list(
             "arm_code",
             "not an arm of this trial",
         );
+    }
+    if call.blinded_to_allocation() && !req.arm_code.is_empty() {
+        return Err(AppError::PermissionDenied(
+            "arm_code: central reviewers are blinded to allocation".into(),
+        ));
     }
     let status = convert::status_from_proto(req.status);
     v.check(
@@ -149,7 +156,10 @@ pub(super) async fn list(
     }
     let rows = query.limit(page.size + 1).all(&api.db).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |s| s.subject_id.clone());
-    let subjects = rows.iter().map(convert::subject).collect::<Result<_, _>>()?;
+    let mut subjects: Vec<pb::Subject> = rows.iter().map(convert::subject).collect::<Result<_, _>>()?;
+    if call.blinded_to_allocation() {
+        subjects.iter_mut().for_each(|s| s.arm_code.clear());
+    }
     Ok(pb::ListSubjectsResponse {
         subjects,
         next_page_token,

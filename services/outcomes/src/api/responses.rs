@@ -253,6 +253,8 @@ pub(super) async fn record(
                     assessment_id: Uuid::new_v4().to_string(),
                     subject_id: req.subject_id.clone(),
                     trial_id: subject.trial_id.clone(),
+                    // Empty when a central reviewer (blinded to allocation) records it; the
+                    // analyses take each subject's arm from enrollment.
                     arm_code: subject.arm_code.clone(),
                     assessed_on,
                     after_cycle: req.after_cycle,
