@@ -39,6 +39,39 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// Every administration of `site` planned from `from` to `to`, all pages.
+    pub async fn worklist(
+        &mut self,
+        token: &str,
+        site: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> anyhow::Result<Vec<trialops_proto::dosing::v1::Administration>> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = trialops_proto::dosing::v1::ListAdministrationsRequest {
+                site_code: site.to_owned(),
+                from_date: Some(date(from)),
+                to_date: Some(date(to)),
+                page_size: 500,
+                page_token,
+            };
+            let page = self
+                .dosing
+                .list_administrations(with_token(request, token)?)
+                .await
+                .doing(format!("reading the worklist of {site}"))?;
+            all.extend(page.administrations);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}
+
 /// A request carrying `token` as bearer credentials (none when empty).
 pub fn with_token<T>(message: T, token: &str) -> anyhow::Result<tonic::Request<T>> {
     let mut request = tonic::Request::new(message);
@@ -112,6 +145,11 @@ pub fn date(d: NaiveDate) -> common::Date {
 pub fn from_date(d: Option<&common::Date>) -> Option<NaiveDate> {
     let d = d?;
     NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+}
+
+/// A wire date as text (YYYY-MM-DD), empty when absent or invalid.
+pub fn date_text(d: Option<&common::Date>) -> String {
+    from_date(d).map(|d| d.to_string()).unwrap_or_default()
 }
 
 /// A wire instant.

@@ -512,34 +512,18 @@ impl Replay {
             child.subject_id.clone(),
             child.next_start - Duration::days(21),
         );
-        let mut page_token = String::new();
-        let mut due = Vec::new();
-        loop {
-            let page = self
-                .c
-                .dosing
-                .list_administrations(with_token(
-                    dpb::ListAdministrationsRequest {
-                        site_code: child.site.into(),
-                        from_date: Some(date(cycle_start)),
-                        to_date: Some(date(today)),
-                        page_size: 500,
-                        page_token: page_token.clone(),
-                    },
-                    &self.t.pharmacist[s],
-                )?)
-                .await
-                .doing(format!("listing the worklist of {}", child.site))?;
-            due.extend(page.administrations.into_iter().filter(|a| {
+        let site = child.site;
+        let due: Vec<dpb::Administration> = self
+            .c
+            .worklist(&self.t.pharmacist[s], site, cycle_start, today)
+            .await?
+            .into_iter()
+            .filter(|a| {
                 a.subject_id == subject_id
                     && a.cycle_number == n
                     && a.status == dpb::AdministrationStatus::Planned as i32
-            }));
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            page_token = page.next_page_token;
-        }
+            })
+            .collect();
         for a in due {
             let day = from_date(a.planned_on.as_ref()).unwrap_or(today);
             self.c

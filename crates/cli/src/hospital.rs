@@ -13,7 +13,7 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
 
-use crate::api::{Clients, Context, date, dec, from_date, text, timestamp, with_token};
+use crate::api::{Clients, Context, date, date_text, dec, text, timestamp, with_token};
 use crate::report::table;
 
 /// Where the services are and who calls.
@@ -613,9 +613,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                         let assessor = opb::Assessor::try_from(a.assessor)
                             .map(|x| x.as_str_name().trim_start_matches("ASSESSOR_").to_lowercase())
                             .unwrap_or_default();
-                        let on = from_date(a.assessed_on.as_ref())
-                            .map(|d| d.to_string())
-                            .unwrap_or_default();
+                        let on = date_text(a.assessed_on.as_ref());
                         let overall = if a.after_cycle == 0 {
                             "(baseline)".to_owned()
                         } else {
@@ -667,9 +665,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                     "cycle {} of {} starts {} (BSA {} m2, {}; delay {} days)",
                     cy.cycle_number,
                     cy.subject_id,
-                    from_date(cy.start_date.as_ref())
-                        .map(|d| d.to_string())
-                        .unwrap_or_default(),
+                    date_text(cy.start_date.as_ref()),
                     text(cy.bsa_m2.as_ref()),
                     cy.bsa_formula,
                     cy.delay_days
@@ -690,29 +686,10 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         }
         Hospital::Worklist { site, from, to } => {
             let from = from.unwrap_or(today);
-            let mut page_token = String::new();
-            let mut all = dpb::ListAdministrationsResponse::default();
-            loop {
-                let page = c
-                    .dosing
-                    .list_administrations(with_token(
-                        dpb::ListAdministrationsRequest {
-                            site_code: site.clone(),
-                            from_date: Some(date(from)),
-                            to_date: Some(date(to.unwrap_or(from))),
-                            page_size: 500,
-                            page_token: page_token.clone(),
-                        },
-                        token,
-                    )?)
-                    .await
-                    .doing(format!("reading the worklist of {site}"))?;
-                all.administrations.extend(page.administrations);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
+            let all = dpb::ListAdministrationsResponse {
+                administrations: c.worklist(token, &site, from, to.unwrap_or(from)).await?,
+                next_page_token: String::new(),
+            };
             out.show("trialops.dosing.v1.ListAdministrationsResponse", &all, |r| {
                 let mut t = table(&[
                     "date",
@@ -733,9 +710,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                         })
                         .unwrap_or_default();
                     t.add_row(vec![
-                        from_date(a.planned_on.as_ref())
-                            .map(|d| d.to_string())
-                            .unwrap_or_default(),
+                        date_text(a.planned_on.as_ref()),
                         a.subject_id.clone(),
                         a.cycle_number.to_string(),
                         a.cycle_day.to_string(),

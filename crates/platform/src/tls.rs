@@ -73,6 +73,8 @@ pub fn client_config(settings: &Settings, url: &str) -> anyhow::Result<Option<Cl
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ClientIdentity {
     name: String,
+    /// `name`, parsed once for matching against certificates.
+    dns_name: ServerName<'static>,
     role: Role,
     site: Option<String>,
 }
@@ -95,9 +97,8 @@ impl ClientIdentities {
                 None => (grant, None),
             };
             let name = name.trim();
-            if ServerName::try_from(name).is_err() {
-                return Err(bad("the name must be a DNS name the certificate is valid for"));
-            }
+            let dns_name = ServerName::try_from(name.to_owned())
+                .map_err(|_| bad("the name must be a DNS name the certificate is valid for"))?;
             let role = Role::parse(role.trim()).ok_or_else(|| bad("unknown role"))?;
             if site.as_deref() == Some("") {
                 return Err(bad("the site after @ is empty"));
@@ -107,6 +108,7 @@ impl ClientIdentities {
             }
             entries.push(ClientIdentity {
                 name: name.to_owned(),
+                dns_name,
                 role,
                 site,
             });
@@ -120,8 +122,7 @@ impl ClientIdentities {
         let leaf = chain.first()?;
         let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
         self.0.iter().find_map(|id| {
-            let name = ServerName::try_from(id.name.as_str()).ok()?;
-            cert.verify_is_valid_for_subject_name(&name).ok()?;
+            cert.verify_is_valid_for_subject_name(&id.dns_name).ok()?;
             Some(Principal {
                 subject: id.name.clone(),
                 role: id.role,
