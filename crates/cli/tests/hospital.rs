@@ -84,8 +84,12 @@ fn one_child_from_screening_to_response_through_the_cli() {
     let coordinator = token(dir.path(), &["--role", "site_coordinator", "--site", "COG-101"]);
     let pharmacist = token(dir.path(), &["--role", "pharmacist", "--site", "COG-101"]);
     let reviewer = token(dir.path(), &["--role", "central_reviewer"]);
-    let today = chrono::Utc::now().date_naive().to_string();
-    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    // Every date and instant from one clock reading, and passed explicitly, so the test means the
+    // same at any time of day (no command picks "today" on the other side of midnight).
+    let now = chrono::Utc::now();
+    let today = now.date_naive().to_string();
+    let hour_ago = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let given_at = now.to_rfc3339();
 
     json(
         &up,
@@ -213,6 +217,8 @@ fn one_child_from_screening_to_response_through_the_cli() {
             "120000",
             "--measured-at",
             &hour_ago,
+            "--start-date",
+            &today,
         ],
     );
     assert_eq!(cycle["cycle"]["bsa_m2"]["value"], "0.67", "{cycle}");
@@ -223,7 +229,7 @@ fn one_child_from_screening_to_response_through_the_cli() {
         .unwrap_or_default();
     assert_eq!(temozolomide["rounded_dose"]["value"], "65", "{cycle}");
 
-    let worklist = json(&up, &pharmacist, &["worklist", "--site", "COG-101"]);
+    let worklist = json(&up, &pharmacist, &["worklist", "--site", "COG-101", "--from", &today]);
     let due: Vec<serde_json::Value> = worklist["administrations"]
         .as_array()
         .map(|a| {
@@ -254,9 +260,9 @@ fn one_child_from_screening_to_response_through_the_cli() {
                 "--dose",
                 a["prescribed_dose"]["value"].as_str().unwrap_or_default(),
                 "--started-at",
-                &hour_ago,
+                &given_at,
                 "--ended-at",
-                &hour_ago,
+                &given_at,
             ],
         );
         assert_eq!(

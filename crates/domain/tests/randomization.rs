@@ -139,3 +139,58 @@ fn the_key_never_prints_and_its_fingerprint_tracks_the_secret() {
         TrialKey::derive(b"other secret", "ANBL1221").fingerprint()
     );
 }
+
+/// The sequence against fixed vectors computed by an independent implementation of the
+/// documented algorithm (tools/reference/randomization_v1.py: HMAC-SHA256 from Python's
+/// standard library, ChaCha20 written from RFC 8439). A change to the key derivation, the
+/// generator, the rejection sampling, the block composition or the shuffle changes the arms.
+#[test]
+fn sequences_match_the_independent_reference_vectors() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/randomization_v1.json")).unwrap_or_else(|e| panic!("fixture: {e}"));
+    let vectors = fixture["vectors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(vectors.len(), 3, "the fixture holds three vectors");
+    for v in &vectors {
+        let text = |key: &str| v[key].as_str().unwrap_or_else(|| panic!("{key}")).to_owned();
+        let secret: Vec<u8> = (0..text("secret_hex").len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text("secret_hex")[i..i + 2], 16).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let arms = v["arms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                (
+                    a["code"].as_str().unwrap_or("?").to_owned(),
+                    a["ratio"].as_u64().unwrap_or(0) as u32,
+                )
+            })
+            .collect();
+        let multipliers = v["multipliers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m.as_u64().unwrap_or(0) as u32)
+            .collect();
+        let scheme = BlockScheme::new(arms, multipliers).unwrap_or_else(|e| panic!("{e}"));
+        let key = TrialKey::derive(&secret, &text("trial_id"));
+        assert_eq!(key.fingerprint(), text("fingerprint"));
+        let stratum = text("stratum");
+        let expected = v["allocations"].as_array().cloned().unwrap_or_default();
+        assert_eq!(expected.len(), 64, "{stratum}: 64 allocations");
+        let sequence = Sequence::new(&key, &scheme, &stratum);
+        let got = sequence.take(64);
+        for (position, (mine, theirs)) in got.iter().zip(&expected).enumerate() {
+            let what = format!("{stratum} position {position}");
+            assert_eq!(mine.arm_code, theirs["arm"].as_str().unwrap_or("?"), "{what}");
+            assert_eq!(Some(mine.block_index), theirs["block_index"].as_u64(), "{what}");
+            assert_eq!(
+                Some(u64::from(mine.block_size)),
+                theirs["block_size"].as_u64(),
+                "{what}"
+            );
+            assert_eq!(&sequence.assignment(position as u64), mine, "{what}: by position");
+        }
+    }
+}

@@ -20,7 +20,9 @@ fn close(a: f64, b: f64, tolerance: f64, what: &str) {
 
 #[test]
 fn clopper_pearson_matches_scipy_and_the_trial_check_value() {
-    for case in fixture()["clopper_pearson"].as_array().into_iter().flatten() {
+    let cases = fixture()["clopper_pearson"].as_array().cloned().unwrap_or_default();
+    assert!(cases.len() >= 10, "the fixture's Clopper-Pearson cases are missing");
+    for case in &cases {
         let (x, n) = (
             case["successes"].as_u64().unwrap_or(0),
             case["trials"].as_u64().unwrap_or(0),
@@ -54,12 +56,15 @@ fn observations(group: &Value) -> Vec<Observation> {
 
 #[test]
 fn kaplan_meier_and_log_rank_match_lifelines() {
-    for dataset in fixture()["survival"].as_array().into_iter().flatten() {
+    let datasets = fixture()["survival"].as_array().cloned().unwrap_or_default();
+    assert!(datasets.len() >= 2, "the fixture's survival datasets are missing");
+    for dataset in &datasets {
         let name = dataset["name"].as_str().unwrap_or("?");
         for group in ["a", "b"] {
             let reference = &dataset[group]["km"];
             let curve = kaplan_meier(&observations(&dataset[group]), 0.95);
             let steps = reference["steps"].as_array().cloned().unwrap_or_default();
+            assert!(!steps.is_empty(), "{name}/{group}: the reference has no steps");
             assert_eq!(curve.steps.len(), steps.len(), "{name}/{group}: event times");
             for (mine, theirs) in curve.steps.iter().zip(&steps) {
                 let what = format!("{name}/{group} t={}", mine.time);

@@ -221,6 +221,53 @@ pub fn with_bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// One reading of the clock from which a test builds every date and instant it sends, so the
+/// test means the same at any time of day: two readings straddle midnight now and then, and an
+/// instant "30 hours ago" is two calendar days back in the small hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestTime {
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl TestTime {
+    /// Reads the clock once.
+    pub fn now() -> TestTime {
+        TestTime {
+            now: chrono::Utc::now(),
+        }
+    }
+
+    /// The instant read.
+    pub fn instant(&self) -> chrono::DateTime<chrono::Utc> {
+        self.now
+    }
+
+    /// The UTC calendar date `days` after the reading (negative: before).
+    pub fn day(&self, days: i64) -> chrono::NaiveDate {
+        self.now.date_naive() + chrono::Duration::days(days)
+    }
+
+    /// [`TestTime::day`] as a contract date.
+    pub fn date(&self, days: i64) -> Option<trialops_proto::common::v1::Date> {
+        Some(crate::convert::to_date(self.day(days)))
+    }
+
+    /// The instant `hours` before the reading.
+    pub fn hours_ago(&self, hours: i64) -> chrono::DateTime<chrono::Utc> {
+        self.now - chrono::Duration::hours(hours)
+    }
+
+    /// [`TestTime::hours_ago`] as a contract timestamp.
+    pub fn ago(&self, hours: i64) -> Option<prost_types::Timestamp> {
+        Some(crate::convert::to_timestamp(self.hours_ago(hours)))
+    }
+
+    /// The UTC calendar date of the instant `hours` before the reading.
+    pub fn date_hours_ago(&self, hours: i64) -> Option<trialops_proto::common::v1::Date> {
+        Some(crate::convert::to_date(self.hours_ago(hours).date_naive()))
+    }
+}
+
 /// A new client request id.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use tonic::Code;
-use trialops_domain::outcomes::binomial::clopper_pearson;
 use trialops_platform::backend_tests;
 use trialops_proto::outcomes::v1 as pb;
 
@@ -120,7 +119,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     );
 
     let mut bad = assessment(id, 6, true, ("30", true), ("20", 4, false), "120");
-    bad.assessed_on = day_offset(30);
+    bad.assessed_on = s.time.date(30);
     if let Some(m) = bad.metastases.as_mut() {
         m.curie_segment_scores = vec![1; 9];
     }
@@ -149,8 +148,9 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         subject_id: subject.subject_id.clone(),
         ctcae_term: term.into(),
         grade,
-        onset_on: day_offset(0),
-        site_aware_at: ago(aware_hours_ago),
+        // Onset on the day the site became aware: valid at any time of day.
+        onset_on: s.time.date_hours_ago(aware_hours_ago),
+        site_aware_at: s.time.ago(aware_hours_ago),
         attributions: vec![pb::AgentAttribution {
             agent_id: agent.into(),
             attribution: pb::Attribution::Possible as i32,
@@ -194,7 +194,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
     let submit = pb::RecordReportSubmittedRequest {
         request_id: request_id(),
         obligation_id: notice.clone(),
-        submitted_at: ago(0),
+        submitted_at: s.time.ago(0),
     };
     o.record_report_submitted(submit)
         .await
@@ -204,7 +204,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         .record_report_submitted(pb::RecordReportSubmittedRequest {
             request_id: request_id(),
             obligation_id: notice,
-            submitted_at: ago(0),
+            submitted_at: s.time.ago(0),
         })
         .await
         .err();
@@ -320,13 +320,38 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             (responders, evaluable.len()),
             "arm {arm}"
         );
-        // The interval is the domain's Clopper-Pearson (checked against scipy in crates/domain).
-        let expected = clopper_pearson(responders, evaluable.len() as u64, 0.95).unwrap_or_else(|e| panic!("{e}"));
-        let upper: f64 = row.ci_upper.unwrap_or_default().value.parse().unwrap_or(f64::NAN);
+        // Exact 95% Clopper-Pearson bounds for every split three evaluable subjects can give,
+        // computed by hand from the binomial sums (bisection of P(X >= x) = 0.025 and
+        // P(X <= x) = 0.025; closed forms where x = 0 or n, e.g. 1 - 0.025^(1/3) = 0.707598).
+        let reference = [
+            ((1, 0), (0.0, 0.975)),
+            ((1, 1), (0.025, 1.0)),
+            ((2, 0), (0.0, 0.841886)),
+            ((2, 1), (0.012579, 0.987421)),
+            ((2, 2), (0.158114, 1.0)),
+            ((3, 0), (0.0, 0.707598)),
+            ((3, 1), (0.008404, 0.905701)),
+            ((3, 2), (0.094299, 0.991596)),
+            ((3, 3), (0.292402, 1.0)),
+        ];
+        let Some((_, (lower, upper))) = reference
+            .iter()
+            .find(|((n, x), _)| (*n, *x) == (evaluable.len(), responders))
+        else {
+            assert!(
+                evaluable.is_empty(),
+                "arm {arm}: no reference for {responders}/{}",
+                evaluable.len()
+            );
+            continue;
+        };
+        let bound = |d: Option<trialops_proto::common::v1::Decimal>| {
+            d.unwrap_or_default().value.parse::<f64>().unwrap_or(f64::NAN)
+        };
+        let (got_lower, got_upper) = (bound(row.ci_lower), bound(row.ci_upper));
         assert!(
-            (upper - expected.upper).abs() < 1e-6,
-            "arm {arm}: {upper} vs {}",
-            expected.upper
+            (got_lower - lower).abs() <= 1.5e-6 && (got_upper - upper).abs() <= 1.5e-6,
+            "arm {arm}: ({got_lower}, {got_upper}) vs hand-computed ({lower}, {upper})"
         );
     }
 
@@ -379,7 +404,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
     o.record_follow_up(pb::RecordFollowUpRequest {
         request_id: request_id(),
         subject_id: t2.subject_id.clone(),
-        last_contact_on: day_offset(0),
+        last_contact_on: s.time.date(0),
         vital_status: pb::VitalStatus::Dead as i32,
         progression_on: None,
         second_malignancy_on: None,
@@ -391,8 +416,8 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
         subject_id: t1.subject_id.clone(),
         ctcae_term: "Diarrhea".into(),
         grade: 3,
-        onset_on: day_offset(0),
-        site_aware_at: ago(0),
+        onset_on: s.time.date(0),
+        site_aware_at: s.time.ago(0),
         attributions: vec![pb::AgentAttribution {
             agent_id: "irinotecan".into(),
             attribution: pb::Attribution::Probable as i32,
@@ -460,6 +485,7 @@ async fn dosing_down_is_unavailable_and_writes_nothing(backend: Backend) {
         .events
         .len();
     let Stack {
+        time,
         dbs: _dbs,
         enrollment,
         dosing,
@@ -472,8 +498,8 @@ async fn dosing_down_is_unavailable_and_writes_nothing(backend: Backend) {
             subject_id: subject.subject_id.clone(),
             ctcae_term: "Fever".into(),
             grade: 2,
-            onset_on: day_offset(0),
-            site_aware_at: ago(0),
+            onset_on: time.date(0),
+            site_aware_at: time.ago(0),
             attributions: vec![],
             seriousness: vec![],
         })

@@ -19,6 +19,7 @@ fn token(role: &str, site: &str) -> String {
 }
 
 async fn another_sites_callers_see_nothing(backend: Backend) {
+    let time = TestTime::now();
     let db = |b| async move { TestDatabase::create(b).await.unwrap_or_else(|| panic!("{b:?}")) };
     let (edb, ddb, odb) = (db(backend).await, db(backend).await, db(backend).await);
     let options = trialops_enrollment::Options {
@@ -111,8 +112,9 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         subject_id: subject.subject_id.clone(),
         ctcae_term: "Neutrophil count decreased".into(),
         grade: 4,
-        onset_on: day_offset(0),
-        site_aware_at: ago(30),
+        // Onset on the day the site became aware: valid at any time of day.
+        onset_on: time.date_hours_ago(30),
+        site_aware_at: time.ago(30),
         attributions: vec![],
         seriousness: vec![],
     };
@@ -166,7 +168,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let submit = pb::RecordReportSubmittedRequest {
         request_id: request_id(),
         obligation_id: recorded.obligations[0].obligation_id.clone(),
-        submitted_at: ago(0),
+        submitted_at: time.ago(0),
     };
     assert_eq!(
         o.record_report_submitted(with_bearer(submit.clone(), &elsewhere))

@@ -5,7 +5,7 @@
 use tonic::transport::Channel;
 pub use trialops_enrollment::testing as enrollment;
 pub use trialops_platform::testing::{
-    Backend, RunningServer, TestDatabase, metadata, reason, request_id, violated_fields,
+    Backend, RunningServer, TestDatabase, TestTime, metadata, reason, request_id, violated_fields,
 };
 use trialops_proto::common::v1::{Date, Decimal};
 use trialops_proto::dosing::v1 as dpb;
@@ -16,6 +16,8 @@ use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient
 pub type Outcomes = OutcomesServiceClient<Channel>;
 
 pub struct Stack {
+    /// The one clock reading this test's dates and instants are built from.
+    pub time: TestTime,
     pub dbs: Vec<TestDatabase>,
     pub enrollment: RunningServer,
     pub dosing: RunningServer,
@@ -47,6 +49,7 @@ pub async fn stack(backend: Backend) -> Stack {
             .unwrap_or_else(|e| panic!("{e:#}")),
     );
     Stack {
+        time: TestTime::now(),
         dbs: vec![enrollment_db, dosing_db, outcomes_db],
         enrollment,
         dosing,
@@ -57,23 +60,6 @@ pub async fn stack(backend: Backend) -> Stack {
 pub fn dec(value: &str) -> Option<Decimal> {
     Some(Decimal {
         value: value.to_owned(),
-    })
-}
-
-pub fn day_offset(days: i64) -> Option<Date> {
-    use chrono::Datelike;
-    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
-    Some(Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    })
-}
-
-pub fn ago(hours: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: chrono::Utc::now().timestamp() - hours * 3600,
-        nanos: 0,
     })
 }
 
@@ -91,7 +77,8 @@ impl Stack {
     }
 
     /// Enrolls a subject at COG-101 (registering the site once); with `treat`, plans and starts
-    /// cycle 1 today and records its first administration as given.
+    /// cycle 1 two days before the test's clock reading (so an event up to 48 hours back still
+    /// falls in cycle 1, at any time of day) and records its first administration as given.
     pub async fn subject(&self, screening_id: &str, treat: bool) -> trialops_proto::enrollment::v1::Subject {
         let mut e = enrollment::client(&self.enrollment).await;
         let sites = e
@@ -119,12 +106,12 @@ impl Stack {
                 request_id: request_id(),
                 subject_id: subject.subject_id.clone(),
                 cycle_number: 1,
-                planned_start_date: day_offset(0),
+                planned_start_date: self.time.date(-2),
                 height_cm: dec("102"),
                 weight_kg: dec("16"),
                 anc_per_ul: dec("1000"),
                 platelets_per_ul: dec("120000"),
-                measured_at: ago(2),
+                measured_at: self.time.ago(50),
                 confirm_implausible_measurements: false,
             })
             .await
@@ -132,8 +119,8 @@ impl Stack {
             let first = d
                 .list_administrations(dpb::ListAdministrationsRequest {
                     site_code: "COG-101".into(),
-                    from_date: day_offset(0),
-                    to_date: day_offset(0),
+                    from_date: self.time.date(-2),
+                    to_date: self.time.date(-2),
                     page_size: 500,
                     page_token: String::new(),
                 })
@@ -149,8 +136,8 @@ impl Stack {
                 administration_id: first.administration_id,
                 status: dpb::AdministrationStatus::Given as i32,
                 actual_dose: first.prescribed_dose,
-                started_at: ago(1),
-                ended_at: ago(0),
+                started_at: self.time.ago(1),
+                ended_at: self.time.ago(0),
                 ..Default::default()
             })
             .await
@@ -183,7 +170,8 @@ pub fn assessment(
     pb::RecordResponseAssessmentRequest {
         request_id: request_id(),
         subject_id: subject_id.to_owned(),
-        assessed_on: day_offset(0),
+        // Today is a valid assessment date whenever the test runs.
+        assessed_on: TestTime::now().date(0),
         after_cycle,
         assessor: if central {
             pb::Assessor::CentralReview

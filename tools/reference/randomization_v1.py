@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Reference vectors for trialops randomization, algorithm version 1, from an independent
+implementation of the documented algorithm (Python standard library only: HMAC-SHA256 from
+hmac/hashlib, ChaCha20 written out here from RFC 8439 and checked against its test vector).
+
+The algorithm, as documented in crates/domain/src/randomization.rs:
+1. trial key = HMAC-SHA256(master secret, "trialops/randomization/v1/" || trial id).
+2. block k (0-based) of stratum S: seed = HMAC-SHA256(trial key, "block" || 0x00 || S || 0x00 ||
+   k as 8 bytes big-endian); the generator is ChaCha20 keyed with the seed, nonce 0, counter
+   from 0, read as little-endian 32-bit words.
+3. the block's multiplier m = multipliers[uniform(len)]; the block holds arm i ratio_i x m times,
+   in protocol arm order, shuffled by Fisher-Yates: for i from len-1 down to 1, swap i with
+   uniform(i + 1).
+4. uniform(n) draws words and rejects any >= n * floor(2^32 / n), returning word mod n.
+The key's fingerprint is the first 8 bytes of HMAC-SHA256(trial key, "fingerprint"), in hex.
+
+Usage:
+  randomization_v1.py            print the vectors (JSON)
+  randomization_v1.py --check F  exit 1 unless F holds exactly these vectors
+"""
+
+import hashlib
+import hmac
+import json
+import struct
+import sys
+
+MASK = 0xFFFFFFFF
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (32 - n))) & MASK
+
+
+def quarter(s, a, b, c, d):
+    s[a] = (s[a] + s[b]) & MASK
+    s[d] = rotl(s[d] ^ s[a], 16)
+    s[c] = (s[c] + s[d]) & MASK
+    s[b] = rotl(s[b] ^ s[c], 12)
+    s[a] = (s[a] + s[b]) & MASK
+    s[d] = rotl(s[d] ^ s[a], 8)
+    s[c] = (s[c] + s[d]) & MASK
+    s[b] = rotl(s[b] ^ s[c], 7)
+
+
+def chacha20_block(key, counter, nonce):
+    """RFC 8439 section 2.3: one 64-byte block of ChaCha20 keystream (32-bit counter, 96-bit
+    nonce)."""
+    state = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    state += list(struct.unpack("<8I", key))
+    state += [counter & MASK]
+    state += list(struct.unpack("<3I", nonce))
+    working = list(state)
+    for _ in range(10):
+        quarter(working, 0, 4, 8, 12)
+        quarter(working, 1, 5, 9, 13)
+        quarter(working, 2, 6, 10, 14)
+        quarter(working, 3, 7, 11, 15)
+        quarter(working, 0, 5, 10, 15)
+        quarter(working, 1, 6, 11, 12)
+        quarter(working, 2, 7, 8, 13)
+        quarter(working, 3, 4, 9, 14)
+    return struct.pack("<16I", *[(w + s) & MASK for w, s in zip(working, state)])
+
+
+def check_chacha20():
+    """RFC 8439 section 2.3.2's test vector."""
+    key = bytes(range(32))
+    nonce = bytes.fromhex("000000090000004a00000000")
+    expected = bytes.fromhex(
+        "10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4e"
+        "d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e"
+    )
+    if chacha20_block(key, 1, nonce) != expected:
+        sys.exit("ChaCha20 does not reproduce RFC 8439's test vector")
+
+
+class Words:
+    """The keystream of ChaCha20 keyed with `key` (nonce 0, counter from 0) as 32-bit words."""
+
+    def __init__(self, key):
+        self.key = key
+        self.counter = 0
+        self.buffer = []
+
+    def next(self):
+        if not self.buffer:
+            block = chacha20_block(self.key, self.counter, bytes(12))
+            self.counter += 1
+            self.buffer = list(struct.unpack("<16I", block))
+        return self.buffer.pop(0)
+
+
+def uniform(words, n):
+    zone = (1 << 32) // n * n
+    while True:
+        word = words.next()
+        if word < zone:
+            return word % n
+
+
+def mac(key, *parts):
+    return hmac.new(key, b"".join(parts), hashlib.sha256).digest()
+
+
+def block(trial_key, arms, multipliers, stratum, index):
+    seed = mac(trial_key, b"block", b"\x00", stratum.encode(), b"\x00", struct.pack(">Q", index))
+    words = Words(seed)
+    m = multipliers[uniform(words, len(multipliers))]
+    cells = [code for code, ratio in arms for _ in range(ratio * m)]
+    for i in range(len(cells) - 1, 0, -1):
+        j = uniform(words, i + 1)
+        cells[i], cells[j] = cells[j], cells[i]
+    return cells
+
+
+def vector(secret_hex, trial_id, arms, multipliers, stratum, count):
+    trial_key = mac(bytes.fromhex(secret_hex), b"trialops/randomization/v1/", trial_id.encode())
+    out = []
+    index = 0
+    while len(out) < count:
+        cells = block(trial_key, arms, multipliers, stratum, index)
+        for arm in cells:
+            if len(out) == count:
+                break
+            out.append({"arm": arm, "block_index": index, "block_size": len(cells)})
+        index += 1
+    return {
+        "secret_hex": secret_hex,
+        "trial_id": trial_id,
+        "arms": [{"code": code, "ratio": ratio} for code, ratio in arms],
+        "multipliers": multipliers,
+        "stratum": stratum,
+        "fingerprint": mac(trial_key, b"fingerprint")[:8].hex(),
+        "allocations": out,
+    }
+
+
+def vectors():
+    check_chacha20()
+    anbl = [("A", 1), ("B", 1)]
+    secret = bytes(range(32)).hex()
+    return {
+        "algorithm": "trialops randomization v1",
+        "generated_by": "tools/reference/randomization_v1.py",
+        "vectors": [
+            vector(secret, "ANBL1221", anbl, [1, 2],
+                   "prior_therapy=no_prior_irinotecan_temozolomide|mycn_status=amplified", 64),
+            vector(secret, "ANBL1221", anbl, [1, 2],
+                   "prior_therapy=prior_irinotecan_temozolomide|mycn_status=unknown", 64),
+            vector(hashlib.sha256(b"trialops reference vector 3").hexdigest(), "T-2TO1",
+                   [("X", 2), ("Y", 1)], [1, 2, 3], "site=any", 64),
+        ],
+    }
+
+
+def main():
+    produced = vectors()
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        with open(sys.argv[2], encoding="utf-8") as f:
+            stored = json.load(f)
+        if stored != produced:
+            sys.exit(f"{sys.argv[2]} differs from the independent implementation's vectors")
+        print(f"{sys.argv[2]}: {len(produced['vectors'])} vectors match")
+    elif len(sys.argv) == 1:
+        print(json.dumps(produced, indent=1))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
