@@ -102,7 +102,17 @@ async fn plans_follow_enrollment(backend: Backend) {
 async fn four_year_old_is_dosed_and_scheduled_by_hand_values(backend: Backend) {
     let s = stack(backend).await;
     let mut d = s.dosing().await;
-    let plan = s.subject_with_plan("SCR-1").await;
+    // Both arms' regimens, end to end, every run.
+    let (on_a, on_b) = s.subjects_on_both_arms().await;
+    assert_eq!((on_a.arm_code.as_str(), on_b.arm_code.as_str()), ("A", "B"));
+    for plan in [on_a, on_b] {
+        four_year_old_on_one_arm(&mut d, &plan).await;
+    }
+    s.stop().await;
+}
+
+/// A 102 cm, 16 kg child's first cycle on `plan`'s arm, from 5 January 2026.
+async fn four_year_old_on_one_arm(d: &mut Dosing, plan: &pb::TreatmentPlan) {
     let req = start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000");
     let cycle = d
         .start_cycle(req.clone())
@@ -150,7 +160,11 @@ async fn four_year_old_is_dosed_and_scheduled_by_hand_values(backend: Backend) {
     assert_eq!(replay, cycle);
 
     // The calendar: day 1 is Monday 5 January 2026.
-    let all = administrations(&mut d, date(2026, 1, 1), date(2026, 1, 31)).await;
+    let all: Vec<_> = administrations(d, date(2026, 1, 1), date(2026, 1, 31))
+        .await
+        .into_iter()
+        .filter(|a| a.subject_id == plan.subject_id)
+        .collect();
     let count = |agent: &str| all.iter().filter(|a| a.agent_id == agent).count();
     assert_eq!((count("temozolomide"), count("irinotecan")), (5, 5));
     if plan.arm_code == "A" {
@@ -181,7 +195,11 @@ async fn four_year_old_is_dosed_and_scheduled_by_hand_values(backend: Backend) {
             .all(|w| w[0].planned_on.unwrap_or_default().day <= w[1].planned_on.unwrap_or_default().day)
     );
     // Tomorrow's worklist, one day only.
-    let one_day = administrations(&mut d, date(2026, 1, 6), date(2026, 1, 6)).await;
+    let one_day: Vec<_> = administrations(d, date(2026, 1, 6), date(2026, 1, 6))
+        .await
+        .into_iter()
+        .filter(|a| a.subject_id == plan.subject_id)
+        .collect();
     let expected_day2 = if plan.arm_code == "A" { 2 } else { 3 };
     assert_eq!(one_day.len(), expected_day2);
     assert!(
@@ -200,7 +218,6 @@ async fn four_year_old_is_dosed_and_scheduled_by_hand_values(backend: Backend) {
         .into_inner()
         .cycle;
     assert_eq!(got, Some(cycle));
-    s.stop().await;
 }
 
 async fn low_counts_refuse_and_record_the_delay(backend: Backend) {

@@ -21,5 +21,3 @@ pub const SUBJECT_ALREADY_ENROLLED: &str = "SUBJECT_ALREADY_ENROLLED";
 pub const INVALID_STATUS_TRANSITION: &str = "INVALID_STATUS_TRANSITION";
 /// A correction that changes no recorded value.
 pub const CORRECTION_CHANGES_NOTHING: &str = "CORRECTION_CHANGES_NOTHING";
-/// The subject is no longer on the trial in a way that allows the action.
-pub const SUBJECT_STATUS_FINAL: &str = "SUBJECT_STATUS_FINAL";

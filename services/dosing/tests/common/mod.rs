@@ -84,6 +84,26 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Plans for one subject on each arm, A then B: candidates are enrolled in one stratum until
+    /// both arms have one. Every permuted block holds both arms and the first is at most 4 long,
+    /// so this takes at most 4 candidates whatever the secret; with the tests' fixed secret it is
+    /// the same subjects every run.
+    pub async fn subjects_on_both_arms(&self) -> (pb::TreatmentPlan, pb::TreatmentPlan) {
+        let (mut a, mut b) = (None, None);
+        for n in 1..=4 {
+            let plan = self.subject_with_plan(&format!("SCR-ARM-{n}")).await;
+            match plan.arm_code.as_str() {
+                "A" if a.is_none() => a = Some(plan),
+                "B" if b.is_none() => b = Some(plan),
+                _ => {}
+            }
+            if let (Some(a), Some(b)) = (&a, &b) {
+                return (a.clone(), b.clone());
+            }
+        }
+        panic!("the first block of the stratum did not hold both arms");
+    }
+
     pub async fn stop(self) {
         self.dosing.stop().await;
         self.enrollment.stop().await;

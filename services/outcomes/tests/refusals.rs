@@ -1,0 +1,137 @@
+//! Refusals of the outcomes service that the scenario tests do not reach, on SQLite and
+//! PostgreSQL: a Simon design no sample size up to 100 admits, an interim for a protocol without
+//! a configured design, and an adverse-event update that changes nothing.
+
+mod common;
+
+use common::*;
+use tonic::Code;
+use trialops_platform::backend_tests;
+use trialops_proto::outcomes::v1 as pb;
+use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
+
+backend_tests!(
+    designs_and_interims_that_cannot_be_given,
+    an_update_must_change_something
+);
+
+/// The bundled ANBL1221 definition under another trial id and without its Simon design.
+fn protocol_without_simon(dir: &std::path::Path) {
+    let bundled = include_str!("../../../crates/domain/protocols/anbl1221.toml");
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in bundled.lines() {
+        if line.starts_with('[') {
+            skipping = line.trim() == "[outcomes.simon]";
+        }
+        if skipping {
+            continue;
+        }
+        if line.trim_start().starts_with("id = \"ANBL1221\"") {
+            out.push_str("id = \"NOSIMON1\"\n");
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(!out.contains("[outcomes.simon]") && out.contains("NOSIMON1"));
+    std::fs::write(dir.join("nosimon.toml"), out).unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    protocol_without_simon(protocols.path());
+    let mut settings = trialops_platform::testing::settings(&db.url);
+    settings.protocol_dir = Some(protocols.path().to_owned());
+    let server = RunningServer::spawn(
+        trialops_outcomes::build(settings, trialops_outcomes::Options::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let mut o = OutcomesServiceClient::connect(server.url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // p0 0.10 against p1 0.12 (alpha 0.05, power 0.8): even one stage needs about
+    // (1.645 + 0.842)^2 x 0.1 x 0.9 / 0.02^2 = 1,390 subjects (by hand), far beyond 100.
+    let err = o
+        .compute_simon_design(pb::ComputeSimonDesignRequest {
+            p0: dec("0.10"),
+            p1: dec("0.12"),
+            alpha: dec("0.05"),
+            beta: dec("0.20"),
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a design was found"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "NO_ADMISSIBLE_DESIGN")
+    );
+
+    let err = o
+        .evaluate_simon_interim(pb::EvaluateSimonInterimRequest {
+            trial_id: "NOSIMON1".into(),
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an interim without a design"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "NO_SIMON_DESIGN")
+    );
+    server.stop().await;
+}
+
+async fn an_update_must_change_something(backend: Backend) {
+    let s = stack(backend).await;
+    let mut o = s.outcomes().await;
+    let subject = s.subject("SCR-1", true).await;
+    let event = o
+        .record_adverse_event(pb::RecordAdverseEventRequest {
+            request_id: request_id(),
+            subject_id: subject.subject_id.clone(),
+            ctcae_term: "Nausea".into(),
+            grade: 2,
+            onset_on: s.time.date(0),
+            site_aware_at: s.time.ago(0),
+            attributions: vec![],
+            seriousness: vec![],
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .adverse_event
+        .unwrap_or_default();
+    let err = o
+        .update_adverse_event(pb::UpdateAdverseEventRequest {
+            request_id: request_id(),
+            adverse_event_id: event.adverse_event_id.clone(),
+            etag: event.etag.clone(),
+            grade: 2,
+            resolved_on: None,
+            reason: "re-entered".into(),
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an update changing nothing was accepted"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "UPDATE_CHANGES_NOTHING")
+    );
+    let history = o
+        .list_audit_events(pb::ListAuditEventsRequest {
+            entity_type: "adverse_event".into(),
+            entity_id: event.adverse_event_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    assert_eq!(history.len(), 1, "only the recording is in the trail");
+    s.stop().await;
+}
