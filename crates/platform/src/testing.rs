@@ -237,6 +237,18 @@ impl TestTime {
         }
     }
 
+    /// Reads the clock at least 10 seconds before the next UTC midnight (waiting past midnight
+    /// when closer), so a test of a date boundary sees the server on the same calendar day.
+    pub async fn away_from_midnight() -> TestTime {
+        let now = chrono::Utc::now();
+        let midnight = (now.date_naive() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN).and_utc();
+        let left = midnight - now;
+        if left < chrono::Duration::seconds(10) {
+            tokio::time::sleep(left.to_std().unwrap_or_default() + std::time::Duration::from_millis(100)).await;
+        }
+        TestTime::now()
+    }
+
     /// The instant read.
     pub fn instant(&self) -> chrono::DateTime<chrono::Utc> {
         self.now

@@ -1,0 +1,86 @@
+//! A migration that alters a table runs on a database that already holds clinical data, on
+//! SQLite and PostgreSQL: the enrolled subjects and the hash-chained audit trail survive it
+//! intact, and the service writes again afterwards.
+
+mod common;
+
+use common::*;
+use sea_orm::{ConnectionTrait, Database};
+use trialops_platform::backend_tests;
+use trialops_proto::enrollment::v1 as pb;
+
+backend_tests!(adding_the_audit_column_keeps_existing_records);
+
+const ACTOR_VIA: &str = "m20261127_000001_platform_audit_actor_via";
+
+async fn verified(c: &mut Client) -> trialops_proto::common::v1::AuditVerification {
+    c.verify_audit_trail(pb::VerifyAuditTrailRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .verification
+        .unwrap_or_default()
+}
+
+async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let server = start_on(&db.url).await;
+    let mut c = client(&server).await;
+    register_site(&mut c, "COG-101").await;
+    let strata = || strata("no_prior_irinotecan_temozolomide", "amplified");
+    let first = enroll(&mut c, "COG-101", "SCR-1", strata()).await;
+    let before = verified(&mut c).await;
+    assert!(before.intact && before.events_checked == 4, "{before:?}");
+    server.stop().await;
+
+    // Back to the schema before the migration: the column gone, the migration not recorded.
+    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    for sql in [
+        "ALTER TABLE audit_events DROP COLUMN actor_via".to_owned(),
+        format!("DELETE FROM seaql_migrations WHERE version = '{ACTOR_VIA}'"),
+    ] {
+        conn.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // The service migrates at start over the existing rows.
+    let server = start_on(&db.url).await;
+    let mut c = client(&server).await;
+    let after = verified(&mut c).await;
+    assert_eq!(
+        (after.intact, after.events_checked),
+        (true, before.events_checked),
+        "{after:?}"
+    );
+    let subject = c
+        .get_subject(pb::GetSubjectRequest {
+            subject_id: first.subject_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    assert_eq!(
+        (subject.arm_code.as_str(), subject.site_code.as_str()),
+        (first.arm_code.as_str(), "COG-101")
+    );
+    let second = enroll(&mut c, "COG-101", "SCR-2", strata()).await;
+    assert_eq!(second.subject_id, "ANBL1221-0002");
+    let grown = verified(&mut c).await;
+    assert!(grown.intact && grown.events_checked > before.events_checked, "{grown:?}");
+    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let applied = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM seaql_migrations WHERE version = '{ACTOR_VIA}'"),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|row| row.try_get::<i64>("", "n").ok());
+    assert_eq!(applied, Some(1), "the migration is recorded again");
+    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    server.stop().await;
+}
