@@ -40,7 +40,7 @@ enum Command {
         /// Address the services listen on (loopback by default).
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
-        /// Enrollment's port.
+        /// Enrollment's port (0: a free port, printed at start, like the others).
         #[arg(long, default_value_t = trialops_enrollment::DEFAULT_PORT)]
         enrollment_port: u16,
         /// Dosing's port.
@@ -170,16 +170,23 @@ async fn up(
         }
         Ok(s)
     };
-    let local = |port: u16| format!("http://{}", SocketAddr::new(host, port));
-    let urls = (local(enrollment_port), local(dosing_port));
-    let urls = (urls.0.as_str(), urls.1.as_str());
-    let base = settings(enrollment_port, urls)?;
+    // Each service is bound before the next is configured, so the others reach it at the
+    // address it really has (port 0 picks a free one).
+    let base = settings(enrollment_port, ("", ""))?;
     let _telemetry = telemetry::init("trialops", &base, env)?;
-
     let enrollment = trialops_enrollment::build(base, trialops_enrollment::Options::default()).await?;
-    let dosing = trialops_dosing::build(settings(dosing_port, urls)?, trialops_dosing::Options::default()).await?;
-    let outcomes =
-        trialops_outcomes::build(settings(outcomes_port, urls)?, trialops_outcomes::Options::default()).await?;
+    let enrollment_url = format!("http://{}", enrollment.local_addr()?);
+    let dosing = trialops_dosing::build(
+        settings(dosing_port, (&enrollment_url, ""))?,
+        trialops_dosing::Options::default(),
+    )
+    .await?;
+    let dosing_url = format!("http://{}", dosing.local_addr()?);
+    let outcomes = trialops_outcomes::build(
+        settings(outcomes_port, (&enrollment_url, &dosing_url))?,
+        trialops_outcomes::Options::default(),
+    )
+    .await?;
     println!("trialops is running (data in {}):", data_dir.display());
     println!("  enrollment  {}", enrollment.local_addr()?);
     println!("  dosing      {}", dosing.local_addr()?);

@@ -3,10 +3,8 @@
 
 mod common;
 
-use common::free_ports;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 struct Up {
     child: Child,
@@ -60,27 +58,14 @@ fn token(dir: &Path, args: &[&str]) -> String {
 #[test]
 fn one_child_from_screening_to_response_through_the_cli() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = free_ports();
-    let child = common::up(dir.path(), ports)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut command = common::up(dir.path());
+    command.stderr(Stdio::null());
+    // `up` writes the development key, then binds the services, then prints their addresses.
+    let common::Started { child, ports, .. } = common::start(command);
     let up = Up { child, ports };
-    let started = Instant::now();
-    // `up` creates the development key first thing.
-    while !dir.path().join("dev-jwt-hs256.key").exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "no development key");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let admin = token(dir.path(), &["--role", "administrator"]);
-    while !trialops(&up, &["--token", &admin, "trial"]).status.success() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the services never answered"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let trial = trialops(&up, &["--token", &admin, "trial"]);
+    assert!(trial.status.success(), "{}", String::from_utf8_lossy(&trial.stderr));
     let coordinator = token(dir.path(), &["--role", "site_coordinator", "--site", "COG-101"]);
     let pharmacist = token(dir.path(), &["--role", "pharmacist", "--site", "COG-101"]);
     let reviewer = token(dir.path(), &["--role", "central_reviewer"]);

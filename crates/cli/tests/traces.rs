@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, free_ports, up};
+use common::{Started, start, up};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,22 +67,25 @@ fn text_of(span: &Span) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_dosing_and_enrollment() {
     let receiver = Receiver::default();
-    let collector_port = free_port();
+    // The collector listens before anything is told where it is: bound here, served from here.
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let collector_port = collector
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
     let server = receiver.clone();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(server))
-            .serve(
-                format!("127.0.0.1:{collector_port}")
-                    .parse()
-                    .unwrap_or_else(|e| panic!("{e}")),
-            )
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(collector))
             .await
     });
 
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = free_ports();
-    let mut child = up(dir.path(), ports)
+    let mut command = up(dir.path());
+    command
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{collector_port}"),
@@ -90,22 +93,11 @@ async fn one_trace_spans_dosing_and_enrollment() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "200")
         // Identity headers instead of development tokens: this test is about traces.
         .env("TRIALOPS_AUTH_MODE", "development")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::null());
+    let Started { mut child, ports, .. } = start(command);
+    let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
-
-    let started = Instant::now();
-    let enrollment = loop {
-        match EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0])).await {
-            Ok(c) => break c,
-            Err(_) if started.elapsed() < Duration::from_secs(60) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
-    let mut enrollment = enrollment;
     // A free-text field that must never reach a span (stand-in for anything personal).
     let marker = "MARKER-Jane-Doe-Free-Text";
     enrollment
@@ -126,6 +118,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
         })
         .await;
 
+    let started = Instant::now();
     let (dosing_span, enrollment_span, all) = loop {
         let spans = receiver.0.lock().map(|s| s.clone()).unwrap_or_default();
         let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_ports, up};
+use common::{Started, start, up};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,12 +29,13 @@ async fn serving(port: u16) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_the_three_services_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let ports = free_ports();
-    let mut child = up(dir.path(), ports)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut command = up(dir.path());
+    command.stderr(Stdio::null());
+    let Started {
+        mut child,
+        ports,
+        output,
+    } = start(command);
     let started = Instant::now();
     for port in ports {
         while !serving(port).await {
@@ -107,10 +108,6 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(exit.code(), Some(0));
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut out);
-    }
+    let out = output.all();
     assert!(out.contains(&format!("dosing      127.0.0.1:{}", ports[1])), "{out}");
 }

@@ -86,7 +86,14 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains and closes the database.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr()?, services = ?self.service.names, "listening");
+        let bound = |l: Option<&TcpListener>| l.and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
+        tracing::info!(
+            address = %self.local_addr()?,
+            health_address = bound(self.health_listener.as_ref()).unwrap_or_default(),
+            metrics_address = bound(self.metrics_listener.as_ref()).unwrap_or_default(),
+            services = ?self.service.names,
+            "listening"
+        );
         let metrics_stop = CancellationToken::new();
         let metrics = self
             .metrics_listener

@@ -241,7 +241,9 @@ impl TestTime {
     /// when closer), so a test of a date boundary sees the server on the same calendar day.
     pub async fn away_from_midnight() -> TestTime {
         let now = chrono::Utc::now();
-        let midnight = (now.date_naive() + chrono::Duration::days(1)).and_time(chrono::NaiveTime::MIN).and_utc();
+        let midnight = (now.date_naive() + chrono::Duration::days(1))
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
         let left = midnight - now;
         if left < chrono::Duration::seconds(10) {
             tokio::time::sleep(left.to_std().unwrap_or_default() + std::time::Duration::from_millis(100)).await;
@@ -277,6 +279,79 @@ impl TestTime {
     /// The UTC calendar date of the instant `hours` before the reading.
     pub fn date_hours_ago(&self, hours: i64) -> Option<trialops_proto::common::v1::Date> {
         Some(crate::convert::to_date(self.hours_ago(hours).date_naive()))
+    }
+}
+
+/// The lines read so far, and whether the stream has closed.
+type Printed = (Vec<String>, bool);
+
+/// The lines a child process prints, read as they come on a thread of their own (so the pipe
+/// never fills), for tests that learn from a process's output where it listens instead of
+/// choosing a port for it.
+pub struct OutputLines {
+    shared: std::sync::Arc<(std::sync::Mutex<Printed>, std::sync::Condvar)>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OutputLines {
+    /// Starts reading `stream` (a child's stdout or stderr).
+    pub fn read(stream: impl std::io::Read + Send + 'static) -> OutputLines {
+        use std::io::BufRead;
+        let printed: Printed = (Vec::new(), false);
+        let shared = std::sync::Arc::new((std::sync::Mutex::new(printed), std::sync::Condvar::new()));
+        let writer = shared.clone();
+        let reader = std::thread::spawn(move || {
+            let (lines, changed) = &*writer;
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0
+                    .push(line);
+                changed.notify_all();
+            }
+            lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1 = true;
+            changed.notify_all();
+        });
+        OutputLines {
+            shared,
+            reader: Some(reader),
+        }
+    }
+
+    /// The first line for which `find` gives a value, waiting up to `limit`; panics with the
+    /// output so far when the stream closes or time runs out first.
+    pub fn wait_for<T>(&self, limit: std::time::Duration, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
+        let (lines, changed) = &*self.shared;
+        let deadline = std::time::Instant::now() + limit;
+        let mut guard = lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if let Some(found) = guard.0.iter().find_map(|l| find(l)) {
+                return found;
+            }
+            let now = std::time::Instant::now();
+            if guard.1 || now >= deadline {
+                panic!("{what} never printed; the output was:\n{}", guard.0.join("\n"));
+            }
+            guard = changed
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Everything printed, once the stream closed (the process exited).
+    pub fn all(mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let (lines, _) = &*self.shared;
+        lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .join("\n")
     }
 }
 

@@ -49,7 +49,13 @@ async fn a_restart_with_another_secret_is_refused(backend: Backend) {
     let server = start_on(&db.url).await;
     let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
-    let first = enroll(&mut c, "COG-101", "SCR-1", strata("no_prior_irinotecan_temozolomide", "amplified")).await;
+    let first = enroll(
+        &mut c,
+        "COG-101",
+        "SCR-1",
+        strata("no_prior_irinotecan_temozolomide", "amplified"),
+    )
+    .await;
     server.stop().await;
 
     let other = trialops_enrollment::Options {
@@ -66,7 +72,13 @@ async fn a_restart_with_another_secret_is_refused(backend: Backend) {
     // The original secret starts, and the sequence goes on where it stopped.
     let server = start_on(&db.url).await;
     let mut c = client(&server).await;
-    let second = enroll(&mut c, "COG-101", "SCR-2", strata("no_prior_irinotecan_temozolomide", "amplified")).await;
+    let second = enroll(
+        &mut c,
+        "COG-101",
+        "SCR-2",
+        strata("no_prior_irinotecan_temozolomide", "amplified"),
+    )
+    .await;
     assert_eq!(
         (first.subject_id.as_str(), second.subject_id.as_str()),
         ("ANBL1221-0001", "ANBL1221-0002")
@@ -81,7 +93,13 @@ async fn page_tokens_work_only_for_the_list_that_issued_them(backend: Backend) {
         register_site(&mut c, site).await;
     }
     for n in 1..=2 {
-        enroll(&mut c, "COG-101", &format!("SCR-{n}"), strata("no_prior_irinotecan_temozolomide", "amplified")).await;
+        enroll(
+            &mut c,
+            "COG-101",
+            &format!("SCR-{n}"),
+            strata("no_prior_irinotecan_temozolomide", "amplified"),
+        )
+        .await;
     }
     let subjects = |token: &str, site: &str| pb::ListSubjectsRequest {
         trial_id: "ANBL1221".into(),
@@ -132,7 +150,11 @@ async fn page_tokens_work_only_for_the_list_that_issued_them(backend: Backend) {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
     assert_eq!(
-        second.subjects.iter().map(|s| s.subject_id.as_str()).collect::<Vec<_>>(),
+        second
+            .subjects
+            .iter()
+            .map(|s| s.subject_id.as_str())
+            .collect::<Vec<_>>(),
         ["ANBL1221-0002"]
     );
     assert!(second.next_page_token.is_empty());

@@ -66,6 +66,9 @@ async fn an_enrollment_cut_off_at_any_point_is_all_or_nothing(backend: Backend) 
         assert_eq!(trail.events_checked, 1 + 3 * n as i64, "attempt {n}");
     }
     assert!(cut > 0, "no attempt was cut off: the test did not test anything");
-    assert!(cut < attempts as i32, "every attempt was cut off before the server could finish");
+    assert!(
+        cut < attempts as i32,
+        "every attempt was cut off before the server could finish"
+    );
     server.stop().await;
 }

@@ -41,7 +41,9 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
         "ALTER TABLE audit_events DROP COLUMN actor_via".to_owned(),
         format!("DELETE FROM seaql_migrations WHERE version = '{ACTOR_VIA}'"),
     ] {
-        conn.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.execute_unprepared(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     conn.close().await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -70,7 +72,10 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
     let second = enroll(&mut c, "COG-101", "SCR-2", strata()).await;
     assert_eq!(second.subject_id, "ANBL1221-0002");
     let grown = verified(&mut c).await;
-    assert!(grown.intact && grown.events_checked > before.events_checked, "{grown:?}");
+    assert!(
+        grown.intact && grown.events_checked > before.events_checked,
+        "{grown:?}"
+    );
     let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
     let applied = conn
         .query_one_raw(sea_orm::Statement::from_string(

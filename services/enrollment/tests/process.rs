@@ -5,7 +5,7 @@ mod common;
 
 use common::request_id;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,27 +13,21 @@ use std::time::{Duration, Instant};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use trialops_platform::testing::{Backend, TestDatabase};
+use trialops_platform::testing::{Backend, OutputLines, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trialops-enrollment");
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn command(dir: &Path, port: u16, health_port: u16, metrics_port: u16, database_url: &str) -> Command {
+/// The service on port 0 for its gRPC, health and metrics ports: it binds free ones itself and
+/// names them in its "listening" log line, so no port is chosen here and released for a race.
+fn command(dir: &Path, database_url: &str) -> Command {
     let secret = dir.join("secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap_or_else(|e| panic!("{e}"));
     let mut cmd = Command::new(BIN);
-    cmd.env("TRIALOPS_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+    cmd.env("TRIALOPS_LISTEN_ADDR", "127.0.0.1:0")
         .env("TRIALOPS_DATA_DIR", dir)
         .env("TRIALOPS_DATABASE_URL", database_url)
-        .env("TRIALOPS_HEALTH_LISTEN_ADDR", format!("127.0.0.1:{health_port}"))
-        .env("TRIALOPS_METRICS_LISTEN_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("TRIALOPS_HEALTH_LISTEN_ADDR", "127.0.0.1:0")
+        .env("TRIALOPS_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
         .env("TRIALOPS_MIGRATE_ON_START", "never")
         .env("TRIALOPS_DRAIN_DELAY_SECONDS", "2")
@@ -87,9 +81,19 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-async fn scrape(port: u16) -> String {
+/// The gRPC, health and metrics addresses of a JSON "listening" log line.
+fn listening(line: &str) -> Option<[SocketAddr; 3]> {
+    let fields: serde_json::Value = serde_json::from_str(line).ok()?;
+    if fields["message"] != "listening" {
+        return None;
+    }
+    let addr = |key: &str| fields[key].as_str()?.parse().ok();
+    Some([addr("address")?, addr("health_address")?, addr("metrics_address")?])
+}
+
+async fn scrape(addr: SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("metrics port: {e}"));
     stream
@@ -126,24 +130,15 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         .await
         .unwrap_or_else(|| panic!("no database"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let port = free_port();
-    let health_port = free_port();
-    let metrics_port = free_port();
-    let health_addr: SocketAddr = format!("127.0.0.1:{health_port}")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap_or_else(|e| panic!("{e}"));
 
     // With migrations pending and migrate_on_start=never, the service refuses to start.
-    let refused = command(dir.path(), port, health_port, metrics_port, &db.url)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = command(dir.path(), &db.url).output().unwrap_or_else(|e| panic!("{e}"));
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("migration(s) pending"), "{stderr}");
 
     // The migrate subcommand (the Kubernetes Job) applies them and exits 0.
-    let migrated = command(dir.path(), port, health_port, metrics_port, &db.url)
+    let migrated = command(dir.path(), &db.url)
         .arg("migrate")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -153,9 +148,9 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         String::from_utf8_lossy(&migrated.stderr)
     );
 
-    let mut child = command(dir.path(), port, health_port, metrics_port, &db.url)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = command(dir.path(), &db.url).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let out = OutputLines::read(child.stdout.take().unwrap_or_else(|| panic!("stdout is piped")));
+    let [addr, health_addr, metrics_addr] = out.wait_for(Duration::from_secs(60), "the listening line", listening);
     wait_serving(addr, &mut child).await;
     assert_eq!(
         health(addr, "trialops.enrollment.v1.EnrollmentService").await,
@@ -183,7 +178,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     }
 
     // Prometheus metrics on the admin port: both calls counted (OK) and timed.
-    let metrics = scrape(metrics_port).await;
+    let metrics = scrape(metrics_addr).await;
     let service = "trialops.enrollment.v1.EnrollmentService";
     assert!(
         metrics.contains(&format!(
@@ -212,11 +207,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     assert_eq!(status.code(), Some(0), "SIGTERM must end in a clean exit");
 
     // Logs are JSON lines; none carries a screening or subject identifier at start-up.
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut out);
-    }
+    let out = out.all();
     assert!(
         out.lines().filter(|l| !l.is_empty()).all(|l| l.starts_with('{')),
         "{out}"

@@ -1,32 +1,47 @@
-//! Shared by the process tests: free ports and `trialops up` as a child process.
+//! Shared by the process tests: `trialops up` as a child process on ports it picks itself.
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
+use trialops_platform::testing::OutputLines;
 
-/// Three free ports: enrollment, dosing, outcomes.
-pub fn free_ports() -> [u16; 3] {
-    [free_port(), free_port(), free_port()]
-}
-
-/// `trialops up` with its data in `dir` on `ports`, ready for more options and `spawn`.
-pub fn up(dir: &Path, ports: [u16; 3]) -> Command {
+/// `trialops up` with its data in `dir` on port 0 for each service, ready for more options and
+/// [`start`].
+pub fn up(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_trialops"));
+    command.args(["up", "--data-dir"]).arg(dir).args([
+        "--enrollment-port",
+        "0",
+        "--dosing-port",
+        "0",
+        "--outcomes-port",
+        "0",
+    ]);
     command
-        .args(["up", "--data-dir"])
-        .arg(dir)
-        .args(["--enrollment-port", &ports[0].to_string()])
-        .args(["--dosing-port", &ports[1].to_string()])
-        .args(["--outcomes-port", &ports[2].to_string()]);
-    command
+}
+
+/// A started `trialops up`: the process, the ports it bound (enrollment, dosing, outcomes) and
+/// what it prints.
+pub struct Started {
+    pub child: Child,
+    pub ports: [u16; 3],
+    pub output: OutputLines,
+}
+
+/// Spawns `command` (from [`up`]) and reads the three bound addresses from its first lines. The
+/// services are bound when it prints them, so calls from then on reach them.
+pub fn start(mut command: Command) -> Started {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let output = OutputLines::read(child.stdout.take().unwrap_or_else(|| panic!("stdout is piped")));
+    let port = |name: &str| {
+        output.wait_for(Duration::from_secs(60), name, |line| {
+            let rest = line.trim_start().strip_prefix(name)?;
+            rest.trim().rsplit_once(':')?.1.parse::<u16>().ok()
+        })
+    };
+    let ports = [port("enrollment "), port("dosing "), port("outcomes ")];
+    Started { child, ports, output }
 }
