@@ -68,6 +68,59 @@ fn every_rpc_of_the_contracts_has_a_policy() {
     }
 }
 
+/// Each RPC's `Roles:` sentence in the .proto files, read as an integrator reads it: the full
+/// method path and the role claim values it names.
+fn contract_roles() -> Vec<(String, Vec<String>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/trialops");
+    let mut out = Vec::new();
+    for (package, service) in [
+        ("enrollment", "EnrollmentService"),
+        ("dosing", "DosingService"),
+        ("outcomes", "OutcomesService"),
+    ] {
+        let file = root.join(format!("{package}/v1/{package}.proto"));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let mut comment = String::new();
+        for line in text.lines() {
+            if let Some(c) = line.trim().strip_prefix("//") {
+                comment.push(' ');
+                comment.push_str(c.trim());
+                continue;
+            }
+            if let Some(rpc) = line.trim().strip_prefix("rpc ").and_then(|r| r.split('(').next()) {
+                let path = format!("/trialops.{package}.v1.{service}/{rpc}");
+                let sentences: Vec<&str> = comment.split("Roles: ").skip(1).collect();
+                assert_eq!(sentences.len(), 1, "{path}: one Roles sentence in {comment:?}");
+                let listed = sentences[0].split('.').next().unwrap_or_default();
+                out.push((path, listed.split(", ").map(str::to_owned).collect()));
+            }
+            comment.clear();
+        }
+    }
+    out
+}
+
+#[test]
+fn the_policy_is_what_the_contracts_roles_sentences_say() {
+    let contract = contract_roles();
+    assert_eq!(contract.len(), POLICY.len(), "every RPC's comment names its roles");
+    for (path, listed) in contract {
+        let mut expected: Vec<Role> = listed
+            .iter()
+            .map(|name| {
+                Role::ALL
+                    .into_iter()
+                    .find(|r| r.as_str() == name)
+                    .unwrap_or_else(|| panic!("{path}: {name:?} is not a role"))
+            })
+            .collect();
+        expected.sort_by_key(|r| r.as_str());
+        let mut enforced: Vec<Role> = Role::ALL.into_iter().filter(|r| allows(&path, *r)).collect();
+        enforced.sort_by_key(|r| r.as_str());
+        assert_eq!(enforced, expected, "{path}: the policy differs from the contract");
+    }
+}
+
 #[test]
 fn the_contracts_wording_holds() {
     assert!(allows(
