@@ -150,6 +150,9 @@ def vectors():
                    "prior_therapy=prior_irinotecan_temozolomide|mycn_status=unknown", 64),
             vector(hashlib.sha256(b"trialops reference vector 3").hexdigest(), "T-2TO1",
                    [("X", 2), ("Y", 1)], [1, 2, 3], "site=any", 64),
+            # The secret file of the CLI test (crates/cli/tests/hospital.rs): its text is the secret.
+            vector(b"trialops CLI test secret: thirty-two bytes or more".hex(), "ANBL1221", anbl, [1, 2],
+                   "prior_therapy=no_prior_irinotecan_temozolomide|mycn_status=amplified", 64),
         ],
     }
 

@@ -55,11 +55,56 @@ fn token(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The secret file of this test; tools/reference/randomization_v1.py has its vector.
+const CLI_SECRET: &str = "trialops CLI test secret: thirty-two bytes or more";
+
+/// The reference sequence of ANBL1221's no-prior-therapy, MYCN-amplified stratum under
+/// [`CLI_SECRET`], from the independent implementation's vectors.
+fn reference_arms() -> Vec<String> {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("../../domain/tests/fixtures/randomization_v1.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let secret_hex: String = CLI_SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    let vector = fixture["vectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| {
+            v["secret_hex"] == secret_hex.as_str()
+                && v["stratum"] == "prior_therapy=no_prior_irinotecan_temozolomide|mycn_status=amplified"
+        })
+        .unwrap_or_else(|| panic!("no reference vector for the CLI secret"));
+    vector["allocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["arm"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The agents of day 1 (TRIAL.md): temozolomide and irinotecan on both arms, temsirolimus on
+/// arm A; dinutuximab starts on day 2.
+fn day_one_agents(arm: &str) -> Vec<&'static str> {
+    if arm == "A" {
+        vec!["irinotecan", "temozolomide", "temsirolimus"]
+    } else {
+        vec!["irinotecan", "temozolomide"]
+    }
+}
+
 #[test]
 fn one_child_from_screening_to_response_through_the_cli() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A fixed randomization secret, whose stratum sequence the independent reference
+    // implementation computed (tools/reference/randomization_v1.py): the first child's arm, and
+    // the second's, are known before the run, and they differ, so both arms are covered.
+    let secret = dir.path().join("randomization.secret");
+    std::fs::write(&secret, CLI_SECRET).unwrap_or_else(|e| panic!("{e}"));
+    let arms = reference_arms();
     let mut command = common::up(dir.path());
-    command.stderr(Stdio::null());
+    command
+        .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
+        .stderr(Stdio::null());
     // `up` writes the development key, then binds the services, then prints their addresses.
     let common::Started { child, ports, .. } = common::start(command);
     let up = Up { child, ports };
@@ -156,7 +201,7 @@ fn one_child_from_screening_to_response_through_the_cli() {
         .to_owned();
     let arm = enrolled["subject"]["arm_code"].as_str().unwrap_or_default().to_owned();
     assert_eq!(subject_id, "ANBL1221-0001");
-    assert!(arm == "A" || arm == "B", "{enrolled}");
+    assert_eq!(arm, arms[0], "the reference sequence's first arm: {enrolled}");
 
     json(&up, &pharmacist, &["plan", "--subject", &subject_id]);
     json(
@@ -224,16 +269,9 @@ fn one_child_from_screening_to_response_through_the_cli() {
                 .collect()
         })
         .unwrap_or_default();
-    // Day 1 (TRIAL.md): temozolomide and irinotecan on both arms, temsirolimus on arm A;
-    // dinutuximab starts on day 2.
     let mut agents: Vec<&str> = due.iter().filter_map(|a| a["agent_id"].as_str()).collect();
     agents.sort_unstable();
-    let expected = if arm == "A" {
-        vec!["irinotecan", "temozolomide", "temsirolimus"]
-    } else {
-        vec!["irinotecan", "temozolomide"]
-    };
-    assert_eq!(agents, expected, "{worklist}");
+    assert_eq!(agents, day_one_agents(&arm), "{worklist}");
     for a in &due {
         let recorded = json(
             &up,
@@ -303,4 +341,66 @@ fn one_child_from_screening_to_response_through_the_cli() {
     let table = trialops(&up, &["--token", &coordinator, "subject", &subject_id]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("best central-review response: PR"), "{text}");
+
+    // A second child in the same stratum lands on the other arm, whose regimen the pharmacy
+    // sees on its worklist.
+    let mut screen_second = screen.clone();
+    screen_second[4] = "SCR-2";
+    json(&up, &coordinator, &screen_second);
+    let second = json(
+        &up,
+        &coordinator,
+        &[
+            "enroll",
+            "--site",
+            "COG-101",
+            "--screening-id",
+            "SCR-2",
+            "--consent-signed-on",
+            &today,
+            "--consent-form",
+            "2.0",
+            "--stratum",
+            "prior_therapy=no_prior_irinotecan_temozolomide",
+            "--stratum",
+            "mycn_status=amplified",
+        ],
+    );
+    let second_arm = second["subject"]["arm_code"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(second_arm, arms[1], "the reference sequence's second arm: {second}");
+    assert_ne!(second_arm, arm, "the two children cover both arms");
+    json(&up, &pharmacist, &["plan", "--subject", "ANBL1221-0002"]);
+    json(
+        &up,
+        &pharmacist,
+        &[
+            "start-cycle",
+            "--subject",
+            "ANBL1221-0002",
+            "--cycle",
+            "1",
+            "--height-cm",
+            "102",
+            "--weight-kg",
+            "16",
+            "--anc",
+            "1000",
+            "--platelets",
+            "120000",
+            "--measured-at",
+            &hour_ago,
+            "--start-date",
+            &today,
+        ],
+    );
+    let worklist = json(&up, &pharmacist, &["worklist", "--site", "COG-101", "--from", &today]);
+    let mut agents: Vec<&str> = worklist["administrations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["subject_id"] == "ANBL1221-0002")
+        .filter_map(|a| a["agent_id"].as_str())
+        .collect();
+    agents.sort_unstable();
+    assert_eq!(agents, day_one_agents(&second_arm), "{worklist}");
 }
