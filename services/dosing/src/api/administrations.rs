@@ -156,6 +156,13 @@ pub(super) async fn record(
         return Err(v.into_error());
     };
     v.finish()?;
+    // Scoping before the idempotency record: a replay is authorized exactly as a first call.
+    if let Some(found) = administration::Entity::find_by_id(req.administration_id.clone())
+        .one(&api.db)
+        .await?
+    {
+        call.require_visible(&found.site_code, "administration", &found.administration_id)?;
+    }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();

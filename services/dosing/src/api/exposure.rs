@@ -163,8 +163,9 @@ pub(super) async fn active(
     let on = v.take(wire::date("on_date", req.on_date.as_ref()));
     let Some(on) = on else { return Err(v.into_error()) };
     v.finish()?;
-    if let Some(found) = plan::Entity::find_by_id(req.subject_id.clone()).one(&api.db).await? {
-        call.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
+    if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
+        // Another site's subject reads as one without treatment.
+        return Ok(pb::GetActiveTreatmentResponse::default());
     }
     let running = cycle::Entity::find()
         .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))

@@ -68,10 +68,7 @@ async fn load_plan<C: ConnectionTrait>(
     subject_id: &str,
 ) -> Result<(plan::Model, Vec<plan_agent::Model>), AppError> {
     let Some(found) = plan::Entity::find_by_id(subject_id.to_owned()).one(conn).await? else {
-        return Err(AppError::precondition(
-            NO_TREATMENT_PLAN,
-            format!("subject {subject_id} has no treatment plan; call CreateTreatmentPlan first"),
-        ));
+        return Err(no_plan(subject_id));
     };
     let agents = plan_agent::Entity::find()
         .filter(plan_agent::Column::SubjectId.eq(subject_id))
@@ -82,6 +79,28 @@ async fn load_plan<C: ConnectionTrait>(
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
+
+/// Whether `subject_id` has a treatment plan the caller may not see (another site's). Such a plan
+/// answers exactly as no plan at all, so its existence is not revealed. Write handlers ask before
+/// the idempotency record, so a replayed request is scoped exactly as a first call (a stored
+/// answer never reaches another site).
+async fn plan_hidden_from(
+    db: &DatabaseConnection,
+    call: &trialops_platform::auth::CallContext,
+    subject_id: &str,
+) -> Result<bool, AppError> {
+    let found = plan::Entity::find_by_id(subject_id.to_owned()).one(db).await?;
+    Ok(found.is_some_and(|p| !call.sees_site(&p.site_code)))
+}
+
+/// FAILED_PRECONDITION NO_TREATMENT_PLAN: the answer for a subject without a plan, and for a plan
+/// the caller may not see.
+fn no_plan(subject_id: &str) -> AppError {
+    AppError::precondition(
+        NO_TREATMENT_PLAN,
+        format!("subject {subject_id} has no treatment plan; call CreateTreatmentPlan first"),
+    )
+}
 
 fn respond<T>(result: Result<T, AppError>) -> RpcResult<T> {
     result.map(Response::new).map_err(Status::from)

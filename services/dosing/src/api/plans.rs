@@ -231,7 +231,9 @@ async fn load_for_change<C: ConnectionTrait>(
     version: i32,
 ) -> Result<AgentChange, AppError> {
     let (found, agents) = load_plan(conn, subject_id).await?;
-    viewer.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
+    if !viewer.sees_site(&found.site_code) {
+        return Err(super::no_plan(subject_id));
+    }
     let protocol = protocols
         .get(&found.trial_id)
         .cloned()
@@ -286,6 +288,9 @@ pub(super) async fn modify(
         return Err(v.into_error());
     };
     v.finish()?;
+    if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
+        return Err(super::no_plan(&req.subject_id));
+    }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
@@ -341,6 +346,9 @@ pub(super) async fn discontinue(
         return Err(v.into_error());
     };
     v.finish()?;
+    if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
+        return Err(super::no_plan(&req.subject_id));
+    }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();

@@ -194,6 +194,9 @@ pub(super) async fn change_status(
         return Err(v.into_error());
     };
     v.finish()?;
+    // Scoping before the idempotency record: a replay is authorized exactly as a first call.
+    let current = find(&api.db, &req.subject_id).await?;
+    call.require_visible(&current.site_code, "subject", &current.subject_id)?;
 
     let visible = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);

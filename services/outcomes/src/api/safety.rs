@@ -206,6 +206,13 @@ pub(super) async fn update(
         return Err(v.into_error());
     };
     v.finish()?;
+    // Scoping before the idempotency record: a replay is authorized exactly as a first call.
+    if let Some(found) = adverse_event::Entity::find_by_id(req.adverse_event_id.clone())
+        .one(&api.db)
+        .await?
+    {
+        call.require_visible(&found.site_code, "adverse event", &found.adverse_event_id)?;
+    }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
@@ -283,6 +290,13 @@ pub(super) async fn submitted(
         return Err(v.into_error());
     };
     v.finish()?;
+    // Scoping before the idempotency record: a replay is authorized exactly as a first call.
+    if let Some(found) = obligation::Entity::find_by_id(req.obligation_id.clone())
+        .one(&api.db)
+        .await?
+    {
+        call.require_visible(&found.site_code, "reporting obligation", &found.obligation_id)?;
+    }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     idempotency::execute(
