@@ -15,6 +15,16 @@ fn violation(field: &str, description: impl Into<String>) -> Violation {
     }
 }
 
+/// Refuses a repeated field of more than `max` entries. Each repeated field of the contracts has
+/// such a documented limit, checked before its entries are, so no request makes a service work
+/// through, or answer about, an unbounded number of entries.
+pub fn at_most(field: &str, count: usize, max: usize) -> Result<(), Violation> {
+    if count > max {
+        return Err(violation(field, format!("at most {max} entries; {count} were sent")));
+    }
+    Ok(())
+}
+
 /// A client-chosen request id: a UUID in its canonical text form.
 pub fn request_id(field: &str, text: &str) -> Result<Uuid, Violation> {
     if text.is_empty() {

@@ -13,6 +13,25 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 /// The error domain in every `ErrorInfo`.
 pub const ERROR_DOMAIN: &str = "trialops";
 
+/// At most this many field violations are listed in an answer; the rest are counted in one more
+/// entry (`request`: "and N more"), so an answer stays small whatever the request held.
+pub const MAX_REPORTED_VIOLATIONS: usize = 20;
+
+/// Longest text (characters) of a field path, description, message or metadata value in an error:
+/// whatever of the caller's input an error repeats is cut there, with "…".
+pub const MAX_ERROR_TEXT_CHARS: usize = 200;
+
+/// Longest error message (characters), messages assembled from several parts included.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
+
+/// `text` cut to `max` characters, with "…" when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 /// A field of a request that is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -119,14 +138,30 @@ impl From<AppError> for Status {
     fn from(err: AppError) -> Status {
         match err {
             AppError::InvalidArgument(violations) => {
-                let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
-                let message = format!("invalid request: {}", fields.join(", "));
-                let mut details = ErrorDetails::with_bad_request(
-                    violations
-                        .iter()
-                        .map(|v| FieldViolation::new(&v.field, &v.description))
-                        .collect::<Vec<_>>(),
+                let shown = &violations[..violations.len().min(MAX_REPORTED_VIOLATIONS)];
+                let more = violations.len() - shown.len();
+                let mut listed: Vec<FieldViolation> = shown
+                    .iter()
+                    .map(|v| {
+                        FieldViolation::new(
+                            bounded(&v.field, MAX_ERROR_TEXT_CHARS),
+                            bounded(&v.description, MAX_ERROR_TEXT_CHARS),
+                        )
+                    })
+                    .collect();
+                let mut message = format!(
+                    "invalid request: {}",
+                    listed.iter().map(|v| v.field.as_str()).collect::<Vec<_>>().join(", ")
                 );
+                if more > 0 {
+                    message.push_str(&format!(" and {more} more"));
+                    listed.push(FieldViolation::new(
+                        "request",
+                        format!("and {more} more violations, not listed: correct these and send again"),
+                    ));
+                }
+                let message = bounded(&message, MAX_ERROR_MESSAGE_CHARS);
+                let mut details = ErrorDetails::with_bad_request(listed);
                 details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
@@ -136,25 +171,40 @@ impl From<AppError> for Status {
                 metadata,
             } => Status::with_error_details(
                 Code::FailedPrecondition,
-                message,
-                info(reason, metadata.into_iter().collect()),
+                bounded(&message, MAX_ERROR_MESSAGE_CHARS),
+                info(
+                    reason,
+                    metadata
+                        .into_iter()
+                        .take(MAX_REPORTED_VIOLATIONS * 2)
+                        .map(|(k, v)| (k, bounded(&v, MAX_ERROR_TEXT_CHARS)))
+                        .collect(),
+                ),
             ),
             AppError::NotFound { what, id } => Status::with_error_details(
                 Code::NotFound,
-                format!("{what} {id} not found"),
+                format!("{what} {} not found", bounded(&id, MAX_ERROR_TEXT_CHARS)),
                 info("NOT_FOUND", HashMap::from([("kind".to_owned(), what.to_owned())])),
             ),
-            AppError::AlreadyExists { reason, message } => {
-                Status::with_error_details(Code::AlreadyExists, message, info(reason, HashMap::new()))
+            AppError::AlreadyExists { reason, message } => Status::with_error_details(
+                Code::AlreadyExists,
+                bounded(&message, MAX_ERROR_MESSAGE_CHARS),
+                info(reason, HashMap::new()),
+            ),
+            AppError::Aborted(message) => Status::with_error_details(
+                Code::Aborted,
+                bounded(&message, MAX_ERROR_MESSAGE_CHARS),
+                info("ABORTED", HashMap::new()),
+            ),
+            AppError::Unauthenticated(message) => Status::unauthenticated(bounded(&message, MAX_ERROR_MESSAGE_CHARS)),
+            AppError::PermissionDenied(message) => {
+                Status::permission_denied(bounded(&message, MAX_ERROR_MESSAGE_CHARS))
             }
-            AppError::Aborted(message) => {
-                Status::with_error_details(Code::Aborted, message, info("ABORTED", HashMap::new()))
-            }
-            AppError::Unauthenticated(message) => Status::unauthenticated(message),
-            AppError::PermissionDenied(message) => Status::permission_denied(message),
-            AppError::Unavailable(message) => {
-                Status::with_error_details(Code::Unavailable, message, info("UNAVAILABLE", HashMap::new()))
-            }
+            AppError::Unavailable(message) => Status::with_error_details(
+                Code::Unavailable,
+                bounded(&message, MAX_ERROR_MESSAGE_CHARS),
+                info("UNAVAILABLE", HashMap::new()),
+            ),
             AppError::Internal(error) => {
                 // The details go to the log (inside the request's span, so with its trace id);
                 // the caller learns only that it failed.
@@ -241,6 +291,31 @@ mod tests {
             .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
             .unwrap_or_default();
         assert_eq!(fields, ["request_id", "values[2].decimal_value"]);
+    }
+
+    #[test]
+    fn answers_list_twenty_violations_and_cut_echoed_text() {
+        let mut v = Violations::new();
+        for i in 0..25 {
+            v.add(
+                format!("values[{i}].variable_id"),
+                format!("unknown variable \"{}\"", "é".repeat(500)),
+            );
+        }
+        let status: Status = v.into_error().into();
+        let details = status.get_error_details();
+        let listed = details
+            .bad_request()
+            .map(|b| b.field_violations.clone())
+            .unwrap_or_default();
+        assert_eq!(listed.len(), 21);
+        assert_eq!(listed[20].field, "request");
+        assert!(listed[20].description.starts_with("and 5 more"));
+        // 200 characters and the ellipsis: "é" is two bytes, so this counts characters.
+        assert_eq!(listed[0].description.chars().count(), 201);
+        assert!(listed[0].description.ends_with('…'));
+        assert!(status.message().ends_with("values[19].variable_id and 5 more"));
+        assert_eq!(bounded("short", 200), "short");
     }
 
     #[test]

@@ -92,3 +92,83 @@ async fn oversized_and_malformed_messages_are_refused_and_write_nothing() {
     assert_eq!(sites(&mut client).await, 1);
     server.stop().await;
 }
+
+/// The size of what a refusal sends back: its message and its encoded details.
+fn answer_bytes(status: &tonic::Status) -> usize {
+    status.message().len() + status.details().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_stay_small_whatever_the_request_holds() {
+    use trialops_platform::testing::{jwt_settings, jwt_token, violated_fields, with_bearer};
+    let db = TestDatabase::create(Backend::Sqlite)
+        .await
+        .unwrap_or_else(|| panic!("sqlite"));
+    let server = enrollment::start_with(jwt_settings(settings(&db.url))).await;
+    let mut client = enrollment::client(&server).await;
+    let admin = jwt_token("admin", "administrator", None);
+    let coordinator = jwt_token("coordinator-1", "site_coordinator", Some("COG-101"));
+    client
+        .register_site(with_bearer(register("COG-101", "Children's Hospital"), &admin))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let screening = |values: Vec<pb::ScreeningValue>| pb::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: "COG-101".into(),
+        screening_id: "SCR-1".into(),
+        assessed_on: enrollment::today(),
+        values,
+    };
+    let unknown = |n: usize| {
+        (0..n)
+            .map(|i| enrollment::dec(&format!("unknown_{i}"), "1"))
+            .collect::<Vec<_>>()
+    };
+
+    // 100,000 unknown variables (about 1.3 MB): one violation for the field, not 200,000.
+    let flood = client
+        .screen_subject(with_bearer(screening(unknown(100_000)), &coordinator))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+    assert_eq!(flood.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&flood), ["values"]);
+    assert_eq!(flood.message(), "invalid request: values");
+    assert!(answer_bytes(&flood) < 1024, "{} bytes", answer_bytes(&flood));
+
+    // 150 unknown variables, under the limit: the first 20 violations and a count of the rest.
+    let many = client
+        .screen_subject(with_bearer(screening(unknown(150)), &coordinator))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+    let fields = violated_fields(&many);
+    assert_eq!(fields.len(), 21, "{fields:?}");
+    assert_eq!(fields[0], "values[0].variable_id");
+    assert_eq!(fields[20], "request");
+    assert!(many.message().ends_with("and 130 more"), "{}", many.message());
+    assert!(answer_bytes(&many) < 8 * 1024, "{} bytes", answer_bytes(&many));
+
+    // A 100,000-character identifier is not echoed back in full.
+    let long = "X".repeat(100_000);
+    let missing = client
+        .get_subject(with_bearer(pb::GetSubjectRequest { subject_id: long }, &coordinator))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("found"));
+    assert!(answer_bytes(&missing) < 1024, "{} bytes", answer_bytes(&missing));
+    let screenings = client
+        .list_subjects(with_bearer(
+            pb::ListSubjectsRequest {
+                trial_id: "ANBL1221".into(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(screenings.subjects.is_empty(), "nothing was written");
+    server.stop().await;
+}

@@ -19,6 +19,9 @@ use crate::error::*;
 use crate::store::{allocation, counter, screening, subject, trial_key};
 use crate::trials::Trial;
 
+/// Most stratum values one request may carry.
+pub const MAX_STRATA: usize = 16;
+
 /// Converts request strata into `(factor, value)` entries and records their violations.
 pub(super) fn check_strata(
     trial: &Trial,
@@ -26,6 +29,10 @@ pub(super) fn check_strata(
     complete: bool,
     v: &mut Violations,
 ) -> Option<strata::Strata> {
+    if let Err(too_many) = wire::at_most("strata", values.len(), MAX_STRATA) {
+        v.add(too_many.field, too_many.description);
+        return None;
+    }
     let entries: Vec<_> = values.iter().map(|s| (s.factor_id.clone(), s.value.clone())).collect();
     match strata::check(&trial.protocol, &entries, complete) {
         Ok(checked) => Some(checked),

@@ -15,6 +15,9 @@ use super::{EnrollmentApi, convert, latest_site_date, sites};
 use crate::error::SUBJECT_ALREADY_ENROLLED;
 use crate::store::{screening, subject};
 
+/// Most screening values one request may carry (a protocol defines a few dozen variables).
+pub const MAX_SCREENING_VALUES: usize = 200;
+
 pub(super) async fn screen(
     api: &EnrollmentApi,
     request: Request<pb::ScreenSubjectRequest>,
@@ -45,8 +48,12 @@ pub(super) async fn screen(
     };
     // Entries that fail conversion are reported here; the rest are checked against the protocol
     // with their original positions, so every bad entry is named once, by its own index.
-    let (positions, entries) = convert::screening_entries(&req.values, &mut v);
-    let values = match &trial {
+    let countable = v.take(wire::at_most("values", req.values.len(), MAX_SCREENING_VALUES));
+    let (positions, entries) = match countable {
+        Some(()) => convert::screening_entries(&req.values, &mut v),
+        None => (Vec::new(), Vec::new()),
+    };
+    let values = match trial.as_ref().filter(|_| countable.is_some()) {
         Some(trial) => match eligibility::check_inputs(&trial.protocol, &entries) {
             Ok(values) => Some(values),
             Err(problems) => {

@@ -22,6 +22,11 @@ use super::{OutcomesApi, convert};
 use crate::error::{REPORT_ALREADY_SUBMITTED, UPDATE_CHANGES_NOTHING};
 use crate::store::{adverse_event, obligation};
 
+/// Most agent attributions one adverse event may carry.
+pub const MAX_ATTRIBUTIONS: usize = 32;
+/// Most seriousness criteria one adverse event may carry.
+pub const MAX_SERIOUSNESS: usize = 16;
+
 fn new_obligations(
     event: &adverse_event::Model,
     due: Vec<safety::Obligation>,
@@ -78,8 +83,10 @@ pub(super) async fn record(
             "must not be before the onset",
         );
     }
+    v.take(wire::at_most("attributions", req.attributions.len(), MAX_ATTRIBUTIONS));
+    v.take(wire::at_most("seriousness", req.seriousness.len(), MAX_SERIOUSNESS));
     let mut attributions: Vec<(String, Attribution)> = Vec::new();
-    for (i, a) in req.attributions.iter().enumerate() {
+    for (i, a) in req.attributions.iter().take(MAX_ATTRIBUTIONS).enumerate() {
         match convert::attribution(a.attribution) {
             Some(x) if !a.agent_id.is_empty() => attributions.push((a.agent_id.clone(), x)),
             Some(_) => v.add(format!("attributions[{i}].agent_id"), "required"),
@@ -90,7 +97,7 @@ pub(super) async fn record(
         }
     }
     let mut seriousness = Vec::new();
-    for (i, s) in req.seriousness.iter().enumerate() {
+    for (i, s) in req.seriousness.iter().take(MAX_SERIOUSNESS).enumerate() {
         match convert::seriousness(*s) {
             Some(x) => seriousness.push(x),
             None => v.add(format!("seriousness[{i}]"), "a seriousness criterion"),
