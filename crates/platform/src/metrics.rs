@@ -1,8 +1,10 @@
 //! RPC metrics in Prometheus format on an optional admin port (`metrics_listen_addr`, path
 //! `/metrics`): per service and method, requests by gRPC status code
 //! (`trialops_rpc_requests_total`; errors are the codes other than 0) and latency
-//! (`trialops_rpc_duration_seconds`), and refused calls the audit trail could not take
-//! (`trialops_refused_calls_not_recorded_total`). The RPC layer records every call.
+//! (`trialops_rpc_duration_seconds`), refused calls the audit trail could not take
+//! (`trialops_refused_calls_not_recorded_total`) and calls refused for want of valid credentials
+//! (`trialops_unauthenticated_calls_total`, recorded in the audit trail only per source and
+//! minute). The RPC layer records every call.
 
 use std::sync::LazyLock;
 
@@ -15,6 +17,7 @@ struct RpcMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     refusals_not_recorded: IntCounter,
+    unauthenticated: IntCounter,
 }
 
 static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
@@ -46,12 +49,19 @@ static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
     .ok()?;
     registry.register(Box::new(requests.clone())).ok()?;
     registry.register(Box::new(duration.clone())).ok()?;
+    let unauthenticated = IntCounter::new(
+        "trialops_unauthenticated_calls_total",
+        "Calls refused as UNAUTHENTICATED (no or invalid credentials)",
+    )
+    .ok()?;
     registry.register(Box::new(refusals_not_recorded.clone())).ok()?;
+    registry.register(Box::new(unauthenticated.clone())).ok()?;
     Some(RpcMetrics {
         registry,
         requests,
         duration,
         refusals_not_recorded,
+        unauthenticated,
     })
 });
 
@@ -69,6 +79,13 @@ pub fn observe(service: &str, method: &str, code: i32, seconds: f64) {
 pub fn refusal_not_recorded() {
     if let Some(m) = METRICS.as_ref() {
         m.refusals_not_recorded.inc();
+    }
+}
+
+/// Counts one call refused as UNAUTHENTICATED.
+pub fn unauthenticated_refused() {
+    if let Some(m) = METRICS.as_ref() {
+        m.unauthenticated.inc();
     }
 }
 

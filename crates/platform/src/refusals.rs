@@ -6,9 +6,18 @@
 //! Entries are written by one background task per replica through a bounded queue, so a flood
 //! of refused calls cannot hold the clinical writes' transactions; when the queue is full the
 //! refusal is counted in `trialops_refused_calls_not_recorded_total` and logged, not queued.
+//!
+//! Calls refused as UNAUTHENTICATED come from nobody the service knows, and anyone can send
+//! them: one entry each would let a stranger grow the database without bound. They are counted
+//! (`trialops_unauthenticated_calls_total`) and aggregated instead: one entry
+//! `calls.refused_unauthenticated` per source address and reason per minute, with the count and
+//! the first method called. Refusals of authenticated callers keep one entry each.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
@@ -22,6 +31,10 @@ use crate::error::AppError;
 const QUEUE: usize = 1024;
 /// Longest method path kept (a hostile client chooses the path).
 const MAX_PATH: usize = 200;
+/// How often aggregated unauthenticated refusals are written.
+const WINDOW: Duration = Duration::from_secs(60);
+/// Most (source, reason) pairs kept in one window; further sources are counted under "other".
+const MAX_SOURCES: usize = 256;
 
 /// One refused call.
 #[derive(Debug, Clone)]
@@ -36,6 +49,25 @@ pub struct Refusal {
     pub code: tonic::Code,
     /// The message the caller was given.
     pub message: String,
+    /// The address the call came from, when known.
+    pub source: Option<IpAddr>,
+}
+
+/// Unauthenticated refusals of the current window, by (source, reason).
+#[derive(Debug, Default)]
+struct Unauthenticated {
+    counts: HashMap<(String, String), (u64, String)>,
+}
+
+impl Unauthenticated {
+    fn add(&mut self, refusal: Refusal) {
+        let mut source = refusal.source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let reason = crate::error::bounded(&refusal.message, MAX_PATH);
+        if self.counts.len() >= MAX_SOURCES && !self.counts.contains_key(&(source.clone(), reason.clone())) {
+            source = "other".to_owned();
+        }
+        self.counts.entry((source, reason)).or_insert((0, refusal.path)).0 += 1;
+    }
 }
 
 /// Queues refusals for the audit writer. Cloned into the RPC layer.
@@ -43,6 +75,7 @@ pub struct Refusal {
 pub struct RefusalRecorder {
     queue: mpsc::Sender<Refusal>,
     not_recorded: Arc<AtomicU64>,
+    unauthenticated: Arc<Mutex<Unauthenticated>>,
 }
 
 impl RefusalRecorder {
@@ -50,16 +83,30 @@ impl RefusalRecorder {
     /// written out.
     pub fn start(db: DatabaseConnection) -> (RefusalRecorder, JoinHandle<()>) {
         let (queue, mut pending) = mpsc::channel::<Refusal>(QUEUE);
+        let unauthenticated = Arc::new(Mutex::new(Unauthenticated::default()));
+        let window = unauthenticated.clone();
         let task = tokio::spawn(async move {
-            while let Some(refusal) = pending.recv().await {
-                if let Err(e) = write(&db, refusal).await {
-                    tracing::error!(error = %e, "a refused call could not be written to the audit trail");
+            let mut ticks = tokio::time::interval(WINDOW);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    next = pending.recv() => match next {
+                        Some(refusal) => {
+                            if let Err(e) = write(&db, refusal).await {
+                                tracing::error!(error = %e, "a refused call could not be written to the audit trail");
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = ticks.tick() => write_window(&db, &window).await,
                 }
             }
+            write_window(&db, &window).await;
         });
         let recorder = RefusalRecorder {
             queue,
             not_recorded: Arc::new(AtomicU64::new(0)),
+            unauthenticated,
         };
         (recorder, task)
     }
@@ -72,6 +119,14 @@ impl RefusalRecorder {
                 end -= 1;
             }
             refusal.path.truncate(end);
+        }
+        if refusal.principal.is_none() && refusal.code == tonic::Code::Unauthenticated {
+            crate::metrics::unauthenticated_refused();
+            self.unauthenticated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .add(refusal);
+            return;
         }
         if self.queue.try_send(refusal).is_err() {
             let count = self.not_recorded.fetch_add(1, Ordering::Relaxed) + 1;
@@ -97,6 +152,50 @@ async fn write(db: &DatabaseConnection, refusal: Refusal) -> Result<(), AppError
             new: serde_json::json!({
                 "code": if refusal.code == tonic::Code::Unauthenticated { "UNAUTHENTICATED" } else { "PERMISSION_DENIED" },
                 "message": refusal.message,
+            }),
+            reason: "",
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Writes the window's unauthenticated refusals, one entry per source and reason, and starts a
+/// new window.
+async fn write_window(db: &DatabaseConnection, window: &Mutex<Unauthenticated>) {
+    let counts = std::mem::take(&mut window.lock().unwrap_or_else(PoisonError::into_inner).counts);
+    for ((source, reason), (count, first_method)) in counts {
+        tracing::warn!(source, reason, count, "calls refused without valid credentials");
+        if let Err(e) = write_aggregate(db, &source, &reason, count, &first_method).await {
+            tracing::error!(error = %e, "unauthenticated refusals could not be written to the audit trail");
+        }
+    }
+}
+
+async fn write_aggregate(
+    db: &DatabaseConnection,
+    source: &str,
+    reason: &str,
+    count: u64,
+    first_method: &str,
+) -> Result<(), AppError> {
+    let ctx = AuditContext::refused(None, "");
+    let txn = crate::database::begin_write(db).await?;
+    audit::append(
+        &txn,
+        &ctx,
+        Change {
+            action: "calls.refused_unauthenticated",
+            entity_type: "rpc",
+            entity_id: source,
+            old: None,
+            new: serde_json::json!({
+                "code": "UNAUTHENTICATED",
+                "message": reason,
+                "count": count,
+                "window_seconds": WINDOW.as_secs(),
+                "first_method": first_method,
             }),
             reason: "",
         },

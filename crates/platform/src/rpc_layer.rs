@@ -106,6 +106,15 @@ fn certificate_principal<B>(request: &Request<B>, identities: &ClientIdentities)
     identities.identify(&certs)
 }
 
+/// The address a call came from (plain TCP or TLS), when the transport tells.
+fn peer_ip<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
+    let extensions = request.extensions();
+    let tcp = extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().map(|t| t.get_ref()))?;
+    tcp.remote_addr().map(|a| a.ip())
+}
+
 /// What to do with a call, decided before the service sees it.
 enum Admission {
     Admit(CallContext),
@@ -164,7 +173,14 @@ impl RpcLayer {
         })
     }
 
-    fn record_refusal(&self, path: &str, principal: Option<Principal>, trace_id: &str, status: &tonic::Status) {
+    fn record_refusal(
+        &self,
+        path: &str,
+        principal: Option<Principal>,
+        trace_id: &str,
+        status: &tonic::Status,
+        source: Option<std::net::IpAddr>,
+    ) {
         if let Some(recorder) = &self.refusals {
             recorder.record(Refusal {
                 path: path.to_owned(),
@@ -172,6 +188,7 @@ impl RpcLayer {
                 trace_id: trace_id.to_owned(),
                 code: status.code(),
                 message: status.message().to_owned(),
+                source,
             });
         }
     }
@@ -253,7 +270,8 @@ where
                     if let Some(p) = &who {
                         span.record("enduser.role", p.role.as_str());
                     }
-                    self.config.record_refusal(&path, who, &trace_id, &status);
+                    self.config
+                        .record_refusal(&path, who, &trace_id, &status, peer_ip(&request));
                     return answer_now(status);
                 }
             }
@@ -273,6 +291,7 @@ where
         };
 
         let record_span = span.clone();
+        let source = peer_ip(&request);
         let (service, method) = (service.to_owned(), method.to_owned());
         let config = self.config.clone();
         Box::pin(
@@ -298,7 +317,7 @@ where
                         .map(|s| s.message().to_owned())
                         .unwrap_or_default();
                     let status = tonic::Status::new(code, message);
-                    config.record_refusal(&path, principal, &trace_id, &status);
+                    config.record_refusal(&path, principal, &trace_id, &status, source);
                 }
                 Ok(response)
             }

@@ -247,9 +247,10 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         .unwrap_or_default();
     assert_eq!(plan.subject_id, subject.subject_id);
 
-    // Refused calls are in the audit trail: who (when known), which method, which code; the
-    // request body is not.
-    let refused = wait_for_refusals(&mut admin_client, &admin, 3).await;
+    // Refused calls of known callers are in the audit trail one by one: who, which method, which
+    // code; the request body is not. Unauthenticated ones are counted per source and minute
+    // instead (tested in enrollment's tests/refusal_flood.rs), so none is written per call.
+    let refused = wait_for_refusals(&mut admin_client, &admin, 2).await;
     let summary: Vec<(String, String, String)> = refused
         .iter()
         .map(|e| (e.actor.clone(), e.entity_id.clone(), e.new_value_json.clone()))
@@ -259,7 +260,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             .iter()
             .any(|(a, m, v)| a == actor && m.ends_with(method) && v.contains(code))
     };
-    assert!(has("unauthenticated", "/ListSites", "UNAUTHENTICATED"), "{summary:?}");
+    assert!(!has("unauthenticated", "/ListSites", "UNAUTHENTICATED"), "{summary:?}");
     assert!(!has("pharmacist-3", "", ""), "{summary:?}");
     assert!(
         has("his.cog-101.test", "/RegisterSite", "PERMISSION_DENIED"),

@@ -1,0 +1,105 @@
+//! A flood of calls without valid credentials cannot grow the database, on SQLite and
+//! PostgreSQL, in JWT mode: they reach the audit trail as one entry per source and reason with a
+//! count, while each refusal of an authenticated caller keeps its own entry.
+
+mod common;
+
+use common::*;
+use trialops_platform::backend_tests;
+use trialops_platform::testing::{jwt_settings, jwt_token, settings, with_bearer};
+use trialops_proto::enrollment::v1 as pb;
+
+backend_tests!(unauthenticated_calls_are_counted_not_written_one_by_one);
+
+async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backend) {
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let server = start_with(jwt_settings(settings(&db.url))).await;
+    let c = client(&server).await;
+    let flood = 3000;
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..flood {
+        let mut c = c.clone();
+        calls.spawn(async move {
+            let request = pb::ListSitesRequest::default();
+            // Half without a token, half with one that does not verify: two reasons.
+            let answer = if n % 2 == 0 {
+                c.list_sites(request).await
+            } else {
+                c.list_sites(with_bearer(request, "not.a.token")).await
+            };
+            answer.err().map(|e| e.code())
+        });
+    }
+    while let Some(code) = calls.join_next().await {
+        assert_eq!(
+            code.unwrap_or_else(|e| panic!("{e}")),
+            Some(tonic::Code::Unauthenticated)
+        );
+    }
+    // Known callers refused: one entry each.
+    let pharmacist = jwt_token("pharmacist-3", "pharmacist", Some("COG-101"));
+    for _ in 0..3 {
+        let mut c = c.clone();
+        let refused = c
+            .register_site(with_bearer(
+                pb::RegisterSiteRequest {
+                    request_id: request_id(),
+                    site_code: "COG-101".into(),
+                    name: "Children's Hospital".into(),
+                },
+                &pharmacist,
+            ))
+            .await
+            .err()
+            .map(|e| e.code());
+        assert_eq!(refused, Some(tonic::Code::PermissionDenied));
+    }
+    // Stopping writes the current window out; the next start reads the trail.
+    server.stop().await;
+    let server = start_with(jwt_settings(settings(&db.url))).await;
+    let mut c = client(&server).await;
+    let admin = jwt_token("admin", "administrator", None);
+    let events = c
+        .list_audit_events(with_bearer(
+            pb::ListAuditEventsRequest {
+                entity_type: "rpc".into(),
+                page_size: 500,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    let aggregated: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "calls.refused_unauthenticated")
+        .collect();
+    let one_by_one = events.iter().filter(|e| e.action == "call.refused").count();
+    assert_eq!(aggregated.len(), 2, "one entry per source and reason: {aggregated:?}");
+    assert_eq!(one_by_one, 3, "authenticated refusals keep an entry each");
+    assert_eq!(events.len(), 5, "the flood left five entries in all");
+    let mut counted = 0;
+    for e in &aggregated {
+        assert_eq!(e.entity_id, "127.0.0.1");
+        let value: serde_json::Value = serde_json::from_str(&e.new_value_json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            value["first_method"],
+            "/trialops.enrollment.v1.EnrollmentService/ListSites"
+        );
+        counted += value["count"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(counted, flood);
+    let trail = c
+        .verify_audit_trail(with_bearer(pb::VerifyAuditTrailRequest {}, &admin))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .verification
+        .unwrap_or_default();
+    assert!(trail.intact, "{trail:?}");
+    server.stop().await;
+}
