@@ -111,3 +111,53 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     let out = output.all();
     assert!(out.contains(&format!("dosing      127.0.0.1:{}", ports[1])), "{out}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_data_folder_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let mut command = up(&data);
+    command.stderr(Stdio::null());
+    let Started { mut child, ports, .. } = start(command);
+    // The services are bound: their databases are open (and in WAL mode, with -wal and -shm).
+    for port in ports {
+        let started = Instant::now();
+        while !serving(port).await {
+            assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    assert_eq!(mode(&data), 0o700, "the data folder");
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for expected in [
+        "dev-jwt-hs256.key",
+        "enrollment-randomization.secret",
+        "enrollment.db",
+        "enrollment.db-wal",
+        "enrollment.db-shm",
+        "dosing.db",
+        "outcomes.db",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing: {names:?}");
+    }
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = child.wait();
+}

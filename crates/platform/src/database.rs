@@ -27,8 +27,8 @@ pub fn database_url(settings: &Settings, service: &str) -> String {
 pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<DatabaseConnection> {
     let url = database_url(settings, service);
     if settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", settings.data_dir.display()))?;
+        crate::private_files::create_dir(&settings.data_dir)?;
+        crate::private_files::prepare_sqlite_file(&settings.data_dir.join(format!("{service}.db")))?;
     }
     let mut options = ConnectOptions::new(url);
     options

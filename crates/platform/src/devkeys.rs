@@ -20,20 +20,21 @@ pub fn ensure_key(data_dir: &Path) -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| anyhow::anyhow!("{}: {e}", data_dir.display()))?;
+    crate::private_files::create_dir(data_dir)?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
     // Written whole under a temporary name, then linked into place: a reader never sees a
     // partial key, and of two starts racing, the first key wins.
     let temporary = data_dir.join(format!("{KEY_FILE}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&temporary).and_then(|mut file| {
-        std::io::Write::write_all(&mut file, hex::encode(secret).as_bytes())?;
-        file.sync_all()
-    });
+    let written = crate::private_files::open_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, hex::encode(secret).as_bytes())?;
+            file.sync_all()
+        });
     written.map_err(|e| anyhow::anyhow!("{}: {e}", temporary.display()))?;
     let linked = std::fs::hard_link(&temporary, &path);
     let _ = std::fs::remove_file(&temporary);

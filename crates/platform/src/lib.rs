@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod pagination;
 pub mod policy;
+pub mod private_files;
 pub mod protocols;
 pub mod refusals;
 pub mod rpc_layer;

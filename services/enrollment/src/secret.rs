@@ -29,7 +29,7 @@ pub fn load(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
         return read(&path);
     }
-    std::fs::create_dir_all(&settings.data_dir)?;
+    trialops_platform::private_files::create_dir(&settings.data_dir)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
     write_private(&path, hex::encode(bytes).as_bytes())?;
@@ -49,22 +49,13 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(trimmed)
 }
 
-#[cfg(unix)]
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = trialops_platform::private_files::open_options()
         .write(true)
         .create_new(true)
-        .mode(0o600)
         .open(path)?;
     file.write_all(contents)?;
     file.sync_all()?;
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, contents)?;
     Ok(())
 }
