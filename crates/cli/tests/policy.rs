@@ -8,7 +8,7 @@ use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
 use trialops_platform::auth::Role;
 use trialops_platform::policy::{POLICY, allows};
-use trialops_platform::testing::{RunningServer, jwt_settings, jwt_token};
+use trialops_platform::testing::{RunningServer, jwt_settings, jwt_token, jwt_token_with_header};
 
 fn token(role: Role) -> String {
     jwt_token("tester", role.as_str(), Some("COG-101"))
@@ -223,5 +223,66 @@ async fn every_rpc_and_role_is_enforced_by_the_servers() {
     assert_eq!(checked, POLICY.len() * Role::ALL.len());
     outcomes.stop().await;
     dosing.stop().await;
+    enrollment.stop().await;
+}
+
+/// Calls `path` on `url` with these `authorization` values (none, one or several).
+async fn call_with(url: &str, path: &str, authorizations: &[String]) -> Code {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut request = tonic::Request::new(());
+    for value in authorizations {
+        let value = format!("Bearer {value}").parse().unwrap_or_else(|e| panic!("{e:?}"));
+        request.metadata_mut().append("authorization", value);
+    }
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = path.parse::<PathAndQuery>().unwrap_or_else(|e| panic!("{e}"));
+    match grpc.unary(request, path, codec).await {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_methods_ambiguous_and_critical_credentials() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let options = trialops_enrollment::Options {
+        randomization_secret: Some(vec![7; 32]),
+        authenticator: None,
+    };
+    let enrollment = RunningServer::spawn(
+        trialops_enrollment::build(settings(dir.path()), options)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}")),
+    );
+    let url = enrollment.url();
+    let admin = token(Role::Administrator);
+    let list_sites = "/trialops.enrollment.v1.EnrollmentService/ListSites";
+    // A method no server has: UNIMPLEMENTED once the caller is known, UNAUTHENTICATED before.
+    let unknown = "/trialops.enrollment.v1.EnrollmentService/NotAnRpc";
+    assert_eq!(
+        call_with(&url, unknown, std::slice::from_ref(&admin)).await,
+        Code::Unimplemented
+    );
+    assert_eq!(call_with(&url, unknown, &[]).await, Code::Unauthenticated);
+    // Two authorization headers, each valid alone: ambiguous.
+    assert_eq!(
+        call_with(&url, list_sites, std::slice::from_ref(&admin)).await,
+        Code::Ok
+    );
+    assert_eq!(
+        call_with(&url, list_sites, &[admin.clone(), admin.clone()]).await,
+        Code::Unauthenticated
+    );
+    // A token whose header makes an extension critical.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.crit = Some(vec!["exp-extension".into()]);
+    let critical = jwt_token_with_header(header, "admin", "administrator", None);
+    assert_eq!(call_with(&url, list_sites, &[critical]).await, Code::Unauthenticated);
     enrollment.stop().await;
 }

@@ -180,6 +180,13 @@ impl JwtAuthenticator {
     fn key_for(&self, token: &str) -> Result<&DecodingKey, AppError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AppError::Unauthenticated("the token is not valid".into()))?;
+        // RFC 7515 4.1.11: a recipient must refuse a token whose "crit" names an extension it
+        // does not understand; trialops understands none.
+        if header.crit.is_some() {
+            return Err(AppError::Unauthenticated(
+                "the token names critical header extensions (crit) that trialops does not understand".into(),
+            ));
+        }
         let found = match header.kid.as_deref() {
             Some(kid) => self
                 .keys
@@ -220,6 +227,12 @@ fn jwks_keys(bytes: &[u8], algorithm: Algorithm) -> anyhow::Result<Vec<(Option<S
 
 impl Authenticator for JwtAuthenticator {
     fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
+        // Which of two credentials is meant is ambiguous: refuse rather than pick one.
+        if headers.get_all(AUTHORIZATION_HEADER).iter().count() > 1 {
+            return Err(AppError::Unauthenticated(
+                "more than one authorization header: send exactly one".into(),
+            ));
+        }
         let token = headers
             .get(AUTHORIZATION_HEADER)
             .and_then(|v| v.to_str().ok())

@@ -197,6 +197,17 @@ pub fn jwt_settings(mut settings: crate::Settings) -> crate::Settings {
 
 /// A token valid for 10 minutes, signed with the test-only private key.
 pub fn jwt_token(sub: &str, role: &str, site: Option<&str>) -> String {
+    jwt_token_with_header(
+        jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        sub,
+        role,
+        site,
+    )
+}
+
+/// Like [`jwt_token`] with a JOSE header of the test's choosing (an ES256 one), for tests of
+/// header handling such as `crit`.
+pub fn jwt_token_with_header(header: jsonwebtoken::Header, sub: &str, role: &str, site: Option<&str>) -> String {
     let now = chrono::Utc::now().timestamp();
     let mut claims =
         serde_json::json!({ "sub": sub, "role": role, "iss": JWT_ISSUER, "aud": "trialops", "exp": now + 600 });
@@ -205,12 +216,7 @@ pub fn jwt_token(sub: &str, role: &str, site: Option<&str>) -> String {
     }
     let pem = std::fs::read(jwt_fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("test key: {e}"));
     let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("test key: {e}"));
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
-        &claims,
-        &key,
-    )
-    .unwrap_or_else(|e| panic!("signing: {e}"))
+    jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|e| panic!("signing: {e}"))
 }
 
 /// A request carrying `authorization: Bearer <token>`.

@@ -198,3 +198,30 @@ fn a_jwks_file_verifies_rotated_keys_by_kid() {
         assert!(unknown.contains("kid"), "{unknown}");
     }
 }
+
+#[test]
+fn critical_extensions_and_two_credentials_are_refused() {
+    // A "crit" header naming an extension (RFC 7515 4.1.11): refused, though otherwise valid.
+    let key = EncodingKey::from_ec_pem(PRIVATE).unwrap_or_else(|e| panic!("{e}"));
+    let mut header = Header::new(Algorithm::ES256);
+    header.crit = Some(vec!["exp-extension".into()]);
+    let critical = jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap_or_else(|e| panic!("{e}"));
+    let refused = check(&critical).err().unwrap_or_default();
+    assert!(refused.contains("crit"), "{refused}");
+
+    // Two authorization headers, each valid alone: ambiguous, refused.
+    let valid = token_with(PRIVATE, claims(|_| {}));
+    let mut headers = HeaderMap::new();
+    for _ in 0..2 {
+        headers.append(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {valid}")).unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let two = authenticator().authenticate(&headers).err().map(|e| e.to_string());
+    assert!(
+        two.as_deref()
+            .is_some_and(|m| m.contains("more than one authorization header")),
+        "{two:?}"
+    );
+}
