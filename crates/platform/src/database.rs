@@ -57,14 +57,65 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     Ok(db.begin_with_options(options).await?)
 }
 
-/// Applies pending migrations; returns how many were pending.
-pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<usize> {
-    let pending = M::get_pending_migrations(db).await?.len();
-    M::up(db, None).await?;
-    Ok(pending)
+/// Where the database's schema stands for this binary's migrator `M`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    /// This binary's migrations the database has not had yet, in order.
+    pub pending: Vec<String>,
+    /// Migrations the database has that this binary does not know: a later release ran them.
+    pub newer: Vec<String>,
 }
 
-/// At start: migrate per `migrate_on_start`, or refuse to run on an outdated schema.
+/// Reads which migrations the database has had, without creating anything.
+pub async fn schema_state<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<SchemaState> {
+    use sea_orm::EntityTrait;
+    use sea_orm_migration::seaql_migrations;
+    let applied: std::collections::BTreeSet<String> = if sea_orm_migration::SchemaManager::new(db)
+        .has_table("seaql_migrations")
+        .await?
+    {
+        seaql_migrations::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| m.version)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let own: Vec<String> = M::migrations().iter().map(|m| m.name().to_owned()).collect();
+    Ok(SchemaState {
+        pending: own.iter().filter(|name| !applied.contains(*name)).cloned().collect(),
+        newer: applied.iter().filter(|name| !own.contains(name)).cloned().collect(),
+    })
+}
+
+/// Applies this binary's pending migrations; returns how many were pending. A database that a
+/// later release migrated further is left as it is (its migrations only add, see the upgrade
+/// rules in deploy/README.md), so running an older release's `migrate` is a no-op.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let state = schema_state::<M>(db).await?;
+    if !state.newer.is_empty() {
+        tracing::info!(newer = ?state.newer, "the database has migrations of a later release");
+    }
+    if state.pending.is_empty() {
+        return Ok(0);
+    }
+    if !state.newer.is_empty() {
+        anyhow::bail!(
+            "the database has migrations of a later release ({}) but not this release's {}: \
+             migrations must be applied in release order",
+            state.newer.join(", "),
+            state.pending.join(", ")
+        );
+    }
+    M::up(db, None).await?;
+    Ok(state.pending.len())
+}
+
+/// At start: migrate per `migrate_on_start`, or refuse to run while *this release's* migrations
+/// are pending. Migrations of a later release do not stop an older replica: after an upgrade's
+/// migration Job, old pods that restart, scale up or come back in a rollback keep serving.
 pub async fn prepare<M: MigratorTrait>(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
     let run = match settings.migrate_on_start {
         MigrateOnStart::Always => true,
@@ -78,11 +129,15 @@ pub async fn prepare<M: MigratorTrait>(db: &DatabaseConnection, settings: &Setti
         }
         return Ok(());
     }
-    let pending = M::get_pending_migrations(db).await?.len();
-    if pending > 0 {
+    let state = schema_state::<M>(db).await?;
+    if !state.pending.is_empty() {
         anyhow::bail!(
-            "{pending} database migration(s) pending: run the `migrate` subcommand first (a Kubernetes Job in production)"
+            "{} database migration(s) pending: run the `migrate` subcommand first (a Kubernetes Job in production)",
+            state.pending.len()
         );
+    }
+    if !state.newer.is_empty() {
+        tracing::info!(newer = ?state.newer, "the database has migrations of a later release; serving on it");
     }
     Ok(())
 }

@@ -9,7 +9,10 @@ use sea_orm::{ConnectionTrait, Database};
 use trialops_platform::backend_tests;
 use trialops_proto::enrollment::v1 as pb;
 
-backend_tests!(adding_the_audit_column_keeps_existing_records);
+backend_tests!(
+    adding_the_audit_column_keeps_existing_records,
+    a_later_releases_migrations_do_not_stop_this_release
+);
 
 const ACTOR_VIA: &str = "m20261127_000001_platform_audit_actor_via";
 
@@ -88,4 +91,57 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
     assert_eq!(applied, Some(1), "the migration is recorded again");
     conn.close().await.unwrap_or_else(|e| panic!("{e}"));
     server.stop().await;
+}
+
+/// An upgrade's migration Job ran a newer release's migrations (here: one that adds a table and
+/// a nullable column, as the expand-only rule allows). This release's replicas must still start,
+/// whatever `migrate_on_start` says, and serve; its `migrate` is a no-op. This is what an old pod
+/// that restarts, scales up or comes back in a rollback meets.
+async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) {
+    use trialops_platform::settings::MigrateOnStart;
+    let db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let server = start_on(&db.url).await;
+    let mut c = client(&server).await;
+    register_site(&mut c, "COG-101").await;
+    let strata = || strata("no_prior_irinotecan_temozolomide", "amplified");
+    enroll(&mut c, "COG-101", "SCR-1", strata()).await;
+    server.stop().await;
+
+    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    for sql in [
+        "CREATE TABLE later_release_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL)",
+        "ALTER TABLE subjects ADD COLUMN later_release_flag TEXT",
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29991231_000001_a_later_release', 0)",
+    ] {
+        conn.execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let state = trialops_platform::database::schema_state::<trialops_enrollment::Migrator>(&conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.newer, ["m29991231_000001_a_later_release"]);
+    let applied = trialops_platform::database::migrate::<trialops_enrollment::Migrator>(&conn)
+        .await
+        .unwrap_or_else(|e| panic!("the older release's migrate refused: {e:#}"));
+    assert_eq!(applied, 0);
+    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+
+    for (n, mode) in [MigrateOnStart::Never, MigrateOnStart::Always, MigrateOnStart::Auto]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = trialops_platform::testing::settings(&db.url);
+        s.migrate_on_start = mode;
+        let server = start_with(s).await;
+        let mut c = client(&server).await;
+        let subject = enroll(&mut c, "COG-101", &format!("SCR-{}", n + 2), strata()).await;
+        assert_eq!(subject.subject_id, format!("ANBL1221-{:04}", n + 2), "{mode:?}");
+        let trail = verified(&mut c).await;
+        assert!(trail.intact, "{mode:?}: {trail:?}");
+        server.stop().await;
+    }
 }
