@@ -259,3 +259,28 @@ proptest! {
         prop_assert!((value - reference).abs() <= 0.005 + 1e-12, "{h} cm {w} kg: {bsa} vs {reference}");
     }
 }
+
+#[test]
+fn a_dose_is_not_recorded_as_given_before_its_day() {
+    use trialops_domain::dosing::cycle::{GivenTooEarly, check_given_on};
+    let mut rules = anbl().treatment;
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 1, d).unwrap_or_default();
+    // ANBL1221's definition: never before the planned day; on it or later (a delay) is fine.
+    assert_eq!(rules.earliest_administration_days_before_planned, 0);
+    assert_eq!(
+        check_given_on(day(6), day(5), &rules),
+        Err(GivenTooEarly {
+            planned_on: day(6),
+            earliest: day(6)
+        })
+    );
+    assert_eq!(check_given_on(day(6), day(6), &rules), Ok(()));
+    assert_eq!(check_given_on(day(6), day(9), &rules), Ok(()));
+    // A protocol allowing one day early: the day before passes, two days before does not.
+    rules.earliest_administration_days_before_planned = 1;
+    assert_eq!(check_given_on(day(6), day(5), &rules), Ok(()));
+    assert_eq!(
+        check_given_on(day(6), day(4), &rules).map_err(|e| e.earliest),
+        Err(day(5))
+    );
+}

@@ -30,3 +30,6 @@ pub const AGENT_DISCONTINUED: &str = "AGENT_DISCONTINUED";
 pub const DOSE_RE_ESCALATION_NOT_ALLOWED: &str = "DOSE_RE_ESCALATION_NOT_ALLOWED";
 /// The agent is already at the requested level.
 pub const DOSE_LEVEL_UNCHANGED: &str = "DOSE_LEVEL_UNCHANGED";
+/// An administration recorded as given before the protocol's window before its planned day
+/// (metadata `planned_on`, `earliest_allowed`).
+pub const ADMINISTRATION_BEFORE_PLANNED_DAY: &str = "ADMINISTRATION_BEFORE_PLANNED_DAY";

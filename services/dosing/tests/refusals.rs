@@ -1,7 +1,8 @@
 //! Clinical refusals of the dosing service at their boundaries, on SQLite and PostgreSQL: the
 //! cycle-start counts at, just below and just above the protocol's minimums (ANC 750/uL,
 //! platelets 75,000/uL in the ANBL1221 definition), a cycle without a plan, a dose no capsule
-//! can make up, and dose modifications that change nothing or touch a stopped agent.
+//! can make up, dose modifications that change nothing or touch a stopped agent, and doses
+//! recorded as given before their day.
 
 mod common;
 
@@ -15,6 +16,7 @@ backend_tests!(
     a_cycle_needs_a_treatment_plan,
     a_dose_the_capsules_cannot_make_up_is_refused,
     modifications_must_change_an_active_agent,
+    a_dose_is_not_recorded_as_given_before_its_day,
 );
 
 async fn cycle_start_counts_at_and_around_the_minimums(backend: Backend) {
@@ -156,5 +158,86 @@ async fn modifications_must_change_an_active_agent(backend: Backend) {
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "AGENT_DISCONTINUED")
     );
+    s.stop().await;
+}
+
+async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
+    let s = stack(backend).await;
+    let mut d = s.dosing().await;
+    let time = trialops_platform::testing::TestTime::now();
+    let given_now =
+        |administration_id: &str, dose: Option<trialops_proto::common::v1::Decimal>| pb::RecordAdministrationRequest {
+            request_id: request_id(),
+            administration_id: administration_id.to_owned(),
+            status: pb::AdministrationStatus::Given as i32,
+            actual_dose: dose,
+            started_at: time.ago(0),
+            ended_at: time.ago(0),
+            ..Default::default()
+        };
+    let day_of = |list: &[pb::Administration], agent: &str, day: i32| {
+        list.iter()
+            .find(|a| a.agent_id == agent && a.cycle_day == day)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {agent} on day {day}"))
+    };
+
+    // A cycle planned to start in three days: its day-1 temozolomide cannot be given today.
+    let later = s.subject_with_plan("SCR-1").await;
+    d.start_cycle(start(&later.subject_id, 1, time.date(3), "102", "16", "1000"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let planned: Vec<_> = administrations(&mut d, time.date(3), time.date(3))
+        .await
+        .into_iter()
+        .filter(|a| a.subject_id == later.subject_id)
+        .collect();
+    let tmz = day_of(&planned, "temozolomide", 1);
+    let err = d
+        .record_administration(given_now(&tmz.administration_id, tmz.prescribed_dose.clone()))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a dose planned in three days was recorded as given today"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "ADMINISTRATION_BEFORE_PLANNED_DAY")
+    );
+    let planned_on = time.day(3).to_string();
+    assert_eq!(
+        (metadata(&err, "planned_on"), metadata(&err, "earliest_allowed")),
+        (planned_on.clone(), planned_on)
+    );
+
+    // A cycle starting today: day 1 may be given today, day 2 not yet.
+    let today = s.subject_with_plan("SCR-2").await;
+    d.start_cycle(start(&today.subject_id, 1, time.date(0), "102", "16", "1000"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first_days: Vec<_> = administrations(&mut d, time.date(0), time.date(1))
+        .await
+        .into_iter()
+        .filter(|a| a.subject_id == today.subject_id)
+        .collect();
+    let day1 = day_of(&first_days, "irinotecan", 1);
+    d.record_administration(given_now(&day1.administration_id, day1.prescribed_dose.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("day 1 given on day 1: {e}"));
+    let day2 = day_of(&first_days, "irinotecan", 2);
+    let err = d
+        .record_administration(given_now(&day2.administration_id, day2.prescribed_dose.clone()))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("tomorrow's dose was recorded as given today"));
+    assert_eq!(reason(&err), "ADMINISTRATION_BEFORE_PLANNED_DAY");
+    // Holding tomorrow's dose today is a decision, not a delivery: allowed.
+    d.record_administration(pb::RecordAdministrationRequest {
+        request_id: request_id(),
+        administration_id: day2.administration_id.clone(),
+        status: pb::AdministrationStatus::Held as i32,
+        reason: "diarrhoea grade 2: hold and review tomorrow".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     s.stop().await;
 }

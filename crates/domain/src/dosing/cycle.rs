@@ -38,6 +38,32 @@ pub fn unmet_start_criteria(c: &CycleStartCriteria, anc_per_ul: Decimal, platele
     unmet
 }
 
+/// An administration recorded as given before the protocol allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GivenTooEarly {
+    /// Its planned day.
+    pub planned_on: NaiveDate,
+    /// The earliest day it may be recorded as given.
+    pub earliest: NaiveDate,
+}
+
+/// Whether an administration planned on `planned_on` may be recorded as given on `started_on`:
+/// not more than the protocol's `earliest_administration_days_before_planned` days before its
+/// planned day. A later day is a delay, which the record shows, never a refusal.
+pub fn check_given_on(
+    planned_on: NaiveDate,
+    started_on: NaiveDate,
+    rules: &TreatmentRules,
+) -> Result<(), GivenTooEarly> {
+    let earliest = planned_on
+        .checked_sub_days(Days::new(u64::from(rules.earliest_administration_days_before_planned)))
+        .unwrap_or(NaiveDate::MIN);
+    if started_on < earliest {
+        return Err(GivenTooEarly { planned_on, earliest });
+    }
+    Ok(())
+}
+
 /// When a cycle is due: the previous cycle's day 1 plus the cycle length.
 pub fn due_date(previous_start: NaiveDate, rules: &TreatmentRules) -> Option<NaiveDate> {
     previous_start.checked_add_days(Days::new(u64::from(rules.cycle_length_days)))

@@ -371,6 +371,9 @@ pub struct TreatmentRules {
     /// Largest deviation, in percent, of a given dose from the prescribed one before flagging.
     #[serde(deserialize_with = "exact::deserialize")]
     pub administration_tolerance_percent: Decimal,
+    /// How many days before its planned day an administration may be recorded as given (the UTC
+    /// date of its start against the planned date); 0: never before its day.
+    pub earliest_administration_days_before_planned: u32,
     /// The small-child rule.
     pub small_child_rule: SmallChildRule,
     /// Cycle-start criteria.

@@ -270,6 +270,11 @@ fn check_treatment(c: &mut Checker, p: &Protocol) {
         t.administration_tolerance_percent,
         "treatment.administration_tolerance_percent",
     );
+    c.require(
+        t.earliest_administration_days_before_planned < t.cycle_length_days,
+        "treatment.earliest_administration_days_before_planned",
+        "must be less than cycle_length_days",
+    );
     c.positive(
         t.small_child_rule.bsa_below_m2,
         "treatment.small_child_rule.bsa_below_m2",

@@ -8,6 +8,7 @@ use chrono::{Days, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
+use trialops_domain::dosing::cycle::check_given_on;
 use trialops_domain::dosing::dose::deviation_percent;
 use trialops_domain::identifiers::is_site_code;
 use trialops_platform::audit::{self, AuditContext, Change};
@@ -16,7 +17,7 @@ use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagi
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert};
-use crate::error::ADMINISTRATION_ALREADY_RECORDED;
+use crate::error::{ADMINISTRATION_ALREADY_RECORDED, ADMINISTRATION_BEFORE_PLANNED_DAY};
 use crate::store::{administration, plan};
 
 /// Longest worklist range, days.
@@ -200,10 +201,26 @@ pub(super) async fn record(
                 .await?
                 .map(|p| p.trial_id)
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
-            let tolerance = protocols
+            let rules = protocols
                 .get(&trial)
-                .map(|p| p.treatment.administration_tolerance_percent)
+                .map(|p| &p.treatment)
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
+            if let Some(started) = rec.started_at {
+                check_given_on(current.planned_on, started.date_naive(), rules).map_err(|early| {
+                    AppError::FailedPrecondition {
+                        reason: ADMINISTRATION_BEFORE_PLANNED_DAY,
+                        message: format!(
+                            "administration {} is planned for {}; it cannot be recorded as given before {}",
+                            current.administration_id, early.planned_on, early.earliest
+                        ),
+                        metadata: vec![
+                            ("planned_on".into(), early.planned_on.to_string()),
+                            ("earliest_allowed".into(), early.earliest.to_string()),
+                        ],
+                    }
+                })?;
+            }
+            let tolerance = rules.administration_tolerance_percent;
             let prescribed = convert::parse(&current.prescribed_dose)?;
             let deviation_flagged = rec.actual.is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
             let updated = administration::Model {
