@@ -42,15 +42,71 @@ fn mets(
     nadir: &str,
     baseline_curie: u32,
 ) -> Metastases {
+    // These cases have no soft-tissue uptake: the whole Curie score is skeletal.
     Metastases {
         sum_mm: d(sum),
         all_targets_under_10_mm: under_10,
         curie_score: curie,
+        skeletal_score: curie,
         new_lesions: new,
         baseline_sum_mm: d(baseline),
         nadir_sum_mm: d(nadir),
-        baseline_curie_score: baseline_curie,
+        baseline_skeletal_score: baseline_curie,
     }
+}
+
+/// The relative MIBG score counts only the 9 skeletal segments (revised INRC, Park 2017). Hand
+/// calculations beside each case.
+#[test]
+fn the_relative_mibg_score_is_the_bone_score() {
+    let with = |sum: &str, now: [u32; 10], baseline: [u32; 10], baseline_sum: &str| Metastases {
+        sum_mm: d(sum),
+        all_targets_under_10_mm: false,
+        curie_score: now.iter().sum(),
+        skeletal_score: now[..9].iter().sum(),
+        new_lesions: false,
+        baseline_sum_mm: d(baseline_sum),
+        nadir_sum_mm: d(baseline_sum),
+        baseline_skeletal_score: baseline[..9].iter().sum(),
+    };
+    // Baseline [2,2,2,2,2,0,0,0,0,3] -> [2,2,0,0,0,0,0,0,0,3], sum 40 -> 20 mm: bone 10 -> 4,
+    // relative 0.4 <= 0.5 and -50% in the sum: PR. (All ten segments, 13 -> 7 = 0.54, said SD.)
+    let shrinking = with(
+        "20",
+        [2, 2, 0, 0, 0, 0, 0, 0, 0, 3],
+        [2, 2, 2, 2, 2, 0, 0, 0, 0, 3],
+        "40",
+    );
+    assert_eq!(shrinking.relative_mibg(), Some(d("0.4")));
+    assert_eq!(inrc::metastases(&shrinking), Pr);
+    // The soft-tissue segment 0 -> 3, the skeleton unchanged (9 -> 9, relative 1.0) and the sum
+    // unchanged: SD. (All ten segments, 9 -> 12 = 1.33 >= 1.2, said PD.)
+    let soft_tissue = with(
+        "40",
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 3],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+        "40",
+    );
+    assert_eq!(soft_tissue.relative_mibg(), Some(d("1")));
+    assert_eq!(inrc::metastases(&soft_tissue), Sd);
+    // Bone uptake rising to 11 of 9 (relative 1.22 >= 1.2): PD whatever the soft tissue does.
+    let bone = with(
+        "40",
+        [2, 2, 1, 1, 1, 1, 1, 1, 1, 0],
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 3],
+        "40",
+    );
+    assert_eq!(inrc::metastases(&bone), Pd);
+    // Soft-tissue uptake alone at baseline: no bone score to compare; the sum decides (-50%: PR),
+    // and remaining soft-tissue uptake keeps it from CR.
+    let soft_only = with(
+        "5",
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        "10",
+    );
+    assert_eq!(soft_only.relative_mibg(), None);
+    assert_eq!(inrc::metastases(&soft_only), Pr);
 }
 
 #[test]

@@ -123,29 +123,35 @@ pub struct Metastases {
     pub sum_mm: Decimal,
     /// Every non-primary target is < 10 mm (lymph nodes < 10 mm short axis).
     pub all_targets_under_10_mm: bool,
-    /// Curie MIBG score now (sum of the 10 segment scores, 0–30).
+    /// Curie MIBG score now: all 10 segments (9 skeletal + 1 soft tissue), 0–30. Zero means the
+    /// metastases' MIBG uptake has resolved (a condition of CR).
     pub curie_score: u32,
+    /// The 9 skeletal segments of the Curie score now, 0–27: the bone score.
+    pub skeletal_score: u32,
     /// A new MIBG- or FDG-avid lesion appeared.
     pub new_lesions: bool,
     /// Sum of diameters at baseline, mm.
     pub baseline_sum_mm: Decimal,
     /// Smallest sum so far, mm.
     pub nadir_sum_mm: Decimal,
-    /// Curie score at baseline.
-    pub baseline_curie_score: u32,
+    /// The skeletal Curie score at baseline.
+    pub baseline_skeletal_score: u32,
 }
 
 impl Metastases {
-    /// Current ÷ baseline Curie score; `None` when the baseline score is 0 (not MIBG-avid).
+    /// The relative MIBG bone score (revised INRC, Park et al., JCO 2017): the 9 skeletal
+    /// segments now ÷ at baseline. The soft-tissue segment is not part of it: soft-tissue disease
+    /// is judged by its diameters. `None` when there was no bone uptake at baseline.
     pub fn relative_mibg(&self) -> Option<Decimal> {
-        (self.baseline_curie_score > 0)
-            .then(|| Decimal::from(self.curie_score) / Decimal::from(self.baseline_curie_score))
+        (self.baseline_skeletal_score > 0)
+            .then(|| Decimal::from(self.skeletal_score) / Decimal::from(self.baseline_skeletal_score))
     }
 }
 
 /// Metastases response. PD: a new avid lesion; > 20% and ≥ 5 mm increase in the sum over its
-/// nadir; or relative MIBG score ≥ 1.2. CR: all targets < 10 mm and MIBG resolved. PR: ≥ 30%
-/// decrease in the sum and relative MIBG score ≤ 0.5 (when MIBG-avid at baseline). Else SD.
+/// nadir; or relative MIBG bone score ≥ 1.2. CR: all targets < 10 mm and MIBG resolved. PR:
+/// ≥ 30% decrease in the sum and relative MIBG bone score ≤ 0.5 (when there was bone uptake at
+/// baseline). Else SD.
 pub fn metastases(m: &Metastases) -> Response {
     let growth = m.sum_mm - m.nadir_sum_mm;
     let relative = m.relative_mibg();

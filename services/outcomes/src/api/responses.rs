@@ -34,6 +34,8 @@ struct Measures {
     mets_sum: Option<Decimal>,
     mets_under_10: bool,
     curie: u32,
+    /// The 9 skeletal segments of `curie`: the bone score.
+    skeletal: u32,
     new_lesions: bool,
     marrow: Decimal,
 }
@@ -59,13 +61,13 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
         )?),
     };
     let mets = req.metastases.clone();
-    let (mets_sum, curie) = match &mets {
+    let (mets_sum, curie, skeletal) = match &mets {
         None => {
             v.add(
                 "metastases",
                 "required (set not_involved when there were none at baseline)",
             );
-            (None, 0)
+            (None, 0, 0)
         }
         Some(m) => {
             let sum = if m.not_involved && m.sum_of_diameters_mm.is_none() {
@@ -79,7 +81,8 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
                 "metastases.curie_segment_scores",
                 "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3, or none",
             );
-            (sum, scores.iter().map(|s| (*s).clamp(0, 3) as u32).sum())
+            let score = |segments: &[i32]| segments.iter().map(|s| (*s).clamp(0, 3) as u32).sum::<u32>();
+            (sum, score(scores), score(&scores[..scores.len().min(9)]))
         }
     };
     let marrow = match &req.bone_marrow {
@@ -101,6 +104,7 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
         mets_sum,
         mets_under_10: mets.as_ref().is_some_and(|m| m.all_targets_under_10_mm),
         curie,
+        skeletal,
         new_lesions: mets.as_ref().is_some_and(|m| m.new_lesions),
         marrow: marrow?,
     })
@@ -135,10 +139,14 @@ fn derive(m: &Measures, baseline: &assessment::Model, earlier: &[assessment::Mod
             sum_mm: m.mets_sum.unwrap_or(Decimal::ZERO),
             all_targets_under_10_mm: m.mets_under_10,
             curie_score: m.curie,
+            skeletal_score: m.skeletal,
             new_lesions: m.new_lesions,
             baseline_sum_mm: parse(&baseline.metastases_sum_mm),
             nadir_sum_mm: nadir(|a| &a.metastases_sum_mm),
-            baseline_curie_score: baseline.curie_score.max(0) as u32,
+            // A baseline recorded before the bone score was stored has only its total: with no
+            // uptake that is 0 either way; otherwise the total stands in (see README, "Known
+            // limits").
+            baseline_skeletal_score: baseline.curie_skeletal_score.unwrap_or(baseline.curie_score).max(0) as u32,
         })
     };
     let marrow = inrc::marrow(&Marrow {
@@ -265,6 +273,7 @@ pub(super) async fn record(
                     metastases_sum_mm: measures.mets_sum.map(stored).unwrap_or_default(),
                     metastases_under_10_mm: measures.mets_under_10,
                     curie_score: measures.curie as i32,
+                    curie_skeletal_score: Some(measures.skeletal as i32),
                     new_lesions: measures.new_lesions,
                     metastases_not_involved: req.metastases.as_ref().is_some_and(|m| m.not_involved),
                     marrow_percent: stored(measures.marrow),

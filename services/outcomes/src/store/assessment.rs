@@ -35,6 +35,9 @@ pub struct Model {
     pub metastases_under_10_mm: bool,
     /// Curie score total (0–30).
     pub curie_score: i32,
+    /// The 9 skeletal segments of the Curie score (0–27), the bone score of the relative MIBG
+    /// score; `None` for assessments recorded before it was stored.
+    pub curie_skeletal_score: Option<i32>,
     /// New lesions.
     pub new_lesions: bool,
     /// Metastases not involved at baseline.

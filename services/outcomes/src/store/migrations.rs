@@ -12,11 +12,45 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = trialops_platform::store::migrations();
         all.push(Box::new(CreateOutcomesTables));
+        all.push(Box::new(AddSkeletalCurieScore));
         all
     }
 }
 
 struct CreateOutcomesTables;
+
+/// The bone (skeletal) part of each assessment's Curie score, which the relative MIBG score
+/// uses; earlier assessments keep NULL (only their total was recorded).
+struct AddSkeletalCurieScore;
+
+impl MigrationName for AddSkeletalCurieScore {
+    fn name(&self) -> &str {
+        "m20261201_000302_outcomes_skeletal_curie_score"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSkeletalCurieScore {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .add_column(ColumnDef::new(Alias::new("curie_skeletal_score")).integer().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .drop_column(Alias::new("curie_skeletal_score"))
+                .to_owned(),
+        )
+        .await
+    }
+}
 
 impl MigrationName for CreateOutcomesTables {
     fn name(&self) -> &str {

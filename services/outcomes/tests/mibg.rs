@@ -1,0 +1,81 @@
+//! The relative MIBG score is the bone score (revised INRC, Park et al., JCO 2017): the 9 skeletal
+//! Curie segments now ÷ at baseline, the soft-tissue segment left to the diameters. Through the
+//! API, on SQLite and PostgreSQL, with responses worked out by hand.
+
+mod common;
+
+use common::*;
+use trialops_platform::backend_tests;
+use trialops_proto::outcomes::v1 as pb;
+
+backend_tests!(metastases_are_judged_by_the_skeletal_mibg_score);
+
+fn with_segments(
+    subject_id: &str,
+    after_cycle: i32,
+    sum_mm: &str,
+    segments: [i32; 10],
+) -> pb::RecordResponseAssessmentRequest {
+    let mut request = assessment(subject_id, after_cycle, true, ("50", true), (sum_mm, 0, false), "30");
+    if let Some(m) = request.metastases.as_mut() {
+        m.curie_segment_scores = segments.to_vec();
+    }
+    request
+}
+
+async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
+    let s = stack(backend).await;
+    let mut o = s.outcomes().await;
+    let metastases = |a: Option<pb::ResponseAssessment>| {
+        pb::Response::try_from(a.unwrap_or_default().metastases_response).unwrap_or(pb::Response::Unspecified)
+    };
+
+    // Bone 10 -> 4 (relative 0.4), soft tissue 3 -> 3, sum 40 -> 20 mm (-50%): PR.
+    // All ten segments (13 -> 7 = 0.54) would have said SD.
+    let first = s.subject("SCR-1", true).await;
+    o.record_response_assessment(with_segments(
+        &first.subject_id,
+        0,
+        "40",
+        [2, 2, 2, 2, 2, 0, 0, 0, 0, 3],
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let after = o
+        .record_response_assessment(with_segments(
+            &first.subject_id,
+            2,
+            "20",
+            [2, 2, 0, 0, 0, 0, 0, 0, 0, 3],
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessment;
+    assert_eq!(metastases(after), pb::Response::Pr);
+
+    // Soft tissue 0 -> 3 with the skeleton unchanged (9 -> 9) and the sum unchanged: SD.
+    // All ten segments (9 -> 12 = 1.33 >= 1.2) would have said PD.
+    let second = s.subject("SCR-2", true).await;
+    o.record_response_assessment(with_segments(
+        &second.subject_id,
+        0,
+        "40",
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let after = o
+        .record_response_assessment(with_segments(
+            &second.subject_id,
+            2,
+            "40",
+            [1, 1, 1, 1, 1, 1, 1, 1, 1, 3],
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessment;
+    assert_eq!(metastases(after), pb::Response::Sd);
+    s.stop().await;
+}
