@@ -284,3 +284,44 @@ fn a_dose_is_not_recorded_as_given_before_its_day() {
         Err(day(5))
     );
 }
+
+#[test]
+fn what_the_pharmacist_reads_agrees_with_itself() {
+    let p = anbl();
+    // Temsirolimus at 9.3857 kg (small child): 35 / 30 x 9.3857 = 328.4995 / 30 = 10.949983... mg,
+    // which rounds (1 decimal, half up) to 10.9 mg. Shown to 4 places it would read 10.95, which
+    // that rule takes to 11.0: so it is shown to 5, 10.94998 (by hand).
+    let dose = daily_dose(&p.treatment, agent(&p, "A", "temsirolimus"), 0, d("0.46"), d("9.3857"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dose.rounded.dose.normalize(), d("10.9"));
+    assert_eq!(dose.calculated, d("10.94998"));
+    assert!(
+        dose.formula
+            .contains("= 10.94998 mg; rounded (1 decimal(s), half up) to 10.9 mg"),
+        "{}",
+        dose.formula
+    );
+    // Where 4 places already agree, 4 places it stays: 100 x 0.67 = 67 mg.
+    let plain = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, d("0.67"), d("16"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain.calculated, d("67"));
+
+    // The small-child rule names only the threshold the child is below.
+    // 90 cm, 14 kg: BSA sqrt(90 x 14 / 3600) = 0.5916 -> 0.59 < 0.6; 14 kg is not < 12.
+    let by_bsa =
+        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, d("0.59"), d("14")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        by_bsa.formula.contains("(small-child rule: BSA 0.59 m2 < 0.6)"),
+        "{}",
+        by_bsa.formula
+    );
+    assert!(!by_bsa.formula.contains("kg < 12"), "{}", by_bsa.formula);
+    // 130 cm, 11 kg: BSA sqrt(130 x 11 / 3600) = 0.6303 -> 0.63, not < 0.6; 11 kg < 12.
+    let by_weight =
+        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, d("0.63"), d("11")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        by_weight.formula.contains("(small-child rule: weight 11 kg < 12)"),
+        "{}",
+        by_weight.formula
+    );
+}

@@ -36,7 +36,8 @@ pub struct Dose {
     pub basis: AppliedBasis,
     /// The calculation in words and numbers, for the pharmacist's check.
     pub formula: String,
-    /// The dose before rounding, to [`CALCULATED_DECIMALS`] places.
+    /// The dose before rounding, to [`CALCULATED_DECIMALS`] places, or more where fewer would
+    /// seem to round to another dose than the rounded one.
     pub calculated: Decimal,
     /// The dose to prepare.
     pub rounded: Rounded,
@@ -100,6 +101,19 @@ pub fn deviation_percent(reference: Decimal, value: Decimal) -> Option<Decimal> 
     Some(pct.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
 }
 
+/// The calculated dose as shown beside the rounded one: to [`CALCULATED_DECIMALS`] places, or to
+/// as many more as it takes for the stated rounding of the shown value to give the rounded dose.
+/// 10.94998 mg rounds to 10.9 mg (1 decimal, half up); shown as 10.95 it would seem to round to
+/// 11.0, so it is shown as 10.94998.
+fn shown(exact: Decimal, rule: &crate::protocol::Rounding, unit: &str, rounded: Decimal) -> Decimal {
+    let at = |places: u32| exact.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero);
+    (CALCULATED_DECIMALS..=12)
+        .map(at)
+        .find(|value| rounding::round(*value, rule, unit).is_some_and(|r| r.dose == rounded))
+        .unwrap_or(exact)
+        .normalize()
+}
+
 /// The protocol dose of `agent` at `level`.
 pub fn level_dose(agent: &Agent, level: i32) -> Result<Decimal, DoseError> {
     agent
@@ -133,9 +147,18 @@ pub fn daily_dose(
                 .checked_mul(weight_kg)
                 .and_then(|x| x.checked_div(divisor))
                 .ok_or_else(overflow)?;
+            // Name only the thresholds this child is below.
+            let rule = &rules.small_child_rule;
+            let mut below = Vec::new();
+            if bsa_m2 < rule.bsa_below_m2 {
+                below.push(format!("BSA {bsa_m2} m2 < {}", rule.bsa_below_m2));
+            }
+            if weight_kg < rule.weight_below_kg {
+                below.push(format!("weight {weight_kg} kg < {}", rule.weight_below_kg));
+            }
             let formula = format!(
-                "{per} {unit}/m2 / {divisor} x {weight_kg} kg (small-child rule: BSA {bsa_m2} m2 < {} or weight {weight_kg} kg < {})",
-                rules.small_child_rule.bsa_below_m2, rules.small_child_rule.weight_below_kg
+                "{per} {unit}/m2 / {divisor} x {weight_kg} kg (small-child rule: {})",
+                below.join(" and ")
             );
             (AppliedBasis::SmallChildPerKg, exact, formula)
         }
@@ -154,9 +177,7 @@ pub fn daily_dose(
         calculated: exact,
         unit: unit.clone(),
     })?;
-    let calculated = exact
-        .round_dp_with_strategy(CALCULATED_DECIMALS, RoundingStrategy::MidpointAwayFromZero)
-        .normalize();
+    let calculated = shown(exact, &agent.rounding, unit, rounded.dose);
     let limit = rules.max_rounding_deviation_percent;
     match deviation_percent(exact, rounded.dose) {
         Some(percent) if percent <= limit => {}
