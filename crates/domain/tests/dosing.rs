@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use trialops_domain::Decimal;
 use trialops_domain::dosing::bsa::mosteller;
-use trialops_domain::dosing::dose::{AppliedBasis, DoseError, ModificationError, check_modification, daily_dose};
+use trialops_domain::dosing::dose::{AppliedBasis, Body, DoseError, ModificationError, check_modification, daily_dose};
 use trialops_domain::protocol::{self, Agent, DoseBasis, DoseLevel, Protocol, Rounding};
 
 fn d(s: &str) -> Decimal {
@@ -26,8 +26,13 @@ fn agent<'a>(p: &'a Protocol, arm: &str, id: &str) -> &'a Agent {
 /// (arm, agent, level, expected calculated, expected rounded)
 fn check(p: &Protocol, bsa: Decimal, weight: Decimal, cases: &[(&str, &str, i32, &str, &str)]) {
     for (arm, id, level, calculated, rounded) in cases {
-        let dose = daily_dose(&p.treatment, agent(p, arm, id), *level, bsa, weight)
-            .unwrap_or_else(|e| panic!("{arm}/{id}: {e}"));
+        let dose = daily_dose(
+            &p.treatment,
+            agent(p, arm, id),
+            *level,
+            &Body::from_rounded(bsa, weight),
+        )
+        .unwrap_or_else(|e| panic!("{arm}/{id}: {e}"));
         assert_eq!(
             dose.calculated,
             d(calculated),
@@ -72,8 +77,13 @@ fn four_year_old_16_kg_102_cm() {
             ("B", "irinotecan", -1, "26.8", "26.8"),
         ],
     );
-    let tmz =
-        daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, bsa, d("16")).unwrap_or_else(|e| panic!("{e}"));
+    let tmz = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temozolomide"),
+        0,
+        &Body::from_rounded(bsa, d("16")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tmz.basis, AppliedBasis::PerM2);
     assert_eq!(
         tmz.rounded.units,
@@ -111,14 +121,24 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
             ("B", "sargramostim", 0, "83.3333", "80"),
         ],
     );
-    let dose =
-        daily_dose(&p.treatment, agent(&p, "B", "dinutuximab"), 0, bsa, d("10")).unwrap_or_else(|e| panic!("{e}"));
+    let dose = daily_dose(
+        &p.treatment,
+        agent(&p, "B", "dinutuximab"),
+        0,
+        &Body::from_rounded(bsa, d("10")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dose.basis, AppliedBasis::SmallChildPerKg);
     // 13 kg but BSA 0.59 (e.g. 96 cm: sqrt(96 x 13 / 3600) = 0.5888 -> 0.59): the BSA threshold alone applies the rule.
     let bsa = mosteller(d("96"), d("13"), 2).unwrap_or_else(|| panic!("no BSA"));
     assert_eq!(bsa, d("0.59"));
-    let dose =
-        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, bsa, d("13")).unwrap_or_else(|e| panic!("{e}"));
+    let dose = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "irinotecan"),
+        0,
+        &Body::from_rounded(bsa, d("13")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     // 50 / 30 x 13 = 21.6667 -> 21.7
     assert_eq!(
         (dose.basis, dose.rounded.dose),
@@ -157,12 +177,24 @@ fn a_dose_the_capsules_cannot_approach_is_refused() {
     // 3.6 kg newborn: temozolomide 100 / 30 x 3.6 = 12 mg; nearest 5 mg total is 10 mg,
     // 16.7% below the calculated dose, beyond the protocol's 10%.
     let bsa = mosteller(d("52"), d("3.6"), 2).unwrap_or_else(|| panic!("no BSA"));
-    let err = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, bsa, d("3.6")).err();
+    let err = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temozolomide"),
+        0,
+        &Body::from_rounded(bsa, d("3.6")),
+    )
+    .err();
     assert!(
         matches!(err, Some(DoseError::RoundingDeviation { ref percent, .. }) if *percent == d("16.67")),
         "{err:?}"
     );
-    let err = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), -2, bsa, d("3.6")).err();
+    let err = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temozolomide"),
+        -2,
+        &Body::from_rounded(bsa, d("3.6")),
+    )
+    .err();
     assert!(
         matches!(err, Some(DoseError::UnknownLevel { level: -2, .. })),
         "{err:?}"
@@ -221,7 +253,7 @@ proptest! {
         for regimen in &p.regimens {
             for agent in &regimen.agents {
                 let w = Decimal::from(weight);
-                let (Ok(x), Ok(y)) = (daily_dose(&p.treatment, agent, 0, low, w), daily_dose(&p.treatment, agent, 0, high, w)) else {
+                let (Ok(x), Ok(y)) = (daily_dose(&p.treatment, agent, 0, &Body::from_rounded(low, w)), daily_dose(&p.treatment, agent, 0, &Body::from_rounded(high, w))) else {
                     continue;
                 };
                 prop_assert!(x.rounded.dose <= y.rounded.dose, "{}: {} m2 -> {}, {} m2 -> {}", agent.id, low, x.rounded.dose, high, y.rounded.dose);
@@ -291,8 +323,13 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
     // Temsirolimus at 9.3857 kg (small child): 35 / 30 x 9.3857 = 328.4995 / 30 = 10.949983... mg,
     // which rounds (1 decimal, half up) to 10.9 mg. Shown to 4 places it would read 10.95, which
     // that rule takes to 11.0: so it is shown to 5, 10.94998 (by hand).
-    let dose = daily_dose(&p.treatment, agent(&p, "A", "temsirolimus"), 0, d("0.46"), d("9.3857"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dose = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temsirolimus"),
+        0,
+        &Body::from_rounded(d("0.46"), d("9.3857")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dose.rounded.dose.normalize(), d("10.9"));
     assert_eq!(dose.calculated, d("10.94998"));
     assert!(
@@ -302,14 +339,24 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
         dose.formula
     );
     // Where 4 places already agree, 4 places it stays: 100 x 0.67 = 67 mg.
-    let plain = daily_dose(&p.treatment, agent(&p, "A", "temozolomide"), 0, d("0.67"), d("16"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let plain = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temozolomide"),
+        0,
+        &Body::from_rounded(d("0.67"), d("16")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plain.calculated, d("67"));
 
     // The small-child rule names only the threshold the child is below.
     // 90 cm, 14 kg: BSA sqrt(90 x 14 / 3600) = 0.5916 -> 0.59 < 0.6; 14 kg is not < 12.
-    let by_bsa =
-        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, d("0.59"), d("14")).unwrap_or_else(|e| panic!("{e}"));
+    let by_bsa = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "irinotecan"),
+        0,
+        &Body::from_rounded(d("0.59"), d("14")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         by_bsa.formula.contains("(small-child rule: BSA 0.59 m2 < 0.6)"),
         "{}",
@@ -317,11 +364,59 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
     );
     assert!(!by_bsa.formula.contains("kg < 12"), "{}", by_bsa.formula);
     // 130 cm, 11 kg: BSA sqrt(130 x 11 / 3600) = 0.6303 -> 0.63, not < 0.6; 11 kg < 12.
-    let by_weight =
-        daily_dose(&p.treatment, agent(&p, "A", "irinotecan"), 0, d("0.63"), d("11")).unwrap_or_else(|e| panic!("{e}"));
+    let by_weight = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "irinotecan"),
+        0,
+        &Body::from_rounded(d("0.63"), d("11")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         by_weight.formula.contains("(small-child rule: weight 11 kg < 12)"),
         "{}",
         by_weight.formula
     );
+}
+
+#[test]
+fn the_small_child_threshold_compares_the_bsa_the_protocol_names() {
+    use trialops_domain::protocol::BsaCompared;
+    let mut p = anbl();
+    // 86.7 cm, 14.7 kg: 86.7 x 14.7 / 3600 = 0.354025 = 0.595^2, so the measured BSA is exactly
+    // 0.595 m2, which rounds (half up, 2 places) to 0.60 m2 (by hand).
+    let body = Body::measured(d("86.7"), d("14.7"), 2).unwrap_or_else(|| panic!("no BSA"));
+    assert_eq!(body.bsa_m2, d("0.60"));
+    let temozolomide = |p: &Protocol| {
+        daily_dose(&p.treatment, agent(p, "A", "temozolomide"), 0, &body).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // ANBL1221's definition compares the rounded BSA: 0.60 is not below 0.6, so per m2:
+    // 100 x 0.60 = 60 mg = 3 x 20 mg.
+    assert_eq!(p.treatment.small_child_rule.bsa_compared, BsaCompared::Rounded);
+    let rounded = temozolomide(&p);
+    assert_eq!(
+        (rounded.basis, rounded.rounded.dose.normalize()),
+        (AppliedBasis::PerM2, d("60"))
+    );
+    // Comparing the measured BSA: 0.595 < 0.6, so per kg: 100 / 30 x 14.7 = 49 mg -> 50 mg
+    // (2 x 20 + 2 x 5), 17% less than per m2.
+    p.treatment.small_child_rule.bsa_compared = BsaCompared::Measured;
+    let measured = temozolomide(&p);
+    assert_eq!(
+        (measured.basis, measured.calculated, measured.rounded.dose.normalize()),
+        (AppliedBasis::SmallChildPerKg, d("49"), d("50"))
+    );
+    assert!(
+        measured.formula.contains("measured BSA 0.595 m2 < 0.6"),
+        "{}",
+        measured.formula
+    );
+    // Without a height the measured BSA is unknown: refused, never guessed from the rounded one.
+    let err = daily_dose(
+        &p.treatment,
+        agent(&p, "A", "temozolomide"),
+        0,
+        &Body::from_rounded(d("0.60"), d("14.7")),
+    )
+    .err();
+    assert_eq!(err, Some(DoseError::MeasuredBsaUnknown));
 }

@@ -5,7 +5,7 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::rounding::{self, Rounded};
-use crate::protocol::{Agent, DoseBasis, TreatmentRules};
+use crate::protocol::{Agent, BsaCompared, DoseBasis, TreatmentRules};
 
 /// Decimal places the calculated (unrounded) dose is kept and shown to.
 pub const CALCULATED_DECIMALS: u32 = 4;
@@ -85,11 +85,60 @@ pub enum DoseError {
     /// Arithmetic overflow (inputs far outside any human range).
     #[error("{0}: dose arithmetic overflowed")]
     Overflow(String),
+    /// The protocol compares the measured BSA, and only the rounded one was given.
+    #[error("the protocol compares the measured BSA with the small-child threshold: height and weight are needed")]
+    MeasuredBsaUnknown,
 }
 
 /// Whether the small-child rule applies: BSA or weight below the protocol's thresholds.
-pub fn small_child(rules: &TreatmentRules, bsa_m2: Decimal, weight_kg: Decimal) -> bool {
-    bsa_m2 < rules.small_child_rule.bsa_below_m2 || weight_kg < rules.small_child_rule.weight_below_kg
+pub fn small_child(rules: &TreatmentRules, body: &Body) -> Result<bool, DoseError> {
+    Ok(bsa_below(rules, body)? || body.weight_kg < rules.small_child_rule.weight_below_kg)
+}
+
+/// Whether the BSA the protocol compares is below the small-child threshold.
+fn bsa_below(rules: &TreatmentRules, body: &Body) -> Result<bool, DoseError> {
+    let threshold = rules.small_child_rule.bsa_below_m2;
+    Ok(match rules.small_child_rule.bsa_compared {
+        BsaCompared::Rounded => body.bsa_m2 < threshold,
+        // √(h·w/3600) < t exactly when h·w/3600 < t² (both sides positive), in exact decimals.
+        BsaCompared::Measured => {
+            let squared = body.measured_bsa_squared.ok_or(DoseError::MeasuredBsaUnknown)?;
+            squared < threshold * threshold
+        }
+    })
+}
+
+/// A child's size as the doses use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Body {
+    /// BSA rounded per protocol, m²: the doses are calculated from it.
+    pub bsa_m2: Decimal,
+    /// Weight, kg.
+    pub weight_kg: Decimal,
+    /// The measured BSA squared (height × weight / 3600, exact); `None` when only the rounded
+    /// BSA is known.
+    pub measured_bsa_squared: Option<Decimal>,
+}
+
+impl Body {
+    /// From height and weight: the rounded BSA and the exact measured one.
+    pub fn measured(height_cm: Decimal, weight_kg: Decimal, decimals: u32) -> Option<Body> {
+        Some(Body {
+            bsa_m2: super::bsa::mosteller(height_cm, weight_kg, decimals)?,
+            weight_kg,
+            measured_bsa_squared: super::bsa::bsa_squared(height_cm, weight_kg),
+        })
+    }
+
+    /// From an already rounded BSA and the weight (no height: protocols comparing the measured
+    /// BSA refuse it).
+    pub fn from_rounded(bsa_m2: Decimal, weight_kg: Decimal) -> Body {
+        Body {
+            bsa_m2,
+            weight_kg,
+            measured_bsa_squared: None,
+        }
+    }
 }
 
 /// |a − b| ÷ b × 100, to 2 decimals; `None` when b is 0.
@@ -114,6 +163,17 @@ fn shown(exact: Decimal, rule: &crate::protocol::Rounding, unit: &str, rounded: 
         .normalize()
 }
 
+/// √`squared` to 4 places, for reading only (the decision compares squares exactly).
+fn shown_root(squared: Decimal) -> Decimal {
+    use rust_decimal::MathematicalOps;
+    squared
+        .sqrt()
+        .map_or(squared, |r| {
+            r.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+        })
+        .normalize()
+}
+
 /// The protocol dose of `agent` at `level`.
 pub fn level_dose(agent: &Agent, level: i32) -> Result<Decimal, DoseError> {
     agent
@@ -127,20 +187,14 @@ pub fn level_dose(agent: &Agent, level: i32) -> Result<Decimal, DoseError> {
         })
 }
 
-/// The daily dose of `agent` at `level` for a child of `bsa_m2` (already rounded per protocol)
-/// and `weight_kg`.
-pub fn daily_dose(
-    rules: &TreatmentRules,
-    agent: &Agent,
-    level: i32,
-    bsa_m2: Decimal,
-    weight_kg: Decimal,
-) -> Result<Dose, DoseError> {
+/// The daily dose of `agent` at `level` for a child of this `body`.
+pub fn daily_dose(rules: &TreatmentRules, agent: &Agent, level: i32, body: &Body) -> Result<Dose, DoseError> {
+    let (bsa_m2, weight_kg) = (body.bsa_m2, body.weight_kg);
     let per = level_dose(agent, level)?;
     let unit = &agent.unit;
     let overflow = || DoseError::Overflow(agent.id.clone());
     let (basis, exact, formula) = match agent.basis {
-        DoseBasis::PerM2 if small_child(rules, bsa_m2, weight_kg) => {
+        DoseBasis::PerM2 if small_child(rules, body)? => {
             let divisor = rules.small_child_rule.per_kg_divisor;
             // Multiply before dividing so only one division rounds (at 28 significant digits).
             let exact = per
@@ -150,8 +204,13 @@ pub fn daily_dose(
             // Name only the thresholds this child is below.
             let rule = &rules.small_child_rule;
             let mut below = Vec::new();
-            if bsa_m2 < rule.bsa_below_m2 {
-                below.push(format!("BSA {bsa_m2} m2 < {}", rule.bsa_below_m2));
+            if bsa_below(rules, body)? {
+                below.push(match (rule.bsa_compared, body.measured_bsa_squared) {
+                    (BsaCompared::Measured, Some(squared)) => {
+                        format!("measured BSA {} m2 < {}", shown_root(squared), rule.bsa_below_m2)
+                    }
+                    _ => format!("BSA {bsa_m2} m2 < {}", rule.bsa_below_m2),
+                });
             }
             if weight_kg < rule.weight_below_kg {
                 below.push(format!("weight {weight_kg} kg < {}", rule.weight_below_kg));

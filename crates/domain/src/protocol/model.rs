@@ -393,6 +393,20 @@ pub struct SmallChildRule {
     /// dose/kg = dose per m² ÷ this divisor.
     #[serde(deserialize_with = "exact::deserialize")]
     pub per_kg_divisor: Decimal,
+    /// Which BSA the threshold compares: the one rounded per protocol, or the measured one.
+    pub bsa_compared: BsaCompared,
+}
+
+/// Which body surface area the small-child threshold compares. At 86.7 cm and 14.7 kg the
+/// measured BSA is 0.595 m² and the rounded one 0.60 m²: per kg below 0.6 on one reading, per m²
+/// on the other.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BsaCompared {
+    /// The BSA rounded to `bsa_decimals`, the one the doses are calculated from.
+    Rounded,
+    /// The measured BSA, √(height × weight / 3600), before rounding.
+    Measured,
 }
 
 /// Blood counts required to start a cycle, and the delay rules.

@@ -10,9 +10,8 @@ use chrono::SubsecRound;
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
-use trialops_domain::dosing::bsa::mosteller;
 use trialops_domain::dosing::cycle::{calendar, delay_days, due_date, implausible_changes, unmet_start_criteria};
-use trialops_domain::dosing::dose::daily_dose;
+use trialops_domain::dosing::dose::{Body, daily_dose};
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::database::begin_write;
@@ -159,7 +158,8 @@ pub(super) async fn start(
                     ),
                 ));
             }
-            let bsa = mosteller(height, weight, rules.bsa_decimals).ok_or_else(|| AppError::invalid("height_cm", "no BSA for these values"))?;
+            let body = Body::measured(height, weight, rules.bsa_decimals).ok_or_else(|| AppError::invalid("height_cm", "no BSA for these values"))?;
+            let bsa = body.bsa_m2;
             let previous_measures = match previous {
                 Some(p) => Some((convert::parse(&p.height_cm)?, convert::parse(&p.bsa_m2)?)),
                 None => None,
@@ -181,7 +181,7 @@ pub(super) async fn start(
             for (position, pa) in agents.iter().enumerate().filter(|(_, a)| !a.discontinued) {
                 let agent = protocol_agent(&protocol, &plan.arm_code, &pa.agent_id)
                     .ok_or_else(|| AppError::internal(anyhow::anyhow!("agent {} not in the protocol", pa.agent_id)))?;
-                let calc = daily_dose(&rules, agent, pa.dose_level, bsa, weight)
+                let calc = daily_dose(&rules, agent, pa.dose_level, &body)
                     .map_err(|e| AppError::precondition(DOSE_NOT_PREPARABLE, format!("{e}; a pharmacist must prepare this dose another way")))?;
                 doses.push(dose::Model {
                     id: format!("{}|{}|{}", req.subject_id, req.cycle_number, agent.id),
