@@ -79,3 +79,16 @@ fn expectedness_comes_from_the_protocol_list() {
     assert!(is_expected(&p, "diarrhea"));
     assert!(!is_expected(&p, "Seizure"));
 }
+
+#[test]
+fn the_reporting_period_starts_where_the_protocol_says() {
+    use trialops_domain::outcomes::safety::in_reporting_period;
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+    // From 10 March: the 9th still counts (a site's date may be a day off UTC), the 6th not.
+    assert!(in_reporting_period(day(10), Some(day(10))));
+    assert!(in_reporting_period(day(9), Some(day(10))));
+    assert!(!in_reporting_period(day(8), Some(day(10))));
+    assert!(!in_reporting_period(day(6), Some(day(10))));
+    // A period that has not started (no cycle yet, for one starting with treatment).
+    assert!(!in_reporting_period(day(10), None));
+}

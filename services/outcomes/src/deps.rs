@@ -176,4 +176,20 @@ impl Dependencies {
             .map_err(|s| dependency_error("dosing", s))?
             .into_inner())
     }
+
+    /// Day 1 of the subject's first cycle, `None` before any cycle started.
+    pub async fn first_cycle_start(&self, call: &CallContext, subject_id: &str) -> Result<Option<Date>, AppError> {
+        let request = Self::request(
+            dpb::GetCycleRequest {
+                subject_id: subject_id.to_owned(),
+                cycle_number: 1,
+            },
+            call,
+        );
+        match self.dosing.clone().get_cycle(request).await {
+            Ok(r) => Ok(r.into_inner().cycle.and_then(|c| c.start_date)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(dependency_error("dosing", s)),
+        }
+    }
 }

@@ -14,3 +14,6 @@ pub const NO_SIMON_DESIGN: &str = "NO_SIMON_DESIGN";
 pub const NO_ADMISSIBLE_DESIGN: &str = "NO_ADMISSIBLE_DESIGN";
 /// The update changes nothing.
 pub const UPDATE_CHANGES_NOTHING: &str = "UPDATE_CHANGES_NOTHING";
+/// An adverse event whose onset is before the protocol's reporting period: a baseline condition
+/// (metadata `reporting_period_starts`, `reporting_period_start_date`).
+pub const ONSET_BEFORE_REPORTING_PERIOD: &str = "ONSET_BEFORE_REPORTING_PERIOD";

@@ -1,19 +1,39 @@
 //! Refusals of the outcomes service that the scenario tests do not reach, on SQLite and
 //! PostgreSQL: a Simon design no sample size up to 100 admits, an interim for a protocol without
-//! a configured design, and an adverse-event update that changes nothing.
+//! a configured design, an adverse-event update that changes nothing, and adverse events before
+//! the protocol's reporting period (both settings).
 
 mod common;
 
 use common::*;
 use tonic::Code;
 use trialops_platform::backend_tests;
+use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::outcomes::v1 as pb;
 use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
 
 backend_tests!(
     designs_and_interims_that_cannot_be_given,
-    an_update_must_change_something
+    an_update_must_change_something,
+    adverse_events_before_the_reporting_period_are_baseline_conditions,
 );
+
+/// The bundled ANBL1221 definition as trial `id`, changed by `edit` line by line.
+fn bundled_as(dir: &std::path::Path, id: &str, edit: impl Fn(&str) -> Option<String>) {
+    let bundled = include_str!("../../../crates/domain/protocols/anbl1221.toml");
+    let mut out = String::new();
+    for line in bundled.lines() {
+        let line = if line.starts_with("id = \"ANBL1221\"") {
+            format!("id = \"{id}\"")
+        } else {
+            edit(line).unwrap_or_else(|| line.to_owned())
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    assert!(out.contains(&format!("id = \"{id}\"")));
+    std::fs::write(dir.join(format!("{id}.toml")), out).unwrap_or_else(|e| panic!("{e}"));
+}
 
 /// The bundled ANBL1221 definition under another trial id and without its Simon design.
 fn protocol_without_simon(dir: &std::path::Path) {
@@ -134,4 +154,138 @@ async fn an_update_must_change_something(backend: Backend) {
         .events;
     assert_eq!(history.len(), 1, "only the recording is in the trail");
     s.stop().await;
+}
+
+fn adverse_event(
+    subject_id: &str,
+    onset: Option<trialops_proto::common::v1::Date>,
+    time: TestTime,
+) -> pb::RecordAdverseEventRequest {
+    pb::RecordAdverseEventRequest {
+        request_id: request_id(),
+        subject_id: subject_id.to_owned(),
+        ctcae_term: "Nausea".into(),
+        grade: 2,
+        onset_on: onset,
+        site_aware_at: time.ago(0),
+        attributions: vec![],
+        seriousness: vec![],
+    }
+}
+
+async fn adverse_events_before_the_reporting_period_are_baseline_conditions(backend: Backend) {
+    // ANBL1221's definition: the period starts at enrollment (today here). Four days before is a
+    // baseline condition; the day before still counts (a site's date may be a day off UTC).
+    let s = stack(backend).await;
+    let mut o = s.outcomes().await;
+    // Enrollment's date and the test's must be the same day.
+    let time = TestTime::away_from_midnight().await;
+    let subject = s.subject("SCR-1", false).await;
+    let err = o
+        .record_adverse_event(adverse_event(&subject.subject_id, time.date(-4), time))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an event four days before enrollment was recorded"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "ONSET_BEFORE_REPORTING_PERIOD")
+    );
+    assert_eq!(metadata(&err, "reporting_period_starts"), "enrollment");
+    let listed = o
+        .list_audit_events(pb::ListAuditEventsRequest {
+            entity_type: "adverse_event".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    assert!(listed.is_empty(), "nothing was recorded");
+    o.record_adverse_event(adverse_event(&subject.subject_id, time.date(-1), time))
+        .await
+        .unwrap_or_else(|e| panic!("the day before enrollment: {e}"));
+    s.stop().await;
+
+    // A definition whose period starts with treatment: nothing before day 1 of cycle 1.
+    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    bundled_as(protocols.path(), "AETREAT1", |line| {
+        line.starts_with("adverse_event_reporting_starts")
+            .then(|| "adverse_event_reporting_starts = \"treatment_start\"".to_owned())
+    });
+    let s = stack_with(backend, Some(protocols.path())).await;
+    let mut o = s.outcomes().await;
+    let mut e = enrollment::client(&s.enrollment).await;
+    enrollment::register_site(&mut e, "COG-101").await;
+    let mut screen = pb_screen(time);
+    screen.trial_id = "AETREAT1".into();
+    e.screen_subject(screen).await.unwrap_or_else(|err| panic!("{err}"));
+    let mut enroll = enrollment::enroll_request(
+        "COG-101",
+        "SCR-1",
+        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
+    );
+    enroll.trial_id = "AETREAT1".into();
+    let subject = e
+        .enroll_subject(enroll)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"))
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    let err = o
+        .record_adverse_event(adverse_event(&subject.subject_id, time.date(0), time))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an event before any treatment was recorded"));
+    assert_eq!(reason(&err), "ONSET_BEFORE_REPORTING_PERIOD");
+    assert_eq!(
+        (
+            metadata(&err, "reporting_period_starts"),
+            metadata(&err, "reporting_period_start_date")
+        ),
+        ("treatment_start".to_owned(), "not yet".to_owned())
+    );
+    let mut d = s.dosing().await;
+    d.create_treatment_plan(dpb::CreateTreatmentPlanRequest {
+        request_id: request_id(),
+        subject_id: subject.subject_id.clone(),
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+    d.start_cycle(dpb::StartCycleRequest {
+        request_id: request_id(),
+        subject_id: subject.subject_id.clone(),
+        cycle_number: 1,
+        planned_start_date: time.date(0),
+        height_cm: dec("102"),
+        weight_kg: dec("16"),
+        anc_per_ul: dec("1000"),
+        platelets_per_ul: dec("120000"),
+        measured_at: time.ago(1),
+        confirm_implausible_measurements: false,
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+    let err = o
+        .record_adverse_event(adverse_event(&subject.subject_id, time.date(-3), time))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an event three days before cycle 1 was recorded"));
+    assert_eq!(metadata(&err, "reporting_period_start_date"), time.day(0).to_string());
+    o.record_adverse_event(adverse_event(&subject.subject_id, time.date(0), time))
+        .await
+        .unwrap_or_else(|err| panic!("on day 1: {err}"));
+    s.stop().await;
+}
+
+/// An eligible screening at COG-101 for SCR-1, assessed today.
+fn pb_screen(time: TestTime) -> trialops_proto::enrollment::v1::ScreenSubjectRequest {
+    trialops_proto::enrollment::v1::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: "COG-101".into(),
+        screening_id: "SCR-1".into(),
+        assessed_on: time.date(0),
+        values: enrollment::eligible_values(),
+    }
 }

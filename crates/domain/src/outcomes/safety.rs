@@ -1,9 +1,17 @@
 //! Adverse-event rules: expectedness from the protocol's list, relatedness from attributions,
 //! and the reporting obligations the protocol's expedited-reporting matrix creates.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::protocol::{Protocol, ReportingRule, Seriousness};
+
+/// Whether an event with onset `onset` (a site-local date) falls in the reporting period that
+/// starts on `start` (a UTC date, or `None` when it has not started, e.g. no cycle yet for a
+/// period starting with treatment). A site's date may be one day off the UTC date of the same
+/// moment, so an onset the day before `start` still counts.
+pub fn in_reporting_period(onset: NaiveDate, start: Option<NaiveDate>) -> bool {
+    start.is_some_and(|start| onset >= start - Duration::days(1))
+}
 
 /// Attribution of an event to an agent (NCI scale).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -57,6 +57,19 @@ pub struct OutcomeRules {
     /// The configured Simon two-stage design, if any.
     #[serde(default)]
     pub simon: Option<SimonDesign>,
+    /// When the adverse-event reporting period starts; an event with an earlier onset is a
+    /// baseline condition, not an adverse event of the trial.
+    pub adverse_event_reporting_starts: ReportingStart,
+}
+
+/// The start of the adverse-event reporting period.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportingStart {
+    /// The day the subject was enrolled.
+    Enrollment,
+    /// Day 1 of the first cycle of protocol therapy.
+    TreatmentStart,
 }
 
 /// A configured Simon two-stage design.

@@ -11,7 +11,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::outcomes::safety::{self, Attribution};
-use trialops_domain::protocol::Seriousness;
+use trialops_domain::protocol::{ReportingStart, Seriousness};
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
@@ -19,7 +19,7 @@ use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
 use super::{OutcomesApi, convert};
-use crate::error::{REPORT_ALREADY_SUBMITTED, UPDATE_CHANGES_NOTHING};
+use crate::error::{ONSET_BEFORE_REPORTING_PERIOD, REPORT_ALREADY_SUBMITTED, UPDATE_CHANGES_NOTHING};
 use crate::store::{adverse_event, obligation};
 
 /// Most agent attributions one adverse event may carry.
@@ -125,6 +125,36 @@ pub(super) async fn record(
         );
     }
     v.finish()?;
+    let period_start = match protocol.outcomes.adverse_event_reporting_starts {
+        ReportingStart::Enrollment => subject
+            .enrolled_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|d| d.date_naive()),
+        ReportingStart::TreatmentStart => match api.deps.first_cycle_start(&call, &req.subject_id).await? {
+            Some(date) => {
+                Some(wire::date("start_date", Some(&date)).map_err(|e| AppError::internal(anyhow::anyhow!("{e:?}")))?)
+            }
+            None => None,
+        },
+    };
+    if !safety::in_reporting_period(onset, period_start) {
+        let starts = match protocol.outcomes.adverse_event_reporting_starts {
+            ReportingStart::Enrollment => "enrollment",
+            ReportingStart::TreatmentStart => "treatment_start",
+        };
+        let on = period_start.map_or_else(|| "not yet".to_owned(), |d| d.to_string());
+        return Err(AppError::FailedPrecondition {
+            reason: ONSET_BEFORE_REPORTING_PERIOD,
+            message: format!(
+                "onset {onset} is before the adverse-event reporting period, which starts at {starts} ({on}): \
+                 record it as a baseline condition, not as an adverse event"
+            ),
+            metadata: vec![
+                ("reporting_period_starts".into(), starts.into()),
+                ("reporting_period_start_date".into(), on),
+            ],
+        });
+    }
     let active = api
         .deps
         .active_treatment(&call, &req.subject_id, wire::to_date(onset))

@@ -25,11 +25,22 @@ pub struct Stack {
 }
 
 pub async fn stack(backend: Backend) -> Stack {
-    let (enrollment_db, enrollment) = enrollment::start(backend).await;
+    stack_with(backend, None).await
+}
+
+/// The three servers, each also loading the protocol definitions in `protocol_dir`.
+pub async fn stack_with(backend: Backend, protocol_dir: Option<&std::path::Path>) -> Stack {
+    let enrollment_db = TestDatabase::create(backend)
+        .await
+        .unwrap_or_else(|| panic!("{backend:?}"));
+    let mut settings = trialops_platform::testing::settings(&enrollment_db.url);
+    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
+    let enrollment = enrollment::start_with(settings).await;
     let dosing_db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
     let mut settings = trialops_platform::testing::settings(&dosing_db.url);
+    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
     settings.enrollment_url = enrollment.url();
     let dosing = RunningServer::spawn(
         trialops_dosing::build(settings, trialops_dosing::Options::default())
@@ -40,6 +51,7 @@ pub async fn stack(backend: Backend) -> Stack {
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
     let mut settings = trialops_platform::testing::settings(&outcomes_db.url);
+    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
     settings.enrollment_url = enrollment.url();
     settings.dosing_url = dosing.url();
     settings.dependency_timeout_ms = 2000;
