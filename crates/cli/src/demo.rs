@@ -670,6 +670,7 @@ impl Replay {
                         new_lesions: false,
                         not_involved: false,
                         all_targets_under_10_mm: mets.2,
+                        fdg_avid_lesions: None,
                     }),
                     bone_marrow: Some(opb::BoneMarrow {
                         tumour_infiltration_percent: dec(marrow),

@@ -214,6 +214,9 @@ pub enum Hospital {
         /// Every target metastasis is under 10 mm.
         #[arg(long)]
         all_targets_under_10_mm: bool,
+        /// FDG-avid metastatic lesions on FDG-PET (only for protocols that use them).
+        #[arg(long)]
+        fdg_lesions: Option<i32>,
         /// New lesions.
         #[arg(long)]
         new_lesions: bool,
@@ -775,6 +778,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             metastases_mm,
             curie,
             all_targets_under_10_mm,
+            fdg_lesions,
             new_lesions,
             marrow_percent,
             assessed_on,
@@ -805,6 +809,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                             new_lesions,
                             not_involved: false,
                             all_targets_under_10_mm,
+                            fdg_avid_lesions: fdg_lesions,
                         }),
                         bone_marrow: Some(opb::BoneMarrow {
                             tumour_infiltration_percent: dec(marrow_percent),

@@ -430,6 +430,7 @@ async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backen
                 new_lesions: false,
                 not_involved: false,
                 all_targets_under_10_mm: false,
+                fdg_avid_lesions: None,
             }),
             bone_marrow: Some(opb::BoneMarrow {
                 tumour_infiltration_percent: dec("30"),

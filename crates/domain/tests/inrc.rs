@@ -52,6 +52,9 @@ fn mets(
         baseline_sum_mm: d(baseline),
         nadir_sum_mm: d(nadir),
         baseline_skeletal_score: baseline_curie,
+        fdg_avid_lesions: None,
+        baseline_fdg_avid_lesions: None,
+        fdg_route: false,
     }
 }
 
@@ -68,6 +71,9 @@ fn the_relative_mibg_score_is_the_bone_score() {
         baseline_sum_mm: d(baseline_sum),
         nadir_sum_mm: d(baseline_sum),
         baseline_skeletal_score: baseline[..9].iter().sum(),
+        fdg_avid_lesions: None,
+        baseline_fdg_avid_lesions: None,
+        fdg_route: false,
     };
     // Baseline [2,2,2,2,2,0,0,0,0,3] -> [2,2,0,0,0,0,0,0,0,3], sum 40 -> 20 mm: bone 10 -> 4,
     // relative 0.4 <= 0.5 and -50% in the sum: PR. (All ten segments, 13 -> 7 = 0.54, said SD.)
@@ -218,4 +224,33 @@ fn best_response_orders_cr_first() {
     assert_eq!(inrc::best([Pd, Sd]), Some(Sd));
     assert_eq!(inrc::best([]), None);
     assert!(Cr.is_objective() && Pr.is_objective() && !Mr.is_objective());
+}
+
+/// The FDG-PET route to metastatic PR (>= 50% fewer FDG-avid lesions), on and off by protocol.
+#[test]
+fn fewer_fdg_avid_lesions_show_pr_where_the_protocol_allows() {
+    let base = |route: bool, relative_bone: (u32, u32), fdg: (u32, u32)| Metastases {
+        sum_mm: d("60"),
+        all_targets_under_10_mm: false,
+        curie_score: relative_bone.0,
+        skeletal_score: relative_bone.0,
+        new_lesions: false,
+        baseline_sum_mm: d("100"),
+        nadir_sum_mm: d("100"),
+        baseline_skeletal_score: relative_bone.1,
+        fdg_avid_lesions: Some(fdg.0),
+        baseline_fdg_avid_lesions: Some(fdg.1),
+        fdg_route: route,
+    };
+    // Sum 100 -> 60 (-40%); bone 10 -> 6 (0.6 > 0.5); FDG-avid lesions 4 -> 2 (half): PR only
+    // where the protocol takes the FDG route, SD otherwise.
+    assert_eq!(inrc::metastases(&base(true, (6, 10), (2, 4))), Pr);
+    assert_eq!(inrc::metastases(&base(false, (6, 10), (2, 4))), Sd);
+    // 4 -> 3 lesions is not half: SD either way.
+    assert_eq!(inrc::metastases(&base(true, (6, 10), (3, 4))), Sd);
+    // Disease not MIBG-avid in bone: the FDG lesions decide beside the sum (4 -> 1: PR; 4 -> 3: SD).
+    assert_eq!(inrc::metastases(&base(true, (0, 0), (1, 4))), Pr);
+    assert_eq!(inrc::metastases(&base(true, (0, 0), (3, 4))), Sd);
+    // Without the route, such disease is judged by the sum alone (-40%: PR).
+    assert_eq!(inrc::metastases(&base(false, (0, 0), (3, 4))), Pr);
 }

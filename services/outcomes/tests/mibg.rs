@@ -1,6 +1,7 @@
-//! The relative MIBG score is the bone score (revised INRC, Park et al., JCO 2017): the 9 skeletal
-//! Curie segments now ÷ at baseline, the soft-tissue segment left to the diameters. Through the
-//! API, on SQLite and PostgreSQL, with responses worked out by hand.
+//! Metastases through the API, on SQLite and PostgreSQL, with responses worked out by hand: the
+//! relative MIBG score is the bone score (revised INRC, Park et al., JCO 2017), the 9 skeletal
+//! Curie segments now ÷ at baseline, the soft-tissue segment left to the diameters; and the
+//! FDG-PET route (>= 50% fewer FDG-avid lesions) only where the protocol takes it.
 
 mod common;
 
@@ -8,7 +9,10 @@ use common::*;
 use trialops_platform::backend_tests;
 use trialops_proto::outcomes::v1 as pb;
 
-backend_tests!(metastases_are_judged_by_the_skeletal_mibg_score);
+backend_tests!(
+    metastases_are_judged_by_the_skeletal_mibg_score,
+    fdg_avid_lesions_count_only_where_the_protocol_says
+);
 
 fn with_segments(
     subject_id: &str,
@@ -77,5 +81,69 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
         .into_inner()
         .assessment;
     assert_eq!(metastases(after), pb::Response::Sd);
+    s.stop().await;
+}
+
+async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
+    let metastases = |a: Option<pb::ResponseAssessment>| {
+        pb::Response::try_from(a.unwrap_or_default().metastases_response).unwrap_or(pb::Response::Unspecified)
+    };
+    let with_fdg = |subject_id: &str, after_cycle: i32, sum: &str, bone: [i32; 10], fdg: i32| {
+        let mut request = with_segments(subject_id, after_cycle, sum, bone);
+        if let Some(m) = request.metastases.as_mut() {
+            m.fdg_avid_lesions = Some(fdg);
+        }
+        request
+    };
+    // ANBL1221's definition does not use FDG-avid lesions: the count is refused, naming it.
+    let s = stack(backend).await;
+    let mut o = s.outcomes().await;
+    let subject = s.subject("SCR-1", true).await;
+    let err = o
+        .record_response_assessment(with_fdg(
+            &subject.subject_id,
+            0,
+            "100",
+            [2, 2, 2, 2, 2, 0, 0, 0, 0, 0],
+            4,
+        ))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("accepted"));
+    assert_eq!(violated_fields(&err), ["metastases.fdg_avid_lesions"]);
+    s.stop().await;
+
+    // A definition taking the FDG route: sum 100 -> 60 mm (-40%), bone 10 -> 6 (0.6, not enough
+    // alone), FDG-avid lesions 4 -> 2 (half): PR.
+    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    bundled_as(protocols.path(), "FDGROUTE1", |line| {
+        line.starts_with("fdg_avid_lesion_route")
+            .then(|| "fdg_avid_lesion_route = true".to_owned())
+    });
+    let s = stack_with(backend, Some(protocols.path())).await;
+    let mut o = s.outcomes().await;
+    let subject = s.subject_in("FDGROUTE1", "SCR-1", true).await;
+    o.record_response_assessment(with_fdg(
+        &subject.subject_id,
+        0,
+        "100",
+        [2, 2, 2, 2, 2, 0, 0, 0, 0, 0],
+        4,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let after = o
+        .record_response_assessment(with_fdg(
+            &subject.subject_id,
+            2,
+            "60",
+            [2, 2, 1, 1, 0, 0, 0, 0, 0, 0],
+            2,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessment;
+    assert_eq!(metastases(after), pb::Response::Pr);
     s.stop().await;
 }

@@ -18,23 +18,6 @@ backend_tests!(
     adverse_events_before_the_reporting_period_are_baseline_conditions,
 );
 
-/// The bundled ANBL1221 definition as trial `id`, changed by `edit` line by line.
-fn bundled_as(dir: &std::path::Path, id: &str, edit: impl Fn(&str) -> Option<String>) {
-    let bundled = include_str!("../../../crates/domain/protocols/anbl1221.toml");
-    let mut out = String::new();
-    for line in bundled.lines() {
-        let line = if line.starts_with("id = \"ANBL1221\"") {
-            format!("id = \"{id}\"")
-        } else {
-            edit(line).unwrap_or_else(|| line.to_owned())
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    assert!(out.contains(&format!("id = \"{id}\"")));
-    std::fs::write(dir.join(format!("{id}.toml")), out).unwrap_or_else(|e| panic!("{e}"));
-}
-
 /// The bundled ANBL1221 definition under another trial id and without its Simon design.
 fn protocol_without_simon(dir: &std::path::Path) {
     let bundled = include_str!("../../../crates/domain/protocols/anbl1221.toml");
@@ -214,24 +197,7 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
     });
     let s = stack_with(backend, Some(protocols.path())).await;
     let mut o = s.outcomes().await;
-    let mut e = enrollment::client(&s.enrollment).await;
-    enrollment::register_site(&mut e, "COG-101").await;
-    let mut screen = pb_screen(time);
-    screen.trial_id = "AETREAT1".into();
-    e.screen_subject(screen).await.unwrap_or_else(|err| panic!("{err}"));
-    let mut enroll = enrollment::enroll_request(
-        "COG-101",
-        "SCR-1",
-        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
-    );
-    enroll.trial_id = "AETREAT1".into();
-    let subject = e
-        .enroll_subject(enroll)
-        .await
-        .unwrap_or_else(|err| panic!("{err}"))
-        .into_inner()
-        .subject
-        .unwrap_or_default();
+    let subject = s.subject_in("AETREAT1", "SCR-1", false).await;
     let err = o
         .record_adverse_event(adverse_event(&subject.subject_id, time.date(0), time))
         .await
@@ -276,16 +242,4 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
         .await
         .unwrap_or_else(|err| panic!("on day 1: {err}"));
     s.stop().await;
-}
-
-/// An eligible screening at COG-101 for SCR-1, assessed today.
-fn pb_screen(time: TestTime) -> trialops_proto::enrollment::v1::ScreenSubjectRequest {
-    trialops_proto::enrollment::v1::ScreenSubjectRequest {
-        request_id: request_id(),
-        trial_id: "ANBL1221".into(),
-        site_code: "COG-101".into(),
-        screening_id: "SCR-1".into(),
-        assessed_on: time.date(0),
-        values: enrollment::eligible_values(),
-    }
 }

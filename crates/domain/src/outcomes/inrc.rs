@@ -136,6 +136,12 @@ pub struct Metastases {
     pub nadir_sum_mm: Decimal,
     /// The skeletal Curie score at baseline.
     pub baseline_skeletal_score: u32,
+    /// FDG-avid metastatic lesions now, when FDG-PET was done.
+    pub fdg_avid_lesions: Option<u32>,
+    /// FDG-avid metastatic lesions at baseline, when FDG-PET was done.
+    pub baseline_fdg_avid_lesions: Option<u32>,
+    /// The protocol lets >= 50% fewer FDG-avid lesions show metastatic PR.
+    pub fdg_route: bool,
 }
 
 impl Metastases {
@@ -146,12 +152,19 @@ impl Metastases {
         (self.baseline_skeletal_score > 0)
             .then(|| Decimal::from(self.skeletal_score) / Decimal::from(self.baseline_skeletal_score))
     }
+
+    /// Whether the FDG-avid lesions fell by at least half: `None` when the protocol does not use
+    /// them or there were none (or no FDG-PET) at baseline or now.
+    pub fn fdg_halved(&self) -> Option<bool> {
+        let (now, baseline) = (self.fdg_avid_lesions?, self.baseline_fdg_avid_lesions?);
+        (self.fdg_route && baseline > 0).then_some(2 * now <= baseline)
+    }
 }
 
 /// Metastases response. PD: a new avid lesion; > 20% and ≥ 5 mm increase in the sum over its
 /// nadir; or relative MIBG bone score ≥ 1.2. CR: all targets < 10 mm and MIBG resolved. PR:
 /// ≥ 30% decrease in the sum and relative MIBG bone score ≤ 0.5 (when there was bone uptake at
-/// baseline). Else SD.
+/// baseline) or, where the protocol allows, ≥ 50% fewer FDG-avid lesions. Else SD.
 pub fn metastases(m: &Metastases) -> Response {
     let growth = m.sum_mm - m.nadir_sum_mm;
     let relative = m.relative_mibg();
@@ -168,8 +181,16 @@ pub fn metastases(m: &Metastases) -> Response {
     } else {
         pct(m.baseline_sum_mm - m.sum_mm, m.baseline_sum_mm).is_some_and(|d| d >= Decimal::from(30))
     };
-    let mibg_ok = relative.is_none_or(|r| r <= Decimal::new(5, 1));
-    if sum_ok && mibg_ok && !(m.baseline_sum_mm.is_zero() && relative.is_none()) {
+    // Uptake must have fallen too: the bone score to 0.5 or less, or (where the protocol allows)
+    // the FDG-avid lesions by half. With neither measure at baseline the sum decides alone.
+    let fdg = m.fdg_halved();
+    let uptake_ok = match (relative, fdg) {
+        (None, None) => true,
+        (Some(r), fdg) => r <= Decimal::new(5, 1) || fdg == Some(true),
+        (None, Some(halved)) => halved,
+    };
+    let measurable = !m.baseline_sum_mm.is_zero() || relative.is_some() || fdg.is_some();
+    if sum_ok && uptake_ok && measurable {
         return Response::Pr;
     }
     Response::Sd

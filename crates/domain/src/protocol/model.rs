@@ -60,6 +60,9 @@ pub struct OutcomeRules {
     /// When the adverse-event reporting period starts; an event with an earlier onset is a
     /// baseline condition, not an adverse event of the trial.
     pub adverse_event_reporting_starts: ReportingStart,
+    /// Whether metastatic PR may be shown by >= 50% fewer FDG-avid lesions (revised INRC's route
+    /// for disease that is not MIBG-avid, or beside the MIBG bone score).
+    pub fdg_avid_lesion_route: bool,
 }
 
 /// The start of the adverse-event reporting period.

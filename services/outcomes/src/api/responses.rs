@@ -36,6 +36,8 @@ struct Measures {
     curie: u32,
     /// The 9 skeletal segments of `curie`: the bone score.
     skeletal: u32,
+    /// FDG-avid metastatic lesions, when reported.
+    fdg: Option<u32>,
     new_lesions: bool,
     marrow: Decimal,
 }
@@ -85,6 +87,14 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
             (sum, score(scores), score(&scores[..scores.len().min(9)]))
         }
     };
+    let fdg = mets.as_ref().and_then(|m| m.fdg_avid_lesions).and_then(|n| {
+        v.check(
+            (0..=1000).contains(&n),
+            "metastases.fdg_avid_lesions",
+            "0 to 1000 lesions",
+        );
+        u32::try_from(n).ok()
+    });
     let marrow = match &req.bone_marrow {
         None => {
             v.add("bone_marrow", "required");
@@ -105,13 +115,14 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
         mets_under_10: mets.as_ref().is_some_and(|m| m.all_targets_under_10_mm),
         curie,
         skeletal,
+        fdg,
         new_lesions: mets.as_ref().is_some_and(|m| m.new_lesions),
         marrow: marrow?,
     })
 }
 
 /// Component and overall responses against the baseline and the earlier assessments.
-fn derive(m: &Measures, baseline: &assessment::Model, earlier: &[assessment::Model]) -> [Response; 4] {
+fn derive(m: &Measures, baseline: &assessment::Model, earlier: &[assessment::Model], fdg_route: bool) -> [Response; 4] {
     let nadir = |f: fn(&assessment::Model) -> &str| {
         earlier
             .iter()
@@ -147,6 +158,9 @@ fn derive(m: &Measures, baseline: &assessment::Model, earlier: &[assessment::Mod
             // uptake that is 0 either way; otherwise the total stands in (see README, "Known
             // limits").
             baseline_skeletal_score: baseline.curie_skeletal_score.unwrap_or(baseline.curie_score).max(0) as u32,
+            fdg_avid_lesions: m.fdg,
+            baseline_fdg_avid_lesions: baseline.fdg_avid_lesions.and_then(|n| u32::try_from(n).ok()),
+            fdg_route,
         })
     };
     let marrow = inrc::marrow(&Marrow {
@@ -215,6 +229,16 @@ pub(super) async fn record(
     };
     v.finish()?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
+    let fdg_route = api.protocol(&subject.trial_id)?.outcomes.fdg_avid_lesion_route;
+    if measures.fdg.is_some() && !fdg_route {
+        return Err(AppError::invalid(
+            "metastases.fdg_avid_lesions",
+            format!(
+                "the {} protocol does not judge metastases by FDG-avid lesions",
+                subject.trial_id
+            ),
+        ));
+    }
     let audit_ctx = AuditContext::new(call, request_id);
     idempotency::execute(
         &api.db,
@@ -253,7 +277,7 @@ pub(super) async fn record(
                         .filter(|a| a.after_cycle > 0 && a.assessed_on <= assessed_on)
                         .cloned()
                         .collect();
-                    derive(&measures, &baseline, &earlier).map(Some)
+                    derive(&measures, &baseline, &earlier, fdg_route).map(Some)
                 };
                 let name = |r: Option<Response>| r.map_or("baseline", Response::as_str).to_owned();
                 let derived = responses[3];
@@ -274,6 +298,7 @@ pub(super) async fn record(
                     metastases_under_10_mm: measures.mets_under_10,
                     curie_score: measures.curie as i32,
                     curie_skeletal_score: Some(measures.skeletal as i32),
+                    fdg_avid_lesions: measures.fdg.map(|n| n as i32),
                     new_lesions: measures.new_lesions,
                     metastases_not_involved: req.metastases.as_ref().is_some_and(|m| m.not_involved),
                     marrow_percent: stored(measures.marrow),

@@ -38,6 +38,8 @@ pub struct Model {
     /// The 9 skeletal segments of the Curie score (0–27), the bone score of the relative MIBG
     /// score; `None` for assessments recorded before it was stored.
     pub curie_skeletal_score: Option<i32>,
+    /// FDG-avid metastatic lesions, when FDG-PET was done and the protocol uses them.
+    pub fdg_avid_lesions: Option<i32>,
     /// New lesions.
     pub new_lesions: bool,
     /// Metastases not involved at baseline.

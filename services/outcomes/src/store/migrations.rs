@@ -20,12 +20,13 @@ impl MigratorTrait for Migrator {
 struct CreateOutcomesTables;
 
 /// The bone (skeletal) part of each assessment's Curie score, which the relative MIBG score
-/// uses; earlier assessments keep NULL (only their total was recorded).
+/// uses (earlier assessments keep NULL: only their total was recorded), and the FDG-avid lesion
+/// count of protocols that judge metastases by FDG-PET.
 struct AddSkeletalCurieScore;
 
 impl MigrationName for AddSkeletalCurieScore {
     fn name(&self) -> &str {
-        "m20261201_000302_outcomes_skeletal_curie_score"
+        "m20261201_000302_outcomes_skeletal_curie_and_fdg"
     }
 }
 
@@ -38,10 +39,24 @@ impl MigrationTrait for AddSkeletalCurieScore {
                 .add_column(ColumnDef::new(Alias::new("curie_skeletal_score")).integer().null())
                 .to_owned(),
         )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .add_column(ColumnDef::new(Alias::new("fdg_avid_lesions")).integer().null())
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .drop_column(Alias::new("fdg_avid_lesions"))
+                .to_owned(),
+        )
+        .await?;
         m.alter_table(
             Table::alter()
                 .table(Alias::new("assessments"))

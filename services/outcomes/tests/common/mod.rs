@@ -92,20 +92,45 @@ impl Stack {
     /// cycle 1 two days before the test's clock reading (so an event up to 48 hours back still
     /// falls in cycle 1, at any time of day) and records its first administration as given.
     pub async fn subject(&self, screening_id: &str, treat: bool) -> trialops_proto::enrollment::v1::Subject {
+        self.subject_in("ANBL1221", screening_id, treat).await
+    }
+
+    /// [`Stack::subject`] in trial `trial_id` (a definition from the stack's protocol folder).
+    pub async fn subject_in(
+        &self,
+        trial_id: &str,
+        screening_id: &str,
+        treat: bool,
+    ) -> trialops_proto::enrollment::v1::Subject {
+        use trialops_proto::enrollment::v1 as epb;
         let mut e = enrollment::client(&self.enrollment).await;
-        let sites = e
-            .list_sites(trialops_proto::enrollment::v1::ListSitesRequest::default())
-            .await;
+        let sites = e.list_sites(epb::ListSitesRequest::default()).await;
         if sites.map(|s| s.into_inner().sites.is_empty()).unwrap_or(true) {
             enrollment::register_site(&mut e, "COG-101").await;
         }
-        let subject = enrollment::enroll(
-            &mut e,
+        e.screen_subject(epb::ScreenSubjectRequest {
+            request_id: request_id(),
+            trial_id: trial_id.into(),
+            site_code: "COG-101".into(),
+            screening_id: screening_id.into(),
+            assessed_on: self.time.date(0),
+            values: enrollment::eligible_values(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("screen {screening_id}: {e}"));
+        let mut enroll = enrollment::enroll_request(
             "COG-101",
             screening_id,
             enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
-        )
-        .await;
+        );
+        enroll.trial_id = trial_id.into();
+        let subject = e
+            .enroll_subject(enroll)
+            .await
+            .unwrap_or_else(|e| panic!("enroll {screening_id}: {e}"))
+            .into_inner()
+            .subject
+            .unwrap_or_default();
         if treat {
             let mut d = self.dosing().await;
             d.create_treatment_plan(dpb::CreateTreatmentPlanRequest {
@@ -202,6 +227,7 @@ pub fn assessment(
             new_lesions: false,
             not_involved: false,
             all_targets_under_10_mm: mets.2,
+            fdg_avid_lesions: None,
         }),
         bone_marrow: Some(pb::BoneMarrow {
             tumour_infiltration_percent: dec(marrow),
@@ -210,4 +236,22 @@ pub fn assessment(
         override_overall_response: 0,
         override_reason: String::new(),
     }
+}
+
+/// Writes the bundled ANBL1221 definition into `dir` as trial `id`, each line changed by `edit`
+/// where it gives one: a protocol setting tested the other way.
+pub fn bundled_as(dir: &std::path::Path, id: &str, edit: impl Fn(&str) -> Option<String>) {
+    let bundled = include_str!("../../../../crates/domain/protocols/anbl1221.toml");
+    let mut out = String::new();
+    for line in bundled.lines() {
+        let line = if line.starts_with("id = \"ANBL1221\"") {
+            format!("id = \"{id}\"")
+        } else {
+            edit(line).unwrap_or_else(|| line.to_owned())
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    assert!(out.contains(&format!("id = \"{id}\"")));
+    std::fs::write(dir.join(format!("{id}.toml")), out).unwrap_or_else(|e| panic!("{e}"));
 }
