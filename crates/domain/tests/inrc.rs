@@ -254,3 +254,23 @@ fn fewer_fdg_avid_lesions_show_pr_where_the_protocol_allows() {
     // Without the route, such disease is judged by the sum alone (-40%: PR).
     assert_eq!(inrc::metastases(&base(false, (0, 0), (3, 4))), Pr);
 }
+
+/// A relative MIBG bone score above 0 but below the published table's 0.1: PR, not CR (uptake
+/// persists) and not SD (a deeper fall than PR's upper bound cannot count for less).
+#[test]
+fn interpretation_relative_mibg_below_0_1_is_pr() {
+    // Bone 20 -> 1 (relative 0.05), sum 50 -> 30 mm (-40%).
+    let m = mets("30", false, 1, false, "50", "50", 20);
+    assert_eq!(m.relative_mibg(), Some(d("0.05")));
+    assert_eq!(inrc::metastases(&m), Pr);
+}
+
+/// MIBG disease in bone only (no soft-tissue target, baseline sum 0): the sum criterion does not
+/// apply and the bone score decides: <= 0.5 PR, above SD, >= 1.2 PD, 0 (all resolved) CR.
+#[test]
+fn interpretation_bone_only_mibg_disease() {
+    assert_eq!(inrc::metastases(&mets("0", true, 4, false, "0", "0", 10)), Pr);
+    assert_eq!(inrc::metastases(&mets("0", true, 6, false, "0", "0", 10)), Sd);
+    assert_eq!(inrc::metastases(&mets("0", true, 12, false, "0", "0", 10)), Pd);
+    assert_eq!(inrc::metastases(&mets("0", true, 0, false, "0", "0", 10)), Cr);
+}

@@ -11,7 +11,8 @@ use trialops_proto::outcomes::v1 as pb;
 
 backend_tests!(
     metastases_are_judged_by_the_skeletal_mibg_score,
-    fdg_avid_lesions_count_only_where_the_protocol_says
+    fdg_avid_lesions_count_only_where_the_protocol_says,
+    a_baseline_recorded_before_the_bone_score_stands_in_with_its_total
 );
 
 fn with_segments(
@@ -145,5 +146,45 @@ async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
         .into_inner()
         .assessment;
     assert_eq!(metastases(after), pb::Response::Pr);
+    s.stop().await;
+}
+
+/// Assessments recorded before the skeletal score was stored kept only the total of the 10
+/// segments: against such a baseline the total stands in for the bone score (the documented
+/// interpretation until their segments can be re-entered).
+async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Database};
+    let s = stack(backend).await;
+    let mut o = s.outcomes().await;
+    let subject = s.subject("SCR-1", true).await;
+    o.record_response_assessment(with_segments(
+        &subject.subject_id,
+        0,
+        "40",
+        [2, 2, 2, 2, 2, 0, 0, 0, 0, 3],
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // As an earlier release left it: no skeletal score.
+    let conn = Database::connect(&s.dbs[2].url).await.unwrap_or_else(|e| panic!("{e}"));
+    conn.execute_unprepared("UPDATE assessments SET curie_skeletal_score = NULL")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    // Bone now 6. Against the true bone baseline 10 that is 0.6 (SD); against the stored total
+    // 13 it is 0.46, and with the sum 40 -> 20 mm (-50%) the metastases read PR.
+    let after = o
+        .record_response_assessment(with_segments(
+            &subject.subject_id,
+            2,
+            "20",
+            [2, 2, 2, 0, 0, 0, 0, 0, 0, 0],
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessment
+        .unwrap_or_default();
+    assert_eq!(after.metastases_response, pb::Response::Pr as i32);
     s.stop().await;
 }
