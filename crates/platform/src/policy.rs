@@ -119,6 +119,10 @@ pub const POLICY: &[(&str, &[Role])] = &[
         &[Investigator, CentralReviewer],
     ),
     (
+        "/trialops.outcomes.v1.OutcomesService/ReenterCurieSegments",
+        &[Investigator, CentralReviewer],
+    ),
+    (
         "/trialops.outcomes.v1.OutcomesService/ListResponseAssessments",
         &[
             SiteCoordinator,

@@ -17,3 +17,5 @@ pub const UPDATE_CHANGES_NOTHING: &str = "UPDATE_CHANGES_NOTHING";
 /// An adverse event whose onset is before the protocol's reporting period: a baseline condition
 /// (metadata `reporting_period_starts`, `reporting_period_start_date`).
 pub const ONSET_BEFORE_REPORTING_PERIOD: &str = "ONSET_BEFORE_REPORTING_PERIOD";
+/// The assessment's Curie segment scores are recorded already: nothing to re-enter.
+pub const CURIE_SEGMENTS_ALREADY_RECORDED: &str = "CURIE_SEGMENTS_ALREADY_RECORDED";

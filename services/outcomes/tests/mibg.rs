@@ -186,5 +186,110 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
         .assessment
         .unwrap_or_default();
     assert_eq!(after.metastases_response, pb::Response::Pr as i32);
+    let report = |o: &mut Outcomes| {
+        let mut o = o.clone();
+        async move {
+            o.get_trial_report(pb::GetTrialReportRequest {
+                trial_id: "ANBL1221".into(),
+                confidence_level: dec("0.95"),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner()
+        }
+    };
+    let before = report(&mut o).await;
+    assert_eq!(
+        (before.assessments_awaiting_curie_segments, before.assessments_rederived),
+        (1, 0),
+        "the baseline lacks its bone score (the follow-up, recorded after, has it)"
+    );
+
+    // The baseline's segments re-entered: the later assessment is derived again against the true
+    // bone baseline, 6 / 10 = 0.6 > 0.5: metastases SD. Appended, not rewritten.
+    let baseline_id = o
+        .list_response_assessments(pb::ListResponseAssessmentsRequest {
+            subject_id: subject.subject_id.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessments
+        .into_iter()
+        .find(|a| a.after_cycle == 0)
+        .map(|a| a.assessment_id)
+        .unwrap_or_default();
+    let reenter = |segments: Vec<i32>| pb::ReenterCurieSegmentsRequest {
+        request_id: request_id(),
+        assessment_id: baseline_id.clone(),
+        curie_segment_scores: segments,
+        reason: "segments re-entered from the central review sheet".into(),
+    };
+    let wrong_total = o
+        .reenter_curie_segments(reenter(vec![3, 3, 2, 2, 2, 0, 0, 0, 0, 3]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("segments of another scan were accepted"));
+    assert_eq!(violated_fields(&wrong_total), ["curie_segment_scores"]);
+    let request = reenter(vec![2, 2, 2, 2, 2, 0, 0, 0, 0, 3]);
+    let rederived = o
+        .reenter_curie_segments(request.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .rederived;
+    assert_eq!(rederived.len(), 1);
+    assert_eq!(rederived[0].assessment_id, after.assessment_id);
+    assert_eq!(rederived[0].metastases_response, pb::Response::Sd as i32);
+    // A retry returns the first answer; entering them again is refused.
+    let retried = o
+        .reenter_curie_segments(request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .rederived;
+    assert_eq!(retried, rederived);
+    let again = o
+        .reenter_curie_segments(reenter(vec![2, 2, 2, 2, 2, 0, 0, 0, 0, 3]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("re-entered twice"));
+    assert_eq!(reason(&again), "CURIE_SEGMENTS_ALREADY_RECORDED");
+
+    // Every read shows the re-derived response; the trail keeps both.
+    let listed = o
+        .list_response_assessments(pb::ListResponseAssessmentsRequest {
+            subject_id: subject.subject_id.clone(),
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .assessments;
+    let follow_up = listed.iter().find(|a| a.after_cycle == 2).cloned().unwrap_or_default();
+    assert_eq!(follow_up.metastases_response, pb::Response::Sd as i32);
+    let trail = o
+        .list_audit_events(pb::ListAuditEventsRequest {
+            entity_type: "assessment".into(),
+            entity_id: after.assessment_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .events;
+    assert_eq!(
+        trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["assessment.recorded", "assessment.rederived"]
+    );
+    let now = report(&mut o).await;
+    assert_eq!(
+        (now.assessments_awaiting_curie_segments, now.assessments_rederived),
+        (0, 1),
+        "nothing waits any more; one assessment changed"
+    );
     s.stop().await;
 }

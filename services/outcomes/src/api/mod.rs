@@ -3,6 +3,7 @@
 mod audit;
 mod convert;
 mod followup;
+mod rederive;
 mod report;
 mod responses;
 mod safety;
@@ -54,6 +55,13 @@ impl OutcomesService for OutcomesApi {
         r: Request<pb::RecordResponseAssessmentRequest>,
     ) -> RpcResult<pb::RecordResponseAssessmentResponse> {
         respond(responses::record(self, r).await)
+    }
+
+    async fn reenter_curie_segments(
+        &self,
+        r: Request<pb::ReenterCurieSegmentsRequest>,
+    ) -> RpcResult<pb::ReenterCurieSegmentsResponse> {
+        respond(rederive::reenter(self, r).await)
     }
 
     async fn list_response_assessments(

@@ -15,7 +15,7 @@ use trialops_proto::outcomes::v1 as pb;
 use super::statistics::{level, load, rate};
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Endpoint};
-use crate::store::{adverse_event, obligation};
+use crate::store::{adverse_event, obligation, rederivation};
 
 pub(super) async fn trial_report(
     api: &OutcomesApi,
@@ -145,7 +145,18 @@ pub(super) async fn trial_report(
         })
         .collect();
 
+    // Assessments re-derived since their Curie segments were re-entered, and those still waiting:
+    // recorded before the bone score was kept, with MIBG uptake.
+    let assessments_rederived = rederivation::changed_count(&api.db, &req.trial_id).await? as i32;
+    let assessments_awaiting_curie_segments = rederivation::trial_assessments(&api.db, &req.trial_id)
+        .await?
+        .iter()
+        .filter(|a| a.curie_skeletal_score.is_none() && a.curie_score > 0)
+        .count() as i32;
+
     Ok(pb::GetTrialReportResponse {
+        assessments_rederived,
+        assessments_awaiting_curie_segments,
         trial_id: req.trial_id,
         generated_at: Some(to_timestamp(trialops_platform::clock::now())),
         enrollment,

@@ -6,7 +6,7 @@
 //! overall response by the revised INRC. An override keeps the derived value beside it.
 
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::EntityTrait;
 use tonic::Request;
 use trialops_domain::outcomes::inrc::{self, Marrow, Metastases, Primary, Response};
 use trialops_platform::audit::{self, AuditContext, Change};
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{OutcomesApi, convert};
 use crate::error::{BASELINE_EXISTS, NO_BASELINE_ASSESSMENT};
-use crate::store::assessment;
+use crate::store::{assessment, rederivation};
 
 fn stored(d: Decimal) -> String {
     d.normalize().to_string()
@@ -28,7 +28,7 @@ fn parse(text: &str) -> Decimal {
 }
 
 /// Checked measurements of one assessment.
-struct Measures {
+pub(super) struct Measures {
     primary_mm: Option<Decimal>,
     primary_avid: bool,
     mets_sum: Option<Decimal>,
@@ -121,8 +121,32 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
     })
 }
 
+impl Measures {
+    /// The measurements a stored assessment was derived from. One recorded before the skeletal
+    /// score was kept has its total standing in for it.
+    pub(super) fn of(a: &assessment::Model) -> Measures {
+        let decimal = |text: &str| (!text.is_empty()).then(|| parse(text));
+        Measures {
+            primary_mm: decimal(&a.primary_mm),
+            primary_avid: a.primary_avid,
+            mets_sum: decimal(&a.metastases_sum_mm),
+            mets_under_10: a.metastases_under_10_mm,
+            curie: a.curie_score.max(0) as u32,
+            skeletal: a.curie_skeletal_score.unwrap_or(a.curie_score).max(0) as u32,
+            fdg: a.fdg_avid_lesions.and_then(|n| u32::try_from(n).ok()),
+            new_lesions: a.new_lesions,
+            marrow: parse(&a.marrow_percent),
+        }
+    }
+}
+
 /// Component and overall responses against the baseline and the earlier assessments.
-fn derive(m: &Measures, baseline: &assessment::Model, earlier: &[assessment::Model], fdg_route: bool) -> [Response; 4] {
+pub(super) fn derive(
+    m: &Measures,
+    baseline: &assessment::Model,
+    earlier: &[assessment::Model],
+    fdg_route: bool,
+) -> [Response; 4] {
     let nadir = |f: fn(&assessment::Model) -> &str| {
         earlier
             .iter()
@@ -247,12 +271,11 @@ pub(super) async fn record(
         &req.clone(),
         move |tx| {
             Box::pin(async move {
-                let history = assessment::Entity::find()
-                    .filter(assessment::Column::SubjectId.eq(req.subject_id.as_str()))
-                    .filter(assessment::Column::Assessor.eq(assessor))
-                    .order_by_asc(assessment::Column::AssessedOn)
-                    .all(tx)
-                    .await?;
+                let history: Vec<_> = rederivation::subject_assessments(tx, &req.subject_id)
+                    .await?
+                    .into_iter()
+                    .filter(|a| a.assessor == assessor)
+                    .collect();
                 let baseline = history.iter().find(|a| a.after_cycle == 0).cloned();
                 let responses: [Option<Response>; 4] = if req.after_cycle == 0 {
                     if baseline.is_some() {
@@ -366,12 +389,7 @@ pub(super) async fn list(
     let scope = format!("assessments|{}", req.subject_id);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
     // A subject has a handful of assessments: read them all (best responses need them anyway).
-    let all = assessment::Entity::find()
-        .filter(assessment::Column::SubjectId.eq(req.subject_id.as_str()))
-        .order_by_asc(assessment::Column::AssessedOn)
-        .order_by_asc(assessment::Column::AssessmentId)
-        .all(&api.db)
-        .await?;
+    let all = rederivation::subject_assessments(&api.db, &req.subject_id).await?;
     let best = |central: bool| {
         inrc::best(
             all.iter()

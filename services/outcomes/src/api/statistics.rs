@@ -20,7 +20,7 @@ use trialops_proto::outcomes::v1 as pb;
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Data, Endpoint};
 use crate::error::{NO_ADMISSIBLE_DESIGN, NO_SIMON_DESIGN};
-use crate::store::{assessment, follow_up};
+use crate::store::{follow_up, rederivation};
 
 /// Reads everything the analyses of a trial need.
 pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
@@ -30,10 +30,7 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
     let protocol = api.protocol(trial_id)?;
     let subjects = api.deps.subjects(call, trial_id).await?;
     let exposures = api.deps.exposures(call, trial_id).await?;
-    let assessments = assessment::Entity::find()
-        .filter(assessment::Column::TrialId.eq(trial_id))
-        .all(&api.db)
-        .await?;
+    let assessments = rederivation::trial_assessments(&api.db, trial_id).await?;
     let follow_ups = follow_up::Entity::find()
         .filter(follow_up::Column::TrialId.eq(trial_id))
         .all(&api.db)

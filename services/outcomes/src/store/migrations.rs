@@ -21,12 +21,13 @@ struct CreateOutcomesTables;
 
 /// The bone (skeletal) part of each assessment's Curie score, which the relative MIBG score
 /// uses (earlier assessments keep NULL: only their total was recorded), and the FDG-avid lesion
-/// count of protocols that judge metastases by FDG-PET.
+/// count of protocols that judge metastases by FDG-PET; and the re-derivations appended when
+/// an earlier assessment's segments are re-entered.
 struct AddSkeletalCurieScore;
 
 impl MigrationName for AddSkeletalCurieScore {
     fn name(&self) -> &str {
-        "m20261201_000302_outcomes_skeletal_curie_and_fdg"
+        "m20261201_000302_outcomes_bone_score_fdg_rederivations"
     }
 }
 
@@ -46,10 +47,43 @@ impl MigrationTrait for AddSkeletalCurieScore {
                 .add_column(ColumnDef::new(Alias::new("fdg_avid_lesions")).integer().null())
                 .to_owned(),
         )
-        .await
+        .await?;
+        m.create_table(table(
+            "assessment_rederivations",
+            vec![
+                key("rederivation_id"),
+                text("assessment_id"),
+                text("subject_id"),
+                text("trial_id"),
+                ColumnDef::new(Alias::new("curie_skeletal_score"))
+                    .integer()
+                    .null()
+                    .to_owned(),
+                text("primary_response"),
+                text("metastases_response"),
+                text("marrow_response"),
+                text("derived_overall"),
+                text("overall"),
+                flag("changed"),
+                long_text("reason"),
+                int("sequence"),
+                instant("recorded_at"),
+            ],
+        ))
+        .await?;
+        for (name, column) in [
+            ("assessment_rederivations_subject", "subject_id"),
+            ("assessment_rederivations_trial", "trial_id"),
+        ] {
+            m.create_index(index(name, Alias::new("assessment_rederivations"), &[column], false))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Alias::new("assessment_rederivations")).to_owned())
+            .await?;
         m.alter_table(
             Table::alter()
                 .table(Alias::new("assessments"))

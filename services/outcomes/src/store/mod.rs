@@ -5,5 +5,6 @@ pub mod assessment;
 pub mod follow_up;
 mod migrations;
 pub mod obligation;
+pub mod rederivation;
 
 pub use migrations::Migrator;

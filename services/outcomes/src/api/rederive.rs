@@ -1,0 +1,185 @@
+//! ReenterCurieSegments: completing an assessment recorded before its Curie segment scores were
+//! kept. With the segments, the relative MIBG bone score uses the 9 skeletal segments; the
+//! assessment and the later ones of the same subject and assessor are derived again, and each
+//! whose responses change gets a re-derivation appended (the recorded assessment is never
+//! rewritten). Every read shows the latest re-derivation.
+
+use sea_orm::{EntityTrait, PaginatorTrait};
+use tonic::Request;
+use trialops_platform::audit::{self, AuditContext, Change};
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_proto::outcomes::v1 as pb;
+use uuid::Uuid;
+
+use super::responses::{Measures, derive};
+use super::{OutcomesApi, convert};
+use crate::error::CURIE_SEGMENTS_ALREADY_RECORDED;
+use crate::store::{assessment, rederivation};
+
+pub(super) async fn reenter(
+    api: &OutcomesApi,
+    request: Request<pb::ReenterCurieSegmentsRequest>,
+) -> Result<pb::ReenterCurieSegmentsResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let mut v = Violations::new();
+    let request_id = v.take(wire::request_id("request_id", &req.request_id));
+    v.check(!req.assessment_id.is_empty(), "assessment_id", "required");
+    let scores = &req.curie_segment_scores;
+    v.check(
+        scores.len() == 10 && scores.iter().all(|s| (0..=3).contains(s)),
+        "curie_segment_scores",
+        "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3",
+    );
+    let reason = v.take(wire::text("reason", &req.reason, 1000));
+    let (Some(request_id), Some(reason)) = (request_id, reason) else {
+        return Err(v.into_error());
+    };
+    v.finish()?;
+    let total: i32 = scores.iter().sum();
+    let skeletal: i32 = scores[..9].iter().sum();
+
+    let Some(target) = assessment::Entity::find_by_id(req.assessment_id.clone())
+        .one(&api.db)
+        .await?
+    else {
+        return Err(AppError::NotFound {
+            what: "assessment",
+            id: req.assessment_id.clone(),
+        });
+    };
+    // Scoped like a first call, before the idempotency record: enrollment (with the caller's
+    // token) decides whether the subject is theirs.
+    api.deps.subject(&call, &target.subject_id).await?;
+    let fdg_route = api.protocol(&target.trial_id)?.outcomes.fdg_avid_lesion_route;
+    let audit_ctx = AuditContext::new(call, request_id);
+    idempotency::execute(&api.db, "OutcomesService/ReenterCurieSegments", request_id, &req.clone(), move |tx| {
+        Box::pin(async move {
+            let mut history: Vec<_> = rederivation::subject_assessments(tx, &target.subject_id)
+                .await?
+                .into_iter()
+                .filter(|a| a.assessor == target.assessor)
+                .collect();
+            let Some(position) = history.iter().position(|a| a.assessment_id == target.assessment_id) else {
+                return Err(AppError::internal(anyhow::anyhow!("assessment missing from its history")));
+            };
+            if history[position].curie_skeletal_score.is_some() {
+                return Err(AppError::precondition(
+                    CURIE_SEGMENTS_ALREADY_RECORDED,
+                    format!("assessment {} has its Curie segment scores", target.assessment_id),
+                ));
+            }
+            if total != history[position].curie_score {
+                return Err(AppError::invalid(
+                    "curie_segment_scores",
+                    format!(
+                        "their total {total} differs from the recorded Curie score {}: enter the scores of that scan",
+                        history[position].curie_score
+                    ),
+                ));
+            }
+            let before = history.clone();
+            history[position].curie_skeletal_score = Some(skeletal);
+            let rederived = rederive(&mut history, fdg_route);
+            let mut sequence = rederivation::Entity::find().count(tx).await? as i32;
+            let mut changed_rows = Vec::new();
+            for (i, (now, was)) in history.iter().zip(&before).enumerate() {
+                let changed = rederived.contains(&i);
+                if !changed && i != position {
+                    continue;
+                }
+                sequence += 1;
+                let row = rederivation::Model {
+                    rederivation_id: Uuid::new_v4().to_string(),
+                    assessment_id: now.assessment_id.clone(),
+                    subject_id: now.subject_id.clone(),
+                    trial_id: now.trial_id.clone(),
+                    curie_skeletal_score: (i == position).then_some(skeletal),
+                    primary_response: now.primary_response.clone(),
+                    metastases_response: now.metastases_response.clone(),
+                    marrow_response: now.marrow_response.clone(),
+                    derived_overall: now.derived_overall.clone(),
+                    overall: now.overall.clone(),
+                    changed,
+                    reason: format!(
+                        "{reason} (Curie segments of assessment {} re-entered: the relative MIBG score uses the 9 skeletal segments)",
+                        target.assessment_id
+                    ),
+                    sequence,
+                    recorded_at: trialops_platform::clock::now(),
+                };
+                rederivation::Entity::insert(rederivation::ActiveModel::from(row.clone()))
+                    .exec_without_returning(tx)
+                    .await?;
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "assessment.rederived",
+                        entity_type: "assessment",
+                        entity_id: &now.assessment_id,
+                        old: Some(audit::to_json(was)?),
+                        new: audit::to_json(&row)?,
+                        reason: &row.reason,
+                    },
+                )
+                .await?;
+                if changed {
+                    changed_rows.push(convert::assessment(now));
+                }
+            }
+            Ok(pb::ReenterCurieSegmentsResponse { rederived: changed_rows })
+        })
+    })
+    .await
+}
+
+/// Derives every later assessment of `history` (one subject and assessor, in date order) again
+/// against its baseline; returns the positions whose responses changed. An override recorded
+/// with an assessment stays its overall response.
+fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Vec<usize> {
+    let Some(baseline) = history.iter().find(|a| a.after_cycle == 0).cloned() else {
+        return Vec::new();
+    };
+    let mut changed = Vec::new();
+    for i in 0..history.len() {
+        if history[i].after_cycle == 0 {
+            continue;
+        }
+        let current = history[i].clone();
+        let earlier: Vec<_> = history
+            .iter()
+            // As when it was recorded: the assessments recorded before it, up to its date.
+            .filter(|a| {
+                a.after_cycle > 0 && a.assessed_on <= current.assessed_on && a.recorded_at < current.recorded_at
+            })
+            .cloned()
+            .collect();
+        let [primary, metastases, marrow, overall] = derive(&Measures::of(&current), &baseline, &earlier, fdg_route);
+        let a = &mut history[i];
+        let before = (
+            a.primary_response.clone(),
+            a.metastases_response.clone(),
+            a.marrow_response.clone(),
+            a.derived_overall.clone(),
+        );
+        a.primary_response = primary.as_str().to_owned();
+        a.metastases_response = metastases.as_str().to_owned();
+        a.marrow_response = marrow.as_str().to_owned();
+        a.derived_overall = overall.as_str().to_owned();
+        if a.override_reason.is_empty() {
+            a.overall = a.derived_overall.clone();
+        }
+        let after = (
+            a.primary_response.clone(),
+            a.metastases_response.clone(),
+            a.marrow_response.clone(),
+            a.derived_overall.clone(),
+        );
+        if before != after {
+            changed.push(i);
+        }
+    }
+    changed
+}
