@@ -14,7 +14,7 @@ use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
 
 use crate::api::{Clients, Context, date, date_text, dec, text, timestamp, with_token};
-use crate::report::table;
+use crate::report::{say, table};
 
 /// Where the services are and who calls.
 #[derive(Args, Debug, Clone)]
@@ -166,6 +166,15 @@ pub enum Hospital {
         /// To (default from).
         #[arg(long)]
         to: Option<NaiveDate>,
+        /// Only this subject's administrations.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only this agent's administrations.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print only the administration ids, one per line (for scripts).
+        #[arg(long)]
+        ids: bool,
     },
     /// Record an administration from the worklist.
     Administer {
@@ -332,7 +341,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("registering {site}"))?;
             out.show("trialops.enrollment.v1.RegisterSiteResponse", &registered, |r| {
                 let s = r.site.clone().unwrap_or_default();
-                println!("registered site {}", s.site_code);
+                say(format!("registered site {}", s.site_code));
             })
         }
         Hospital::Plan { subject } => {
@@ -350,7 +359,12 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             out.show("trialops.dosing.v1.CreateTreatmentPlanResponse", &created, |r| {
                 let p = r.plan.clone().unwrap_or_default();
                 let agents: Vec<&str> = p.agents.iter().map(|a| a.agent_id.as_str()).collect();
-                println!("planned {} on arm {}: {}", p.subject_id, p.arm_code, agents.join(", "));
+                say(format!(
+                    "planned {} on arm {}: {}",
+                    p.subject_id,
+                    p.arm_code,
+                    agents.join(", ")
+                ));
             })
         }
         Hospital::Trial { trial } => {
@@ -367,7 +381,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             out.show("trialops.enrollment.v1.GetTrialResponse", &t, |t| {
                 let t = t.trial.clone().unwrap_or_default();
                 let summary = t.summary.unwrap_or_default();
-                println!("{} {}", summary.trial_id, summary.title);
+                say(format!("{} {}", summary.trial_id, summary.title));
                 let mut arms = table(&["arm", "name"]);
                 for a in &t.arms {
                     arms.add_row(vec![a.code.clone(), a.name.clone()]);
@@ -394,10 +408,10 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                     vars.add_row(vec![v.variable_id.clone(), kind.into(), unit, v.description.clone()]);
                 }
                 println!("{vars}");
-                println!(
+                say(format!(
                     "consent forms accepted: {}",
                     t.accepted_consent_form_versions.join(", ")
-                );
+                ));
             })
         }
         Hospital::Screen {
@@ -462,16 +476,16 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("screening {screening_id}"))?;
             out.show("trialops.enrollment.v1.ScreenSubjectResponse", &screened, |r| {
                 let s = r.screening.clone().unwrap_or_default();
-                println!(
+                say(format!(
                     "{} attempt {}: {}",
                     s.screening_id,
                     s.attempt,
                     if s.eligible { "ELIGIBLE" } else { "NOT ELIGIBLE" }
-                );
+                ));
                 let mut t = table(&["criterion", "outcome", "detail"]);
                 for c in &s.criteria {
                     let outcome = epb::CriterionOutcome::try_from(c.outcome)
-                        .map(|o| o.as_str_name().trim_start_matches("CRITERION_OUTCOME_").to_owned())
+                        .map(|o| words(o.as_str_name(), "CRITERION_OUTCOME_"))
                         .unwrap_or_default();
                     t.add_row(vec![c.criterion_id.clone(), outcome, c.detail.clone()]);
                 }
@@ -515,7 +529,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("enrolling {screening_id}"))?;
             out.show("trialops.enrollment.v1.EnrollSubjectResponse", &enrolled, |r| {
                 let s = r.subject.clone().unwrap_or_default();
-                println!("enrolled {} on arm {}", s.subject_id, s.arm_code);
+                say(format!("enrolled {} on arm {}", s.subject_id, s.arm_code));
             })
         }
         Hospital::Subject { subject_id } => {
@@ -569,7 +583,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             out.show("trialops.enrollment.v1.GetSubjectResponse", &subject, |r| {
                 let s = r.subject.clone().unwrap_or_default();
                 let status = epb::SubjectStatus::try_from(s.status)
-                    .map(|x| x.as_str_name().trim_start_matches("SUBJECT_STATUS_").to_lowercase())
+                    .map(|x| words(x.as_str_name(), "SUBJECT_STATUS_"))
                     .unwrap_or_default();
                 let mut t = table(&["subject", "site", "arm", "status", "strata"]);
                 let strata: Vec<String> = s
@@ -607,14 +621,17 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                             },
                         ]);
                     }
-                    println!("treatment: {} of {} cycles started", p.cycles_started, p.maximum_cycles);
+                    say(format!(
+                        "treatment: {} of {} cycles started",
+                        p.cycles_started, p.maximum_cycles
+                    ));
                     println!("{t}");
                 }
                 if !assessments.assessments.is_empty() {
                     let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
                     for a in &assessments.assessments {
                         let assessor = opb::Assessor::try_from(a.assessor)
-                            .map(|x| x.as_str_name().trim_start_matches("ASSESSOR_").to_lowercase())
+                            .map(|x| words(x.as_str_name(), "ASSESSOR_"))
                             .unwrap_or_default();
                         let on = date_text(a.assessed_on.as_ref());
                         let overall = if a.after_cycle == 0 {
@@ -625,10 +642,13 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                         t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
                     }
                     println!("{t}");
-                    println!(
-                        "best central-review response: {}",
-                        name(assessments.best_central_response)
-                    );
+                    let only_baselines = assessments.assessments.iter().all(|a| a.after_cycle == 0);
+                    let best = match assessments.best_central_response {
+                        0 if only_baselines => "none yet: only a baseline".to_owned(),
+                        0 => "none yet: no central review after the baseline".to_owned(),
+                        best => name(best),
+                    };
+                    say(format!("best central-review response: {best}"));
                 }
             })
         }
@@ -664,7 +684,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("starting cycle {cycle} of {subject}"))?;
             out.show("trialops.dosing.v1.StartCycleResponse", &started, |r| {
                 let cy = r.cycle.clone().unwrap_or_default();
-                println!(
+                say(format!(
                     "cycle {} of {} starts {} (BSA {} m2, {}; delay {} days)",
                     cy.cycle_number,
                     cy.subject_id,
@@ -672,7 +692,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                     text(cy.bsa_m2.as_ref()),
                     cy.bsa_formula,
                     cy.delay_days
-                );
+                ));
                 let mut t = table(&["agent", "level", "formula", "calculated", "dose", "unit"]);
                 for d in &cy.doses {
                     t.add_row(vec![
@@ -687,12 +707,33 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 println!("{t}");
             })
         }
-        Hospital::Worklist { site, from, to } => {
+        Hospital::Worklist {
+            site,
+            from,
+            to,
+            subject,
+            agent,
+            ids,
+        } => {
             let from = from.unwrap_or(today);
+            let wanted = |a: &dpb::Administration| {
+                subject.as_ref().is_none_or(|s| *s == a.subject_id) && agent.as_ref().is_none_or(|g| *g == a.agent_id)
+            };
             let all = dpb::ListAdministrationsResponse {
-                administrations: c.worklist(token, &site, from, to.unwrap_or(from)).await?,
+                administrations: c
+                    .worklist(token, &site, from, to.unwrap_or(from))
+                    .await?
+                    .into_iter()
+                    .filter(wanted)
+                    .collect(),
                 next_page_token: String::new(),
             };
+            if ids {
+                for a in &all.administrations {
+                    println!("{}", a.administration_id);
+                }
+                return Ok(());
+            }
             out.show("trialops.dosing.v1.ListAdministrationsResponse", &all, |r| {
                 let mut t = table(&[
                     "date",
@@ -706,11 +747,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 ]);
                 for a in &r.administrations {
                     let status = dpb::AdministrationStatus::try_from(a.status)
-                        .map(|x| {
-                            x.as_str_name()
-                                .trim_start_matches("ADMINISTRATION_STATUS_")
-                                .to_lowercase()
-                        })
+                        .map(|x| words(x.as_str_name(), "ADMINISTRATION_STATUS_"))
                         .unwrap_or_default();
                     t.add_row(vec![
                         date_text(a.planned_on.as_ref()),
@@ -756,7 +793,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("recording administration {administration}"))?;
             out.show("trialops.dosing.v1.RecordAdministrationResponse", &recorded, |r| {
                 let a = r.administration.clone().unwrap_or_default();
-                println!(
+                say(format!(
                     "recorded {} of {} cycle {}{}",
                     a.agent_id,
                     a.subject_id,
@@ -766,7 +803,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                     } else {
                         ""
                     }
-                );
+                ));
             })
         }
         Hospital::Response {
@@ -828,10 +865,10 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 |r| {
                     let a = r.assessment.clone().unwrap_or_default();
                     if a.after_cycle == 0 {
-                        println!("baseline of {} recorded", a.subject_id);
+                        say(format!("baseline of {} recorded", a.subject_id));
                         return;
                     }
-                    println!(
+                    say(format!(
                         "{} after cycle {}: primary {}, metastases {}, marrow {} -> overall {}",
                         a.subject_id,
                         a.after_cycle,
@@ -839,7 +876,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                         name(a.metastases_response),
                         name(a.bone_marrow_response),
                         name(a.overall_response)
-                    );
+                    ));
                 },
             )
         }
@@ -892,13 +929,13 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
                 .doing(format!("recording an adverse event of {subject}"))?;
             out.show("trialops.outcomes.v1.RecordAdverseEventResponse", &recorded, |r| {
                 let e = r.adverse_event.clone().unwrap_or_default();
-                println!(
+                say(format!(
                     "recorded {} grade {} ({}) for {}",
                     e.ctcae_term,
                     e.grade,
                     if e.expected { "expected" } else { "unexpected" },
                     e.subject_id
-                );
+                ));
                 print_obligations(&e.obligations);
             })
         }
@@ -926,7 +963,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
             }
             out.show("trialops.outcomes.v1.ListOverdueReportsResponse", &all, |r| {
                 if r.obligations.is_empty() {
-                    println!("no reports overdue");
+                    say("no reports overdue");
                 } else {
                     print_obligations(&r.obligations);
                 }
@@ -962,11 +999,23 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
     }
 }
 
-/// A response's short name, for example "PR".
+/// A response's short name, for example "PR" (NOT_INVOLVED as "not involved"); "not set" when
+/// the contract's unspecified value stands for none.
 fn name(response: i32) -> String {
-    opb::Response::try_from(response)
-        .map(|x| x.as_str_name().trim_start_matches("RESPONSE_").to_owned())
-        .unwrap_or_default()
+    match opb::Response::try_from(response) {
+        Ok(opb::Response::Unspecified) | Err(_) => "not set".to_owned(),
+        Ok(opb::Response::NotInvolved) => "not involved".to_owned(),
+        Ok(x) => x.as_str_name().trim_start_matches("RESPONSE_").to_owned(),
+    }
+}
+
+/// An enum value in words for people: its name without `prefix`, in lower case with spaces
+/// ("PARTIALLY_GIVEN" -> "partially given"); "not set" for the unspecified value.
+fn words(name: &str, prefix: &str) -> String {
+    match name.trim_start_matches(prefix) {
+        "UNSPECIFIED" => "not set".to_owned(),
+        rest => rest.to_lowercase().replace('_', " "),
+    }
 }
 
 fn print_obligations(obligations: &[opb::ReportingObligation]) {

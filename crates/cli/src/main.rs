@@ -32,6 +32,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a shell completion script, for example
+    /// `trialops completions bash > ~/.local/share/bash-completion/completions/trialops`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for example `trialops man > ~/.local/share/man/man1/trialops.1`.
+    Man,
     /// Run enrollment, dosing and outcomes in one process.
     Up {
         /// Folder for the SQLite databases and the local randomization secret.
@@ -102,8 +110,17 @@ fn settings(
     Ok(s)
 }
 
+/// Output piped into `head`, `less` or `grep -m` that stops reading ends the command quietly, as
+/// other Unix tools end (killed by SIGPIPE): Rust ignores SIGPIPE, so a write to the closed pipe
+/// would otherwise be an error (a panic from `println!`). Sockets are unaffected: Rust writes to
+/// them with MSG_NOSIGNAL.
+fn restore_default_sigpipe() {
+    sigpipe::reset();
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -119,6 +136,16 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "trialops", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Up {
             data_dir,
             host,

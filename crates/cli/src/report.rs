@@ -2,17 +2,56 @@
 //! grade 3 or higher adverse events, the response table with exact confidence intervals, and a Kaplan-Meier
 //! summary of event-free survival.
 
-use comfy_table::Table;
+use comfy_table::{ColumnConstraint, ContentArrangement, Table};
 use trialops_proto::outcomes::v1 as opb;
 
 use crate::api::text;
 
-/// A table with a header row.
+/// A table with a header row, fitted to the output's width (long cells wrap).
 pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    if let Some(width) = output_width() {
+        t.set_width(width);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    }
     t.set_header(header.iter().copied());
+    // The first column names the row (a variable, subject, agent, date): never broken, so it
+    // can be read and copied whole; the other columns wrap.
+    if let Some(first) = t.column_mut(0) {
+        first.set_constraint(ColumnConstraint::ContentWidth);
+    }
     t
+}
+
+/// Prints a line of prose, wrapped at spaces to the output's width (whole in a pipe or a file).
+pub fn say(text: impl AsRef<str>) {
+    let text = text.as_ref();
+    let Some(width) = output_width().map(usize::from) else {
+        println!("{text}");
+        return;
+    };
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            println!("{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    println!("{line}");
+}
+
+/// The width tables fit: `COLUMNS` when set, else the terminal's when standard output is one;
+/// `None` (full width, nothing wrapped) for pipes and files, so scripts see whole cells.
+pub fn output_width() -> Option<u16> {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok()) {
+        return Some(columns.max(20));
+    }
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(terminal_size::Width(w), _)| w)
 }
 
 /// Percent with one decimal from a proportion's text ("0.5294" -> "52.9%").
