@@ -253,7 +253,8 @@ proptest! {
         for regimen in &p.regimens {
             for agent in &regimen.agents {
                 let w = Decimal::from(weight);
-                let (Ok(x), Ok(y)) = (daily_dose(&p.treatment, agent, 0, &Body::from_rounded(low, w)), daily_dose(&p.treatment, agent, 0, &Body::from_rounded(high, w))) else {
+                let dose = |bsa| daily_dose(&p.treatment, agent, 0, &Body::from_rounded(bsa, w));
+                let (Ok(x), Ok(y)) = (dose(low), dose(high)) else {
                     continue;
                 };
                 prop_assert!(x.rounded.dose <= y.rounded.dose, "{}: {} m2 -> {}, {} m2 -> {}", agent.id, low, x.rounded.dose, high, y.rounded.dose);

@@ -103,7 +103,8 @@ pub(super) async fn reenter(
                     overall: now.overall.clone(),
                     changed,
                     reason: format!(
-                        "{reason} (Curie segments of assessment {} re-entered: the relative MIBG score uses the 9 skeletal segments)",
+                        "{reason} (Curie segments of assessment {} re-entered: the relative MIBG score \
+                         uses the 9 skeletal segments)",
                         target.assessment_id
                     ),
                     sequence,
