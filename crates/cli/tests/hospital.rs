@@ -92,6 +92,29 @@ fn day_one_agents(arm: &str) -> Vec<&'static str> {
     }
 }
 
+/// `start-cycle` for cycle 1 of a 102 cm, 16 kg child with counts that allow it, from `today`.
+fn start_cycle<'a>(subject: &'a str, measured_at: &'a str, today: &'a str) -> [&'a str; 17] {
+    [
+        "start-cycle",
+        "--subject",
+        subject,
+        "--cycle",
+        "1",
+        "--height-cm",
+        "102",
+        "--weight-kg",
+        "16",
+        "--anc",
+        "1000",
+        "--platelets",
+        "120000",
+        "--measured-at",
+        measured_at,
+        "--start-date",
+        today,
+    ]
+}
+
 #[test]
 fn one_child_from_screening_to_response_through_the_cli() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -228,29 +251,7 @@ fn one_child_from_screening_to_response_through_the_cli() {
     );
     // 102 cm, 16 kg: Mosteller BSA sqrt(102 x 16 / 3600) = 0.6733 -> 0.67 m2; temozolomide
     // 100 mg/m2 -> 67 mg, made up of 20 and 5 mg capsules -> 65 mg (by hand).
-    let cycle = json(
-        &up,
-        &pharmacist,
-        &[
-            "start-cycle",
-            "--subject",
-            &subject_id,
-            "--cycle",
-            "1",
-            "--height-cm",
-            "102",
-            "--weight-kg",
-            "16",
-            "--anc",
-            "1000",
-            "--platelets",
-            "120000",
-            "--measured-at",
-            &hour_ago,
-            "--start-date",
-            &today,
-        ],
-    );
+    let cycle = json(&up, &pharmacist, &start_cycle(&subject_id, &hour_ago, &today));
     assert_eq!(cycle["cycle"]["bsa_m2"]["value"], "0.67", "{cycle}");
     let temozolomide = cycle["cycle"]["doses"]
         .as_array()
@@ -370,29 +371,7 @@ fn one_child_from_screening_to_response_through_the_cli() {
     assert_eq!(second_arm, arms[1], "the reference sequence's second arm: {second}");
     assert_ne!(second_arm, arm, "the two children cover both arms");
     json(&up, &pharmacist, &["plan", "--subject", "ANBL1221-0002"]);
-    json(
-        &up,
-        &pharmacist,
-        &[
-            "start-cycle",
-            "--subject",
-            "ANBL1221-0002",
-            "--cycle",
-            "1",
-            "--height-cm",
-            "102",
-            "--weight-kg",
-            "16",
-            "--anc",
-            "1000",
-            "--platelets",
-            "120000",
-            "--measured-at",
-            &hour_ago,
-            "--start-date",
-            &today,
-        ],
-    );
+    json(&up, &pharmacist, &start_cycle("ANBL1221-0002", &hour_ago, &today));
     let worklist = json(&up, &pharmacist, &["worklist", "--site", "COG-101", "--from", &today]);
     let mut agents: Vec<&str> = worklist["administrations"]
         .as_array()
