@@ -254,7 +254,11 @@ mod tests {
             .find(|m| m.path.ends_with("/RegisterSite"))
             .unwrap_or_else(|| panic!("RegisterSite missing from {methods:?}"));
         assert_eq!(register.input, ".trialops.enrollment.v1.RegisterSiteRequest");
-        assert_eq!(grammar.methods("/trialops.").len(), 41, "every RPC of the three contracts");
+        assert_eq!(
+            grammar.methods("/trialops.").len(),
+            41,
+            "every RPC of the three contracts"
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let decoded = (0..200)
             .filter(|_| {

@@ -19,7 +19,7 @@ fn token(role: &str, site: &str) -> String {
 }
 
 async fn another_sites_callers_see_nothing(backend: Backend) {
-    let time = TestTime::now();
+    let time = TestTime::away_from_midnight().await;
     let db = |b| async move { TestDatabase::create(b).await.unwrap_or_else(|| panic!("{b:?}")) };
     let (edb, ddb, odb) = (db(backend).await, db(backend).await, db(backend).await);
     let options = trialops_enrollment::Options {
@@ -112,8 +112,11 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         subject_id: subject.subject_id.clone(),
         ctcae_term: "Neutrophil count decreased".into(),
         grade: 4,
-        // Onset on the day the site became aware: valid at any time of day.
-        onset_on: time.date_hours_ago(30),
+        // Onset on the day the site became aware, but not before the reporting period (from the
+        // enrollment today, one day of slack): valid at any time of day.
+        onset_on: Some(trialops_platform::convert::to_date(
+            time.hours_ago(30).date_naive().max(time.day(-1)),
+        )),
         site_aware_at: time.ago(30),
         attributions: vec![],
         seriousness: vec![],

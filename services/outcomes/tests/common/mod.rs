@@ -61,7 +61,8 @@ pub async fn stack_with(backend: Backend, protocol_dir: Option<&std::path::Path>
             .unwrap_or_else(|e| panic!("{e:#}")),
     );
     Stack {
-        time: TestTime::now(),
+        // Away from midnight, so the subjects enrolled next fall on the reading's day.
+        time: TestTime::away_from_midnight().await,
         dbs: vec![enrollment_db, dosing_db, outcomes_db],
         enrollment,
         dosing,
