@@ -28,12 +28,27 @@ fn with_segments(
     request
 }
 
+/// The metastases response of a recorded assessment.
+fn metastases(a: Option<pb::ResponseAssessment>) -> pb::Response {
+    pb::Response::try_from(a.unwrap_or_default().metastases_response).unwrap_or(pb::Response::Unspecified)
+}
+
+/// A subject's assessments as listed.
+async fn listed(o: &mut Outcomes, subject_id: &str) -> Vec<pb::ResponseAssessment> {
+    o.list_response_assessments(pb::ListResponseAssessmentsRequest {
+        subject_id: subject_id.to_owned(),
+        page_size: 10,
+        page_token: String::new(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .into_inner()
+    .assessments
+}
+
 async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
     let s = stack(backend).await;
     let mut o = s.outcomes().await;
-    let metastases = |a: Option<pb::ResponseAssessment>| {
-        pb::Response::try_from(a.unwrap_or_default().metastases_response).unwrap_or(pb::Response::Unspecified)
-    };
 
     // Bone 10 -> 4 (relative 0.4), soft tissue 3 -> 3, sum 40 -> 20 mm (-50%): PR.
     // All ten segments (13 -> 7 = 0.54) would have said SD.
@@ -86,9 +101,6 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
 }
 
 async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
-    let metastases = |a: Option<pb::ResponseAssessment>| {
-        pb::Response::try_from(a.unwrap_or_default().metastases_response).unwrap_or(pb::Response::Unspecified)
-    };
     let with_fdg = |subject_id: &str, after_cycle: i32, sum: &str, bone: [i32; 10], fdg: i32| {
         let mut request = with_segments(subject_id, after_cycle, sum, bone);
         if let Some(m) = request.metastases.as_mut() {
@@ -207,16 +219,8 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
 
     // The baseline's segments re-entered: the later assessment is derived again against the true
     // bone baseline, 6 / 10 = 0.6 > 0.5: metastases SD. Appended, not rewritten.
-    let baseline_id = o
-        .list_response_assessments(pb::ListResponseAssessmentsRequest {
-            subject_id: subject.subject_id.clone(),
-            page_size: 10,
-            page_token: String::new(),
-        })
+    let baseline_id = listed(&mut o, &subject.subject_id)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .assessments
         .into_iter()
         .find(|a| a.after_cycle == 0)
         .map(|a| a.assessment_id)
@@ -259,17 +263,11 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
     assert_eq!(reason(&again), "CURIE_SEGMENTS_ALREADY_RECORDED");
 
     // Every read shows the re-derived response; the trail keeps both.
-    let listed = o
-        .list_response_assessments(pb::ListResponseAssessmentsRequest {
-            subject_id: subject.subject_id.clone(),
-            page_size: 10,
-            page_token: String::new(),
-        })
+    let follow_up = listed(&mut o, &subject.subject_id)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .assessments;
-    let follow_up = listed.iter().find(|a| a.after_cycle == 2).cloned().unwrap_or_default();
+        .into_iter()
+        .find(|a| a.after_cycle == 2)
+        .unwrap_or_default();
     assert_eq!(follow_up.metastases_response, pb::Response::Sd as i32);
     let trail = o
         .list_audit_events(pb::ListAuditEventsRequest {
