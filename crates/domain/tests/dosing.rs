@@ -257,7 +257,11 @@ proptest! {
                 let (Ok(x), Ok(y)) = (dose(low), dose(high)) else {
                     continue;
                 };
-                prop_assert!(x.rounded.dose <= y.rounded.dose, "{}: {} m2 -> {}, {} m2 -> {}", agent.id, low, x.rounded.dose, high, y.rounded.dose);
+                prop_assert!(
+                    x.rounded.dose <= y.rounded.dose,
+                    "{}: {} m2 -> {}, {} m2 -> {}",
+                    agent.id, low, x.rounded.dose, high, y.rounded.dose
+                );
                 prop_assert!(x.calculated <= y.calculated);
             }
         }

@@ -150,7 +150,7 @@ async fn write(db: &DatabaseConnection, refusal: Refusal) -> Result<(), AppError
             entity_id: &refusal.path,
             old: None,
             new: serde_json::json!({
-                "code": if refusal.code == tonic::Code::Unauthenticated { "UNAUTHENTICATED" } else { "PERMISSION_DENIED" },
+                "code": refusal_code(refusal.code),
                 "message": refusal.message,
             }),
             reason: "",
@@ -203,6 +203,15 @@ async fn write_aggregate(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The name of a refusal's status code, as the audit trail records it.
+fn refusal_code(code: tonic::Code) -> &'static str {
+    if code == tonic::Code::Unauthenticated {
+        "UNAUTHENTICATED"
+    } else {
+        "PERMISSION_DENIED"
+    }
 }
 
 /// Whether a status code is a refusal the audit trail records.

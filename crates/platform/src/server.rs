@@ -251,7 +251,9 @@ pub async fn serve(
     };
     tokio::select! {
         result = &mut server => result?,
-        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "calls still running after the grace period; stopping"),
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "calls still running after the grace period; stopping");
+        }
     }
     health_stopped.cancel();
     if let Some(task) = health_task {

@@ -51,6 +51,7 @@ fn trial(n: usize) -> Data {
                 central: true,
                 overall: (cycle > 0).then(|| responses[(rng.next() % 5) as usize]),
                 assessed_on: enrolled_on + Days::new(42 * k as u64),
+                awaiting_curie_segments: false,
             });
         }
         data.follow_ups.push(FollowUp {

@@ -40,6 +40,9 @@ pub struct Assessment {
     pub overall: Option<Response>,
     /// Date.
     pub assessed_on: NaiveDate,
+    /// Recorded before Curie segments were kept, with MIBG uptake: its bone score waits for
+    /// ReenterCurieSegments.
+    pub awaiting_curie_segments: bool,
 }
 
 /// A follow-up contact.
@@ -214,6 +217,7 @@ mod tests {
 
     fn central(id: &str, cycle: i32, r: Response, on: NaiveDate) -> Assessment {
         Assessment {
+            awaiting_curie_segments: false,
             subject_id: id.into(),
             after_cycle: cycle,
             central: true,
@@ -250,6 +254,7 @@ mod tests {
                 central("S2", 4, Response::Sd, day(2, 20)),
                 central("S2", 6, Response::Pd, day(3, 20)),
                 Assessment {
+                    awaiting_curie_segments: false,
                     central: false,
                     ..central("S2", 2, Response::Pr, day(2, 1))
                 }, // site review: not the endpoint

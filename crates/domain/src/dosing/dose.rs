@@ -299,7 +299,8 @@ pub enum ModificationError {
     },
     /// Raising the dose needs the protocol to allow re-escalation.
     #[error(
-        "{agent}: dose level {to} ({to_dose}) is higher than level {from} ({from_dose}); the protocol does not allow re-escalation"
+        "{agent}: dose level {to} ({to_dose}) is higher than level {from} ({from_dose}); \
+         the protocol does not allow re-escalation"
     )]
     ReEscalationNotAllowed {
         /// Agent.

@@ -167,98 +167,128 @@ pub(super) async fn record(
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
-    idempotency::execute(&api.db, "DosingService/RecordAdministration", request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let current = administration::Entity::find_by_id(req.administration_id.clone())
-                .one(tx)
-                .await?
-                .ok_or_else(|| AppError::NotFound { what: "administration", id: req.administration_id.clone() })?;
-            viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
-            let open = current.status == "planned" || current.status == "held";
-            let correction_reason = match (&rec.correction, open) {
-                (None, true) => String::new(),
-                (None, false) => {
-                    return Err(AppError::AlreadyExists {
-                        reason: ADMINISTRATION_ALREADY_RECORDED,
-                        message: format!(
-                            "administration {} is already recorded as {}; to correct it send its etag and a correction_reason",
-                            current.administration_id, current.status
-                        ),
-                    });
-                }
-                (Some(_), true) if current.status == "planned" => {
-                    return Err(AppError::invalid("correction_reason", "nothing is recorded yet to correct; leave etag and correction_reason empty"));
-                }
-                (Some((version, why)), _) => {
-                    if *version != current.version {
-                        return Err(AppError::Aborted(format!("stale etag: the administration is at etag {}", current.version)));
+    idempotency::execute(
+        &api.db,
+        "DosingService/RecordAdministration",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let current = administration::Entity::find_by_id(req.administration_id.clone())
+                    .one(tx)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound {
+                        what: "administration",
+                        id: req.administration_id.clone(),
+                    })?;
+                viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
+                let open = current.status == "planned" || current.status == "held";
+                let correction_reason = match (&rec.correction, open) {
+                    (None, true) => String::new(),
+                    (None, false) => {
+                        return Err(AppError::AlreadyExists {
+                            reason: ADMINISTRATION_ALREADY_RECORDED,
+                            message: format!(
+                                "administration {} is already recorded as {}; \
+                             to correct it send its etag and a correction_reason",
+                                current.administration_id, current.status
+                            ),
+                        });
                     }
-                    why.clone()
-                }
-            };
-            let trial = plan::Entity::find_by_id(current.subject_id.clone())
-                .one(tx)
-                .await?
-                .map(|p| p.trial_id)
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
-            let rules = protocols
-                .get(&trial)
-                .map(|p| &p.treatment)
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
-            if let Some(started) = rec.started_at {
-                check_given_on(current.planned_on, started.date_naive(), rules).map_err(|early| {
-                    AppError::FailedPrecondition {
-                        reason: ADMINISTRATION_BEFORE_PLANNED_DAY,
-                        message: format!(
-                            "administration {} is planned for {}; it cannot be recorded as given before {}",
-                            current.administration_id, early.planned_on, early.earliest
-                        ),
-                        metadata: vec![
-                            ("planned_on".into(), early.planned_on.to_string()),
-                            ("earliest_allowed".into(), early.earliest.to_string()),
-                        ],
+                    (Some(_), true) if current.status == "planned" => {
+                        return Err(AppError::invalid(
+                            "correction_reason",
+                            "nothing is recorded yet to correct; leave etag and correction_reason empty",
+                        ));
                     }
-                })?;
-            }
-            let tolerance = rules.administration_tolerance_percent;
-            let prescribed = convert::parse(&current.prescribed_dose)?;
-            let deviation_flagged = rec.actual.is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
-            let updated = administration::Model {
-                status: convert::status_name(rec.status).to_owned(),
-                actual_dose: rec.actual.map(convert::stored).unwrap_or_default(),
-                started_at: rec.started_at,
-                ended_at: rec.ended_at,
-                deviation_flagged,
-                reason: rec.reason.clone(),
-                version: current.version + 1,
-                ..current.clone()
-            };
-            let result = administration::Entity::update_many()
-                .set(administration::ActiveModel::from(updated.clone()).reset_all())
-                .filter(administration::Column::AdministrationId.eq(current.administration_id.as_str()))
-                .filter(administration::Column::Version.eq(current.version))
-                .exec(tx)
+                    (Some((version, why)), _) => {
+                        if *version != current.version {
+                            return Err(AppError::Aborted(format!(
+                                "stale etag: the administration is at etag {}",
+                                current.version
+                            )));
+                        }
+                        why.clone()
+                    }
+                };
+                let trial = plan::Entity::find_by_id(current.subject_id.clone())
+                    .one(tx)
+                    .await?
+                    .map(|p| p.trial_id)
+                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
+                let rules = protocols
+                    .get(&trial)
+                    .map(|p| &p.treatment)
+                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
+                if let Some(started) = rec.started_at {
+                    check_given_on(current.planned_on, started.date_naive(), rules).map_err(|early| {
+                        AppError::FailedPrecondition {
+                            reason: ADMINISTRATION_BEFORE_PLANNED_DAY,
+                            message: format!(
+                                "administration {} is planned for {}; it cannot be recorded as given before {}",
+                                current.administration_id, early.planned_on, early.earliest
+                            ),
+                            metadata: vec![
+                                ("planned_on".into(), early.planned_on.to_string()),
+                                ("earliest_allowed".into(), early.earliest.to_string()),
+                            ],
+                        }
+                    })?;
+                }
+                let tolerance = rules.administration_tolerance_percent;
+                let prescribed = convert::parse(&current.prescribed_dose)?;
+                let deviation_flagged = rec
+                    .actual
+                    .is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
+                let updated = administration::Model {
+                    status: convert::status_name(rec.status).to_owned(),
+                    actual_dose: rec.actual.map(convert::stored).unwrap_or_default(),
+                    started_at: rec.started_at,
+                    ended_at: rec.ended_at,
+                    deviation_flagged,
+                    reason: rec.reason.clone(),
+                    version: current.version + 1,
+                    ..current.clone()
+                };
+                let result = administration::Entity::update_many()
+                    .set(administration::ActiveModel::from(updated.clone()).reset_all())
+                    .filter(administration::Column::AdministrationId.eq(current.administration_id.as_str()))
+                    .filter(administration::Column::Version.eq(current.version))
+                    .exec(tx)
+                    .await?;
+                if result.rows_affected != 1 {
+                    return Err(AppError::Aborted(
+                        "the administration changed since it was read; retry".into(),
+                    ));
+                }
+                let action = if correction_reason.is_empty() {
+                    "administration.recorded"
+                } else {
+                    "administration.corrected"
+                };
+                let reason = if correction_reason.is_empty() {
+                    rec.reason.clone()
+                } else {
+                    correction_reason
+                };
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action,
+                        entity_type: "administration",
+                        entity_id: &updated.administration_id,
+                        old: Some(audit::to_json(&current)?),
+                        new: audit::to_json(&updated)?,
+                        reason: &reason,
+                    },
+                )
                 .await?;
-            if result.rows_affected != 1 {
-                return Err(AppError::Aborted("the administration changed since it was read; retry".into()));
-            }
-            let action = if correction_reason.is_empty() { "administration.recorded" } else { "administration.corrected" };
-            let reason = if correction_reason.is_empty() { rec.reason.clone() } else { correction_reason };
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action,
-                    entity_type: "administration",
-                    entity_id: &updated.administration_id,
-                    old: Some(audit::to_json(&current)?),
-                    new: audit::to_json(&updated)?,
-                    reason: &reason,
-                },
-            )
-            .await?;
-            Ok(pb::RecordAdministrationResponse { administration: Some(convert::administration(&updated)?) })
-        })
-    })
+                Ok(pb::RecordAdministrationResponse {
+                    administration: Some(convert::administration(&updated)?),
+                })
+            })
+        },
+    )
     .await
 }

@@ -64,9 +64,10 @@ pub(super) async fn start(
         "/uL",
     ));
     let measured_at = v.take(wire::timestamp("measured_at", req.measured_at.as_ref()));
-    let (Some(request_id), Some(start_date), Some(height), Some(weight), Some(anc), Some(platelets), Some(measured_at)) =
-        (request_id, start_date, height, weight, anc, platelets, measured_at)
-    else {
+    let (Some(request_id), Some(start_date), Some(measured_at)) = (request_id, start_date, measured_at) else {
+        return Err(v.into_error());
+    };
+    let (Some(height), Some(weight), Some(anc), Some(platelets)) = (height, weight, anc, platelets) else {
         return Err(v.into_error());
     };
     v.finish()?;
@@ -105,166 +106,199 @@ pub(super) async fn start(
         return Err(AppError::FailedPrecondition {
             reason: CYCLE_START_CRITERIA_NOT_MET,
             message: format!(
-                "cycle {} cannot start: {detail}; the delay is recorded; re-check counts in {} days (at most {} days of delay)",
+                "cycle {} cannot start: {detail}; the delay is recorded; \
+                 re-check counts in {} days (at most {} days of delay)",
                 req.cycle_number, rules.cycle_start.delay_step_days, rules.cycle_start.max_delay_days
             ),
             metadata,
         });
     }
 
-    idempotency::execute(&api.db, "DosingService/StartCycle", request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let (plan, agents) = load_plan(tx, &req.subject_id).await?;
-            let previous_cycles = cycle::Entity::find()
-                .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
-                .order_by_asc(cycle::Column::CycleNumber)
-                .all(tx)
-                .await?;
-            let expected = previous_cycles.len() as i32 + 1;
-            if req.cycle_number != expected {
-                return Err(AppError::FailedPrecondition {
-                    reason: CYCLE_OUT_OF_SEQUENCE,
-                    message: format!("the next cycle of {} is {expected}", req.subject_id),
-                    metadata: vec![("expected_cycle_number".into(), expected.to_string())],
-                });
-            }
-            if req.cycle_number as u32 > rules.maximum_cycles {
-                return Err(AppError::precondition(
-                    MAXIMUM_CYCLES_REACHED,
-                    format!("the protocol allows at most {} cycles", rules.maximum_cycles),
-                ));
-            }
-            let previous = previous_cycles.last();
-            let delay = match previous {
-                Some(p) => {
-                    let due = due_date(p.start_date, &rules).ok_or_else(|| AppError::invalid("planned_start_date", "out of range"))?;
-                    if start_date < due {
-                        return Err(AppError::FailedPrecondition {
-                            reason: CYCLE_STARTS_TOO_EARLY,
-                            message: format!("cycle {} is due on {due} ({} days after cycle {} began)", req.cycle_number, rules.cycle_length_days, p.cycle_number),
-                            metadata: vec![("due_date".into(), due.to_string())],
-                        });
-                    }
-                    delay_days(due, start_date)
+    idempotency::execute(
+        &api.db,
+        "DosingService/StartCycle",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let (plan, agents) = load_plan(tx, &req.subject_id).await?;
+                let previous_cycles = cycle::Entity::find()
+                    .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
+                    .order_by_asc(cycle::Column::CycleNumber)
+                    .all(tx)
+                    .await?;
+                let expected = previous_cycles.len() as i32 + 1;
+                if req.cycle_number != expected {
+                    return Err(AppError::FailedPrecondition {
+                        reason: CYCLE_OUT_OF_SEQUENCE,
+                        message: format!("the next cycle of {} is {expected}", req.subject_id),
+                        metadata: vec![("expected_cycle_number".into(), expected.to_string())],
+                    });
                 }
-                None => 0,
-            };
-            if delay > i64::from(rules.cycle_start.max_delay_days) {
-                return Err(AppError::precondition(
-                    CYCLE_DELAY_EXCEEDED,
-                    format!(
-                        "cycle {} would start {delay} days late; the protocol allows {}: the subject goes off protocol therapy (record it in enrollment)",
-                        req.cycle_number, rules.cycle_start.max_delay_days
-                    ),
-                ));
-            }
-            let body = Body::measured(height, weight, rules.bsa_decimals).ok_or_else(|| AppError::invalid("height_cm", "no BSA for these values"))?;
-            let bsa = body.bsa_m2;
-            let previous_measures = match previous {
-                Some(p) => Some((convert::parse(&p.height_cm)?, convert::parse(&p.bsa_m2)?)),
-                None => None,
-            };
-            let implausible = implausible_changes(&rules, previous_measures, height, bsa);
-            if !implausible.is_empty() && !req.confirm_implausible_measurements {
-                return Err(AppError::FailedPrecondition {
-                    reason: IMPLAUSIBLE_MEASUREMENT_NEEDS_CONFIRMATION,
-                    message: format!(
-                        "{}; check the measurements, then send confirm_implausible_measurements",
-                        implausible.join("; ")
-                    ),
-                    metadata: vec![("bsa_m2".into(), bsa.to_string())],
-                });
-            }
+                if req.cycle_number as u32 > rules.maximum_cycles {
+                    return Err(AppError::precondition(
+                        MAXIMUM_CYCLES_REACHED,
+                        format!("the protocol allows at most {} cycles", rules.maximum_cycles),
+                    ));
+                }
+                let previous = previous_cycles.last();
+                let delay = match previous {
+                    Some(p) => {
+                        let due = due_date(p.start_date, &rules)
+                            .ok_or_else(|| AppError::invalid("planned_start_date", "out of range"))?;
+                        if start_date < due {
+                            return Err(AppError::FailedPrecondition {
+                                reason: CYCLE_STARTS_TOO_EARLY,
+                                message: format!(
+                                    "cycle {} is due on {due} ({} days after cycle {} began)",
+                                    req.cycle_number, rules.cycle_length_days, p.cycle_number
+                                ),
+                                metadata: vec![("due_date".into(), due.to_string())],
+                            });
+                        }
+                        delay_days(due, start_date)
+                    }
+                    None => 0,
+                };
+                if delay > i64::from(rules.cycle_start.max_delay_days) {
+                    return Err(AppError::precondition(
+                        CYCLE_DELAY_EXCEEDED,
+                        format!(
+                            "cycle {} would start {delay} days late; the protocol allows {}: \
+                         the subject goes off protocol therapy (record it in enrollment)",
+                            req.cycle_number, rules.cycle_start.max_delay_days
+                        ),
+                    ));
+                }
+                let body = Body::measured(height, weight, rules.bsa_decimals)
+                    .ok_or_else(|| AppError::invalid("height_cm", "no BSA for these values"))?;
+                let bsa = body.bsa_m2;
+                let previous_measures = match previous {
+                    Some(p) => Some((convert::parse(&p.height_cm)?, convert::parse(&p.bsa_m2)?)),
+                    None => None,
+                };
+                let implausible = implausible_changes(&rules, previous_measures, height, bsa);
+                if !implausible.is_empty() && !req.confirm_implausible_measurements {
+                    return Err(AppError::FailedPrecondition {
+                        reason: IMPLAUSIBLE_MEASUREMENT_NEEDS_CONFIRMATION,
+                        message: format!(
+                            "{}; check the measurements, then send confirm_implausible_measurements",
+                            implausible.join("; ")
+                        ),
+                        metadata: vec![("bsa_m2".into(), bsa.to_string())],
+                    });
+                }
 
-            let mut doses = Vec::new();
-            let mut active = Vec::new();
-            for (position, pa) in agents.iter().enumerate().filter(|(_, a)| !a.discontinued) {
-                let agent = protocol_agent(&protocol, &plan.arm_code, &pa.agent_id)
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("agent {} not in the protocol", pa.agent_id)))?;
-                let calc = daily_dose(&rules, agent, pa.dose_level, &body)
-                    .map_err(|e| AppError::precondition(DOSE_NOT_PREPARABLE, format!("{e}; a pharmacist must prepare this dose another way")))?;
-                doses.push(dose::Model {
-                    id: format!("{}|{}|{}", req.subject_id, req.cycle_number, agent.id),
+                let mut doses = Vec::new();
+                let mut active = Vec::new();
+                for (position, pa) in agents.iter().enumerate().filter(|(_, a)| !a.discontinued) {
+                    let agent = protocol_agent(&protocol, &plan.arm_code, &pa.agent_id).ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("agent {} not in the protocol", pa.agent_id))
+                    })?;
+                    let calc = daily_dose(&rules, agent, pa.dose_level, &body).map_err(|e| {
+                        AppError::precondition(
+                            DOSE_NOT_PREPARABLE,
+                            format!("{e}; a pharmacist must prepare this dose another way"),
+                        )
+                    })?;
+                    doses.push(dose::Model {
+                        id: format!("{}|{}|{}", req.subject_id, req.cycle_number, agent.id),
+                        subject_id: req.subject_id.clone(),
+                        cycle_number: req.cycle_number,
+                        agent_id: agent.id.clone(),
+                        dose_level: pa.dose_level,
+                        protocol_dose: convert::stored(calc.protocol_dose),
+                        basis: convert::basis_name(calc.basis).to_owned(),
+                        formula: calc.formula.clone(),
+                        calculated: convert::stored(calc.calculated),
+                        rounded: convert::stored(calc.rounded.dose),
+                        unit: calc.unit.clone(),
+                        position: position as i32,
+                    });
+                    active.push(agent);
+                }
+                let record = cycle::Model {
+                    id: format!("{}|{}", req.subject_id, req.cycle_number),
                     subject_id: req.subject_id.clone(),
                     cycle_number: req.cycle_number,
-                    agent_id: agent.id.clone(),
-                    dose_level: pa.dose_level,
-                    protocol_dose: convert::stored(calc.protocol_dose),
-                    basis: convert::basis_name(calc.basis).to_owned(),
-                    formula: calc.formula.clone(),
-                    calculated: convert::stored(calc.calculated),
-                    rounded: convert::stored(calc.rounded.dose),
-                    unit: calc.unit.clone(),
-                    position: position as i32,
-                });
-                active.push(agent);
-            }
-            let record = cycle::Model {
-                id: format!("{}|{}", req.subject_id, req.cycle_number),
-                subject_id: req.subject_id.clone(),
-                cycle_number: req.cycle_number,
-                start_date,
-                height_cm: convert::stored(height),
-                weight_kg: convert::stored(weight),
-                bsa_m2: bsa.to_string(),
-                anc_per_ul: convert::stored(anc),
-                platelets_per_ul: convert::stored(platelets),
-                measured_at,
-                delay_days: delay as i32,
-                implausible_confirmed: !implausible.is_empty(),
-                created_at: trialops_platform::clock::now().trunc_subsecs(6),
-            };
-            let administrations: Vec<administration::Model> = calendar(active.iter().copied(), start_date)
-                .into_iter()
-                .filter_map(|p| {
-                    let dose = doses.iter().find(|d| d.agent_id == p.agent_id)?;
-                    Some(administration::Model {
-                        administration_id: Uuid::new_v4().to_string(),
-                        subject_id: req.subject_id.clone(),
-                        site_code: plan.site_code.clone(),
-                        cycle_number: req.cycle_number,
-                        agent_id: p.agent_id.clone(),
-                        cycle_day: p.day as i32,
-                        planned_on: p.date,
-                        worklist_key: format!("{}|{}|{:03}|{}|{:02}", p.date, req.subject_id, req.cycle_number, p.agent_id, p.day),
-                        prescribed_dose: dose.rounded.clone(),
-                        unit: dose.unit.clone(),
-                        status: "planned".into(),
-                        actual_dose: String::new(),
-                        started_at: None,
-                        ended_at: None,
-                        deviation_flagged: false,
-                        reason: String::new(),
-                        version: 1,
+                    start_date,
+                    height_cm: convert::stored(height),
+                    weight_kg: convert::stored(weight),
+                    bsa_m2: bsa.to_string(),
+                    anc_per_ul: convert::stored(anc),
+                    platelets_per_ul: convert::stored(platelets),
+                    measured_at,
+                    delay_days: delay as i32,
+                    implausible_confirmed: !implausible.is_empty(),
+                    created_at: trialops_platform::clock::now().trunc_subsecs(6),
+                };
+                let administrations: Vec<administration::Model> = calendar(active.iter().copied(), start_date)
+                    .into_iter()
+                    .filter_map(|p| {
+                        let dose = doses.iter().find(|d| d.agent_id == p.agent_id)?;
+                        Some(administration::Model {
+                            administration_id: Uuid::new_v4().to_string(),
+                            subject_id: req.subject_id.clone(),
+                            site_code: plan.site_code.clone(),
+                            cycle_number: req.cycle_number,
+                            agent_id: p.agent_id.clone(),
+                            cycle_day: p.day as i32,
+                            planned_on: p.date,
+                            worklist_key: format!(
+                                "{}|{}|{:03}|{}|{:02}",
+                                p.date, req.subject_id, req.cycle_number, p.agent_id, p.day
+                            ),
+                            prescribed_dose: dose.rounded.clone(),
+                            unit: dose.unit.clone(),
+                            status: "planned".into(),
+                            actual_dose: String::new(),
+                            started_at: None,
+                            ended_at: None,
+                            deviation_flagged: false,
+                            reason: String::new(),
+                            version: 1,
+                        })
                     })
-                })
-                .collect();
-            cycle::Entity::insert(cycle::ActiveModel::from(record.clone())).exec_without_returning(tx).await?;
-            dose::Entity::insert_many(doses.iter().cloned().map(dose::ActiveModel::from)).exec_without_returning(tx).await?;
-            administration::Entity::insert_many(administrations.iter().cloned().map(administration::ActiveModel::from))
+                    .collect();
+                cycle::Entity::insert(cycle::ActiveModel::from(record.clone()))
+                    .exec_without_returning(tx)
+                    .await?;
+                dose::Entity::insert_many(doses.iter().cloned().map(dose::ActiveModel::from))
+                    .exec_without_returning(tx)
+                    .await?;
+                administration::Entity::insert_many(
+                    administrations.iter().cloned().map(administration::ActiveModel::from),
+                )
                 .exec_without_returning(tx)
                 .await?;
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "cycle.started",
-                    entity_type: "cycle",
-                    entity_id: &record.id,
-                    old: None,
-                    new: serde_json::json!({
-                        "cycle": audit::to_json(&record)?,
-                        "doses": audit::to_json(&doses)?,
-                        "implausible_confirmed": implausible,
-                    }),
-                    reason: "",
-                },
-            )
-            .await?;
-            tracing::info!(cycle = req.cycle_number, administrations = administrations.len(), "cycle started");
-            Ok(pb::StartCycleResponse { cycle: Some(convert::cycle(&record, &doses)?) })
-        })
-    })
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "cycle.started",
+                        entity_type: "cycle",
+                        entity_id: &record.id,
+                        old: None,
+                        new: serde_json::json!({
+                            "cycle": audit::to_json(&record)?,
+                            "doses": audit::to_json(&doses)?,
+                            "implausible_confirmed": implausible,
+                        }),
+                        reason: "",
+                    },
+                )
+                .await?;
+                tracing::info!(
+                    cycle = req.cycle_number,
+                    administrations = administrations.len(),
+                    "cycle started"
+                );
+                Ok(pb::StartCycleResponse {
+                    cycle: Some(convert::cycle(&record, &doses)?),
+                })
+            })
+        },
+    )
     .await
 }
 

@@ -294,36 +294,49 @@ pub(super) async fn modify(
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
-    idempotency::execute(&api.db, "DosingService/ApplyDoseModification", checked.request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let change = load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
-            let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
-                .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
-            check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
-                ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
-                ModificationError::NoChange { .. } => AppError::precondition(DOSE_LEVEL_UNCHANGED, e.to_string()),
-                ModificationError::ReEscalationNotAllowed { .. } => {
-                    AppError::precondition(DOSE_RE_ESCALATION_NOT_ALLOWED, e.to_string())
-                }
-            })?;
-            let updated = plan_agent::Model { dose_level: req.dose_level, ..change.current.clone() };
-            let plan = save_change(tx, &change, checked.version, &updated).await?;
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "plan.dose_modified",
-                    entity_type: "plan",
-                    entity_id: &change.found.subject_id,
-                    old: Some(audit::to_json(&change.current)?),
-                    new: serde_json::json!({ "agent": audit::to_json(&updated)?, "adverse_event_id": req.adverse_event_id }),
-                    reason: &checked.reason,
-                },
-            )
-            .await?;
-            Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
-        })
-    })
+    idempotency::execute(
+        &api.db,
+        "DosingService/ApplyDoseModification",
+        checked.request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let change =
+                    load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+                let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
+                    .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
+                check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
+                    ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
+                    ModificationError::NoChange { .. } => AppError::precondition(DOSE_LEVEL_UNCHANGED, e.to_string()),
+                    ModificationError::ReEscalationNotAllowed { .. } => {
+                        AppError::precondition(DOSE_RE_ESCALATION_NOT_ALLOWED, e.to_string())
+                    }
+                })?;
+                let updated = plan_agent::Model {
+                    dose_level: req.dose_level,
+                    ..change.current.clone()
+                };
+                let plan = save_change(tx, &change, checked.version, &updated).await?;
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "plan.dose_modified",
+                        entity_type: "plan",
+                        entity_id: &change.found.subject_id,
+                        old: Some(audit::to_json(&change.current)?),
+                        new: serde_json::json!({
+                            "agent": audit::to_json(&updated)?,
+                            "adverse_event_id": req.adverse_event_id,
+                        }),
+                        reason: &checked.reason,
+                    },
+                )
+                .await?;
+                Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
+            })
+        },
+    )
     .await
 }
 

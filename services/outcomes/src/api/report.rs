@@ -148,11 +148,8 @@ pub(super) async fn trial_report(
     // Assessments re-derived since their Curie segments were re-entered, and those still waiting:
     // recorded before the bone score was kept, with MIBG uptake.
     let assessments_rederived = rederivation::changed_count(&api.db, &req.trial_id).await? as i32;
-    let assessments_awaiting_curie_segments = rederivation::trial_assessments(&api.db, &req.trial_id)
-        .await?
-        .iter()
-        .filter(|a| a.curie_skeletal_score.is_none() && a.curie_score > 0)
-        .count() as i32;
+    let assessments_awaiting_curie_segments =
+        data.assessments.iter().filter(|a| a.awaiting_curie_segments).count() as i32;
 
     Ok(pb::GetTrialReportResponse {
         assessments_rederived,

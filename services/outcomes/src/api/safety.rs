@@ -165,52 +165,70 @@ pub(super) async fn record(
     let due = safety::obligations(&protocol.reporting, &facts, aware);
     let audit_ctx = AuditContext::new(call, request_id);
     let ctcae_version = protocol.outcomes.ctcae_version.clone();
-    idempotency::execute(&api.db, "OutcomesService/RecordAdverseEvent", request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let event = adverse_event::Model {
-                adverse_event_id: Uuid::new_v4().to_string(),
-                subject_id: req.subject_id.clone(),
-                trial_id: subject.trial_id.clone(),
-                arm_code: subject.arm_code.clone(),
-                site_code: subject.site_code.clone(),
-                ctcae_term: term,
-                ctcae_version,
-                grade: req.grade,
-                onset_on: onset,
-                site_aware_at: aware,
-                resolved_on: None,
-                attributions: serde_json::to_string(
-                    &attributions.iter().map(|(a, x)| (a.clone(), convert::attribution_name(*x))).collect::<BTreeMap<_, _>>(),
+    idempotency::execute(
+        &api.db,
+        "OutcomesService/RecordAdverseEvent",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let event = adverse_event::Model {
+                    adverse_event_id: Uuid::new_v4().to_string(),
+                    subject_id: req.subject_id.clone(),
+                    trial_id: subject.trial_id.clone(),
+                    arm_code: subject.arm_code.clone(),
+                    site_code: subject.site_code.clone(),
+                    ctcae_term: term,
+                    ctcae_version,
+                    grade: req.grade,
+                    onset_on: onset,
+                    site_aware_at: aware,
+                    resolved_on: None,
+                    attributions: serde_json::to_string(
+                        &attributions
+                            .iter()
+                            .map(|(a, x)| (a.clone(), convert::attribution_name(*x)))
+                            .collect::<BTreeMap<_, _>>(),
+                    )
+                    .map_err(AppError::internal)?,
+                    seriousness: serde_json::to_string(&facts.seriousness).map_err(AppError::internal)?,
+                    expected,
+                    cycle_at_onset: active.cycle_number,
+                    agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
+                    version: 1,
+                    recorded_at: trialops_platform::clock::now(),
+                };
+                let obligations = new_obligations(&event, due, &[]);
+                adverse_event::Entity::insert(adverse_event::ActiveModel::from(event.clone()))
+                    .exec_without_returning(tx)
+                    .await?;
+                if !obligations.is_empty() {
+                    obligation::Entity::insert_many(obligations.iter().cloned().map(obligation::ActiveModel::from))
+                        .exec_without_returning(tx)
+                        .await?;
+                }
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "adverse_event.recorded",
+                        entity_type: "adverse_event",
+                        entity_id: &event.adverse_event_id,
+                        old: None,
+                        new: serde_json::json!({
+                            "event": audit::to_json(&event)?,
+                            "obligations": audit::to_json(&obligations)?,
+                        }),
+                        reason: "",
+                    },
                 )
-                .map_err(AppError::internal)?,
-                seriousness: serde_json::to_string(&facts.seriousness).map_err(AppError::internal)?,
-                expected,
-                cycle_at_onset: active.cycle_number,
-                agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
-                version: 1,
-                recorded_at: trialops_platform::clock::now(),
-            };
-            let obligations = new_obligations(&event, due, &[]);
-            adverse_event::Entity::insert(adverse_event::ActiveModel::from(event.clone())).exec_without_returning(tx).await?;
-            if !obligations.is_empty() {
-                obligation::Entity::insert_many(obligations.iter().cloned().map(obligation::ActiveModel::from)).exec_without_returning(tx).await?;
-            }
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "adverse_event.recorded",
-                    entity_type: "adverse_event",
-                    entity_id: &event.adverse_event_id,
-                    old: None,
-                    new: serde_json::json!({ "event": audit::to_json(&event)?, "obligations": audit::to_json(&obligations)? }),
-                    reason: "",
-                },
-            )
-            .await?;
-            Ok(pb::RecordAdverseEventResponse { adverse_event: Some(convert::adverse_event(&event, &obligations)?) })
-        })
-    })
+                .await?;
+                Ok(pb::RecordAdverseEventResponse {
+                    adverse_event: Some(convert::adverse_event(&event, &obligations)?),
+                })
+            })
+        },
+    )
     .await
 }
 
@@ -253,63 +271,93 @@ pub(super) async fn update(
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
-    idempotency::execute(&api.db, "OutcomesService/UpdateAdverseEvent", request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let current = adverse_event::Entity::find_by_id(req.adverse_event_id.clone())
-                .one(tx)
-                .await?
-                .ok_or_else(|| AppError::NotFound { what: "adverse event", id: req.adverse_event_id.clone() })?;
-            viewer.require_visible(&current.site_code, "adverse event", &current.adverse_event_id)?;
-            if current.version != version {
-                return Err(AppError::Aborted(format!("stale etag: the event is at etag {}", current.version)));
-            }
-            if let Some(r) = resolved
-                && r < current.onset_on
-            {
-                return Err(AppError::invalid("resolved_on", "must not be before the onset"));
-            }
-            let mut updated = current.clone();
-            if req.grade != 0 {
-                updated.grade = req.grade;
-            }
-            if resolved.is_some() {
-                updated.resolved_on = resolved;
-            }
-            if updated == current {
-                return Err(AppError::precondition(UPDATE_CHANGES_NOTHING, "the values equal the recorded ones"));
-            }
-            updated.version = version + 1;
-            adverse_event::ActiveModel::from(updated.clone()).reset_all().update(tx).await?;
-            let existing = obligation::Entity::find()
-                .filter(obligation::Column::AdverseEventId.eq(current.adverse_event_id.as_str()))
-                .all(tx)
+    idempotency::execute(
+        &api.db,
+        "OutcomesService/UpdateAdverseEvent",
+        request_id,
+        &req.clone(),
+        move |tx| {
+            Box::pin(async move {
+                let current = adverse_event::Entity::find_by_id(req.adverse_event_id.clone())
+                    .one(tx)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound {
+                        what: "adverse event",
+                        id: req.adverse_event_id.clone(),
+                    })?;
+                viewer.require_visible(&current.site_code, "adverse event", &current.adverse_event_id)?;
+                if current.version != version {
+                    return Err(AppError::Aborted(format!(
+                        "stale etag: the event is at etag {}",
+                        current.version
+                    )));
+                }
+                if let Some(r) = resolved
+                    && r < current.onset_on
+                {
+                    return Err(AppError::invalid("resolved_on", "must not be before the onset"));
+                }
+                let mut updated = current.clone();
+                if req.grade != 0 {
+                    updated.grade = req.grade;
+                }
+                if resolved.is_some() {
+                    updated.resolved_on = resolved;
+                }
+                if updated == current {
+                    return Err(AppError::precondition(
+                        UPDATE_CHANGES_NOTHING,
+                        "the values equal the recorded ones",
+                    ));
+                }
+                updated.version = version + 1;
+                adverse_event::ActiveModel::from(updated.clone())
+                    .reset_all()
+                    .update(tx)
+                    .await?;
+                let existing = obligation::Entity::find()
+                    .filter(obligation::Column::AdverseEventId.eq(current.adverse_event_id.as_str()))
+                    .all(tx)
+                    .await?;
+                let protocol = protocols
+                    .get(&current.trial_id)
+                    .cloned()
+                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
+                let added = if updated.grade > current.grade {
+                    let now = trialops_platform::clock::now();
+                    let due = safety::obligations(&protocol.reporting, &facts_of(&updated)?, now);
+                    new_obligations(&updated, due, &existing)
+                } else {
+                    Vec::new()
+                };
+                if !added.is_empty() {
+                    obligation::Entity::insert_many(added.iter().cloned().map(obligation::ActiveModel::from))
+                        .exec_without_returning(tx)
+                        .await?;
+                }
+                audit::append(
+                    tx,
+                    &audit_ctx,
+                    Change {
+                        action: "adverse_event.updated",
+                        entity_type: "adverse_event",
+                        entity_id: &current.adverse_event_id,
+                        old: Some(audit::to_json(&current)?),
+                        new: serde_json::json!({
+                            "event": audit::to_json(&updated)?,
+                            "added_obligations": audit::to_json(&added)?,
+                        }),
+                        reason: &reason,
+                    },
+                )
                 .await?;
-            let protocol = protocols.get(&current.trial_id).cloned().ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
-            let added = if updated.grade > current.grade {
-                new_obligations(&updated, safety::obligations(&protocol.reporting, &facts_of(&updated)?, trialops_platform::clock::now()), &existing)
-            } else {
-                Vec::new()
-            };
-            if !added.is_empty() {
-                obligation::Entity::insert_many(added.iter().cloned().map(obligation::ActiveModel::from)).exec_without_returning(tx).await?;
-            }
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "adverse_event.updated",
-                    entity_type: "adverse_event",
-                    entity_id: &current.adverse_event_id,
-                    old: Some(audit::to_json(&current)?),
-                    new: serde_json::json!({ "event": audit::to_json(&updated)?, "added_obligations": audit::to_json(&added)? }),
-                    reason: &reason,
-                },
-            )
-            .await?;
-            let all: Vec<_> = existing.into_iter().chain(added).collect();
-            Ok(pb::UpdateAdverseEventResponse { adverse_event: Some(convert::adverse_event(&updated, &all)?) })
-        })
-    })
+                let all: Vec<_> = existing.into_iter().chain(added).collect();
+                Ok(pb::UpdateAdverseEventResponse {
+                    adverse_event: Some(convert::adverse_event(&updated, &all)?),
+                })
+            })
+        },
+    )
     .await
 }
 

@@ -58,6 +58,7 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
         assessments: assessments
             .into_iter()
             .map(|a| analysis::Assessment {
+                awaiting_curie_segments: a.curie_skeletal_score.is_none() && a.curie_score > 0,
                 central: a.assessor == "central_review",
                 overall: Response::parse(&a.overall),
                 after_cycle: a.after_cycle,
