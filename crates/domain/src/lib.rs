@@ -5,6 +5,7 @@
 
 pub mod dosing;
 pub mod eligibility;
+pub mod enrollment;
 pub mod identifiers;
 pub mod outcomes;
 pub mod protocol;

@@ -1,6 +1,9 @@
 //! Doses for three children against hand calculations (written beside each number), every
 //! agent of both ANBL1221 arms, a reduced level, each rounding rule; and properties.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use trialops_domain::Decimal;
 use trialops_domain::dosing::bsa::mosteller;
@@ -12,7 +15,7 @@ fn d(s: &str) -> Decimal {
 }
 
 fn anbl() -> Protocol {
-    protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"))
+    protocol::anbl1221().unwrap()
 }
 
 fn agent<'a>(p: &'a Protocol, arm: &str, id: &str) -> &'a Agent {
@@ -53,7 +56,7 @@ fn four_year_old_16_kg_102_cm() {
     let p = anbl();
     // BSA = sqrt(102 x 16 / 3600) = sqrt(0.45333) = 0.6733 -> 0.67 m2.
     // Not a small child: 0.67 >= 0.6 m2 and 16 >= 12 kg, so doses are per m2.
-    let bsa = mosteller(d("102"), d("16"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let bsa = mosteller(d("102"), d("16"), 2).expect("no BSA");
     assert_eq!(bsa, d("0.67"));
     check(
         &p,
@@ -83,7 +86,7 @@ fn four_year_old_16_kg_102_cm() {
         0,
         &Body::from_rounded(bsa, d("16")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(tmz.basis, AppliedBasis::PerM2);
     assert_eq!(
         tmz.rounded.units,
@@ -102,7 +105,7 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
     let p = anbl();
     // BSA = sqrt(75 x 10 / 3600) = sqrt(0.20833) = 0.4564 -> 0.46 m2 < 0.6: small-child rule,
     // dose/kg = dose per m2 / 30, times 10 kg.
-    let bsa = mosteller(d("75"), d("10"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let bsa = mosteller(d("75"), d("10"), 2).expect("no BSA");
     assert_eq!(bsa, d("0.46"));
     check(
         &p,
@@ -127,10 +130,10 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
         0,
         &Body::from_rounded(bsa, d("10")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(dose.basis, AppliedBasis::SmallChildPerKg);
     // 13 kg but BSA 0.59 (e.g. 96 cm: sqrt(96 x 13 / 3600) = 0.5888 -> 0.59): the BSA threshold alone applies the rule.
-    let bsa = mosteller(d("96"), d("13"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let bsa = mosteller(d("96"), d("13"), 2).expect("no BSA");
     assert_eq!(bsa, d("0.59"));
     let dose = daily_dose(
         &p.treatment,
@@ -138,7 +141,7 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
         0,
         &Body::from_rounded(bsa, d("13")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     // 50 / 30 x 13 = 21.6667 -> 21.7
     assert_eq!(
         (dose.basis, dose.rounded.dose),
@@ -150,7 +153,7 @@ fn infant_10_kg_75_cm_is_dosed_per_kg() {
 fn adolescent_60_kg_165_cm() {
     let p = anbl();
     // BSA = sqrt(165 x 60 / 3600) = sqrt(2.75) = 1.6583 -> 1.66 m2.
-    let bsa = mosteller(d("165"), d("60"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let bsa = mosteller(d("165"), d("60"), 2).expect("no BSA");
     assert_eq!(bsa, d("1.66"));
     check(
         &p,
@@ -176,7 +179,7 @@ fn a_dose_the_capsules_cannot_approach_is_refused() {
     let p = anbl();
     // 3.6 kg newborn: temozolomide 100 / 30 x 3.6 = 12 mg; nearest 5 mg total is 10 mg,
     // 16.7% below the calculated dose, beyond the protocol's 10%.
-    let bsa = mosteller(d("52"), d("3.6"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let bsa = mosteller(d("52"), d("3.6"), 2).expect("no BSA");
     let err = daily_dose(
         &p.treatment,
         agent(&p, "A", "temozolomide"),
@@ -334,7 +337,7 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
         0,
         &Body::from_rounded(d("0.46"), d("9.3857")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(dose.rounded.dose.normalize(), d("10.9"));
     assert_eq!(dose.calculated, d("10.94998"));
     assert!(
@@ -350,7 +353,7 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
         0,
         &Body::from_rounded(d("0.67"), d("16")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(plain.calculated, d("67"));
 
     // The small-child rule names only the threshold the child is below.
@@ -361,7 +364,7 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
         0,
         &Body::from_rounded(d("0.59"), d("14")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert!(
         by_bsa.formula.contains("(small-child rule: BSA 0.59 m2 < 0.6)"),
         "{}",
@@ -375,7 +378,7 @@ fn what_the_pharmacist_reads_agrees_with_itself() {
         0,
         &Body::from_rounded(d("0.63"), d("11")),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert!(
         by_weight.formula.contains("(small-child rule: weight 11 kg < 12)"),
         "{}",
@@ -389,11 +392,9 @@ fn the_small_child_threshold_compares_the_bsa_the_protocol_names() {
     let mut p = anbl();
     // 86.7 cm, 14.7 kg: 86.7 x 14.7 / 3600 = 0.354025 = 0.595^2, so the measured BSA is exactly
     // 0.595 m2, which rounds (half up, 2 places) to 0.60 m2 (by hand).
-    let body = Body::measured(d("86.7"), d("14.7"), 2).unwrap_or_else(|| panic!("no BSA"));
+    let body = Body::measured(d("86.7"), d("14.7"), 2).expect("no BSA");
     assert_eq!(body.bsa_m2, d("0.60"));
-    let temozolomide = |p: &Protocol| {
-        daily_dose(&p.treatment, agent(p, "A", "temozolomide"), 0, &body).unwrap_or_else(|e| panic!("{e}"))
-    };
+    let temozolomide = |p: &Protocol| daily_dose(&p.treatment, agent(p, "A", "temozolomide"), 0, &body).unwrap();
     // ANBL1221's definition compares the rounded BSA: 0.60 is not below 0.6, so per m2:
     // 100 x 0.60 = 60 mg = 3 x 20 mg.
     assert_eq!(p.treatment.small_child_rule.bsa_compared, BsaCompared::Rounded);
@@ -424,4 +425,80 @@ fn the_small_child_threshold_compares_the_bsa_the_protocol_names() {
     )
     .err();
     assert_eq!(err, Some(DoseError::MeasuredBsaUnknown));
+}
+
+mod cycle_start {
+    use chrono::NaiveDate;
+    use trialops_domain::dosing::cycle::{PreviousCycle, Start, StartRefusal, check_start};
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// ANBL1221's schedule (21-day cycles, at most 17, at most 28 days of delay), worked by hand
+    /// from a cycle 3 that began on Monday 5 January 2026: cycle 4 is due on 26 January.
+    #[test]
+    fn anbl1221_schedule_by_hand() {
+        let rules = super::anbl().treatment;
+        let third = Some(PreviousCycle {
+            number: 3,
+            start_date: date(2026, 1, 5),
+        });
+        let fourth = |on| check_start(&rules, 3, third, 4, on);
+        assert_eq!(
+            fourth(date(2026, 1, 25)),
+            Err(StartRefusal::TooEarly {
+                due: date(2026, 1, 26),
+                previous: 3
+            })
+        );
+        assert_eq!(fourth(date(2026, 1, 26)), Ok(Start { delay_days: 0 }));
+        assert_eq!(fourth(date(2026, 2, 2)), Ok(Start { delay_days: 7 }));
+        // 26 January + 28 days = 23 February: the last day allowed; 24 February is 29 days late.
+        assert_eq!(fourth(date(2026, 2, 23)), Ok(Start { delay_days: 28 }));
+        assert_eq!(
+            fourth(date(2026, 2, 24)),
+            Err(StartRefusal::DelayExceeded {
+                delay_days: 29,
+                maximum: 28
+            })
+        );
+        assert_eq!(
+            check_start(&rules, 3, third, 5, date(2026, 1, 26)),
+            Err(StartRefusal::OutOfSequence { expected: 4 })
+        );
+        assert_eq!(
+            check_start(&rules, 3, third, 3, date(2026, 1, 26)),
+            Err(StartRefusal::OutOfSequence { expected: 4 })
+        );
+        // Cycle 1 has no due date and no delay, whatever its date.
+        assert_eq!(
+            check_start(&rules, 0, None, 1, date(2026, 1, 5)),
+            Ok(Start { delay_days: 0 })
+        );
+        let seventeenth = Some(PreviousCycle {
+            number: 17,
+            start_date: date(2026, 12, 1),
+        });
+        assert_eq!(
+            check_start(&rules, 17, seventeenth, 18, date(2026, 12, 22)),
+            Err(StartRefusal::MaximumReached { maximum: 17 })
+        );
+        let sixteenth = Some(PreviousCycle {
+            number: 16,
+            start_date: date(2026, 12, 1),
+        });
+        assert_eq!(
+            check_start(&rules, 16, sixteenth, 17, date(2026, 12, 22)),
+            Ok(Start { delay_days: 0 })
+        );
+        let last_day = Some(PreviousCycle {
+            number: 1,
+            start_date: NaiveDate::MAX,
+        });
+        assert_eq!(
+            check_start(&rules, 1, last_day, 2, NaiveDate::MAX),
+            Err(StartRefusal::DateOutOfRange)
+        );
+    }
 }

@@ -15,6 +15,11 @@ fn violation(field: &str, description: impl Into<String>) -> Violation {
     }
 }
 
+/// A value a domain type parsed, or a violation naming `field` with the format it wants.
+pub fn parsed<T>(field: &str, result: Result<T, &'static str>) -> Result<T, Violation> {
+    result.map_err(|format| violation(field, format))
+}
+
 /// Refuses a repeated field of more than `max` entries. Each repeated field of the contracts has
 /// such a documented limit, checked before its entries are, so no request makes a service work
 /// through, or answer about, an unbounded number of entries.
@@ -200,5 +205,32 @@ mod tests {
         assert!(request_id("request_id", "0f8fad5b-d9cb-469f-a165-70867728950e").is_ok());
         assert!(request_id("request_id", "retry-1").is_err());
         assert!(request_id("request_id", "").is_err());
+    }
+}
+
+/// An exact decimal as the stores keep it: canonical text ("17.5", never "17.50" or a float).
+pub fn to_stored(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// A decimal the store kept, read back. A malformed one is never read as some number: it is an
+/// internal error naming the column (the store was written by something else, or damaged).
+pub fn from_stored(column: &'static str, text: &str) -> Result<Decimal, crate::AppError> {
+    text.parse()
+        .map_err(|_| crate::AppError::internal(anyhow::anyhow!("stored decimal in {column} is malformed: {text:?}")))
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_decimals_round_trip_and_malformed_ones_fail() {
+        assert_eq!(to_stored(Decimal::new(1750, 2)), "17.5");
+        assert_eq!(to_stored(Decimal::new(750, 0)), "750");
+        assert_eq!(from_stored("cycles.bsa_m2", "0.62").ok(), Some(Decimal::new(62, 2)));
+        for bad in ["", "1,5", "abc", "1.2.3"] {
+            assert!(from_stored("cycles.bsa_m2", bad).is_err(), "{bad:?} read as a number");
+        }
     }
 }

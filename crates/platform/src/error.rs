@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+pub use trialops_proto::ReasonCode;
+use trialops_proto::common::v1::CommonReason;
 
 /// The error domain in every `ErrorInfo`.
 pub const ERROR_DOMAIN: &str = "trialops";
@@ -51,8 +53,8 @@ pub enum AppError {
     /// `SUBJECT_INELIGIBLE` and machine-readable metadata.
     #[error("failed precondition {reason}: {message}")]
     FailedPrecondition {
-        /// Stable reason code.
-        reason: &'static str,
+        /// Stable reason code, from a contract's reason enum.
+        reason: ReasonCode,
         /// Human-readable explanation (no personal data).
         message: String,
         /// Details, for example `failed_criteria`.
@@ -69,8 +71,8 @@ pub enum AppError {
     /// The record exists already, or a request id was reused for another request.
     #[error("already exists {reason}: {message}")]
     AlreadyExists {
-        /// Stable reason code.
-        reason: &'static str,
+        /// Stable reason code, from a contract's reason enum.
+        reason: ReasonCode,
         /// Explanation.
         message: String,
     },
@@ -101,9 +103,9 @@ impl AppError {
     }
 
     /// A refused action without metadata.
-    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn precondition(reason: impl Into<ReasonCode>, message: impl Into<String>) -> Self {
         AppError::FailedPrecondition {
-            reason,
+            reason: reason.into(),
             message: message.into(),
             metadata: Vec::new(),
         }
@@ -130,8 +132,8 @@ impl From<DbErr> for AppError {
     }
 }
 
-fn info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
-    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
+fn info(reason: impl Into<ReasonCode>, metadata: HashMap<String, String>) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason.into().as_str(), ERROR_DOMAIN, metadata)
 }
 
 impl From<AppError> for Status {
@@ -162,7 +164,11 @@ impl From<AppError> for Status {
                 }
                 let message = bounded(&message, MAX_ERROR_MESSAGE_CHARS);
                 let mut details = ErrorDetails::with_bad_request(listed);
-                details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
+                details.set_error_info(
+                    ReasonCode::from(CommonReason::InvalidArgument).as_str(),
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                );
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
             AppError::FailedPrecondition {
@@ -184,7 +190,10 @@ impl From<AppError> for Status {
             AppError::NotFound { what, id } => Status::with_error_details(
                 Code::NotFound,
                 format!("{what} {} not found", bounded(&id, MAX_ERROR_TEXT_CHARS)),
-                info("NOT_FOUND", HashMap::from([("kind".to_owned(), what.to_owned())])),
+                info(
+                    CommonReason::NotFound,
+                    HashMap::from([("kind".to_owned(), what.to_owned())]),
+                ),
             ),
             AppError::AlreadyExists { reason, message } => Status::with_error_details(
                 Code::AlreadyExists,
@@ -194,7 +203,7 @@ impl From<AppError> for Status {
             AppError::Aborted(message) => Status::with_error_details(
                 Code::Aborted,
                 bounded(&message, MAX_ERROR_MESSAGE_CHARS),
-                info("ABORTED", HashMap::new()),
+                info(CommonReason::Aborted, HashMap::new()),
             ),
             AppError::Unauthenticated(message) => Status::unauthenticated(bounded(&message, MAX_ERROR_MESSAGE_CHARS)),
             AppError::PermissionDenied(message) => {
@@ -203,7 +212,7 @@ impl From<AppError> for Status {
             AppError::Unavailable(message) => Status::with_error_details(
                 Code::Unavailable,
                 bounded(&message, MAX_ERROR_MESSAGE_CHARS),
-                info("UNAVAILABLE", HashMap::new()),
+                info(CommonReason::Unavailable, HashMap::new()),
             ),
             AppError::Internal(error) => {
                 // The details go to the log (inside the request's span, so with its trace id);
@@ -212,7 +221,7 @@ impl From<AppError> for Status {
                 Status::with_error_details(
                     Code::Internal,
                     "internal error; the service logged the details under this call's trace id",
-                    info("INTERNAL", HashMap::new()),
+                    info(CommonReason::Internal, HashMap::new()),
                 )
             }
         }
@@ -291,6 +300,32 @@ mod tests {
             .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
             .unwrap_or_default();
         assert_eq!(fields, ["request_id", "values[2].decimal_value"]);
+        assert_eq!(reason(&status), "INVALID_ARGUMENT");
+    }
+
+    fn reason(status: &Status) -> String {
+        let details = status.get_error_details();
+        details.error_info().map(|i| i.reason.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_status_names_its_common_reason() {
+        let cases = [
+            (AppError::Aborted("stale etag".into()), Code::Aborted, "ABORTED"),
+            (AppError::Unavailable("down".into()), Code::Unavailable, "UNAVAILABLE"),
+            (
+                AppError::NotFound {
+                    what: "subject",
+                    id: "X-1".into(),
+                },
+                Code::NotFound,
+                "NOT_FOUND",
+            ),
+        ];
+        for (error, code, expected) in cases {
+            let status: Status = error.into();
+            assert_eq!((status.code(), reason(&status).as_str()), (code, expected));
+        }
     }
 
     #[test]
@@ -321,7 +356,7 @@ mod tests {
     #[test]
     fn precondition_carries_reason_and_metadata() {
         let err = AppError::FailedPrecondition {
-            reason: "SUBJECT_INELIGIBLE",
+            reason: trialops_proto::enrollment::v1::EnrollmentReason::SubjectIneligible.into(),
             message: "not eligible".into(),
             metadata: vec![("failed_criteria".into(), "anc,platelets".into())],
         };
@@ -345,5 +380,6 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(!status.message().contains("db.internal"));
+        assert_eq!(reason(&status), "INTERNAL");
     }
 }

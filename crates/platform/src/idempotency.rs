@@ -63,7 +63,7 @@ where
             .ok_or_else(|| AppError::Aborted("the request id is being processed; retry".into()))?;
         if existing.method != method || existing.fingerprint != fingerprint {
             return Err(AppError::AlreadyExists {
-                reason: "REQUEST_ID_REUSED",
+                reason: trialops_proto::common::v1::CommonReason::RequestIdReused.into(),
                 message: "this request_id was already used for a different request; choose a new UUID".into(),
             });
         }

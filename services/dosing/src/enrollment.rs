@@ -8,7 +8,7 @@ use trialops_platform::{AppError, Settings};
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
 
-use crate::error::{SUBJECT_NOT_ENROLLED, SUBJECT_NOT_ON_PROTOCOL_THERAPY};
+use crate::error::Reason;
 
 /// A subject as dosing needs it.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ impl Enrollment {
             Ok(response) => response.into_inner().subject.unwrap_or_default(),
             Err(status) if status.code() == tonic::Code::NotFound => {
                 return Err(AppError::precondition(
-                    SUBJECT_NOT_ENROLLED,
+                    Reason::SubjectNotEnrolled,
                     format!("subject {subject_id} is not enrolled"),
                 ));
             }
@@ -58,7 +58,7 @@ impl Enrollment {
         if subject.status != pb::SubjectStatus::OnProtocolTherapy as i32 {
             let status = pb::SubjectStatus::try_from(subject.status).map_or("unknown", |s| s.as_str_name());
             return Err(AppError::FailedPrecondition {
-                reason: SUBJECT_NOT_ON_PROTOCOL_THERAPY,
+                reason: Reason::SubjectNotOnProtocolTherapy.into(),
                 message: format!("subject {subject_id} is not on protocol therapy (enrollment status {status})"),
                 metadata: vec![("enrollment_status".into(), status.to_owned())],
             });

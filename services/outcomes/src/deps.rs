@@ -12,7 +12,7 @@ use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
 
-use crate::error::SUBJECT_NOT_ENROLLED;
+use crate::error::Reason;
 
 /// Clients of enrollment and dosing.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ impl Dependencies {
         match self.enrollment.clone().get_subject(request).await {
             Ok(r) => Ok(r.into_inner().subject.unwrap_or_default()),
             Err(s) if s.code() == tonic::Code::NotFound => Err(AppError::precondition(
-                SUBJECT_NOT_ENROLLED,
+                Reason::SubjectNotEnrolled,
                 format!("subject {subject_id} is not enrolled"),
             )),
             Err(s) => Err(dependency_error("enrollment", s)),

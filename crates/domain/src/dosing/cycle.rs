@@ -69,6 +69,95 @@ pub fn due_date(previous_start: NaiveDate, rules: &TreatmentRules) -> Option<Nai
     previous_start.checked_add_days(Days::new(u64::from(rules.cycle_length_days)))
 }
 
+/// What StartCycle knows of the subject's last started cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousCycle {
+    /// Its number.
+    pub number: u32,
+    /// Its day 1.
+    pub start_date: NaiveDate,
+}
+
+/// A start the schedule allows, with its delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// Days late against the due date (0 for cycle 1 and on time).
+    pub delay_days: i64,
+}
+
+/// Why the schedule refuses a cycle start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartRefusal {
+    /// Not the next cycle.
+    OutOfSequence {
+        /// The number the next cycle has.
+        expected: u32,
+    },
+    /// Past the protocol's maximum number of cycles.
+    MaximumReached {
+        /// The protocol's maximum [configurable].
+        maximum: u32,
+    },
+    /// Before the previous cycle has run its length.
+    TooEarly {
+        /// The first allowed day 1.
+        due: NaiveDate,
+        /// The previous cycle's number.
+        previous: u32,
+    },
+    /// Later than the protocol's maximum delay: off protocol therapy per protocol.
+    DelayExceeded {
+        /// Days late.
+        delay_days: i64,
+        /// The protocol's maximum delay [configurable].
+        maximum: u32,
+    },
+    /// The due date cannot be represented (a start date near the end of the calendar).
+    DateOutOfRange,
+}
+
+/// Whether cycle `number` may start on `start`, after `started` cycles of which `previous` is
+/// the last: the next in sequence, within the maximum, not before the previous cycle has run
+/// its length, and at most the maximum delay after that.
+pub fn check_start(
+    rules: &TreatmentRules,
+    started: u32,
+    previous: Option<PreviousCycle>,
+    number: u32,
+    start: NaiveDate,
+) -> Result<Start, StartRefusal> {
+    let expected = started + 1;
+    if number != expected {
+        return Err(StartRefusal::OutOfSequence { expected });
+    }
+    if number > rules.maximum_cycles {
+        return Err(StartRefusal::MaximumReached {
+            maximum: rules.maximum_cycles,
+        });
+    }
+    let delay = match previous {
+        None => 0,
+        Some(p) => {
+            let due = due_date(p.start_date, rules).ok_or(StartRefusal::DateOutOfRange)?;
+            if start < due {
+                return Err(StartRefusal::TooEarly {
+                    due,
+                    previous: p.number,
+                });
+            }
+            delay_days(due, start)
+        }
+    };
+    let maximum = rules.cycle_start.max_delay_days;
+    if delay > i64::from(maximum) {
+        return Err(StartRefusal::DelayExceeded {
+            delay_days: delay,
+            maximum,
+        });
+    }
+    Ok(Start { delay_days: delay })
+}
+
 /// Days a start is late against its due date (0 when on time or early).
 pub fn delay_days(due: NaiveDate, start: NaiveDate) -> i64 {
     (start - due).num_days().max(0)

@@ -8,16 +8,17 @@ use chrono::{Days, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
+use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::cycle::check_given_on;
 use trialops_domain::dosing::dose::deviation_percent;
-use trialops_domain::identifiers::is_site_code;
+use trialops_domain::identifiers::SiteCode;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert};
-use crate::error::{ADMINISTRATION_ALREADY_RECORDED, ADMINISTRATION_BEFORE_PLANNED_DAY};
+use crate::error::Reason;
 use crate::store::{administration, plan};
 
 /// Longest worklist range, days.
@@ -30,11 +31,7 @@ pub(super) async fn list(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let mut v = Violations::new();
-    v.check(
-        is_site_code(&req.site_code),
-        "site_code",
-        "required: 2 to 32 characters of A-Z, 0-9 and '-'",
-    );
+    v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
     let from = v.take(wire::date("from_date", req.from_date.as_ref()));
     let to = v.take(wire::date("to_date", req.to_date.as_ref()));
     if let (Some(from), Some(to)) = (from, to) {
@@ -182,12 +179,13 @@ pub(super) async fn record(
                         id: req.administration_id.clone(),
                     })?;
                 viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
-                let open = current.status == "planned" || current.status == "held";
+                let status = current.status()?;
+                let open = status.is_open();
                 let correction_reason = match (&rec.correction, open) {
                     (None, true) => String::new(),
                     (None, false) => {
                         return Err(AppError::AlreadyExists {
-                            reason: ADMINISTRATION_ALREADY_RECORDED,
+                            reason: Reason::AdministrationAlreadyRecorded.into(),
                             message: format!(
                                 "administration {} is already recorded as {}; \
                              to correct it send its etag and a correction_reason",
@@ -195,7 +193,7 @@ pub(super) async fn record(
                             ),
                         });
                     }
-                    (Some(_), true) if current.status == "planned" => {
+                    (Some(_), true) if status == AdministrationStatus::Planned => {
                         return Err(AppError::invalid(
                             "correction_reason",
                             "nothing is recorded yet to correct; leave etag and correction_reason empty",
@@ -223,7 +221,7 @@ pub(super) async fn record(
                 if let Some(started) = rec.started_at {
                     check_given_on(current.planned_on, started.date_naive(), rules).map_err(|early| {
                         AppError::FailedPrecondition {
-                            reason: ADMINISTRATION_BEFORE_PLANNED_DAY,
+                            reason: Reason::AdministrationBeforePlannedDay.into(),
                             message: format!(
                                 "administration {} is planned for {}; it cannot be recorded as given before {}",
                                 current.administration_id, early.planned_on, early.earliest
@@ -236,13 +234,13 @@ pub(super) async fn record(
                     })?;
                 }
                 let tolerance = rules.administration_tolerance_percent;
-                let prescribed = convert::parse(&current.prescribed_dose)?;
+                let prescribed = wire::from_stored("administrations.prescribed_dose", &current.prescribed_dose)?;
                 let deviation_flagged = rec
                     .actual
                     .is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
                 let updated = administration::Model {
-                    status: convert::status_name(rec.status).to_owned(),
-                    actual_dose: rec.actual.map(convert::stored).unwrap_or_default(),
+                    status: convert::status_from_wire(rec.status).as_str().to_owned(),
+                    actual_dose: rec.actual.map(wire::to_stored).unwrap_or_default(),
                     started_at: rec.started_at,
                     ended_at: rec.ended_at,
                     deviation_flagged,

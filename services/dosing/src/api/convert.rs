@@ -1,26 +1,15 @@
 //! Conversions between dosing proto messages and the store's records.
 
-use rust_decimal::Decimal;
+use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::bsa::MOSTELLER;
 use trialops_domain::dosing::dose::AppliedBasis;
 use trialops_domain::protocol::{DoseBasis, Protocol};
 use trialops_platform::AppError;
-use trialops_platform::convert::{to_date, to_decimal, to_timestamp};
+use trialops_platform::convert::{from_stored, to_date, to_decimal, to_timestamp};
 use trialops_proto::dosing::v1 as pb;
 
 use super::protocol_agent;
 use crate::store::{administration, cycle, dose, plan, plan_agent};
-
-/// A decimal as the store keeps it (canonical text).
-pub fn stored(value: Decimal) -> String {
-    value.normalize().to_string()
-}
-
-/// A stored decimal; a malformed one is an internal error.
-pub fn parse(text: &str) -> Result<Decimal, AppError> {
-    text.parse()
-        .map_err(|_| AppError::internal(anyhow::anyhow!("stored decimal {text:?} is malformed")))
-}
 
 /// The stored name of how a dose was derived.
 pub fn basis_name(basis: AppliedBasis) -> &'static str {
@@ -85,8 +74,8 @@ pub fn cycle(c: &cycle::Model, doses: &[dose::Model]) -> Result<pb::Cycle, AppEr
                 agent_id: d.agent_id.clone(),
                 dose_level: d.dose_level,
                 formula: d.formula.clone(),
-                calculated_dose: Some(to_decimal(parse(&d.calculated)?)),
-                rounded_dose: Some(to_decimal(parse(&d.rounded)?)),
+                calculated_dose: Some(to_decimal(from_stored("doses.calculated", &d.calculated)?)),
+                rounded_dose: Some(to_decimal(from_stored("doses.rounded", &d.rounded)?)),
                 dose_unit: d.unit.clone(),
                 small_child_rule_applied: d.basis == basis_name(AppliedBasis::SmallChildPerKg),
             })
@@ -96,8 +85,8 @@ pub fn cycle(c: &cycle::Model, doses: &[dose::Model]) -> Result<pb::Cycle, AppEr
         subject_id: c.subject_id.clone(),
         cycle_number: c.cycle_number,
         start_date: Some(to_date(c.start_date)),
-        height_cm: Some(to_decimal(parse(&c.height_cm)?)),
-        weight_kg: Some(to_decimal(parse(&c.weight_kg)?)),
+        height_cm: Some(to_decimal(from_stored("cycles.height_cm", &c.height_cm)?)),
+        weight_kg: Some(to_decimal(from_stored("cycles.weight_kg", &c.weight_kg)?)),
         bsa_m2: Some(trialops_proto::common::v1::Decimal {
             value: c.bsa_m2.clone(),
         }),
@@ -108,24 +97,25 @@ pub fn cycle(c: &cycle::Model, doses: &[dose::Model]) -> Result<pb::Cycle, AppEr
     })
 }
 
-/// Stored name of an administration status.
-pub fn status_name(s: pb::AdministrationStatus) -> &'static str {
+/// The domain status a recorded wire status means (UNSPECIFIED is still planned).
+pub fn status_from_wire(s: pb::AdministrationStatus) -> AdministrationStatus {
     match s {
-        pb::AdministrationStatus::Unspecified | pb::AdministrationStatus::Planned => "planned",
-        pb::AdministrationStatus::Given => "given",
-        pb::AdministrationStatus::PartiallyGiven => "partially_given",
-        pb::AdministrationStatus::Held => "held",
-        pb::AdministrationStatus::NotGiven => "not_given",
+        pb::AdministrationStatus::Unspecified | pb::AdministrationStatus::Planned => AdministrationStatus::Planned,
+        pb::AdministrationStatus::Given => AdministrationStatus::Given,
+        pb::AdministrationStatus::PartiallyGiven => AdministrationStatus::PartiallyGiven,
+        pb::AdministrationStatus::Held => AdministrationStatus::Held,
+        pb::AdministrationStatus::NotGiven => AdministrationStatus::NotGiven,
     }
 }
 
-fn status_of(name: &str) -> pb::AdministrationStatus {
-    match name {
-        "given" => pb::AdministrationStatus::Given,
-        "partially_given" => pb::AdministrationStatus::PartiallyGiven,
-        "held" => pb::AdministrationStatus::Held,
-        "not_given" => pb::AdministrationStatus::NotGiven,
-        _ => pb::AdministrationStatus::Planned,
+/// The wire form of a status.
+fn status_to_wire(s: AdministrationStatus) -> pb::AdministrationStatus {
+    match s {
+        AdministrationStatus::Planned => pb::AdministrationStatus::Planned,
+        AdministrationStatus::Given => pb::AdministrationStatus::Given,
+        AdministrationStatus::PartiallyGiven => pb::AdministrationStatus::PartiallyGiven,
+        AdministrationStatus::Held => pb::AdministrationStatus::Held,
+        AdministrationStatus::NotGiven => pb::AdministrationStatus::NotGiven,
     }
 }
 
@@ -138,13 +128,16 @@ pub fn administration(a: &administration::Model) -> Result<pb::Administration, A
         cycle_number: a.cycle_number,
         agent_id: a.agent_id.clone(),
         planned_on: Some(to_date(a.planned_on)),
-        prescribed_dose: Some(to_decimal(parse(&a.prescribed_dose)?)),
+        prescribed_dose: Some(to_decimal(from_stored(
+            "administrations.prescribed_dose",
+            &a.prescribed_dose,
+        )?)),
         dose_unit: a.unit.clone(),
-        status: status_of(&a.status) as i32,
+        status: status_to_wire(a.status()?) as i32,
         actual_dose: if a.actual_dose.is_empty() {
             None
         } else {
-            Some(to_decimal(parse(&a.actual_dose)?))
+            Some(to_decimal(from_stored("administrations.actual_dose", &a.actual_dose)?))
         },
         started_at: a.started_at.map(to_timestamp),
         ended_at: a.ended_at.map(to_timestamp),

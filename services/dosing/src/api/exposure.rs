@@ -15,7 +15,7 @@ use trialops_platform::convert::to_decimal;
 use trialops_platform::{AppError, Violations, convert as wire, pagination};
 use trialops_proto::dosing::v1 as pb;
 
-use super::{DosingApi, convert};
+use super::DosingApi;
 use crate::store::{administration, cycle, dose, plan, plan_agent};
 
 /// The exposure of one subject from its plan's agents, its cycle count and its administrations.
@@ -32,13 +32,13 @@ fn summarize(
         let entry = totals
             .entry(a.agent_id.as_str())
             .or_insert((Decimal::ZERO, Decimal::ZERO, a.unit.clone()));
-        entry.1 += convert::parse(&a.prescribed_dose)?;
+        entry.1 += wire::from_stored("administrations.prescribed_dose", &a.prescribed_dose)?;
         if !a.actual_dose.is_empty() {
-            let given = convert::parse(&a.actual_dose)?;
+            let given = wire::from_stored("administrations.actual_dose", &a.actual_dose)?;
             entry.0 += given;
             received |= given > Decimal::ZERO;
         }
-        if a.status == "planned" || a.status == "held" {
+        if a.status()?.is_open() {
             open_cycles.insert(a.cycle_number);
         }
     }

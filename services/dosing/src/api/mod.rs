@@ -18,7 +18,7 @@ use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_server::DosingService;
 
 use crate::enrollment::Enrollment;
-use crate::error::NO_TREATMENT_PLAN;
+use crate::error::Reason;
 use crate::store::{plan, plan_agent};
 
 /// The service state shared by every RPC.
@@ -97,7 +97,7 @@ async fn plan_hidden_from(
 /// the caller may not see.
 fn no_plan(subject_id: &str) -> AppError {
     AppError::precondition(
-        NO_TREATMENT_PLAN,
+        Reason::NoTreatmentPlan,
         format!("subject {subject_id} has no treatment plan; call CreateTreatmentPlan first"),
     )
 }

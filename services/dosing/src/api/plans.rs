@@ -5,6 +5,7 @@
 //! administrations are closed as not given). Nothing already given is ever rewritten.
 
 use std::sync::Arc;
+use trialops_domain::dosing::administration::AdministrationStatus;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tonic::Request;
@@ -16,7 +17,7 @@ use trialops_platform::{AppError, Violations, convert as wire, idempotency};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert, load_plan, protocol_agent};
-use crate::error::*;
+use crate::error::Reason;
 use crate::store::{administration, cycle, plan, plan_agent};
 
 async fn cycles_started<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<i32, AppError> {
@@ -63,7 +64,7 @@ pub(super) async fn create(
                     .is_some()
                 {
                     return Err(AppError::AlreadyExists {
-                        reason: TREATMENT_PLAN_EXISTS,
+                        reason: Reason::TreatmentPlanExists.into(),
                         message: format!("subject {} already has a treatment plan", req.subject_id),
                     });
                 }
@@ -206,7 +207,7 @@ fn active_agent<'a>(agents: &'a [plan_agent::Model], agent_id: &str) -> Result<&
         .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
     if agent.discontinued {
         return Err(AppError::precondition(
-            AGENT_DISCONTINUED,
+            Reason::AgentDiscontinued,
             format!("{agent_id} was discontinued: {}", agent.discontinued_reason),
         ));
     }
@@ -307,9 +308,11 @@ pub(super) async fn modify(
                     .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
                 check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
                     ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
-                    ModificationError::NoChange { .. } => AppError::precondition(DOSE_LEVEL_UNCHANGED, e.to_string()),
+                    ModificationError::NoChange { .. } => {
+                        AppError::precondition(Reason::DoseLevelUnchanged, e.to_string())
+                    }
                     ModificationError::ReEscalationNotAllowed { .. } => {
-                        AppError::precondition(DOSE_RE_ESCALATION_NOT_ALLOWED, e.to_string())
+                        AppError::precondition(Reason::DoseReEscalationNotAllowed, e.to_string())
                     }
                 })?;
                 let updated = plan_agent::Model {
@@ -384,13 +387,13 @@ pub(super) async fn discontinue(
                 let open = administration::Entity::find()
                     .filter(administration::Column::SubjectId.eq(req.subject_id.as_str()))
                     .filter(administration::Column::AgentId.eq(req.agent_id.as_str()))
-                    .filter(administration::Column::Status.is_in(["planned", "held"]))
+                    .filter(administration::Column::Status.is_in(open_statuses()))
                     .all(tx)
                     .await?;
                 let closed: Vec<String> = open.iter().map(|a| a.administration_id.clone()).collect();
                 for a in open {
                     let closed_record = administration::Model {
-                        status: "not_given".into(),
+                        status: AdministrationStatus::NotGiven.as_str().into(),
                         reason: format!("agent discontinued: {}", checked.reason),
                         version: a.version + 1,
                         ..a
@@ -418,4 +421,12 @@ pub(super) async fn discontinue(
         },
     )
     .await
+}
+
+/// The stored names of the statuses still waiting to be given.
+fn open_statuses() -> impl Iterator<Item = &'static str> {
+    AdministrationStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_open())
+        .map(AdministrationStatus::as_str)
 }

@@ -2,6 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
+use trialops_domain::dosing::administration::AdministrationStatus;
 
 /// One administration.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -50,3 +51,15 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The status; a stored name no version of trialops writes is an error, never a guess.
+    pub fn status(&self) -> Result<AdministrationStatus, DbErr> {
+        AdministrationStatus::parse(&self.status).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "administration {} has the unknown stored status {:?}",
+                self.administration_id, self.status
+            ))
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! Started cycles with the measurements they were dosed from. Decimals are canonical text so
 //! both SQLite and PostgreSQL keep them exact.
 
+use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -42,3 +43,51 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A subject's started cycles, in number order.
+pub async fn for_subject<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .order_by_asc(Column::CycleNumber)
+        .all(conn)
+        .await
+}
+
+/// One cycle of a subject, with its doses in plan order.
+pub async fn with_doses<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    number: i32,
+) -> Result<Option<(Model, Vec<super::dose::Model>)>, DbErr> {
+    use super::dose;
+    let Some(found) = Entity::find_by_id(format!("{subject_id}|{number}")).one(conn).await? else {
+        return Ok(None);
+    };
+    let doses = dose::Entity::find()
+        .filter(dose::Column::SubjectId.eq(subject_id))
+        .filter(dose::Column::CycleNumber.eq(number))
+        .order_by_asc(dose::Column::Position)
+        .all(conn)
+        .await?;
+    Ok(Some((found, doses)))
+}
+
+/// Stores a started cycle: the cycle, its doses and its calendar of administrations.
+pub async fn insert_started<C: ConnectionTrait>(
+    conn: &C,
+    cycle: &Model,
+    doses: &[super::dose::Model],
+    administrations: &[super::administration::Model],
+) -> Result<(), DbErr> {
+    use super::{administration, dose};
+    Entity::insert(ActiveModel::from(cycle.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    dose::Entity::insert_many(doses.iter().cloned().map(dose::ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    administration::Entity::insert_many(administrations.iter().cloned().map(administration::ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

@@ -34,3 +34,12 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Stores a refused start once per request id; whether this call stored it (false: a retry).
+pub async fn insert_once<C: ConnectionTrait>(conn: &C, attempt: &Model) -> Result<bool, DbErr> {
+    let inserted = Entity::insert(ActiveModel::from(attempt.clone()))
+        .on_conflict_do_nothing_on([Column::RequestId])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
+}

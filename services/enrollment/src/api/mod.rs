@@ -5,6 +5,7 @@ mod allocation;
 mod audit;
 mod convert;
 mod enroll;
+mod parse;
 mod screening;
 mod sites;
 mod subjects;
@@ -18,7 +19,10 @@ use tonic::{Request, Response, Status};
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentService;
 
+use crate::error::Reason;
+use crate::store::site;
 use crate::trials::Trials;
+use trialops_platform::AppError;
 
 /// The service state shared by every RPC.
 pub struct EnrollmentApi {
@@ -38,6 +42,18 @@ impl EnrollmentApi {
 fn latest_site_date() -> NaiveDate {
     let today = trialops_platform::clock::now().date_naive();
     today.checked_add_days(Days::new(1)).unwrap_or(today)
+}
+
+/// FAILED_PRECONDITION `SITE_NOT_REGISTERED` unless the site is registered.
+async fn require_registered<C: sea_orm::ConnectionTrait>(conn: &C, site_code: &str) -> Result<(), AppError> {
+    if site::is_registered(conn, site_code).await? {
+        return Ok(());
+    }
+    Err(AppError::FailedPrecondition {
+        reason: Reason::SiteNotRegistered.into(),
+        message: format!("site {site_code} is not registered; an administrator registers it with RegisterSite"),
+        metadata: vec![("site_code".into(), site_code.to_owned())],
+    })
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;

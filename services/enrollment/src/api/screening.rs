@@ -4,15 +4,15 @@ use chrono::SubsecRound;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::Request;
 use trialops_domain::eligibility::{self, InputPart};
-use trialops_domain::identifiers::{is_screening_id, is_site_code};
+use trialops_domain::identifiers::{ScreeningId, SiteCode};
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency};
 use trialops_proto::enrollment::v1 as pb;
 use uuid::Uuid;
 
-use super::{EnrollmentApi, convert, latest_site_date, sites};
-use crate::error::SUBJECT_ALREADY_ENROLLED;
+use super::{EnrollmentApi, convert, latest_site_date};
+use crate::error::Reason;
 use crate::store::{screening, subject};
 
 /// Most screening values one request may carry (a protocol defines a few dozen variables).
@@ -26,16 +26,8 @@ pub(super) async fn screen(
     let req = request.into_inner();
     let mut v = Violations::new();
     let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(
-        is_site_code(&req.site_code),
-        "site_code",
-        "2 to 32 characters of A-Z, 0-9 and '-'",
-    );
-    v.check(
-        is_screening_id(&req.screening_id),
-        "screening_id",
-        "1 to 64 characters of A-Z, a-z, 0-9, '-' and '_' (a screening number, never a name or record number)",
-    );
+    v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
+    v.take(wire::parsed("screening_id", ScreeningId::parse(&req.screening_id)));
     let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
     if let Some(date) = assessed_on {
         v.check(date <= latest_site_date(), "assessed_on", "must not be in the future");
@@ -88,7 +80,7 @@ pub(super) async fn screen(
         &req.clone(),
         move |tx| {
             Box::pin(async move {
-                sites::require_registered(tx, &req.site_code).await?;
+                super::require_registered(tx, &req.site_code).await?;
                 let enrolled = subject::Entity::find()
                     .filter(subject::Column::TrialId.eq(req.trial_id.as_str()))
                     .filter(subject::Column::ScreeningId.eq(req.screening_id.as_str()))
@@ -96,7 +88,7 @@ pub(super) async fn screen(
                     .await?;
                 if enrolled.is_some() {
                     return Err(AppError::AlreadyExists {
-                        reason: SUBJECT_ALREADY_ENROLLED,
+                        reason: Reason::SubjectAlreadyEnrolled.into(),
                         message: format!("screening {} is already enrolled", req.screening_id),
                     });
                 }

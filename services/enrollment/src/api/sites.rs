@@ -3,14 +3,14 @@
 use chrono::SubsecRound;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
-use trialops_domain::identifiers::is_site_code;
+use trialops_domain::identifiers::SiteCode;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, convert};
-use crate::error::SITE_ALREADY_REGISTERED;
+use crate::error::Reason;
 use crate::store::site;
 
 pub(super) async fn register(
@@ -21,11 +21,7 @@ pub(super) async fn register(
     let req = request.into_inner();
     let mut v = Violations::new();
     let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(
-        is_site_code(&req.site_code),
-        "site_code",
-        "2 to 32 characters of A-Z, 0-9 and '-'",
-    );
+    v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
     let name = v.take(wire::text("name", &req.name, 200));
     let (Some(request_id), Some(name)) = (request_id, name) else {
         return Err(v.into_error());
@@ -38,7 +34,7 @@ pub(super) async fn register(
         Box::pin(async move {
             if site::Entity::find_by_id(site_code.clone()).one(tx).await?.is_some() {
                 return Err(AppError::AlreadyExists {
-                    reason: SITE_ALREADY_REGISTERED,
+                    reason: Reason::SiteAlreadyRegistered.into(),
                     message: format!("site {site_code} is already registered"),
                 });
             }
@@ -88,20 +84,4 @@ pub(super) async fn list(
         sites: rows.iter().map(convert::site).collect(),
         next_page_token,
     })
-}
-
-/// NOT a site yet: FAILED_PRECONDITION `SITE_NOT_REGISTERED`.
-pub(super) async fn require_registered<C: sea_orm::ConnectionTrait>(conn: &C, site_code: &str) -> Result<(), AppError> {
-    if site::Entity::find_by_id(site_code.to_owned())
-        .one(conn)
-        .await?
-        .is_none()
-    {
-        return Err(AppError::FailedPrecondition {
-            reason: crate::error::SITE_NOT_REGISTERED,
-            message: format!("site {site_code} is not registered; an administrator registers it with RegisterSite"),
-            metadata: vec![("site_code".into(), site_code.to_owned())],
-        });
-    }
-    Ok(())
 }

@@ -10,9 +10,9 @@ use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
 use trialops_proto::enrollment::v1 as pb;
 
-use super::enroll::{check_consent, check_strata, require_accepted_version};
+use super::parse::{check_consent, check_strata, require_accepted_version};
 use super::{EnrollmentApi, convert, latest_site_date};
-use crate::error::*;
+use crate::error::Reason;
 use crate::store::subject;
 
 async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
@@ -214,7 +214,7 @@ pub(super) async fn change_status(
                     .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored status {:?} unknown", current.status)))?;
                 if !from.can_become(new_status) {
                     return Err(AppError::FailedPrecondition {
-                        reason: INVALID_STATUS_TRANSITION,
+                        reason: Reason::InvalidStatusTransition.into(),
                         message: format!("a subject {} cannot become {}", from.as_str(), new_status.as_str()),
                         metadata: vec![
                             ("from".into(), from.as_str().into()),
@@ -329,7 +329,7 @@ pub(super) async fn correct(
                 // The arm and the randomized stratum are never corrected (intention to treat).
                 if updated == current {
                     return Err(AppError::precondition(
-                        CORRECTION_CHANGES_NOTHING,
+                        Reason::CorrectionChangesNothing,
                         "the corrected values equal the recorded ones",
                     ));
                 }

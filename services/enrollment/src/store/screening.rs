@@ -1,5 +1,6 @@
 //! Recorded screenings: one row per attempt, never changed afterwards.
 
+use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -37,3 +38,13 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The latest screening attempt of a candidate of a trial, if any.
+pub async fn latest<C: ConnectionTrait>(conn: &C, trial_id: &str, screening_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .filter(Column::ScreeningId.eq(screening_id))
+        .order_by_desc(Column::Attempt)
+        .one(conn)
+        .await
+}

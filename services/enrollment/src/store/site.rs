@@ -21,3 +21,8 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Whether a site with this code is registered.
+pub async fn is_registered<C: ConnectionTrait>(conn: &C, site_code: &str) -> Result<bool, DbErr> {
+    Ok(Entity::find_by_id(site_code.to_owned()).one(conn).await?.is_some())
+}

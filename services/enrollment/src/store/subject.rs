@@ -49,3 +49,31 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The subject a trial enrolled from this screening id, if any.
+pub async fn by_screening<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    screening_id: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .filter(Column::ScreeningId.eq(screening_id))
+        .one(conn)
+        .await
+}
+
+/// Stores a newly enrolled subject and its allocation.
+pub async fn insert_enrolled<C: ConnectionTrait>(
+    conn: &C,
+    subject: &Model,
+    allocation: &super::allocation::Model,
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(subject.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    super::allocation::Entity::insert(super::allocation::ActiveModel::from(allocation.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

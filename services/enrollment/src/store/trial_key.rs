@@ -21,3 +21,24 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Records `fingerprint` as the trial's key unless one is recorded; whether the recorded key is
+/// this one (false: the service was started with another randomization secret).
+pub async fn record_or_match<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    fingerprint: &str,
+    now: DateTimeUtc,
+) -> Result<bool, DbErr> {
+    let record = Model {
+        trial_id: trial_id.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        first_used_at: now,
+    };
+    Entity::insert(ActiveModel::from(record))
+        .on_conflict_do_nothing_on([Column::TrialId])
+        .exec_without_returning(conn)
+        .await?;
+    let stored = Entity::find_by_id(trial_id.to_owned()).one(conn).await?;
+    Ok(stored.is_some_and(|s| s.fingerprint == fingerprint))
+}

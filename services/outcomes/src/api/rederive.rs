@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::responses::{Measures, derive};
 use super::{OutcomesApi, convert};
-use crate::error::CURIE_SEGMENTS_ALREADY_RECORDED;
+use crate::error::Reason;
 use crate::store::{assessment, rederivation};
 
 pub(super) async fn reenter(
@@ -66,7 +66,7 @@ pub(super) async fn reenter(
             };
             if history[position].curie_skeletal_score.is_some() {
                 return Err(AppError::precondition(
-                    CURIE_SEGMENTS_ALREADY_RECORDED,
+                    Reason::CurieSegmentsAlreadyRecorded,
                     format!("assessment {} has its Curie segment scores", target.assessment_id),
                 ));
             }
@@ -81,7 +81,7 @@ pub(super) async fn reenter(
             }
             let before = history.clone();
             history[position].curie_skeletal_score = Some(skeletal);
-            let rederived = rederive(&mut history, fdg_route);
+            let rederived = rederive(&mut history, fdg_route)?;
             let mut sequence = rederivation::Entity::find().count(tx).await? as i32;
             let mut changed_rows = Vec::new();
             for (i, (now, was)) in history.iter().zip(&before).enumerate() {
@@ -139,9 +139,9 @@ pub(super) async fn reenter(
 /// Derives every later assessment of `history` (one subject and assessor, in date order) again
 /// against its baseline; returns the positions whose responses changed. An override recorded
 /// with an assessment stays its overall response.
-fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Vec<usize> {
+fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Result<Vec<usize>, AppError> {
     let Some(baseline) = history.iter().find(|a| a.after_cycle == 0).cloned() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let mut changed = Vec::new();
     for i in 0..history.len() {
@@ -157,7 +157,7 @@ fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Vec<usize> {
             })
             .cloned()
             .collect();
-        let [primary, metastases, marrow, overall] = derive(&Measures::of(&current), &baseline, &earlier, fdg_route);
+        let [primary, metastases, marrow, overall] = derive(&Measures::of(&current)?, &baseline, &earlier, fdg_route)?;
         let a = &mut history[i];
         let before = (
             a.primary_response.clone(),
@@ -182,5 +182,5 @@ fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Vec<usize> {
             changed.push(i);
         }
     }
-    changed
+    Ok(changed)
 }

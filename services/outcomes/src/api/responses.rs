@@ -16,15 +16,17 @@ use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
 use super::{OutcomesApi, convert};
-use crate::error::{BASELINE_EXISTS, NO_BASELINE_ASSESSMENT};
+use crate::error::Reason;
 use crate::store::{assessment, rederivation};
 
-fn stored(d: Decimal) -> String {
-    d.normalize().to_string()
-}
-
-fn parse(text: &str) -> Decimal {
-    text.parse().unwrap_or(Decimal::ZERO)
+/// A stored measurement. Empty text is a measurement the assessment did not have (no
+/// measurable primary or metastases), which the nadir and baseline comparisons read as 0 mm, as
+/// they always have; anything else must be a decimal, or the read fails loudly.
+fn measured(column: &'static str, text: &str) -> Result<Decimal, AppError> {
+    if text.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    wire::from_stored(column, text)
 }
 
 /// Checked measurements of one assessment.
@@ -124,19 +126,19 @@ fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations)
 impl Measures {
     /// The measurements a stored assessment was derived from. One recorded before the skeletal
     /// score was kept has its total standing in for it.
-    pub(super) fn of(a: &assessment::Model) -> Measures {
-        let decimal = |text: &str| (!text.is_empty()).then(|| parse(text));
-        Measures {
-            primary_mm: decimal(&a.primary_mm),
+    pub(super) fn of(a: &assessment::Model) -> Result<Measures, AppError> {
+        let decimal = |column, text: &str| (!text.is_empty()).then(|| wire::from_stored(column, text)).transpose();
+        Ok(Measures {
+            primary_mm: decimal("assessments.primary_mm", &a.primary_mm)?,
             primary_avid: a.primary_avid,
-            mets_sum: decimal(&a.metastases_sum_mm),
+            mets_sum: decimal("assessments.metastases_sum_mm", &a.metastases_sum_mm)?,
             mets_under_10: a.metastases_under_10_mm,
             curie: a.curie_score.max(0) as u32,
             skeletal: a.curie_skeletal_score.unwrap_or(a.curie_score).max(0) as u32,
             fdg: a.fdg_avid_lesions.and_then(|n| u32::try_from(n).ok()),
             new_lesions: a.new_lesions,
-            marrow: parse(&a.marrow_percent),
-        }
+            marrow: wire::from_stored("assessments.marrow_percent", &a.marrow_percent)?,
+        })
     }
 }
 
@@ -146,21 +148,21 @@ pub(super) fn derive(
     baseline: &assessment::Model,
     earlier: &[assessment::Model],
     fdg_route: bool,
-) -> [Response; 4] {
-    let nadir = |f: fn(&assessment::Model) -> &str| {
-        earlier
-            .iter()
-            .map(|a| parse(f(a)))
-            .chain([parse(f(baseline))])
-            .fold(parse(f(baseline)), Decimal::min)
+) -> Result<[Response; 4], AppError> {
+    let nadir = |column: &'static str, f: fn(&assessment::Model) -> &str| -> Result<Decimal, AppError> {
+        let mut lowest = measured(column, f(baseline))?;
+        for a in earlier {
+            lowest = lowest.min(measured(column, f(a))?);
+        }
+        Ok(lowest)
     };
     let primary = match (baseline.primary_not_involved, m.primary_mm) {
         (true, _) | (_, None) => Response::NotInvolved,
         (false, Some(mm)) => inrc::primary(&Primary {
             longest_mm: mm,
             avid: m.primary_avid,
-            baseline_mm: parse(&baseline.primary_mm),
-            nadir_mm: nadir(|a| &a.primary_mm),
+            baseline_mm: measured("assessments.primary_mm", &baseline.primary_mm)?,
+            nadir_mm: nadir("assessments.primary_mm", |a| &a.primary_mm)?,
         }),
     };
     let metastases = if baseline.metastases_not_involved {
@@ -176,8 +178,8 @@ pub(super) fn derive(
             curie_score: m.curie,
             skeletal_score: m.skeletal,
             new_lesions: m.new_lesions,
-            baseline_sum_mm: parse(&baseline.metastases_sum_mm),
-            nadir_sum_mm: nadir(|a| &a.metastases_sum_mm),
+            baseline_sum_mm: measured("assessments.metastases_sum_mm", &baseline.metastases_sum_mm)?,
+            nadir_sum_mm: nadir("assessments.metastases_sum_mm", |a| &a.metastases_sum_mm)?,
             // A baseline recorded before the bone score was stored has only its total: with no
             // uptake that is 0 either way; otherwise the total stands in (see README, "Known
             // limits").
@@ -189,15 +191,15 @@ pub(super) fn derive(
     };
     let marrow = inrc::marrow(&Marrow {
         percent: m.marrow,
-        baseline_percent: parse(&baseline.marrow_percent),
-        nadir_percent: nadir(|a| &a.marrow_percent),
+        baseline_percent: wire::from_stored("assessments.marrow_percent", &baseline.marrow_percent)?,
+        nadir_percent: nadir("assessments.marrow_percent", |a| &a.marrow_percent)?,
     });
-    [
+    Ok([
         primary,
         metastases,
         marrow,
         inrc::overall(&[primary, metastases, marrow]),
-    ]
+    ])
 }
 
 pub(super) async fn record(
@@ -280,7 +282,7 @@ pub(super) async fn record(
                 let responses: [Option<Response>; 4] = if req.after_cycle == 0 {
                     if baseline.is_some() {
                         return Err(AppError::precondition(
-                            BASELINE_EXISTS,
+                            Reason::BaselineExists,
                             format!("the {assessor} baseline of {} is recorded", req.subject_id),
                         ));
                     }
@@ -288,7 +290,7 @@ pub(super) async fn record(
                 } else {
                     let Some(baseline) = baseline else {
                         return Err(AppError::precondition(
-                            NO_BASELINE_ASSESSMENT,
+                            Reason::NoBaselineAssessment,
                             format!(
                                 "record the {assessor} baseline (after_cycle 0) of {} first",
                                 req.subject_id
@@ -300,7 +302,7 @@ pub(super) async fn record(
                         .filter(|a| a.after_cycle > 0 && a.assessed_on <= assessed_on)
                         .cloned()
                         .collect();
-                    derive(&measures, &baseline, &earlier, fdg_route).map(Some)
+                    derive(&measures, &baseline, &earlier, fdg_route)?.map(Some)
                 };
                 let name = |r: Option<Response>| r.map_or("baseline", Response::as_str).to_owned();
                 let derived = responses[3];
@@ -315,16 +317,16 @@ pub(super) async fn record(
                     after_cycle: req.after_cycle,
                     assessor: assessor.to_owned(),
                     criteria: "inrc_2017".into(),
-                    primary_mm: measures.primary_mm.map(stored).unwrap_or_default(),
+                    primary_mm: measures.primary_mm.map(wire::to_stored).unwrap_or_default(),
                     primary_avid: measures.primary_avid,
-                    metastases_sum_mm: measures.mets_sum.map(stored).unwrap_or_default(),
+                    metastases_sum_mm: measures.mets_sum.map(wire::to_stored).unwrap_or_default(),
                     metastases_under_10_mm: measures.mets_under_10,
                     curie_score: measures.curie as i32,
                     curie_skeletal_score: Some(measures.skeletal as i32),
                     fdg_avid_lesions: measures.fdg.map(|n| n as i32),
                     new_lesions: measures.new_lesions,
                     metastases_not_involved: req.metastases.as_ref().is_some_and(|m| m.not_involved),
-                    marrow_percent: stored(measures.marrow),
+                    marrow_percent: wire::to_stored(measures.marrow),
                     primary_not_involved: req.primary_tumour.as_ref().is_some_and(|p| p.not_involved),
                     primary_response: name(responses[0]),
                     metastases_response: name(responses[1]),

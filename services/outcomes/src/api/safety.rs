@@ -19,7 +19,7 @@ use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
 use super::{OutcomesApi, convert};
-use crate::error::{ONSET_BEFORE_REPORTING_PERIOD, REPORT_ALREADY_SUBMITTED, UPDATE_CHANGES_NOTHING};
+use crate::error::Reason;
 use crate::store::{adverse_event, obligation};
 
 /// Most agent attributions one adverse event may carry.
@@ -144,7 +144,7 @@ pub(super) async fn record(
         };
         let on = period_start.map_or_else(|| "not yet".to_owned(), |d| d.to_string());
         return Err(AppError::FailedPrecondition {
-            reason: ONSET_BEFORE_REPORTING_PERIOD,
+            reason: Reason::OnsetBeforeReportingPeriod.into(),
             message: format!(
                 "onset {onset} is before the adverse-event reporting period, which starts at {starts} ({on}): \
                  record it as a baseline condition, not as an adverse event"
@@ -306,7 +306,7 @@ pub(super) async fn update(
                 }
                 if updated == current {
                     return Err(AppError::precondition(
-                        UPDATE_CHANGES_NOTHING,
+                        Reason::UpdateChangesNothing,
                         "the values equal the recorded ones",
                     ));
                 }
@@ -401,7 +401,7 @@ pub(super) async fn submitted(
                 viewer.require_visible(&current.site_code, "reporting obligation", &current.obligation_id)?;
                 if !current.open {
                     return Err(AppError::AlreadyExists {
-                        reason: REPORT_ALREADY_SUBMITTED,
+                        reason: Reason::ReportAlreadySubmitted.into(),
                         message: "the report was already submitted".into(),
                     });
                 }

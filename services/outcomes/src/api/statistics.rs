@@ -19,7 +19,7 @@ use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Data, Endpoint};
-use crate::error::{NO_ADMISSIBLE_DESIGN, NO_SIMON_DESIGN};
+use crate::error::Reason;
 use crate::store::{follow_up, rederivation};
 
 /// Reads everything the analyses of a trial need.
@@ -171,7 +171,7 @@ pub(super) fn simon_design(
         return Err(AppError::invalid("alpha", "alpha and beta must be between 0 and 1"));
     }
     let (optimal, minimax) = simon::designs(p0, p1, alpha, beta, 100)
-        .map_err(|e| AppError::precondition(NO_ADMISSIBLE_DESIGN, e.to_string()))?;
+        .map_err(|e| AppError::precondition(Reason::NoAdmissibleDesign, e.to_string()))?;
     Ok(pb::ComputeSimonDesignResponse {
         optimal: Some(design(&optimal)),
         minimax: Some(design(&minimax)),
@@ -187,7 +187,7 @@ pub(super) async fn simon_interim(
     let protocol = api.protocol(&req.trial_id)?;
     let Some(configured) = protocol.outcomes.simon.clone() else {
         return Err(AppError::precondition(
-            NO_SIMON_DESIGN,
+            Reason::NoSimonDesign,
             format!("the {} protocol configures no Simon design", req.trial_id),
         ));
     };
