@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::PathBuf;
+use trialops_stack::ServiceSet;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -132,29 +133,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     // The allocation secret is derived from the seed: the same seed, the same allocations.
     let secret = Sha256::digest(format!("trialops demo randomization secret, seed {}", options.seed)).to_vec();
     let shutdown = CancellationToken::new();
-    let enrollment = trialops_enrollment::build(
-        settings()?,
+    let set = ServiceSet::start(
+        |_| settings(),
         trialops_enrollment::Options {
             randomization_secret: Some(secret),
             authenticator: None,
         },
     )
     .await?;
-    let enrollment_url = format!("http://{}", enrollment.local_addr()?);
-    let mut s = settings()?;
-    s.enrollment_url = enrollment_url.clone();
-    let dosing = trialops_dosing::build(s, trialops_dosing::Options::default()).await?;
-    let dosing_url = format!("http://{}", dosing.local_addr()?);
-    let mut s = settings()?;
-    s.enrollment_url = enrollment_url.clone();
-    s.dosing_url = dosing_url.clone();
-    let outcomes = trialops_outcomes::build(s, trialops_outcomes::Options::default()).await?;
-    let outcomes_url = format!("http://{}", outcomes.local_addr()?);
-    let servers = [
-        tokio::spawn(enrollment.run(shutdown.clone())),
-        tokio::spawn(dosing.run(shutdown.clone())),
-        tokio::spawn(outcomes.run(shutdown.clone())),
-    ];
+    let [enrollment_url, dosing_url, outcomes_url] = set.addresses()?.urls();
+    let serving = set.spawn(shutdown.clone());
 
     let clients = Clients::new(&enrollment_url, &dosing_url, &outcomes_url)?;
     let mint =
@@ -204,9 +192,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         Err(e) => Err(e),
     };
     shutdown.cancel();
-    for server in servers {
-        server.await??;
-    }
+    serving.await??;
     report
 }
 

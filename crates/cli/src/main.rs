@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use trialops_platform::auth::Role;
 use trialops_platform::{Settings, devkeys, server, telemetry};
+use trialops_stack::{Service, ServiceSet};
 
 /// trialops: clinical-trial operations services.
 #[derive(Parser)]
@@ -94,19 +95,17 @@ enum Command {
     },
 }
 
-/// The settings of one service: the environment's `TRIALOPS_*` values, then this command's.
+/// The settings of one service: the environment's `TRIALOPS_*` values, then this command's
+/// (the service set fills in where the services reach each other).
 fn settings(
     env: &HashMap<String, String>,
     port: u16,
     host: std::net::IpAddr,
     data_dir: &std::path::Path,
-    urls: (&str, &str),
 ) -> anyhow::Result<Settings> {
     let mut s = Settings::load(port, None, env.clone())?;
     s.listen_addr = SocketAddr::new(host, port);
     s.data_dir = data_dir.to_owned();
-    s.enrollment_url = urls.0.to_owned();
-    s.dosing_url = urls.1.to_owned();
     Ok(s)
 }
 
@@ -190,34 +189,29 @@ async fn up(
     } else {
         Some(devkeys::ensure_key(&data_dir)?)
     };
-    let settings = |port: u16, urls: (&str, &str)| -> anyhow::Result<Settings> {
-        let mut s = settings(env, port, host, &data_dir, urls)?;
+    let settings = |port: u16| -> anyhow::Result<Settings> {
+        let mut s = settings(env, port, host, &data_dir)?;
         if let Some(key) = &dev_key {
             devkeys::apply(&mut s, key);
         }
         Ok(s)
     };
-    // Each service is bound before the next is configured, so the others reach it at the
-    // address it really has (port 0 picks a free one).
-    let base = settings(enrollment_port, ("", ""))?;
+    let base = settings(enrollment_port)?;
     let _telemetry = telemetry::init("trialops", &base, env)?;
-    let enrollment = trialops_enrollment::build(base, trialops_enrollment::Options::default()).await?;
-    let enrollment_url = format!("http://{}", enrollment.local_addr()?);
-    let dosing = trialops_dosing::build(
-        settings(dosing_port, (&enrollment_url, ""))?,
-        trialops_dosing::Options::default(),
+    let set = ServiceSet::start(
+        |service| match service {
+            Service::Enrollment => Ok(base.clone()),
+            Service::Dosing => settings(dosing_port),
+            Service::Outcomes => settings(outcomes_port),
+        },
+        trialops_enrollment::Options::default(),
     )
     .await?;
-    let dosing_url = format!("http://{}", dosing.local_addr()?);
-    let outcomes = trialops_outcomes::build(
-        settings(outcomes_port, (&enrollment_url, &dosing_url))?,
-        trialops_outcomes::Options::default(),
-    )
-    .await?;
+    let addresses = set.addresses()?;
     println!("trialops is running (data in {}):", data_dir.display());
-    println!("  enrollment  {}", enrollment.local_addr()?);
-    println!("  dosing      {}", dosing.local_addr()?);
-    println!("  outcomes    {}", outcomes.local_addr()?);
+    println!("  enrollment  {}", addresses.enrollment);
+    println!("  dosing      {}", addresses.dosing);
+    println!("  outcomes    {}", addresses.outcomes);
     if dev_key.is_some() {
         println!("Callers need a development token, for example:");
         println!(
@@ -233,11 +227,5 @@ async fn up(
         server::termination_signal().await;
         trigger.cancel();
     });
-    // Outcomes depends on dosing and enrollment, dosing on enrollment: all drain together.
-    let (a, b, c) = tokio::join!(
-        enrollment.run(shutdown.clone()),
-        dosing.run(shutdown.clone()),
-        outcomes.run(shutdown)
-    );
-    a.and(b).and(c)
+    set.run(shutdown).await
 }

@@ -2,13 +2,16 @@
 //! ANBL1221 result and against exact intervals computed independently, and the same seed giving
 //! the same report.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 fn demo(seed: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_trialops"))
         .args(["demo", "--json", "--seed", seed])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }

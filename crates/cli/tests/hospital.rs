@@ -1,6 +1,9 @@
 //! One child from screening to a recorded response through the hospital CLI, against the three
 //! services run by `trialops up`, checking each service's view; and how a refused call reads.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
@@ -27,7 +30,7 @@ fn trialops(up: &Up, args: &[&str]) -> Output {
         .args(args)
         .env_remove("TRIALOPS_TOKEN")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
 }
 
 /// Runs a command with `--json` and the token; panics with stderr on failure.
@@ -50,7 +53,7 @@ fn token(dir: &Path, args: &[&str]) -> String {
         .arg(dir)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -62,8 +65,7 @@ const CLI_SECRET: &str = "trialops CLI test secret: thirty-two bytes or more";
 /// [`CLI_SECRET`], from the independent implementation's vectors.
 fn reference_arms() -> Vec<String> {
     let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("../../domain/tests/fixtures/randomization_v1.json"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(include_str!("../../domain/tests/fixtures/randomization_v1.json")).unwrap();
     let secret_hex: String = CLI_SECRET.bytes().map(|b| format!("{b:02x}")).collect();
     let vector = fixture["vectors"]
         .as_array()
@@ -73,7 +75,7 @@ fn reference_arms() -> Vec<String> {
             v["secret_hex"] == secret_hex.as_str()
                 && v["stratum"] == "prior_therapy=no_prior_irinotecan_temozolomide|mycn_status=amplified"
         })
-        .unwrap_or_else(|| panic!("no reference vector for the CLI secret"));
+        .expect("no reference vector for the CLI secret");
     vector["allocations"]
         .as_array()
         .into_iter()
@@ -117,12 +119,12 @@ fn start_cycle<'a>(subject: &'a str, measured_at: &'a str, today: &'a str) -> [&
 
 #[test]
 fn one_child_from_screening_to_response_through_the_cli() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     // A fixed randomization secret, whose stratum sequence the independent reference
     // implementation computed (tools/reference/randomization_v1.py): the first child's arm, and
     // the second's, are known before the run, and they differ, so both arms are covered.
     let secret = dir.path().join("randomization.secret");
-    std::fs::write(&secret, CLI_SECRET).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&secret, CLI_SECRET).unwrap();
     let arms = reference_arms();
     let mut command = common::up(dir.path());
     command

@@ -1,14 +1,19 @@
 //! The role policy, RPC by RPC and role by role, through the three real servers in JWT mode:
 //! every RPC of the contracts has a policy entry, and every (RPC, role) pair is refused with
-//! PERMISSION_DENIED exactly when the policy says so. Spot checks restate the contracts' own
-//! wording independently of the table.
+//! PERMISSION_DENIED exactly when the policy says so. Spot checks restate what the contracts
+//! allow independently of the table.
+
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use prost::Message;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
 use trialops_platform::auth::Role;
 use trialops_platform::policy::{POLICY, allows};
-use trialops_platform::testing::{RunningServer, jwt_settings, jwt_token, jwt_token_with_header};
+use trialops_platform::testing::{Backend, RunningServer, jwt_settings, jwt_token, jwt_token_with_header};
+use trialops_stack::Service;
+use trialops_stack::testing::TestStack;
 
 fn token(role: Role) -> String {
     jwt_token("tester", role.as_str(), Some("COG-101"))
@@ -25,26 +30,17 @@ fn settings(dir: &std::path::Path) -> trialops_platform::Settings {
 /// Calls `path` with an empty request and the role's token; returns the status code.
 async fn call(url: &str, path: &str, role: Role) -> Code {
     let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap_or_else(|e| panic!("{e}"));
+    grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
-    let value = format!("Bearer {}", token(role))
-        .parse()
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let value = format!("Bearer {}", token(role)).parse().unwrap();
     request.metadata_mut().insert("authorization", value);
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    match grpc
-        .unary(
-            request,
-            path.parse::<PathAndQuery>().unwrap_or_else(|e| panic!("{e}")),
-            codec,
-        )
-        .await
-    {
+    match grpc.unary(request, path.parse::<PathAndQuery>().unwrap(), codec).await {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
     }
@@ -52,8 +48,7 @@ async fn call(url: &str, path: &str, role: Role) -> Code {
 
 #[test]
 fn every_rpc_of_the_contracts_has_a_policy() {
-    let set =
-        prost_types::FileDescriptorSet::decode(trialops_proto::FILE_DESCRIPTOR_SET).unwrap_or_else(|e| panic!("{e}"));
+    let set = prost_types::FileDescriptorSet::decode(trialops_proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut rpcs = Vec::new();
     for file in set.file.iter().filter(|f| f.package().starts_with("trialops.")) {
         for service in &file.service {
@@ -68,42 +63,47 @@ fn every_rpc_of_the_contracts_has_a_policy() {
     }
 }
 
-/// Each RPC's `Roles:` sentence in the .proto files, read as an integrator reads it: the full
-/// method path and the role claim values it names.
+/// Each RPC's `(trialops.common.v1.access)` option, read as an integrator reads it from the
+/// descriptor set the servers publish through reflection: the full method path and the role
+/// claim values it names (the value's name without `ROLE_`, in lower case).
 fn contract_roles() -> Vec<(String, Vec<String>)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/trialops");
+    let pool = prost_reflect::DescriptorPool::decode(trialops_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let access = pool
+        .get_extension_by_name("trialops.common.v1.access")
+        .expect("the access option is in the descriptor set");
+    let role = pool.get_enum_by_name("trialops.common.v1.Role").expect("a Role enum");
     let mut out = Vec::new();
-    for (package, service) in [
-        ("enrollment", "EnrollmentService"),
-        ("dosing", "DosingService"),
-        ("outcomes", "OutcomesService"),
-    ] {
-        let file = root.join(format!("{package}/v1/{package}.proto"));
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut comment = String::new();
-        for line in text.lines() {
-            if let Some(c) = line.trim().strip_prefix("//") {
-                comment.push(' ');
-                comment.push_str(c.trim());
-                continue;
-            }
-            if let Some(rpc) = line.trim().strip_prefix("rpc ").and_then(|r| r.split('(').next()) {
-                let path = format!("/trialops.{package}.v1.{service}/{rpc}");
-                let sentences: Vec<&str> = comment.split("Roles: ").skip(1).collect();
-                assert_eq!(sentences.len(), 1, "{path}: one Roles sentence in {comment:?}");
-                let listed = sentences[0].split('.').next().unwrap_or_default();
-                out.push((path, listed.split(", ").map(str::to_owned).collect()));
-            }
-            comment.clear();
+    for service in pool.services().filter(|s| s.package_name().starts_with("trialops.")) {
+        for method in service.methods() {
+            let path = format!("/{}/{}", service.full_name(), method.name());
+            let options = method.options();
+            assert!(options.has_extension(&access), "{path}: no access option");
+            let policy = options.get_extension(&access);
+            let message = policy.as_message().expect("an AccessPolicy message");
+            let roles = message.get_field_by_name("roles").expect("a roles field");
+            let names = roles
+                .as_list()
+                .expect("roles is a list")
+                .iter()
+                .map(|v| {
+                    let number = v.as_enum_number().unwrap_or_else(|| panic!("{path}: {v:?}"));
+                    let value = role
+                        .get_value(number)
+                        .unwrap_or_else(|| panic!("{path}: role {number}"));
+                    value.name().trim_start_matches("ROLE_").to_lowercase()
+                })
+                .collect();
+            out.push((path, names));
         }
     }
     out
 }
 
 #[test]
-fn the_policy_is_what_the_contracts_roles_sentences_say() {
+fn the_policy_is_what_the_contracts_access_options_say() {
     let contract = contract_roles();
-    assert_eq!(contract.len(), POLICY.len(), "every RPC's comment names its roles");
+    assert_eq!(contract.len(), POLICY.len(), "every RPC's contract names its roles");
+    assert_eq!(contract.len(), 41, "the contracts' RPCs");
     for (path, listed) in contract {
         let mut expected: Vec<Role> = listed
             .iter()
@@ -176,39 +176,21 @@ fn the_contracts_wording_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_and_role_is_enforced_by_the_servers() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
         authenticator: None,
     };
-    let enrollment = RunningServer::spawn(
-        trialops_enrollment::build(settings(dir.path()), options)
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let mut s = settings(dir.path());
-    s.enrollment_url = enrollment.url();
-    let dosing = RunningServer::spawn(
-        trialops_dosing::build(s.clone(), Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    s.dosing_url = dosing.url();
-    let outcomes = RunningServer::spawn(
-        trialops_outcomes::build(s, Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
+    let set = TestStack::start_with(Backend::Sqlite, options, |_, s| *s = jwt_settings(s.clone())).await;
 
     let mut checked = 0;
     for (path, _) in POLICY {
-        let url = if path.contains(".enrollment.") {
-            enrollment.url()
+        let url = set.url(if path.contains(".enrollment.") {
+            Service::Enrollment
         } else if path.contains(".dosing.") {
-            dosing.url()
+            Service::Dosing
         } else {
-            outcomes.url()
-        };
+            Service::Outcomes
+        });
         for role in Role::ALL {
             let code = call(&url, path, role).await;
             if allows(path, role) {
@@ -221,27 +203,25 @@ async fn every_rpc_and_role_is_enforced_by_the_servers() {
         }
     }
     assert_eq!(checked, POLICY.len() * Role::ALL.len());
-    outcomes.stop().await;
-    dosing.stop().await;
-    enrollment.stop().await;
+    set.stop().await;
 }
 
 /// Calls `path` on `url` with these `authorization` values (none, one or several).
 async fn call_with(url: &str, path: &str, authorizations: &[String]) -> Code {
     let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap_or_else(|e| panic!("{e}"));
+    grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
     for value in authorizations {
-        let value = format!("Bearer {value}").parse().unwrap_or_else(|e| panic!("{e:?}"));
+        let value = format!("Bearer {value}").parse().unwrap();
         request.metadata_mut().append("authorization", value);
     }
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    let path = path.parse::<PathAndQuery>().unwrap_or_else(|e| panic!("{e}"));
+    let path = path.parse::<PathAndQuery>().unwrap();
     match grpc.unary(request, path, codec).await {
         Ok(_) => Code::Ok,
         Err(status) => status.code(),
@@ -250,16 +230,12 @@ async fn call_with(url: &str, path: &str, authorizations: &[String]) -> Code {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_methods_ambiguous_and_critical_credentials() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
         authenticator: None,
     };
-    let enrollment = RunningServer::spawn(
-        trialops_enrollment::build(settings(dir.path()), options)
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
+    let enrollment = RunningServer::spawn(trialops_enrollment::build(settings(dir.path()), options).await.unwrap());
     let url = enrollment.url();
     let admin = token(Role::Administrator);
     let list_sites = "/trialops.enrollment.v1.EnrollmentService/ListSites";

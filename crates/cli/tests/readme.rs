@@ -1,6 +1,9 @@
 //! The README's worked session, run exactly as written there (the shell block that starts with
 //! `TODAY=`), against `trialops up`: if either changes without the other, this fails.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};
@@ -10,15 +13,15 @@ fn session() -> String {
     let readme = include_str!("../../../README.md");
     let start = readme
         .find("```sh\nTODAY=")
-        .unwrap_or_else(|| panic!("README has no session block starting with TODAY="));
+        .expect("README has no session block starting with TODAY=");
     let body = &readme[start + "```sh\n".len()..];
-    let end = body.find("\n```").unwrap_or_else(|| panic!("unterminated block"));
+    let end = body.find("\n```").expect("unterminated block");
     body[..end].to_owned()
 }
 
 #[test]
 fn the_readme_session_runs_as_written() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let mut command = common::up(&dir.path().join("data"));
     command.stderr(Stdio::null());
     let common::Started { mut child, ports, .. } = common::start(command);
@@ -40,7 +43,7 @@ fn the_readme_session_runs_as_written() {
         .env_remove("TRIALOPS_TOKEN")
         .env_remove("COLUMNS")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let _ = child.wait();
     let stdout = String::from_utf8_lossy(&run.stdout);

@@ -6,13 +6,14 @@
 //!
 //! RegisterSite is the one write left out: only administrators, who belong to no site, make it.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use tonic::Status;
 use tonic::transport::Channel;
-use trialops_enrollment::testing::{SECRET, eligible_values, strata};
+use trialops_enrollment::testing::{eligible_values, strata};
 use trialops_platform::backend_tests;
-use trialops_platform::testing::{
-    Backend, RunningServer, TestDatabase, TestTime, jwt_settings, jwt_token, reason, request_id, settings, with_bearer,
-};
+use trialops_platform::testing::{Backend, TestTime, jwt_settings, jwt_token, reason, request_id, with_bearer};
 use trialops_proto::common::v1::Decimal;
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
@@ -20,63 +21,35 @@ use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
 use trialops_proto::outcomes::v1 as opb;
 use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
+use trialops_stack::Service;
+use trialops_stack::testing::TestStack;
 
 backend_tests!(a_replay_from_another_site_is_refused_like_a_first_call);
 
 struct Stack {
-    _dbs: Vec<TestDatabase>,
-    servers: Vec<RunningServer>,
+    set: TestStack,
     e: EnrollmentServiceClient<Channel>,
     d: DosingServiceClient<Channel>,
     o: OutcomesServiceClient<Channel>,
 }
 
 async fn stack(backend: Backend) -> Stack {
-    let mut dbs = Vec::new();
-    for _ in 0..3 {
-        dbs.push(
-            TestDatabase::create(backend)
+    let set = TestStack::start(backend, |_, s| *s = jwt_settings(s.clone())).await;
+    let connect = |service| {
+        let url = set.url(service);
+        async move {
+            tonic::transport::Endpoint::from_shared(url)
+                .unwrap()
+                .connect()
                 .await
-                .unwrap_or_else(|| panic!("{backend:?}")),
-        );
-    }
-    let options = trialops_enrollment::Options {
-        randomization_secret: Some(SECRET.to_vec()),
-        authenticator: None,
-    };
-    let enrollment = RunningServer::spawn(
-        trialops_enrollment::build(jwt_settings(settings(&dbs[0].url)), options)
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let mut s = jwt_settings(settings(&dbs[1].url));
-    s.enrollment_url = enrollment.url();
-    let dosing = RunningServer::spawn(
-        trialops_dosing::build(s, Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let mut s = jwt_settings(settings(&dbs[2].url));
-    s.enrollment_url = enrollment.url();
-    s.dosing_url = dosing.url();
-    let outcomes = RunningServer::spawn(
-        trialops_outcomes::build(s, Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let connect = |url: String| async move {
-        tonic::transport::Endpoint::from_shared(url)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap()
+        }
     };
     Stack {
-        e: EnrollmentServiceClient::new(connect(enrollment.url()).await),
-        d: DosingServiceClient::new(connect(dosing.url()).await),
-        o: OutcomesServiceClient::new(connect(outcomes.url()).await),
-        _dbs: dbs,
-        servers: vec![outcomes, dosing, enrollment],
+        e: EnrollmentServiceClient::new(connect(Service::Enrollment).await),
+        d: DosingServiceClient::new(connect(Service::Dosing).await),
+        o: OutcomesServiceClient::new(connect(Service::Outcomes).await),
+        set,
     }
 }
 
@@ -237,7 +210,7 @@ async fn as_site_a<T: prost::Message + Default>(
         .await
         .unwrap_or_else(|e| panic!("{write:?} as site A's {role}: {e}"));
     done.push((write, role));
-    T::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"))
+    T::decode(bytes.as_slice()).unwrap()
 }
 
 async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backend) {
@@ -255,7 +228,7 @@ async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backen
             &admin,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     }
     let mut done: Vec<(Write, &'static str)> = Vec::new();
     let w = &mut done;
@@ -351,7 +324,7 @@ async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backen
             &jwt_token("pharmacist-a", pharmacist, Some("COG-101")),
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .administrations
         .into_iter()
@@ -519,9 +492,7 @@ async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backen
     assert_eq!(done.len(), 14, "every write a site makes");
 
     check_replays(&s, &done[13..]).await;
-    for server in s.servers {
-        server.stop().await;
-    }
+    s.set.stop().await;
 }
 
 /// Each write replayed by site B's staff of the same role: refused exactly as the same request

@@ -2,6 +2,9 @@
 //! pipe ends a command quietly, tables fit a narrow terminal, and completion scripts and the
 //! manual page come from the command's own definitions.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Read;
@@ -23,7 +26,7 @@ impl Drop for Up {
 }
 
 fn up() -> Up {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let mut command = common::up(dir.path());
     command.stderr(Stdio::null());
     let common::Started { child, ports, .. } = common::start(command);
@@ -39,7 +42,7 @@ fn trialops(up: &Up, args: &[&str]) -> Command {
         .args(["token", "--role", "administrator", "--data-dir"])
         .arg(up.dir.path())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_trialops"));
     command
         .args([
@@ -57,7 +60,7 @@ fn trialops(up: &Up, args: &[&str]) -> Command {
 }
 
 fn output(mut command: Command) -> Output {
-    command.output().unwrap_or_else(|e| panic!("{e}"))
+    command.output().unwrap()
 }
 
 #[cfg(unix)]
@@ -71,13 +74,13 @@ fn a_closed_pipe_ends_every_command_quietly() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         drop(child.stdout.take());
         let mut stderr = String::new();
         if let Some(mut e) = child.stderr.take() {
             let _ = e.read_to_string(&mut stderr);
         }
-        let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+        let status = child.wait().unwrap();
         assert!(
             !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
             "{args:?}: {stderr}"
@@ -123,8 +126,7 @@ fn tables_fit_a_narrow_terminal_and_stay_whole_in_a_pipe() {
     // --json is not a table: unchanged by the width.
     let mut command = trialops(&up, &["--json", "trial"]);
     command.env("COLUMNS", "60");
-    let json: serde_json::Value =
-        serde_json::from_slice(&output(command).stdout).unwrap_or_else(|e| panic!("not JSON: {e}"));
+    let json: serde_json::Value = serde_json::from_slice(&output(command).stdout).expect("not JSON");
     assert!(json.get("trial").is_some(), "{json}");
 }
 
@@ -134,7 +136,7 @@ fn completions_and_the_manual_come_from_the_command_itself() {
         let out = Command::new(env!("CARGO_BIN_EXE_trialops"))
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert!(out.status.success(), "{args:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

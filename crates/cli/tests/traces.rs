@@ -2,6 +2,9 @@
 //! dosing that makes dosing call enrollment arrives as one trace: enrollment's server span is a
 //! child of dosing's, through W3C trace context in gRPC metadata. No span carries request text.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Started, start, up};
@@ -68,13 +71,8 @@ fn text_of(span: &Span) -> String {
 async fn one_trace_spans_dosing_and_enrollment() {
     let receiver = Receiver::default();
     // The collector listens before anything is told where it is: bound here, served from here.
-    let collector = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let collector_port = collector
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_port = collector.local_addr().map(|a| a.port()).unwrap();
     let server = receiver.clone();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
@@ -83,7 +81,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
             .await
     });
 
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let mut command = up(dir.path());
     command
         .env(
@@ -97,7 +95,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
     let Started { mut child, ports, .. } = start(command);
     let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // A free-text field that must never reach a span (stand-in for anything personal).
     let marker = "MARKER-Jane-Doe-Free-Text";
     enrollment
@@ -107,10 +105,10 @@ async fn one_trace_spans_dosing_and_enrollment() {
             name: marker.into(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut dosing = DosingServiceClient::connect(format!("http://127.0.0.1:{}", ports[1]))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let _ = dosing
         .create_treatment_plan(dpb::CreateTreatmentPlanRequest {
             request_id: trialops_platform::testing::request_id(),

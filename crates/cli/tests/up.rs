@@ -1,6 +1,9 @@
 //! `trialops up` as a newcomer runs it: one process, three services wired to each other, a clean
 //! stop on Ctrl-C (SIGINT), development tokens from `trialops token`.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Started, start, up};
@@ -28,7 +31,7 @@ async fn serving(port: u16) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_the_three_services_and_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let mut command = up(dir.path());
     command.stderr(Stdio::null());
     let Started {
@@ -47,7 +50,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     // Callers need a token: `trialops token` mints one with the key `up` created.
     let mut dosing = DosingServiceClient::connect(format!("http://127.0.0.1:{}", ports[1]))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let plan = dpb::CreateTreatmentPlanRequest {
         request_id: trialops_platform::testing::request_id(),
         subject_id: "ANBL1221-0001".into(),
@@ -55,8 +58,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     let err = dosing
         .create_treatment_plan(plan.clone())
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a call without a token was served"));
+        .expect_err("a call without a token was served");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
     let minted = Command::new(env!("CARGO_BIN_EXE_trialops"))
         .args([
@@ -71,7 +73,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
         .arg("--data-dir")
         .arg(dir.path())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
     let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
     // Dosing reaches enrollment with the pharmacist's token: an unknown subject is refused by
@@ -79,15 +81,14 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     let err = dosing
         .create_treatment_plan(trialops_platform::testing::with_bearer(plan, &token))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("planned an unknown subject"));
+        .expect_err("planned an unknown subject");
     assert_eq!(trialops_platform::testing::reason(&err), "SUBJECT_NOT_ENROLLED");
     // A site-bound role without a site is refused by `trialops token`, naming the option.
     let refused = Command::new(env!("CARGO_BIN_EXE_trialops"))
         .args(["token", "--role", "pharmacist", "--data-dir"])
         .arg(dir.path())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--site"));
     for db in ["enrollment.db", "dosing.db", "outcomes.db"] {
@@ -97,11 +98,11 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+        if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "did not stop on Ctrl-C");
@@ -116,7 +117,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_data_folder_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut command = up(&data);
     command.stderr(Stdio::null());
@@ -135,10 +136,7 @@ async fn a_fresh_data_folder_is_readable_by_its_owner_only() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
     assert_eq!(mode(&data), 0o700, "the data folder");
-    let mut files: Vec<_> = std::fs::read_dir(&data)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let names: Vec<String> = files
         .iter()

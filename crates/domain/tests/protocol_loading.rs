@@ -1,6 +1,9 @@
 //! The bundled ANBL1221 definition loads with the values TRIAL.md gives, and a broken
 //! definition is refused with the offending field named.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use trialops_domain::Decimal;
 use trialops_domain::protocol::{self, DoseBasis, Rounding};
 
@@ -10,7 +13,7 @@ fn dec(s: &str) -> Decimal {
 
 #[test]
 fn bundled_anbl1221_matches_the_published_design() {
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    let p = protocol::anbl1221().unwrap();
     assert_eq!(p.trial.id, "ANBL1221");
     assert_eq!(p.trial.registry_id, "NCT01767194");
     // 1:1 randomization, stratified by prior therapy and MYCN status (TRIAL.md, Design).
@@ -47,7 +50,7 @@ fn bundled_anbl1221_matches_the_published_design() {
 
 #[test]
 fn bundled_regimens_match_the_trial_table() {
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    let p = protocol::anbl1221().unwrap();
     // (arm, agent, starting dose per m2, unit, route, days) from TRIAL.md's regimen table.
     let expected = [
         ("A", "temozolomide", "100", "mg", "PO", vec![1, 2, 3, 4, 5]),

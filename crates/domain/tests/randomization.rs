@@ -1,5 +1,8 @@
 //! Properties of the permuted-block randomization (issue requirements) and its stability.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use trialops_domain::protocol;
 use trialops_domain::randomization::{BlockScheme, Sequence, TrialKey};
@@ -15,7 +18,7 @@ fn scheme_strategy() -> impl Strategy<Value = BlockScheme> {
                 .enumerate()
                 .map(|(i, r)| (format!("ARM{i}"), r))
                 .collect();
-            BlockScheme::new(arms, mults.into_iter().collect()).unwrap_or_else(|e| panic!("{e}"))
+            BlockScheme::new(arms, mults.into_iter().collect()).unwrap()
         })
 }
 
@@ -86,8 +89,8 @@ proptest! {
 }
 
 fn anbl_scheme() -> BlockScheme {
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
-    BlockScheme::from_protocol(&p).unwrap_or_else(|e| panic!("{e}"))
+    let p = protocol::anbl1221().unwrap();
+    BlockScheme::from_protocol(&p).unwrap()
 }
 
 #[test]
@@ -147,14 +150,14 @@ fn the_key_never_prints_and_its_fingerprint_tracks_the_secret() {
 #[test]
 fn sequences_match_the_independent_reference_vectors() {
     let fixture: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/randomization_v1.json")).unwrap_or_else(|e| panic!("fixture: {e}"));
+        serde_json::from_str(include_str!("fixtures/randomization_v1.json")).expect("fixture");
     let vectors = fixture["vectors"].as_array().cloned().unwrap_or_default();
     assert_eq!(vectors.len(), 4, "the fixture holds four vectors");
     for v in &vectors {
         let text = |key: &str| v[key].as_str().unwrap_or_else(|| panic!("{key}")).to_owned();
         let secret: Vec<u8> = (0..text("secret_hex").len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(&text("secret_hex")[i..i + 2], 16).unwrap_or_else(|e| panic!("{e}")))
+            .map(|i| u8::from_str_radix(&text("secret_hex")[i..i + 2], 16).unwrap())
             .collect();
         let arms = v["arms"]
             .as_array()
@@ -173,7 +176,7 @@ fn sequences_match_the_independent_reference_vectors() {
             .flatten()
             .map(|m| m.as_u64().unwrap_or(0) as u32)
             .collect();
-        let scheme = BlockScheme::new(arms, multipliers).unwrap_or_else(|e| panic!("{e}"));
+        let scheme = BlockScheme::new(arms, multipliers).unwrap();
         let key = TrialKey::derive(&secret, &text("trial_id"));
         assert_eq!(key.fingerprint(), text("fingerprint"));
         let stratum = text("stratum");

@@ -1,6 +1,9 @@
 //! The ANBL1221 expedited-reporting matrix (CTEP-AERS pattern and FDA IND rules of TRIAL.md),
 //! event by event, with deadlines counted from when the site became aware.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use trialops_domain::outcomes::safety::{Attribution, facts, is_expected, obligations};
 use trialops_domain::protocol::{self, Seriousness::*};
@@ -15,7 +18,7 @@ fn kinds_and_hours(
     serious: Vec<trialops_domain::protocol::Seriousness>,
     attributions: &[Attribution],
 ) -> Vec<(String, i64)> {
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    let p = protocol::anbl1221().unwrap();
     obligations(&p.reporting, &facts(grade, expected, serious, attributions), aware())
         .into_iter()
         .map(|o| (o.kind, (o.due_at - aware()).num_hours()))
@@ -74,7 +77,7 @@ fn mild_expected_events_need_no_expedited_report() {
 
 #[test]
 fn expectedness_comes_from_the_protocol_list() {
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
+    let p = protocol::anbl1221().unwrap();
     assert!(is_expected(&p, "Neutrophil count decreased"));
     assert!(is_expected(&p, "diarrhea"));
     assert!(!is_expected(&p, "Seizure"));

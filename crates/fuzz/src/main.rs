@@ -22,7 +22,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use tonic::Code;
 use tonic::transport::Channel;
-use trialops_platform::testing::{RunningServer, raw_call, settings};
+use trialops_platform::testing::{Backend, raw_call};
+use trialops_stack::testing::{self, TestStack};
 
 use grammar::{Grammar, Method};
 
@@ -79,20 +80,11 @@ async fn main() -> anyhow::Result<()> {
         .seed
         .unwrap_or_else(|| u64::from_le_bytes(*uuid::Uuid::new_v4().as_bytes().first_chunk().unwrap_or(&[0; 8])));
     let grammar = Arc::new(Grammar::load()?);
-    let dir = tempfile::tempdir()?;
-    let db = |name: &str| format!("sqlite://{}?mode=rwc", dir.path().join(format!("{name}.db")).display());
-
-    let enrollment = trialops_enrollment::testing::start_on(&db("enrollment")).await;
-    let mut s = settings(&db("dosing"));
-    s.enrollment_url = enrollment.url();
-    let dosing = RunningServer::spawn(trialops_dosing::build(s, trialops_dosing::Options::default()).await?);
-    let mut s = settings(&db("outcomes"));
-    s.enrollment_url = enrollment.url();
-    s.dosing_url = dosing.url();
-    let outcomes = RunningServer::spawn(trialops_outcomes::build(s, trialops_outcomes::Options::default()).await?);
+    let set = TestStack::start(Backend::Sqlite, testing::unchanged).await;
+    let urls = set.addresses.urls();
 
     // A little state for inputs to find: two sites and one enrolled child.
-    let mut client = trialops_enrollment::testing::client(&enrollment).await;
+    let mut client = trialops_enrollment::testing::connect(&urls[0]).await;
     for site in ["COG-101", "COG-202"] {
         trialops_enrollment::testing::register_site(&mut client, site).await;
     }
@@ -111,10 +103,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    let servers = [&enrollment, &dosing, &outcomes];
     let mut targets: Vec<(&'static str, Method, Channel)> = Vec::new();
-    for ((name, prefix), server) in SERVICES.into_iter().zip(servers) {
-        let channel = tonic::transport::Endpoint::from_shared(server.url())?.connect().await?;
+    for ((name, prefix), url) in SERVICES.into_iter().zip(&urls) {
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())?.connect().await?;
         for method in grammar.methods(prefix) {
             targets.push((name, method, channel.clone()));
         }
@@ -156,8 +147,8 @@ async fn main() -> anyhow::Result<()> {
 
     // Afterwards: every audit trail intact, every service still healthy.
     let mut after = Vec::new();
-    for ((name, prefix), server) in SERVICES.into_iter().zip(servers) {
-        let channel = tonic::transport::Endpoint::from_shared(server.url())?.connect().await?;
+    for ((name, prefix), url) in SERVICES.into_iter().zip(&urls) {
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())?.connect().await?;
         let verify = format!("{prefix}{}Service/VerifyAuditTrail", capitalized(name));
         match raw_call(channel.clone(), &verify, Vec::new()).await {
             Ok(bytes) => {
@@ -199,9 +190,7 @@ async fn main() -> anyhow::Result<()> {
         }
         findings
     };
-    for server in [outcomes, dosing, enrollment] {
-        server.stop().await;
-    }
+    set.stop().await;
     if findings.is_empty() {
         Ok(())
     } else {

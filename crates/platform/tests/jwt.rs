@@ -1,6 +1,9 @@
 //! Bearer-token authentication against hostile and malformed tokens. Keys in tests/fixtures are
 //! test-only.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use trialops_platform::AppError;
@@ -16,13 +19,13 @@ fn now() -> i64 {
 }
 
 fn authenticator() -> JwtAuthenticator {
-    let key = DecodingKey::from_ec_pem(PUBLIC).unwrap_or_else(|e| panic!("{e}"));
+    let key = DecodingKey::from_ec_pem(PUBLIC).unwrap();
     JwtAuthenticator::new(key, Algorithm::ES256, ISSUER, "trialops", 30)
 }
 
 fn token_with(key: &[u8], claims: serde_json::Value) -> String {
-    let key = EncodingKey::from_ec_pem(key).unwrap_or_else(|e| panic!("{e}"));
-    jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap_or_else(|e| panic!("{e}"))
+    let key = EncodingKey::from_ec_pem(key).unwrap();
+    jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &key).unwrap()
 }
 
 fn claims(f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> serde_json::Value {
@@ -40,7 +43,7 @@ fn check(token: &str) -> Result<trialops_platform::auth::Principal, String> {
     let mut headers = HeaderMap::new();
     headers.insert(
         "authorization",
-        HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}")),
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
     authenticator().authenticate(&headers).map_err(|e| match e {
         AppError::Unauthenticated(m) => m,
@@ -50,7 +53,7 @@ fn check(token: &str) -> Result<trialops_platform::auth::Principal, String> {
 
 #[test]
 fn a_valid_token_names_the_principal() {
-    let p = check(&token_with(PRIVATE, claims(|_| {}))).unwrap_or_else(|e| panic!("{e}"));
+    let p = check(&token_with(PRIVATE, claims(|_| {}))).unwrap();
     assert_eq!(
         (p.subject.as_str(), p.role, p.site.as_deref()),
         ("coordinator-17", Role::SiteCoordinator, Some("COG-101"))
@@ -139,7 +142,7 @@ fn hostile_tokens_are_refused_with_a_reason() {
         &claims(|_| {}),
         &EncodingKey::from_secret(PUBLIC),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert!(check(&forged).is_err());
 }
 
@@ -159,33 +162,33 @@ fn credentials_must_be_a_bearer_token() {
 fn a_jwks_file_verifies_rotated_keys_by_kid() {
     use jsonwebtoken::jwk::{Jwk, JwkSet};
     let jwk = |private: &[u8], kid: &str| {
-        let key = EncodingKey::from_ec_pem(private).unwrap_or_else(|e| panic!("{e}"));
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap_or_else(|e| panic!("{e}"));
+        let key = EncodingKey::from_ec_pem(private).unwrap();
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
         jwk.common.key_id = Some(kid.to_owned());
         jwk
     };
     let set = JwkSet {
         keys: vec![jwk(PRIVATE, "current"), jwk(OTHER_PRIVATE, "next")],
     };
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("jwks.json");
-    std::fs::write(&file, serde_json::to_vec(&set).unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, serde_json::to_vec(&set).unwrap()).unwrap();
     let settings = trialops_platform::Settings {
         auth_mode: trialops_platform::settings::AuthMode::Jwt,
         jwt_key_file: Some(file),
         jwt_issuer: Some(ISSUER.to_owned()),
         ..trialops_platform::Settings::default()
     };
-    let auth = trialops_platform::auth::from_settings(&settings).unwrap_or_else(|e| panic!("{e}"));
+    let auth = trialops_platform::auth::from_settings(&settings).unwrap();
     let signed = |private: &[u8], kid: Option<&str>| {
-        let key = EncodingKey::from_ec_pem(private).unwrap_or_else(|e| panic!("{e}"));
+        let key = EncodingKey::from_ec_pem(private).unwrap();
         let mut header = Header::new(Algorithm::ES256);
         header.kid = kid.map(str::to_owned);
-        jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap_or_else(|e| panic!("{e}"))
+        jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap()
     };
     let verify = |token: String| {
         let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|e| panic!("{e}"));
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         headers.insert("authorization", value);
         auth.authenticate(&headers).map_err(|e| e.to_string())
     };
@@ -202,10 +205,10 @@ fn a_jwks_file_verifies_rotated_keys_by_kid() {
 #[test]
 fn critical_extensions_and_two_credentials_are_refused() {
     // A "crit" header naming an extension (RFC 7515 4.1.11): refused, though otherwise valid.
-    let key = EncodingKey::from_ec_pem(PRIVATE).unwrap_or_else(|e| panic!("{e}"));
+    let key = EncodingKey::from_ec_pem(PRIVATE).unwrap();
     let mut header = Header::new(Algorithm::ES256);
     header.crit = Some(vec!["exp-extension".into()]);
-    let critical = jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap_or_else(|e| panic!("{e}"));
+    let critical = jsonwebtoken::encode(&header, &claims(|_| {}), &key).unwrap();
     let refused = check(&critical).err().unwrap_or_default();
     assert!(refused.contains("crit"), "{refused}");
 
@@ -215,7 +218,7 @@ fn critical_extensions_and_two_credentials_are_refused() {
     for _ in 0..2 {
         headers.append(
             "authorization",
-            HeaderValue::from_str(&format!("Bearer {valid}")).unwrap_or_else(|e| panic!("{e}")),
+            HeaderValue::from_str(&format!("Bearer {valid}")).unwrap(),
         );
     }
     let two = authenticator().authenticate(&headers).err().map(|e| e.to_string());

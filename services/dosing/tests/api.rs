@@ -1,5 +1,8 @@
 //! The dosing service over gRPC, with a real enrollment server, on SQLite and PostgreSQL.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -29,8 +32,7 @@ async fn plans_follow_enrollment(backend: Backend) {
             subject_id: "ANBL1221-0099".into(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("planned an unknown subject"));
+        .expect_err("planned an unknown subject");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "SUBJECT_NOT_ENROLLED")
@@ -43,7 +45,7 @@ async fn plans_follow_enrollment(backend: Backend) {
             subject_id: plan.subject_id.clone(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -69,8 +71,7 @@ async fn plans_follow_enrollment(backend: Backend) {
             subject_id: plan.subject_id.clone(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("planned twice"));
+        .expect_err("planned twice");
     assert_eq!(
         (again.code(), reason(&again).as_str()),
         (Code::AlreadyExists, "TREATMENT_PLAN_EXISTS")
@@ -86,12 +87,11 @@ async fn plans_follow_enrollment(backend: Backend) {
         effective_on: enrollment::today(),
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let err = d
         .start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("started off therapy"));
+        .expect_err("started off therapy");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "SUBJECT_NOT_ON_PROTOCOL_THERAPY")
@@ -117,7 +117,7 @@ async fn four_year_old_on_one_arm(d: &mut Dosing, plan: &pb::TreatmentPlan) {
     let cycle = d
         .start_cycle(req.clone())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .cycle
         .unwrap_or_default();
@@ -150,13 +150,7 @@ async fn four_year_old_on_one_arm(d: &mut Dosing, plan: &pb::TreatmentPlan) {
     assert_eq!(cycle.delay_days, 0);
 
     // A retry with the same request id returns the same cycle and schedules nothing twice.
-    let replay = d
-        .start_cycle(req)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .cycle
-        .unwrap_or_default();
+    let replay = d.start_cycle(req).await.unwrap().into_inner().cycle.unwrap_or_default();
     assert_eq!(replay, cycle);
 
     // The calendar: day 1 is Monday 5 January 2026.
@@ -214,7 +208,7 @@ async fn four_year_old_on_one_arm(d: &mut Dosing, plan: &pb::TreatmentPlan) {
             cycle_number: 1,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .cycle;
     assert_eq!(got, Some(cycle));
@@ -226,13 +220,12 @@ async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
     let plan = s.subject_with_plan("SCR-1").await;
     d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // Cycle 2 is due on 26 January; ANC 600 < 750 refuses it and names values and thresholds.
     let err = d
         .start_cycle(start(&plan.subject_id, 2, date(2026, 1, 26), "102", "16", "600"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("started with ANC 600"));
+        .expect_err("started with ANC 600");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "CYCLE_START_CRITERIA_NOT_MET")
@@ -251,7 +244,7 @@ async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(
@@ -286,7 +279,7 @@ async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
     let cycle = d
         .start_cycle(start(&plan.subject_id, 2, date(2026, 2, 2), "102", "16", "900"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .cycle
         .unwrap_or_default();
@@ -308,25 +301,15 @@ async fn implausible_changes_need_confirmation(backend: Backend) {
     let plan = s.subject_with_plan("SCR-1").await;
     d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // 16 -> 20 kg: BSA sqrt(102 x 20 / 3600) = 0.7528 -> 0.75, up 11.94% from 0.67 (limit 10%).
     let mut req = start(&plan.subject_id, 2, date(2026, 1, 26), "102", "20", "1000");
-    let err = d
-        .start_cycle(req.clone())
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+    let err = d.start_cycle(req.clone()).await.expect_err("accepted");
     assert_eq!(reason(&err), "IMPLAUSIBLE_MEASUREMENT_NEEDS_CONFIRMATION");
     assert!(err.message().contains("BSA changed 11.94%"), "{}", err.message());
     req.request_id = request_id();
     req.confirm_implausible_measurements = true;
-    let cycle = d
-        .start_cycle(req)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .cycle
-        .unwrap_or_default();
+    let cycle = d.start_cycle(req).await.unwrap().into_inner().cycle.unwrap_or_default();
     assert!(cycle.implausible_measurements_confirmed);
     assert_eq!(cycle.bsa_m2.unwrap_or_default().value, "0.75");
     // Height falling by more than 2 cm is flagged too.
@@ -346,7 +329,7 @@ async fn small_child_rule_and_bad_inputs(backend: Backend) {
     let cycle = d
         .start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "75", "10", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .cycle
         .unwrap_or_default();
@@ -367,7 +350,7 @@ async fn small_child_rule_and_bad_inputs(backend: Backend) {
     let mut bad = start(&plan.subject_id, 0, date(2026, 2, 30), "300", "0", "lots");
     bad.request_id = "again".into();
     bad.measured_at = None;
-    let err = d.start_cycle(bad).await.err().unwrap_or_else(|| panic!("accepted"));
+    let err = d.start_cycle(bad).await.expect_err("accepted");
     assert_eq!(
         violated_fields(&err),
         [
@@ -389,7 +372,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     let plan = s.subject_with_plan("SCR-1").await;
     d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let tmz: Vec<_> = administrations(&mut d, date(2026, 1, 5), date(2026, 1, 9))
         .await
         .into_iter()
@@ -415,7 +398,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     let first = d
         .record_administration(given(&tmz[0].administration_id, "65"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .administration
         .unwrap_or_default();
@@ -424,8 +407,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     let twice = d
         .record_administration(given(&tmz[0].administration_id, "65"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("recorded twice"));
+        .expect_err("recorded twice");
     assert_eq!(
         (twice.code(), reason(&twice).as_str()),
         (Code::AlreadyExists, "ADMINISTRATION_ALREADY_RECORDED")
@@ -437,7 +419,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     let corrected = d
         .record_administration(correction)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .administration
         .unwrap_or_default();
@@ -449,7 +431,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(
@@ -467,7 +449,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
     let low = d
         .record_administration(given(&tmz[1].administration_id, "55"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .administration
         .unwrap_or_default();
@@ -480,19 +462,14 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
         ..Default::default()
     };
     assert_eq!(
-        violated_fields(
-            &d.record_administration(held.clone())
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("accepted"))
-        ),
+        violated_fields(&d.record_administration(held.clone()).await.expect_err("accepted")),
         ["reason"]
     );
     held.reason = "vomiting".into();
-    d.record_administration(held).await.unwrap_or_else(|e| panic!("{e}"));
+    d.record_administration(held).await.unwrap();
     d.record_administration(given(&tmz[2].administration_id, "65"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
     // Exposure by hand: temozolomide planned 5 x 65 = 325 mg; delivered 60 + 55 + 65 = 180 mg;
     // intensity 180 / 325 = 0.553846... -> 0.5538.
@@ -501,7 +478,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             subject_id: plan.subject_id.clone(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     let t = exposure
         .agents
@@ -529,7 +506,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             page_token: String::new(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(listed.exposures, std::slice::from_ref(&exposure));
     let rest = d
@@ -539,7 +516,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             page_token: listed.next_page_token,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(rest.exposures.len(), 1);
     assert_eq!(rest.exposures[0].subject_id, untreated.subject_id);
@@ -552,7 +529,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             on_date: date(2026, 1, 7),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(active.cycle_number, 1);
     assert_eq!(
@@ -565,7 +542,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
             on_date: date(2026, 1, 1),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!((before.cycle_number, before.agent_ids.len()), (0, 0));
     s.stop().await;
@@ -577,7 +554,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
     let plan = s.subject_with_plan("SCR-1").await;
     d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let cycle1 = administrations(&mut d, date(2026, 1, 5), date(2026, 1, 16)).await;
     let iri_day1 = cycle1
         .iter()
@@ -601,7 +578,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
         ..Default::default()
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
 
     let modify = |etag: &str, level: i32| pb::ApplyDoseModificationRequest {
         request_id: request_id(),
@@ -615,7 +592,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
     let reduced = d
         .apply_dose_modification(modify(&plan.etag, -1))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .plan
         .unwrap_or_default();
@@ -634,8 +611,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
     let up = d
         .apply_dose_modification(modify(&reduced.etag, 0))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("re-escalated"));
+        .expect_err("re-escalated");
     assert_eq!(reason(&up), "DOSE_RE_ESCALATION_NOT_ALLOWED");
 
     // Irinotecan stops: its open administrations close; the given one stays as recorded.
@@ -648,7 +624,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
             reason: "grade 3 diarrhoea despite loperamide".into(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .plan
         .unwrap_or_default();
@@ -683,7 +659,7 @@ async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(b
     let cycle2 = d
         .start_cycle(start(&plan.subject_id, 2, date(2026, 1, 26), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .cycle
         .unwrap_or_default();
@@ -722,7 +698,7 @@ async fn enrollment_down_is_unavailable_and_writes_nothing(backend: Backend) {
     let before = d
         .list_audit_events(pb::ListAuditEventsRequest::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events
         .len();
@@ -736,8 +712,7 @@ async fn enrollment_down_is_unavailable_and_writes_nothing(backend: Backend) {
     let err = d
         .start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("started without enrollment"));
+        .expect_err("started without enrollment");
     assert_eq!((err.code(), reason(&err).as_str()), (Code::Unavailable, "UNAVAILABLE"));
     assert!(
         !err.message().contains("127.0.0.1"),
@@ -747,7 +722,7 @@ async fn enrollment_down_is_unavailable_and_writes_nothing(backend: Backend) {
     let after = d
         .list_audit_events(pb::ListAuditEventsRequest::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events
         .len();

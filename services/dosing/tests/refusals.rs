@@ -4,6 +4,9 @@
 //! can make up, dose modifications that change nothing or touch a stopped agent, and doses
 //! recorded as given before their day.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -69,8 +72,7 @@ async fn a_cycle_needs_a_treatment_plan(backend: Backend) {
     let err = d
         .start_cycle(start(&subject.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a cycle started without a plan"));
+        .expect_err("a cycle started without a plan");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "NO_TREATMENT_PLAN")
@@ -90,8 +92,7 @@ async fn a_dose_the_capsules_cannot_make_up_is_refused(backend: Backend) {
     let err = d
         .start_cycle(request)
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a 6.67 mg capsule dose was accepted"));
+        .expect_err("a 6.67 mg capsule dose was accepted");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "DOSE_NOT_PREPARABLE")
@@ -130,8 +131,7 @@ async fn modifications_must_change_an_active_agent(backend: Backend) {
     let same = d
         .apply_dose_modification(modify(&plan.etag, "temozolomide", 0))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a modification to the current level was accepted"));
+        .expect_err("a modification to the current level was accepted");
     assert_eq!(
         (same.code(), reason(&same).as_str()),
         (Code::FailedPrecondition, "DOSE_LEVEL_UNCHANGED")
@@ -145,15 +145,14 @@ async fn modifications_must_change_an_active_agent(backend: Backend) {
             reason: "grade 3 diarrhoea despite loperamide".into(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .plan
         .unwrap_or_default();
     let err = d
         .apply_dose_modification(modify(&stopped.etag, "irinotecan", -1))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a discontinued agent was modified"));
+        .expect_err("a discontinued agent was modified");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "AGENT_DISCONTINUED")
@@ -186,7 +185,7 @@ async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
     let later = s.subject_with_plan("SCR-1").await;
     d.start_cycle(start(&later.subject_id, 1, time.date(3), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let planned: Vec<_> = administrations(&mut d, time.date(3), time.date(3))
         .await
         .into_iter()
@@ -196,8 +195,7 @@ async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
     let err = d
         .record_administration(given_now(&tmz.administration_id, tmz.prescribed_dose.clone()))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a dose planned in three days was recorded as given today"));
+        .expect_err("a dose planned in three days was recorded as given today");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "ADMINISTRATION_BEFORE_PLANNED_DAY")
@@ -212,7 +210,7 @@ async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
     let today = s.subject_with_plan("SCR-2").await;
     d.start_cycle(start(&today.subject_id, 1, time.date(0), "102", "16", "1000"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let first_days: Vec<_> = administrations(&mut d, time.date(0), time.date(1))
         .await
         .into_iter()
@@ -221,13 +219,12 @@ async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
     let day1 = day_of(&first_days, "irinotecan", 1);
     d.record_administration(given_now(&day1.administration_id, day1.prescribed_dose.clone()))
         .await
-        .unwrap_or_else(|e| panic!("day 1 given on day 1: {e}"));
+        .expect("day 1 given on day 1");
     let day2 = day_of(&first_days, "irinotecan", 2);
     let err = d
         .record_administration(given_now(&day2.administration_id, day2.prescribed_dose.clone()))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("tomorrow's dose was recorded as given today"));
+        .expect_err("tomorrow's dose was recorded as given today");
     assert_eq!(reason(&err), "ADMINISTRATION_BEFORE_PLANNED_DAY");
     // Holding tomorrow's dose today is a decision, not a delivery: allowed.
     d.record_administration(pb::RecordAdministrationRequest {
@@ -238,6 +235,6 @@ async fn a_dose_is_not_recorded_as_given_before_its_day(backend: Backend) {
         ..Default::default()
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     s.stop().await;
 }

@@ -2,6 +2,9 @@
 //! credentials; dosing forwards the caller's token to enrollment; the audit trail records the
 //! token's subject.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -32,7 +35,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         options,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    .unwrap();
     let enrollment_server = RunningServer::spawn(app);
     let dosing_db = TestDatabase::create(backend)
         .await
@@ -42,25 +45,24 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let dosing_server = RunningServer::spawn(
         trialops_dosing::build(settings, trialops_dosing::Options::default())
             .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
+            .unwrap(),
     );
     let mut e = enrollment::client(&enrollment_server).await;
     let mut d = trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient::connect(dosing_server.url())
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
     // No token: refused. Health needs none (kubelet probes send none).
     let err = e
         .list_trials(epb::ListTrialsRequest::default())
         .await
-        .err()
-        .unwrap_or_else(|| panic!("no token accepted"));
+        .expect_err("no token accepted");
     assert_eq!(err.code(), Code::Unauthenticated);
     let channel = tonic::transport::Endpoint::from_shared(enrollment_server.url())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let health = HealthClient::new(channel)
         .check(HealthCheckRequest { service: String::new() })
         .await;
@@ -73,9 +75,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         site_code: "COG-101".into(),
         name: "Hospital".into(),
     };
-    e.register_site(with_bearer(site, &admin))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    e.register_site(with_bearer(site, &admin)).await.unwrap();
     let screening = epb::ScreenSubjectRequest {
         request_id: request_id(),
         trial_id: "ANBL1221".into(),
@@ -84,9 +84,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         assessed_on: enrollment::today(),
         values: enrollment::eligible_values(),
     };
-    e.screen_subject(with_bearer(screening, &coordinator))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    e.screen_subject(with_bearer(screening, &coordinator)).await.unwrap();
     let request = enrollment::enroll_request(
         "COG-101",
         "SCR-1",
@@ -95,7 +93,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let subject = e
         .enroll_subject(with_bearer(request, &coordinator))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -109,13 +107,12 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let err = d
         .create_treatment_plan(plan.clone())
         .await
-        .err()
-        .unwrap_or_else(|| panic!("no token accepted"));
+        .expect_err("no token accepted");
     assert_eq!(err.code(), Code::Unauthenticated);
     let created = d
         .create_treatment_plan(with_bearer(plan, &token("pharmacist-3", "pharmacist")))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .plan
         .unwrap_or_default();
@@ -132,7 +129,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
             &admin,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(
@@ -153,8 +150,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let err = e
         .get_subject(with_bearer(get.clone(), &other))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("another site's subject shown"));
+        .expect_err("another site's subject shown");
     assert_eq!(err.code(), Code::NotFound);
     let listed = e
         .list_subjects(with_bearer(
@@ -165,7 +161,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
             &other,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subjects;
     assert!(listed.is_empty(), "another site's subjects listed");

@@ -3,6 +3,9 @@
 //! plaintext, unknown CAs and unmapped certificates are refused; refused calls reach the audit
 //! trail without request bodies.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -44,11 +47,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         randomization_secret: Some(enrollment::SECRET.to_vec()),
         authenticator: None,
     };
-    let enrollment_server = RunningServer::spawn(
-        trialops_enrollment::build(settings, options)
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
+    let enrollment_server = RunningServer::spawn(trialops_enrollment::build(settings, options).await.unwrap());
     let enrollment_port = enrollment_server.addr.port();
 
     let dosing_db = TestDatabase::create(backend)
@@ -64,7 +63,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     let dosing_server = RunningServer::spawn(
         trialops_dosing::build(settings, trialops_dosing::Options::default())
             .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
+            .unwrap(),
     );
 
     // Plaintext to a TLS port gets nowhere.
@@ -76,8 +75,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
                 &jwt_token("a", "administrator", None),
             ))
             .await
-            .err()
-            .unwrap_or_else(|| panic!("plaintext call answered over a TLS port"));
+            .expect_err("plaintext call answered over a TLS port");
         assert_transport_failure(&err);
     }
     // A server certificate from another CA is not trusted; a client certificate from another CA
@@ -88,8 +86,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         let err = EnrollmentServiceClient::new(channel)
             .list_trials(epb::ListTrialsRequest::default())
             .await
-            .err()
-            .unwrap_or_else(|| panic!("a rogue CA's client certificate was accepted"));
+            .expect_err("a rogue CA's client certificate was accepted");
         assert_transport_failure(&err);
     }
 
@@ -102,16 +99,13 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
                 &jwt_token("a", "administrator", None),
             ))
             .await
-            .err()
-            .unwrap_or_else(|| panic!("a caller without a certificate was served"));
+            .expect_err("a caller without a certificate was served");
         assert_transport_failure(&err);
     }
 
     // A certificate whose name is not mapped, with a bearer token: the token identifies the
     // caller.
-    let channel = tls_channel(enrollment_port, &pki, Some(&console))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let channel = tls_channel(enrollment_port, &pki, Some(&console)).await.unwrap();
     let mut admin_client = EnrollmentServiceClient::new(channel);
     let admin = jwt_token("admin-1", "administrator", None);
     for site in ["COG-101", "COG-202"] {
@@ -125,14 +119,12 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
                 &admin,
             ))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
     }
 
     // The hospital system's certificate alone makes it COG-101's coordinator: it screens and
     // enrolls at its site, may not act for another, and may not administer.
-    let channel = tls_channel(enrollment_port, &pki, Some(&his))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let channel = tls_channel(enrollment_port, &pki, Some(&his)).await.unwrap();
     let mut his_client = EnrollmentServiceClient::new(channel);
     his_client
         .screen_subject(epb::ScreenSubjectRequest {
@@ -144,7 +136,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             values: enrollment::eligible_values(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let subject = his_client
         .enroll_subject(enrollment::enroll_request(
             "COG-101",
@@ -152,7 +144,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -166,8 +158,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             values: enrollment::eligible_values(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("screened for another site"));
+        .expect_err("screened for another site");
     assert_eq!(err.code(), Code::PermissionDenied);
     let err = his_client
         .register_site(epb::RegisterSiteRequest {
@@ -176,8 +167,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             name: "Hospital".into(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a coordinator registered a site"));
+        .expect_err("a coordinator registered a site");
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // The hospital system acting for a person (its certificate and the person's token): the
@@ -195,7 +185,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             &jwt_token("coordinator-17", "site_coordinator", Some("COG-101")),
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let screenings = admin_client
         .list_audit_events(with_bearer(
             epb::ListAuditEventsRequest {
@@ -206,7 +196,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             &admin,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     let who: Vec<(&str, &str)> = screenings
@@ -216,21 +206,16 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     assert_eq!(who, [("his.cog-101.test", ""), ("coordinator-17", "his.cog-101.test")]);
 
     // A certificate from the CA whose name is not mapped identifies no one.
-    let channel = tls_channel(enrollment_port, &pki, Some(&stranger))
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let channel = tls_channel(enrollment_port, &pki, Some(&stranger)).await.unwrap();
     let err = EnrollmentServiceClient::new(channel)
         .list_sites(epb::ListSitesRequest::default())
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an unmapped certificate was accepted"));
+        .expect_err("an unmapped certificate was accepted");
     assert_eq!(err.code(), Code::Unauthenticated);
 
     // Dosing over TLS without a client certificate (dosing allows that): the pharmacist's call
     // reaches enrollment, which requires a certificate, so dosing presented its own.
-    let channel = tls_channel(dosing_server.addr.port(), &pki, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let channel = tls_channel(dosing_server.addr.port(), &pki, None).await.unwrap();
     let mut dosing = DosingServiceClient::new(channel);
     let plan = dosing
         .create_treatment_plan(with_bearer(
@@ -241,7 +226,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             &jwt_token("pharmacist-3", "pharmacist", Some("COG-101")),
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .plan
         .unwrap_or_default();
@@ -280,7 +265,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     let verification = admin_client
         .verify_audit_trail(with_bearer(epb::VerifyAuditTrailRequest::default(), &admin))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .verification
         .unwrap_or_default();
@@ -318,7 +303,7 @@ async fn wait_for_refusals(
                 admin,
             ))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner()
             .events;
         if events.len() >= at_least {

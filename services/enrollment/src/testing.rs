@@ -18,7 +18,12 @@ pub type Client = EnrollmentServiceClient<Channel>;
 
 /// A client of a running enrollment server.
 pub async fn client(server: &RunningServer) -> Client {
-    EnrollmentServiceClient::connect(server.url())
+    connect(&server.url()).await
+}
+
+/// A client of the enrollment service at `url`.
+pub async fn connect(url: &str) -> Client {
+    EnrollmentServiceClient::connect(url.to_owned())
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"))
 }

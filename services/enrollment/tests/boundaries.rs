@@ -2,6 +2,9 @@
 //! ahead of UTC, a restart with another randomization secret, and page tokens that were forged or
 //! issued by another list.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -31,12 +34,11 @@ async fn a_site_date_may_be_one_day_ahead_and_no_more(backend: Backend) {
     };
     c.screen_subject(screen("SCR-1", 1))
         .await
-        .unwrap_or_else(|e| panic!("tomorrow (UTC) is today east of UTC: {e}"));
+        .expect("tomorrow (UTC) is today east of UTC");
     let err = c
         .screen_subject(screen("SCR-2", 2))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a date two days ahead was accepted"));
+        .expect_err("a date two days ahead was accepted");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&err), ["assessed_on"]);
     server.stop().await;
@@ -108,11 +110,7 @@ async fn page_tokens_work_only_for_the_list_that_issued_them(backend: Backend) {
         page_token: token.into(),
         ..Default::default()
     };
-    let first = c
-        .list_subjects(subjects("", "COG-101"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let first = c.list_subjects(subjects("", "COG-101")).await.unwrap().into_inner();
     assert_eq!(first.subjects.len(), 1);
     let token = first.next_page_token;
     assert!(!token.is_empty());
@@ -144,11 +142,7 @@ async fn page_tokens_work_only_for_the_list_that_issued_them(backend: Backend) {
     }
 
     // The real token, with the filters it was issued for, goes on to the second subject.
-    let second = c
-        .list_subjects(subjects(&token, "COG-101"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let second = c.list_subjects(subjects(&token, "COG-101")).await.unwrap().into_inner();
     assert_eq!(
         second
             .subjects

@@ -3,6 +3,9 @@
 //! allocation, idempotency record, two audit entries) must then be all there or not there at all,
 //! and a retry with the same request id must complete it exactly once.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -51,13 +54,13 @@ async fn an_enrollment_cut_off_at_any_point_is_all_or_nothing(backend: Backend) 
                 trial_id: "ANBL1221".into(),
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner();
         assert_eq!(summary.total_subjects, n as i64, "attempt {n}");
         let trail = c
             .verify_audit_trail(pb::VerifyAuditTrailRequest {})
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner()
             .verification
             .unwrap_or_default();

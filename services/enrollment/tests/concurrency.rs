@@ -2,6 +2,9 @@
 //! unique and gap-free, and every stratum's arms are exactly the first positions of its
 //! concealed sequence (so block balance holds). Runs on SQLite and PostgreSQL.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -50,7 +53,7 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
     }
     let mut subjects = Vec::new();
     for task in tasks {
-        subjects.extend(task.await.unwrap_or_else(|e| panic!("client task: {e}")));
+        subjects.extend(task.await.expect("client task"));
     }
     let total = CLIENTS * PER_CLIENT;
     assert_eq!(subjects.len(), total);
@@ -63,8 +66,8 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
 
     // Per stratum, in allocation order (subject number order within a stratum is allocation
     // order, since both counters advance in the same transaction), the arms are the sequence.
-    let p = protocol::anbl1221().unwrap_or_else(|e| panic!("{e}"));
-    let scheme = BlockScheme::from_protocol(&p).unwrap_or_else(|e| panic!("{e}"));
+    let p = protocol::anbl1221().unwrap();
+    let scheme = BlockScheme::from_protocol(&p).unwrap();
     let key = TrialKey::derive(SECRET, "ANBL1221");
     let mut by_stratum: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for s in all_subjects(&mut admin).await {
@@ -97,7 +100,7 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
     let verification = admin
         .verify_audit_trail(trialops_proto::enrollment::v1::VerifyAuditTrailRequest {})
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .verification
         .unwrap_or_default();
@@ -121,8 +124,8 @@ async fn one_request_id_sent_twice_at_once_enrolls_once(backend: Backend) {
         strata("no_prior_irinotecan_temozolomide", "amplified"),
     );
     let (r1, r2) = tokio::join!(c1.enroll_subject(req.clone()), c2.enroll_subject(req));
-    let s1 = r1.unwrap_or_else(|e| panic!("{e}")).into_inner().subject;
-    let s2 = r2.unwrap_or_else(|e| panic!("{e}")).into_inner().subject;
+    let s1 = r1.unwrap().into_inner().subject;
+    let s2 = r2.unwrap().into_inner().subject;
     assert_eq!(s1, s2);
     assert_eq!(all_subjects(&mut c1).await.len(), 1);
     first.stop().await;

@@ -2,6 +2,9 @@
 //! clear code, nothing is written, and the server keeps serving. (Load shedding is tested on the
 //! RPC layer itself, in `trialops_platform::rpc_layer`.)
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use prost::Message;
 use tonic::Code;
 use trialops_enrollment::testing::{self as enrollment, Client};
@@ -14,7 +17,7 @@ async fn sites(client: &mut Client) -> usize {
     client
         .list_sites(pb::ListSitesRequest::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .sites
         .len()
@@ -30,26 +33,23 @@ fn register(site_code: &str, name: &str) -> pb::RegisterSiteRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_malformed_messages_are_refused_and_write_nothing() {
-    let db = TestDatabase::create(Backend::Sqlite)
-        .await
-        .unwrap_or_else(|| panic!("sqlite"));
+    let db = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let mut s = settings(&db.url);
     s.max_message_bytes = 4096;
     let server = enrollment::start_with(s).await;
     let mut client = enrollment::client(&server).await;
     let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
     // Larger than max_message_bytes: refused before any handler runs (tonic answers
     // OUT_OF_RANGE, naming the limit).
     let err = client
         .register_site(register("COG-101", &"x".repeat(10_000)))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an oversized message was accepted"));
+        .expect_err("an oversized message was accepted");
     assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
     assert!(err.message().contains("the limit is: 4096 bytes"), "{err:?}");
 
@@ -86,9 +86,7 @@ async fn oversized_and_malformed_messages_are_refused_and_write_nothing() {
     // Unknown fields are skipped (forward compatibility), and the server still serves.
     let mut with_unknown = valid.clone();
     with_unknown.extend_from_slice(&[0xf8, 0x0f, 0x01]); // field 255, varint 1
-    raw_call(channel.clone(), REGISTER_SITE, with_unknown)
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    raw_call(channel.clone(), REGISTER_SITE, with_unknown).await.unwrap();
     assert_eq!(sites(&mut client).await, 1);
     server.stop().await;
 }
@@ -101,9 +99,7 @@ fn answer_bytes(status: &tonic::Status) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_stay_small_whatever_the_request_holds() {
     use trialops_platform::testing::{jwt_settings, jwt_token, violated_fields, with_bearer};
-    let db = TestDatabase::create(Backend::Sqlite)
-        .await
-        .unwrap_or_else(|| panic!("sqlite"));
+    let db = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let server = enrollment::start_with(jwt_settings(settings(&db.url))).await;
     let mut client = enrollment::client(&server).await;
     let admin = jwt_token("admin", "administrator", None);
@@ -111,7 +107,7 @@ async fn errors_stay_small_whatever_the_request_holds() {
     client
         .register_site(with_bearer(register("COG-101", "Children's Hospital"), &admin))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let screening = |values: Vec<pb::ScreeningValue>| pb::ScreenSubjectRequest {
         request_id: request_id(),
         trial_id: "ANBL1221".into(),
@@ -130,8 +126,7 @@ async fn errors_stay_small_whatever_the_request_holds() {
     let flood = client
         .screen_subject(with_bearer(screening(unknown(100_000)), &coordinator))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+        .expect_err("accepted");
     assert_eq!(flood.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&flood), ["values"]);
     assert_eq!(flood.message(), "invalid request: values");
@@ -141,8 +136,7 @@ async fn errors_stay_small_whatever_the_request_holds() {
     let many = client
         .screen_subject(with_bearer(screening(unknown(150)), &coordinator))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+        .expect_err("accepted");
     let fields = violated_fields(&many);
     assert_eq!(fields.len(), 21, "{fields:?}");
     assert_eq!(fields[0], "values[0].variable_id");
@@ -155,8 +149,7 @@ async fn errors_stay_small_whatever_the_request_holds() {
     let missing = client
         .get_subject(with_bearer(pb::GetSubjectRequest { subject_id: long }, &coordinator))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("found"));
+        .expect_err("found");
     assert!(answer_bytes(&missing) < 1024, "{} bytes", answer_bytes(&missing));
     let screenings = client
         .list_subjects(with_bearer(
@@ -167,7 +160,7 @@ async fn errors_stay_small_whatever_the_request_holds() {
             &admin,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert!(screenings.subjects.is_empty(), "nothing was written");
     server.stop().await;

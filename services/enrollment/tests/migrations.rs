@@ -2,6 +2,9 @@
 //! SQLite and PostgreSQL: the enrolled subjects and the hash-chained audit trail survive it
 //! intact, and the service writes again afterwards.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -19,7 +22,7 @@ const ACTOR_VIA: &str = "m20261127_000001_platform_audit_actor_via";
 async fn verified(c: &mut Client) -> trialops_proto::common::v1::AuditVerification {
     c.verify_audit_trail(pb::VerifyAuditTrailRequest {})
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .verification
         .unwrap_or_default()
@@ -39,7 +42,7 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
     server.stop().await;
 
     // Back to the schema before the migration: the column gone, the migration not recorded.
-    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let conn = Database::connect(&db.url).await.unwrap();
     for sql in [
         "ALTER TABLE audit_events DROP COLUMN actor_via".to_owned(),
         format!("DELETE FROM seaql_migrations WHERE version = '{ACTOR_VIA}'"),
@@ -48,7 +51,7 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    conn.close().await.unwrap();
 
     // The service migrates at start over the existing rows.
     let server = start_on(&db.url).await;
@@ -64,7 +67,7 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
             subject_id: first.subject_id.clone(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -79,17 +82,17 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
         grown.intact && grown.events_checked > before.events_checked,
         "{grown:?}"
     );
-    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let conn = Database::connect(&db.url).await.unwrap();
     let applied = conn
         .query_one_raw(sea_orm::Statement::from_string(
             conn.get_database_backend(),
             format!("SELECT COUNT(*) AS n FROM seaql_migrations WHERE version = '{ACTOR_VIA}'"),
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .and_then(|row| row.try_get::<i64>("", "n").ok());
     assert_eq!(applied, Some(1), "the migration is recorded again");
-    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    conn.close().await.unwrap();
     server.stop().await;
 }
 
@@ -109,7 +112,7 @@ async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) 
     enroll(&mut c, "COG-101", "SCR-1", strata()).await;
     server.stop().await;
 
-    let conn = Database::connect(&db.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let conn = Database::connect(&db.url).await.unwrap();
     for sql in [
         "CREATE TABLE later_release_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL)",
         "ALTER TABLE subjects ADD COLUMN later_release_flag TEXT",
@@ -121,14 +124,14 @@ async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) 
     }
     let state = trialops_platform::database::schema_state::<trialops_enrollment::Migrator>(&conn)
         .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+        .unwrap();
     assert!(state.pending.is_empty(), "{state:?}");
     assert_eq!(state.newer, ["m29991231_000001_a_later_release"]);
     let applied = trialops_platform::database::migrate::<trialops_enrollment::Migrator>(&conn)
         .await
-        .unwrap_or_else(|e| panic!("the older release's migrate refused: {e:#}"));
+        .expect("the older release's migrate refused");
     assert_eq!(applied, 0);
-    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    conn.close().await.unwrap();
 
     for (n, mode) in [MigrateOnStart::Never, MigrateOnStart::Always, MigrateOnStart::Auto]
         .into_iter()

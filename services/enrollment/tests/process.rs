@@ -1,6 +1,9 @@
 //! The service as Kubernetes runs it: a real process, the `migrate` subcommand, health probes,
 //! and SIGTERM (health NOT_SERVING while draining, then exit 0).
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::request_id;
@@ -21,7 +24,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_trialops-enrollment");
 /// names them in its "listening" log line, so no port is chosen here and released for a race.
 fn command(dir: &Path, database_url: &str) -> Command {
     let secret = dir.join("secret");
-    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef-test-only").unwrap();
     let mut cmd = Command::new(BIN);
     cmd.env("TRIALOPS_LISTEN_ADDR", "127.0.0.1:0")
         .env("TRIALOPS_DATA_DIR", dir)
@@ -70,7 +73,7 @@ async fn wait_serving(addr: SocketAddr, child: &mut Child) {
 fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+        if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         if started.elapsed() > limit {
@@ -93,15 +96,13 @@ fn listening(line: &str) -> Option<[SocketAddr; 3]> {
 
 async fn scrape(addr: SocketAddr) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap_or_else(|e| panic!("metrics port: {e}"));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("metrics port");
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap_or_else(|e| panic!("{e}"));
+    stream.read_to_string(&mut body).await.unwrap();
     assert!(
         body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
         "{body}"
@@ -114,7 +115,7 @@ fn terminate(child: &Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status()
-        .unwrap_or_else(|e| panic!("kill: {e}"));
+        .expect("kill");
     assert!(status.success());
 }
 
@@ -126,30 +127,25 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
     } else {
         Backend::Sqlite
     };
-    let db = TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|| panic!("no database"));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = TestDatabase::create(backend).await.expect("no database");
+    let dir = tempfile::tempdir().unwrap();
 
     // With migrations pending and migrate_on_start=never, the service refuses to start.
-    let refused = command(dir.path(), &db.url).output().unwrap_or_else(|e| panic!("{e}"));
+    let refused = command(dir.path(), &db.url).output().unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("migration(s) pending"), "{stderr}");
 
     // The migrate subcommand (the Kubernetes Job) applies them and exits 0.
-    let migrated = command(dir.path(), &db.url)
-        .arg("migrate")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let migrated = command(dir.path(), &db.url).arg("migrate").output().unwrap();
     assert!(
         migrated.status.success(),
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
 
-    let mut child = command(dir.path(), &db.url).spawn().unwrap_or_else(|e| panic!("{e}"));
-    let out = OutputLines::read(child.stdout.take().unwrap_or_else(|| panic!("stdout is piped")));
+    let mut child = command(dir.path(), &db.url).spawn().unwrap();
+    let out = OutputLines::read(child.stdout.take().expect("stdout is piped"));
     let [addr, health_addr, metrics_addr] = out.wait_for(Duration::from_secs(60), "the listening line", listening);
     wait_serving(addr, &mut child).await;
     assert_eq!(
@@ -162,7 +158,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         format!("http://{addr}"),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let register = trialops_proto::enrollment::v1::RegisterSiteRequest {
         request_id: request_id(),
         site_code: "COG-101".into(),
@@ -174,7 +170,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
             "traceparent",
             tonic::metadata::MetadataValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
-        client.register_site(request).await.unwrap_or_else(|e| panic!("{e}"));
+        client.register_site(request).await.unwrap();
     }
 
     // Prometheus metrics on the admin port: both calls counted (OK) and timed.

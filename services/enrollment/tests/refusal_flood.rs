@@ -2,6 +2,9 @@
 //! PostgreSQL, in JWT mode: they reach the audit trail as one entry per source and reason with a
 //! count, while each refusal of an authenticated caller keeps its own entry.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -36,10 +39,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
             });
         }
         while let Some(code) = calls.join_next().await {
-            assert_eq!(
-                code.unwrap_or_else(|e| panic!("{e}")),
-                Some(tonic::Code::Unauthenticated)
-            );
+            assert_eq!(code.unwrap(), Some(tonic::Code::Unauthenticated));
         }
     }
     // Known callers refused: one entry each.
@@ -75,7 +75,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
             &admin,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     let aggregated: Vec<_> = events
@@ -89,7 +89,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
     let mut counted = 0;
     for e in &aggregated {
         assert_eq!(e.entity_id, "127.0.0.1");
-        let value: serde_json::Value = serde_json::from_str(&e.new_value_json).unwrap_or_else(|e| panic!("{e}"));
+        let value: serde_json::Value = serde_json::from_str(&e.new_value_json).unwrap();
         assert_eq!(
             value["first_method"],
             "/trialops.enrollment.v1.EnrollmentService/ListSites"
@@ -100,7 +100,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
     let trail = c
         .verify_audit_trail(with_bearer(pb::VerifyAuditTrailRequest {}, &admin))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .verification
         .unwrap_or_default();

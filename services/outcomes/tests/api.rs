@@ -1,5 +1,8 @@
 //! The outcomes service over gRPC with real enrollment and dosing servers, SQLite and PostgreSQL.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -33,7 +36,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     let baseline = o
         .record_response_assessment(assessment(id, 0, true, ("50", true), ("40", 10, false), "30"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment
         .unwrap_or_default();
@@ -49,7 +52,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     let c2 = o
         .record_response_assessment(assessment(id, 2, true, ("30", true), ("20", 4, false), "4"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment
         .unwrap_or_default();
@@ -71,7 +74,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     let c4 = o
         .record_response_assessment(assessment(id, 4, true, ("8", false), ("0", 0, true), "0"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment
         .unwrap_or_default();
@@ -80,20 +83,19 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     // Site review: an override keeps the derived response beside it and needs a reason.
     o.record_response_assessment(assessment(id, 0, false, ("50", true), ("40", 10, false), "30"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let mut overridden = assessment(id, 2, false, ("30", true), ("20", 4, false), "4");
     overridden.override_overall_response = pb::Response::Sd as i32;
     let err = o
         .record_response_assessment(overridden.clone())
         .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+        .expect_err("accepted");
     assert_eq!(violated_fields(&err), ["override_reason"]);
     overridden.override_reason = "marrow sample inadequate; residual disease suspected".into();
     let site = o
         .record_response_assessment(overridden)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment
         .unwrap_or_default();
@@ -109,7 +111,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
             page_token: String::new(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(listed.assessments.len(), 2);
     assert!(!listed.next_page_token.is_empty());
@@ -123,11 +125,7 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
     if let Some(m) = bad.metastases.as_mut() {
         m.curie_segment_scores = vec![1; 9];
     }
-    let err = o
-        .record_response_assessment(bad)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+    let err = o.record_response_assessment(bad).await.expect_err("accepted");
     assert_eq!(
         violated_fields(&err),
         [
@@ -164,7 +162,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
     let neutropenia = o
         .record_adverse_event(event("Neutrophil count decreased", 4, 30, "temozolomide"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .adverse_event
         .unwrap_or_default();
@@ -183,7 +181,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
                 page_token: String::new(),
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner()
             .obligations
             .into_iter()
@@ -199,9 +197,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         obligation_id: notice.clone(),
         submitted_at: s.time.ago(0),
     };
-    o.record_report_submitted(submit)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    o.record_report_submitted(submit).await.unwrap();
     assert!(overdue(&mut o, 0).await.is_empty());
     let twice = o
         .record_report_submitted(pb::RecordReportSubmittedRequest {
@@ -217,7 +213,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
     let seizure = o
         .record_adverse_event(event("Seizure", 2, 1, "irinotecan"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .adverse_event
         .unwrap_or_default();
@@ -233,7 +229,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
     let raised = o
         .update_adverse_event(update(&seizure.etag))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .adverse_event
         .unwrap_or_default();
@@ -256,7 +252,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(
@@ -269,8 +265,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
     let wrong_agent = o
         .record_adverse_event(event("Nausea", 1, 1, "cisplatin"))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+        .expect_err("accepted");
     assert_eq!(violated_fields(&wrong_agent), ["attributions[0].agent_id"]);
     s.stop().await;
 }
@@ -296,10 +291,10 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             "30",
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         o.record_response_assessment(assessment(&subject.subject_id, 6, true, primary, mets, marrow))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         subjects.push((name, subject, treated, name == "T1" || name == "T3"));
     }
     let rates = o
@@ -308,7 +303,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             confidence_level: dec("0.95"),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .arms;
     for arm in ["A", "B"] {
@@ -363,7 +358,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             trial_id: "ANBL1221".into(),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(interim.design.map(|d| (d.r1, d.n1, d.r, d.n)), Some((1, 10, 5, 29)));
     assert_eq!(
@@ -386,7 +381,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             beta: dec("0.20"),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(design.optimal.map(|d| (d.r1, d.n1, d.r, d.n)), Some((1, 10, 5, 29)));
     assert_eq!(design.minimax.map(|d| (d.r1, d.n1, d.r, d.n)), Some((1, 15, 5, 25)));
@@ -413,7 +408,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
         second_malignancy_on: None,
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     o.record_adverse_event(pb::RecordAdverseEventRequest {
         request_id: request_id(),
         subject_id: t1.subject_id.clone(),
@@ -428,7 +423,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
         seriousness: vec![],
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
 
     let os = o
         .get_survival_analysis(pb::GetSurvivalAnalysisRequest {
@@ -436,7 +431,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             endpoint: pb::SurvivalEndpoint::Os as i32,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     let deaths: i32 = os.curves.iter().flat_map(|c| c.points.iter().map(|p| p.events)).sum();
     assert_eq!(deaths, 1);
@@ -447,7 +442,7 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             confidence_level: None,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner();
     assert_eq!(report.enrollment.iter().map(|c| c.subjects).sum::<i64>(), 4);
     assert_eq!(report.exposure.iter().map(|e| e.treated_subjects).sum::<i32>(), 3);
@@ -483,18 +478,12 @@ async fn dosing_down_is_unavailable_and_writes_nothing(backend: Backend) {
     let before = o
         .list_audit_events(pb::ListAuditEventsRequest::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events
         .len();
-    let Stack {
-        time,
-        dbs: _dbs,
-        enrollment,
-        dosing,
-        outcomes,
-    } = s;
-    dosing.stop().await;
+    let Stack { time, mut set } = s;
+    set.stop_one(Service::Dosing).await;
     let err = o
         .record_adverse_event(pb::RecordAdverseEventRequest {
             request_id: request_id(),
@@ -507,17 +496,15 @@ async fn dosing_down_is_unavailable_and_writes_nothing(backend: Backend) {
             seriousness: vec![],
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("recorded without dosing"));
+        .expect_err("recorded without dosing");
     assert_eq!(err.code(), Code::Unavailable);
     let after = o
         .list_audit_events(pb::ListAuditEventsRequest::default())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events
         .len();
     assert_eq!(after, before);
-    outcomes.stop().await;
-    enrollment.stop().await;
+    set.stop().await;
 }

@@ -3,6 +3,9 @@
 //! Curie segments now ÷ at baseline, the soft-tissue segment left to the diameters; and the
 //! FDG-PET route (>= 50% fewer FDG-avid lesions) only where the protocol takes it.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -41,7 +44,7 @@ async fn listed(o: &mut Outcomes, subject_id: &str) -> Vec<pb::ResponseAssessmen
         page_token: String::new(),
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap()
     .into_inner()
     .assessments
 }
@@ -60,7 +63,7 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
         [2, 2, 2, 2, 2, 0, 0, 0, 0, 3],
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let after = o
         .record_response_assessment(with_segments(
             &first.subject_id,
@@ -69,7 +72,7 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
             [2, 2, 0, 0, 0, 0, 0, 0, 0, 3],
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment;
     assert_eq!(metastases(after), pb::Response::Pr);
@@ -84,7 +87,7 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
         [1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let after = o
         .record_response_assessment(with_segments(
             &second.subject_id,
@@ -93,7 +96,7 @@ async fn metastases_are_judged_by_the_skeletal_mibg_score(backend: Backend) {
             [1, 1, 1, 1, 1, 1, 1, 1, 1, 3],
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment;
     assert_eq!(metastases(after), pb::Response::Sd);
@@ -121,14 +124,13 @@ async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
             4,
         ))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+        .expect_err("accepted");
     assert_eq!(violated_fields(&err), ["metastases.fdg_avid_lesions"]);
     s.stop().await;
 
     // A definition taking the FDG route: sum 100 -> 60 mm (-40%), bone 10 -> 6 (0.6, not enough
     // alone), FDG-avid lesions 4 -> 2 (half): PR.
-    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let protocols = tempfile::tempdir().unwrap();
     bundled_as(protocols.path(), "FDGROUTE1", |line| {
         line.starts_with("fdg_avid_lesion_route")
             .then(|| "fdg_avid_lesion_route = true".to_owned())
@@ -144,7 +146,7 @@ async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
         4,
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let after = o
         .record_response_assessment(with_fdg(
             &subject.subject_id,
@@ -154,7 +156,7 @@ async fn fdg_avid_lesions_count_only_where_the_protocol_says(backend: Backend) {
             2,
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment;
     assert_eq!(metastases(after), pb::Response::Pr);
@@ -176,13 +178,13 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
         [2, 2, 2, 2, 2, 0, 0, 0, 0, 3],
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     // As an earlier release left it: no skeletal score.
-    let conn = Database::connect(&s.dbs[2].url).await.unwrap_or_else(|e| panic!("{e}"));
+    let conn = Database::connect(&s.set.dbs[2].url).await.unwrap();
     conn.execute_unprepared("UPDATE assessments SET curie_skeletal_score = NULL")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    conn.close().await.unwrap();
     // Bone now 6. Against the true bone baseline 10 that is 0.6 (SD); against the stored total
     // 13 it is 0.46, and with the sum 40 -> 20 mm (-50%) the metastases read PR.
     let after = o
@@ -193,7 +195,7 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
             [2, 2, 2, 0, 0, 0, 0, 0, 0, 0],
         ))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .assessment
         .unwrap_or_default();
@@ -206,7 +208,7 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
                 confidence_level: dec("0.95"),
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner()
         }
     };
@@ -234,32 +236,25 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
     let wrong_total = o
         .reenter_curie_segments(reenter(vec![3, 3, 2, 2, 2, 0, 0, 0, 0, 3]))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("segments of another scan were accepted"));
+        .expect_err("segments of another scan were accepted");
     assert_eq!(violated_fields(&wrong_total), ["curie_segment_scores"]);
     let request = reenter(vec![2, 2, 2, 2, 2, 0, 0, 0, 0, 3]);
     let rederived = o
         .reenter_curie_segments(request.clone())
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .rederived;
     assert_eq!(rederived.len(), 1);
     assert_eq!(rederived[0].assessment_id, after.assessment_id);
     assert_eq!(rederived[0].metastases_response, pb::Response::Sd as i32);
     // A retry returns the first answer; entering them again is refused.
-    let retried = o
-        .reenter_curie_segments(request)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .rederived;
+    let retried = o.reenter_curie_segments(request).await.unwrap().into_inner().rederived;
     assert_eq!(retried, rederived);
     let again = o
         .reenter_curie_segments(reenter(vec![2, 2, 2, 2, 2, 0, 0, 0, 0, 3]))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("re-entered twice"));
+        .expect_err("re-entered twice");
     assert_eq!(reason(&again), "CURIE_SEGMENTS_ALREADY_RECORDED");
 
     // Every read shows the re-derived response; the trail keeps both.
@@ -276,7 +271,7 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(

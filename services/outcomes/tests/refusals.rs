@@ -3,6 +3,9 @@
 //! a configured design, an adverse-event update that changes nothing, and adverse events before
 //! the protocol's reporting period (both settings).
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -38,25 +41,23 @@ fn protocol_without_simon(dir: &std::path::Path) {
         }
     }
     assert!(!out.contains("[outcomes.simon]") && out.contains("NOSIMON1"));
-    std::fs::write(dir.join("nosimon.toml"), out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("nosimon.toml"), out).unwrap();
 }
 
 async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
     let db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
-    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let protocols = tempfile::tempdir().unwrap();
     protocol_without_simon(protocols.path());
     let mut settings = trialops_platform::testing::settings(&db.url);
     settings.protocol_dir = Some(protocols.path().to_owned());
     let server = RunningServer::spawn(
         trialops_outcomes::build(settings, trialops_outcomes::Options::default())
             .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
+            .unwrap(),
     );
-    let mut o = OutcomesServiceClient::connect(server.url())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut o = OutcomesServiceClient::connect(server.url()).await.unwrap();
 
     // p0 0.10 against p1 0.12 (alpha 0.05, power 0.8): even one stage needs about
     // (1.645 + 0.842)^2 x 0.1 x 0.9 / 0.02^2 = 1,390 subjects (by hand), far beyond 100.
@@ -68,8 +69,7 @@ async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
             beta: dec("0.20"),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("a design was found"));
+        .expect_err("a design was found");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "NO_ADMISSIBLE_DESIGN")
@@ -80,8 +80,7 @@ async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
             trial_id: "NOSIMON1".into(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an interim without a design"));
+        .expect_err("an interim without a design");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "NO_SIMON_DESIGN")
@@ -105,7 +104,7 @@ async fn an_update_must_change_something(backend: Backend) {
             seriousness: vec![],
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .adverse_event
         .unwrap_or_default();
@@ -119,8 +118,7 @@ async fn an_update_must_change_something(backend: Backend) {
             reason: "re-entered".into(),
         })
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an update changing nothing was accepted"));
+        .expect_err("an update changing nothing was accepted");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "UPDATE_CHANGES_NOTHING")
@@ -132,7 +130,7 @@ async fn an_update_must_change_something(backend: Backend) {
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert_eq!(history.len(), 1, "only the recording is in the trail");
@@ -167,8 +165,7 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
     let err = o
         .record_adverse_event(adverse_event(&subject.subject_id, time.date(-4), time))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an event four days before enrollment was recorded"));
+        .expect_err("an event four days before enrollment was recorded");
     assert_eq!(
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "ONSET_BEFORE_REPORTING_PERIOD")
@@ -180,17 +177,17 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .events;
     assert!(listed.is_empty(), "nothing was recorded");
     o.record_adverse_event(adverse_event(&subject.subject_id, time.date(-1), time))
         .await
-        .unwrap_or_else(|e| panic!("the day before enrollment: {e}"));
+        .expect("the day before enrollment");
     s.stop().await;
 
     // A definition whose period starts with treatment: nothing before day 1 of cycle 1.
-    let protocols = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let protocols = tempfile::tempdir().unwrap();
     bundled_as(protocols.path(), "AETREAT1", |line| {
         line.starts_with("adverse_event_reporting_starts")
             .then(|| "adverse_event_reporting_starts = \"treatment_start\"".to_owned())
@@ -201,8 +198,7 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
     let err = o
         .record_adverse_event(adverse_event(&subject.subject_id, time.date(0), time))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an event before any treatment was recorded"));
+        .expect_err("an event before any treatment was recorded");
     assert_eq!(reason(&err), "ONSET_BEFORE_REPORTING_PERIOD");
     assert_eq!(
         (
@@ -235,8 +231,7 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
     let err = o
         .record_adverse_event(adverse_event(&subject.subject_id, time.date(-3), time))
         .await
-        .err()
-        .unwrap_or_else(|| panic!("an event three days before cycle 1 was recorded"));
+        .expect_err("an event three days before cycle 1 was recorded");
     assert_eq!(metadata(&err, "reporting_period_start_date"), time.day(0).to_string());
     o.record_adverse_event(adverse_event(&subject.subject_id, time.date(0), time))
         .await

@@ -2,6 +2,9 @@
 //! see no overdue reports, adverse events or assessments of this site's subject, and cannot
 //! change them; the subject's own site can. Central reviewers are blinded to allocation.
 
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -20,41 +23,17 @@ fn token(role: &str, site: &str) -> String {
 
 async fn another_sites_callers_see_nothing(backend: Backend) {
     let time = TestTime::away_from_midnight().await;
-    let db = |b| async move { TestDatabase::create(b).await.unwrap_or_else(|| panic!("{b:?}")) };
-    let (edb, ddb, odb) = (db(backend).await, db(backend).await, db(backend).await);
-    let options = trialops_enrollment::Options {
-        randomization_secret: Some(enrollment::SECRET.to_vec()),
-        authenticator: None,
-    };
-    let enrollment_server = RunningServer::spawn(
-        trialops_enrollment::build(jwt_settings(trialops_platform::testing::settings(&edb.url)), options)
+    let set = TestStack::start(backend, |_, s| *s = jwt_settings(s.clone())).await;
+    let mut e = enrollment::connect(&set.url(Service::Enrollment)).await;
+    let mut d =
+        trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient::connect(set.url(Service::Dosing))
             .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let mut s = jwt_settings(trialops_platform::testing::settings(&ddb.url));
-    s.enrollment_url = enrollment_server.url();
-    let dosing_server = RunningServer::spawn(
-        trialops_dosing::build(s, Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let mut s = jwt_settings(trialops_platform::testing::settings(&odb.url));
-    s.enrollment_url = enrollment_server.url();
-    s.dosing_url = dosing_server.url();
-    let outcomes_server = RunningServer::spawn(
-        trialops_outcomes::build(s, Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-
-    let mut e = enrollment::client(&enrollment_server).await;
-    let mut d = trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient::connect(dosing_server.url())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut o =
-        trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient::connect(outcomes_server.url())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
+    let mut o = trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient::connect(
+        set.url(Service::Outcomes),
+    )
+    .await
+    .unwrap();
     let admin = token("administrator", "HQ");
     let (coordinator, investigator, pharmacist) = (
         token("site_coordinator", "COG-101"),
@@ -72,7 +51,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         &admin,
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let screening = epb::ScreenSubjectRequest {
         request_id: request_id(),
         trial_id: "ANBL1221".into(),
@@ -81,9 +60,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         assessed_on: enrollment::today(),
         values: enrollment::eligible_values(),
     };
-    e.screen_subject(with_bearer(screening, &coordinator))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    e.screen_subject(with_bearer(screening, &coordinator)).await.unwrap();
     let request = enrollment::enroll_request(
         "COG-101",
         "SCR-1",
@@ -92,7 +69,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let subject = e
         .enroll_subject(with_bearer(request, &coordinator))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -104,7 +81,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         &pharmacist,
     ))
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
 
     // This site's investigator records a grade 4 event, the site aware 30 hours ago.
     let event = pb::RecordAdverseEventRequest {
@@ -124,7 +101,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let recorded = o
         .record_adverse_event(with_bearer(event.clone(), &investigator))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .adverse_event
         .unwrap_or_default();
@@ -140,7 +117,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
                 &token,
             ))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_inner()
             .obligations
             .len()
@@ -237,7 +214,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let blinded = e
         .get_subject(get(&reviewer))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -248,7 +225,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let open = e
         .get_subject(get(&statistician))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_inner()
         .subject
         .unwrap_or_default();
@@ -265,12 +242,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
             &reviewer,
         )
     };
-    let listed = e
-        .list_subjects(list(""))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .subjects;
+    let listed = e.list_subjects(list("")).await.unwrap().into_inner().subjects;
     assert_eq!(listed.len(), 1);
     assert!(listed.iter().all(|s| s.arm_code.is_empty()));
     let by_arm = e.list_subjects(list(&subject.arm_code)).await.err();
@@ -288,9 +260,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     let baseline = assessment(&subject.subject_id, 0, true, ("50", true), ("40", 10, false), "30");
     o.record_response_assessment(with_bearer(baseline, &reviewer))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
-    outcomes_server.stop().await;
-    dosing_server.stop().await;
-    enrollment_server.stop().await;
+    set.stop().await;
 }

@@ -34,8 +34,8 @@ pub struct Started {
 /// Spawns `command` (from [`up`]) and reads the three bound addresses from its first lines. The
 /// services are bound when it prints them, so calls from then on reach them.
 pub fn start(mut command: Command) -> Started {
-    let mut child = command.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{e}"));
-    let output = OutputLines::read(child.stdout.take().unwrap_or_else(|| panic!("stdout is piped")));
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let output = OutputLines::read(child.stdout.take().expect("stdout is piped"));
     let port = |name: &str| {
         output.wait_for(Duration::from_secs(60), name, |line| {
             let rest = line.trim_start().strip_prefix(name)?;

@@ -26,7 +26,7 @@ pub async fn start_dosing(url: &str, enrollment_url: &str) -> RunningServer {
     settings.dependency_timeout_ms = 2000;
     let app = trialops_dosing::build(settings, trialops_dosing::Options::default())
         .await
-        .unwrap_or_else(|e| panic!("build dosing: {e:#}"));
+        .expect("build dosing");
     RunningServer::spawn(app)
 }
 
@@ -46,9 +46,7 @@ pub async fn stack(backend: Backend) -> Stack {
 
 impl Stack {
     pub async fn dosing(&self) -> Dosing {
-        DosingServiceClient::connect(self.dosing.url())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        DosingServiceClient::connect(self.dosing.url()).await.unwrap()
     }
 
     pub async fn enrollment(&self) -> enrollment::Client {
@@ -78,7 +76,7 @@ impl Stack {
                 subject_id: subject.subject_id,
             })
             .await
-            .unwrap_or_else(|e| panic!("plan: {e}"))
+            .expect("plan")
             .into_inner()
             .plan
             .unwrap_or_default()
@@ -172,7 +170,7 @@ pub async fn administrations(client: &mut Dosing, from: Option<Date>, to: Option
                 page_token: token,
             })
             .await
-            .unwrap_or_else(|e| panic!("worklist: {e}"))
+            .expect("worklist")
             .into_inner();
         out.extend(page.administrations);
         if page.next_page_token.is_empty() {

@@ -12,16 +12,16 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_proto::outcomes::v1 as pb;
 use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
+pub use trialops_stack::Service;
+pub use trialops_stack::testing::TestStack;
 
 pub type Outcomes = OutcomesServiceClient<Channel>;
 
 pub struct Stack {
     /// The one clock reading this test's dates and instants are built from.
     pub time: TestTime,
-    pub dbs: Vec<TestDatabase>,
-    pub enrollment: RunningServer,
-    pub dosing: RunningServer,
-    pub outcomes: RunningServer,
+    /// The three services on their fresh databases (`dbs`: enrollment, dosing, outcomes).
+    pub set: TestStack,
 }
 
 pub async fn stack(backend: Backend) -> Stack {
@@ -30,43 +30,14 @@ pub async fn stack(backend: Backend) -> Stack {
 
 /// The three servers, each also loading the protocol definitions in `protocol_dir`.
 pub async fn stack_with(backend: Backend, protocol_dir: Option<&std::path::Path>) -> Stack {
-    let enrollment_db = TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = trialops_platform::testing::settings(&enrollment_db.url);
-    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
-    let enrollment = enrollment::start_with(settings).await;
-    let dosing_db = TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = trialops_platform::testing::settings(&dosing_db.url);
-    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
-    settings.enrollment_url = enrollment.url();
-    let dosing = RunningServer::spawn(
-        trialops_dosing::build(settings, trialops_dosing::Options::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
-    let outcomes_db = TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = trialops_platform::testing::settings(&outcomes_db.url);
-    settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
-    settings.enrollment_url = enrollment.url();
-    settings.dosing_url = dosing.url();
-    settings.dependency_timeout_ms = 2000;
-    let outcomes = RunningServer::spawn(
-        trialops_outcomes::build(settings, trialops_outcomes::Options::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}")),
-    );
+    let set = TestStack::start(backend, |_, settings| {
+        settings.protocol_dir = protocol_dir.map(ToOwned::to_owned);
+    })
+    .await;
     Stack {
         // Away from midnight, so the subjects enrolled next fall on the reading's day.
         time: TestTime::away_from_midnight().await,
-        dbs: vec![enrollment_db, dosing_db, outcomes_db],
-        enrollment,
-        dosing,
-        outcomes,
+        set,
     }
 }
 
@@ -78,15 +49,15 @@ pub fn dec(value: &str) -> Option<Decimal> {
 
 impl Stack {
     pub async fn outcomes(&self) -> Outcomes {
-        OutcomesServiceClient::connect(self.outcomes.url())
+        OutcomesServiceClient::connect(self.set.url(Service::Outcomes))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     pub async fn dosing(&self) -> DosingServiceClient<Channel> {
-        DosingServiceClient::connect(self.dosing.url())
+        DosingServiceClient::connect(self.set.url(Service::Dosing))
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     /// Enrolls a subject at COG-101 (registering the site once); with `treat`, plans and starts
@@ -104,7 +75,7 @@ impl Stack {
         treat: bool,
     ) -> trialops_proto::enrollment::v1::Subject {
         use trialops_proto::enrollment::v1 as epb;
-        let mut e = enrollment::client(&self.enrollment).await;
+        let mut e = enrollment::connect(&self.set.url(Service::Enrollment)).await;
         let sites = e.list_sites(epb::ListSitesRequest::default()).await;
         if sites.map(|s| s.into_inner().sites.is_empty()).unwrap_or(true) {
             enrollment::register_site(&mut e, "COG-101").await;
@@ -139,7 +110,7 @@ impl Stack {
                 subject_id: subject.subject_id.clone(),
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
             d.start_cycle(dpb::StartCycleRequest {
                 request_id: request_id(),
                 subject_id: subject.subject_id.clone(),
@@ -153,7 +124,7 @@ impl Stack {
                 confirm_implausible_measurements: false,
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
             let first = d
                 .list_administrations(dpb::ListAdministrationsRequest {
                     site_code: "COG-101".into(),
@@ -163,7 +134,7 @@ impl Stack {
                     page_token: String::new(),
                 })
                 .await
-                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap()
                 .into_inner()
                 .administrations
                 .into_iter()
@@ -179,15 +150,13 @@ impl Stack {
                 ..Default::default()
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         }
         subject
     }
 
     pub async fn stop(self) {
-        self.outcomes.stop().await;
-        self.dosing.stop().await;
-        self.enrollment.stop().await;
+        self.set.stop().await;
     }
 }
 
@@ -254,5 +223,5 @@ pub fn bundled_as(dir: &std::path::Path, id: &str, edit: impl Fn(&str) -> Option
         out.push('\n');
     }
     assert!(out.contains(&format!("id = \"{id}\"")));
-    std::fs::write(dir.join(format!("{id}.toml")), out).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join(format!("{id}.toml")), out).unwrap();
 }

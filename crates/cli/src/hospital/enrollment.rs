@@ -1,0 +1,424 @@
+//! Enrollment: sites, trials, screening, enrollment and a subject across the services.
+
+use chrono::NaiveDate;
+use clap::Args;
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::enrollment::v1 as epb;
+use trialops_proto::outcomes::v1 as opb;
+
+use super::{Session, name, pair, request_id, words};
+use crate::api::{Context, date, date_text, text, with_token};
+use crate::report::{say, table};
+
+/// Register a site (administrator).
+#[derive(Args, Debug)]
+pub struct RegisterSite {
+    /// Site code, for example COG-101.
+    #[arg(long)]
+    site: String,
+    /// The institution's name.
+    #[arg(long)]
+    name: String,
+}
+
+impl RegisterSite {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let RegisterSite { site, name } = self;
+        let c = &mut session.clients;
+        let token = session.token.as_str();
+        let out = &session.out;
+        let registered = c
+            .enrollment
+            .register_site(with_token(
+                epb::RegisterSiteRequest {
+                    request_id: request_id(),
+                    site_code: site.clone(),
+                    name,
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("registering {site}"))?;
+        out.show("trialops.enrollment.v1.RegisterSiteResponse", &registered, |r| {
+            let s = r.site.clone().unwrap_or_default();
+            say(format!("registered site {}", s.site_code));
+        })
+    }
+}
+
+/// Show a trial: arms, strata, screening variables.
+#[derive(Args, Debug)]
+pub struct Trial {
+    /// Trial.
+    #[arg(default_value = "ANBL1221")]
+    trial: String,
+}
+
+impl Trial {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let Trial { trial } = self;
+        let c = &mut session.clients;
+        let token = session.token.as_str();
+        let out = &session.out;
+        let t = c
+            .enrollment
+            .get_trial(with_token(
+                epb::GetTrialRequest {
+                    trial_id: trial.clone(),
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("reading trial {trial}"))?;
+        out.show("trialops.enrollment.v1.GetTrialResponse", &t, |t| {
+            let t = t.trial.clone().unwrap_or_default();
+            let summary = t.summary.unwrap_or_default();
+            say(format!("{} {}", summary.trial_id, summary.title));
+            let mut arms = table(&["arm", "name"]);
+            for a in &t.arms {
+                arms.add_row(vec![a.code.clone(), a.name.clone()]);
+            }
+            println!("{arms}");
+            let mut strata = table(&["stratification factor", "values"]);
+            for f in &t.stratification_factors {
+                strata.add_row(vec![f.factor_id.clone(), f.allowed_values.join(", ")]);
+            }
+            println!("{strata}");
+            let mut vars = table(&["screening variable", "kind", "unit or values", "description"]);
+            for v in &t.screening_variables {
+                let kind = epb::VariableKind::try_from(v.kind).map_or("", |k| match k {
+                    epb::VariableKind::Decimal => "decimal",
+                    epb::VariableKind::Boolean => "true/false",
+                    epb::VariableKind::Choice => "choice",
+                    epb::VariableKind::Unspecified => "",
+                });
+                let unit = if v.allowed_values.is_empty() {
+                    v.unit.clone()
+                } else {
+                    v.allowed_values.join(", ")
+                };
+                vars.add_row(vec![v.variable_id.clone(), kind.into(), unit, v.description.clone()]);
+            }
+            println!("{vars}");
+            say(format!(
+                "consent forms accepted: {}",
+                t.accepted_consent_form_versions.join(", ")
+            ));
+        })
+    }
+}
+
+/// Screen a candidate: `--value variable=value` for each screening variable.
+#[derive(Args, Debug)]
+pub struct Screen {
+    /// Site code.
+    #[arg(long)]
+    site: String,
+    /// The site's screening identifier (never a name or record number).
+    #[arg(long)]
+    screening_id: String,
+    /// One screening answer, `variable=value` (repeat); `trialops trial` lists the variables.
+    #[arg(long = "value", value_name = "VARIABLE=VALUE")]
+    values: Vec<String>,
+    /// Date of the screening assessments (default today).
+    #[arg(long)]
+    assessed_on: Option<NaiveDate>,
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+}
+
+impl Screen {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let Screen {
+            site,
+            screening_id,
+            values,
+            assessed_on,
+            trial,
+        } = self;
+        let c = &mut session.clients;
+        let token = session.token.as_str();
+        let out = &session.out;
+        let today = session.today;
+        // The trial says which kind each variable is.
+        let definition = c
+            .enrollment
+            .get_trial(with_token(
+                epb::GetTrialRequest {
+                    trial_id: trial.clone(),
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("reading trial {trial}"))?
+            .trial
+            .unwrap_or_default();
+        let mut answers = Vec::new();
+        for entry in &values {
+            let (id, value) = pair("--value", entry)?;
+            let variable = definition
+                .screening_variables
+                .iter()
+                .find(|v| v.variable_id == id)
+                .ok_or_else(|| anyhow::anyhow!("--value {id}: not a screening variable of {trial}"))?;
+            use epb::screening_value::Value;
+            let value = match epb::VariableKind::try_from(variable.kind) {
+                Ok(epb::VariableKind::Boolean) => Value::BoolValue(match value {
+                    "true" | "yes" => true,
+                    "false" | "no" => false,
+                    _ => anyhow::bail!("--value {id}: true or false"),
+                }),
+                Ok(epb::VariableKind::Choice) => Value::ChoiceValue(value.to_owned()),
+                _ => Value::DecimalValue(trialops_proto::common::v1::Decimal {
+                    value: value.to_owned(),
+                }),
+            };
+            answers.push(epb::ScreeningValue {
+                variable_id: id.to_owned(),
+                value: Some(value),
+            });
+        }
+        let screened = c
+            .enrollment
+            .screen_subject(with_token(
+                epb::ScreenSubjectRequest {
+                    request_id: request_id(),
+                    trial_id: trial,
+                    site_code: site,
+                    screening_id: screening_id.clone(),
+                    assessed_on: Some(date(assessed_on.unwrap_or(today))),
+                    values: answers,
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("screening {screening_id}"))?;
+        out.show("trialops.enrollment.v1.ScreenSubjectResponse", &screened, |r| {
+            let s = r.screening.clone().unwrap_or_default();
+            say(format!(
+                "{} attempt {}: {}",
+                s.screening_id,
+                s.attempt,
+                if s.eligible { "ELIGIBLE" } else { "NOT ELIGIBLE" }
+            ));
+            let mut t = table(&["criterion", "outcome", "detail"]);
+            for c in &s.criteria {
+                let outcome = epb::CriterionOutcome::try_from(c.outcome)
+                    .map(|o| words(o.as_str_name(), "CRITERION_OUTCOME_"))
+                    .unwrap_or_default();
+                t.add_row(vec![c.criterion_id.clone(), outcome, c.detail.clone()]);
+            }
+            println!("{t}");
+        })
+    }
+}
+
+/// Enroll and randomize a screened, consented candidate.
+#[derive(Args, Debug)]
+pub struct Enroll {
+    /// Site code.
+    #[arg(long)]
+    site: String,
+    /// The screening identifier used at screening.
+    #[arg(long)]
+    screening_id: String,
+    /// Date the consent was signed.
+    #[arg(long)]
+    consent_signed_on: NaiveDate,
+    /// Version of the consent form signed.
+    #[arg(long)]
+    consent_form: String,
+    /// Stratification value, `factor=value` (repeat).
+    #[arg(long = "stratum", value_name = "FACTOR=VALUE")]
+    strata: Vec<String>,
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+}
+
+impl Enroll {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let Enroll {
+            site,
+            screening_id,
+            consent_signed_on,
+            consent_form,
+            strata,
+            trial,
+        } = self;
+        let c = &mut session.clients;
+        let token = session.token.as_str();
+        let out = &session.out;
+        let strata = strata
+            .iter()
+            .map(|s| {
+                pair("--stratum", s).map(|(f, v)| epb::StratumValue {
+                    factor_id: f.to_owned(),
+                    value: v.to_owned(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let enrolled = c
+            .enrollment
+            .enroll_subject(with_token(
+                epb::EnrollSubjectRequest {
+                    request_id: request_id(),
+                    trial_id: trial,
+                    site_code: site,
+                    screening_id: screening_id.clone(),
+                    consent: Some(epb::Consent {
+                        signed_on: Some(date(consent_signed_on)),
+                        form_version: consent_form,
+                    }),
+                    strata,
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("enrolling {screening_id}"))?;
+        out.show("trialops.enrollment.v1.EnrollSubjectResponse", &enrolled, |r| {
+            let s = r.subject.clone().unwrap_or_default();
+            say(format!("enrolled {} on arm {}", s.subject_id, s.arm_code));
+        })
+    }
+}
+
+/// Show a subject: enrollment, treatment plan, response assessments.
+#[derive(Args, Debug)]
+pub struct Subject {
+    /// Study subject identifier, for example ANBL1221-0007.
+    subject_id: String,
+}
+
+impl Subject {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let Subject { subject_id } = self;
+        let c = &mut session.clients;
+        let token = session.token.as_str();
+        let out = &session.out;
+        let subject = c
+            .enrollment
+            .get_subject(with_token(
+                epb::GetSubjectRequest {
+                    subject_id: subject_id.clone(),
+                },
+                token,
+            )?)
+            .await
+            .doing(format!("reading {subject_id}"))?;
+        let plan = c
+            .dosing
+            .get_treatment_plan(with_token(
+                dpb::GetTreatmentPlanRequest {
+                    subject_id: subject_id.clone(),
+                },
+                token,
+            )?)
+            .await
+            .ok()
+            .and_then(|r| r.into_inner().plan);
+        let assessments = c
+            .outcomes
+            .list_response_assessments(with_token(
+                opb::ListResponseAssessmentsRequest {
+                    subject_id: subject_id.clone(),
+                    ..Default::default()
+                },
+                token,
+            )?)
+            .await
+            .map(tonic::Response::into_inner)
+            .unwrap_or_default();
+        if out.json {
+            // Each service's view of the subject.
+            let plan = plan.map(|p| dpb::GetTreatmentPlanResponse { plan: Some(p) });
+            let view = serde_json::json!({
+                "enrollment": out.to_json("trialops.enrollment.v1.GetSubjectResponse", &subject)?["subject"],
+                "dosing": match &plan {
+                    Some(p) => out.to_json("trialops.dosing.v1.GetTreatmentPlanResponse", p)?["plan"].clone(),
+                    None => serde_json::Value::Null,
+                },
+                "outcomes": out.to_json("trialops.outcomes.v1.ListResponseAssessmentsResponse", &assessments)?,
+            });
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            return Ok(());
+        }
+        out.show("trialops.enrollment.v1.GetSubjectResponse", &subject, |r| {
+            let s = r.subject.clone().unwrap_or_default();
+            let status = epb::SubjectStatus::try_from(s.status)
+                .map(|x| words(x.as_str_name(), "SUBJECT_STATUS_"))
+                .unwrap_or_default();
+            let mut t = table(&["subject", "site", "arm", "status", "strata"]);
+            let strata: Vec<String> = s
+                .strata
+                .iter()
+                .map(|v| format!("{}={}", v.factor_id, v.value))
+                .collect();
+            t.add_row(vec![
+                s.subject_id.clone(),
+                s.site_code.clone(),
+                s.arm_code.clone(),
+                status,
+                strata.join(", "),
+            ]);
+            println!("{t}");
+            if let Some(p) = &plan {
+                let mut t = table(&["agent", "dose level", "protocol dose", "route", "days", "discontinued"]);
+                for a in &p.agents {
+                    let basis = match dpb::DoseBasis::try_from(a.basis) {
+                        Ok(dpb::DoseBasis::PerM2) => "/m2",
+                        Ok(dpb::DoseBasis::PerKg) => "/kg",
+                        _ => "",
+                    };
+                    let days: Vec<String> = a.cycle_days.iter().map(i32::to_string).collect();
+                    t.add_row(vec![
+                        a.agent_id.clone(),
+                        a.dose_level.to_string(),
+                        format!("{} {}{basis}", text(a.protocol_dose.as_ref()), a.dose_unit),
+                        a.route.clone(),
+                        days.join(","),
+                        if a.discontinued {
+                            a.discontinued_reason.clone()
+                        } else {
+                            String::new()
+                        },
+                    ]);
+                }
+                say(format!(
+                    "treatment: {} of {} cycles started",
+                    p.cycles_started, p.maximum_cycles
+                ));
+                println!("{t}");
+            }
+            if !assessments.assessments.is_empty() {
+                let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
+                for a in &assessments.assessments {
+                    let assessor = opb::Assessor::try_from(a.assessor)
+                        .map(|x| words(x.as_str_name(), "ASSESSOR_"))
+                        .unwrap_or_default();
+                    let on = date_text(a.assessed_on.as_ref());
+                    let overall = if a.after_cycle == 0 {
+                        "(baseline)".to_owned()
+                    } else {
+                        name(a.overall_response)
+                    };
+                    t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
+                }
+                println!("{t}");
+                let only_baselines = assessments.assessments.iter().all(|a| a.after_cycle == 0);
+                let best = match assessments.best_central_response {
+                    0 if only_baselines => "none yet: only a baseline".to_owned(),
+                    0 => "none yet: no central review after the baseline".to_owned(),
+                    best => name(best),
+                };
+                say(format!("best central-review response: {best}"));
+            }
+        })
+    }
+}
