@@ -50,9 +50,63 @@ impl SubjectStatus {
     }
 }
 
+/// Why a status change is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChangeRefusal {
+    /// The lifecycle does not allow `from` → `to`.
+    NotAllowed {
+        /// The current status.
+        from: SubjectStatus,
+        /// The status asked for.
+        to: SubjectStatus,
+    },
+    /// The change would take effect before the subject was enrolled.
+    BeforeEnrollment,
+}
+
+/// Whether a subject `from` may become `to` with effect on `effective_on`, having been enrolled
+/// on `enrolled_on`: the lifecycle must allow it, and it cannot take effect before enrollment
+/// (the day of enrollment itself is allowed).
+pub fn check_status_change(
+    from: SubjectStatus,
+    to: SubjectStatus,
+    effective_on: chrono::NaiveDate,
+    enrolled_on: chrono::NaiveDate,
+) -> Result<(), StatusChangeRefusal> {
+    if !from.can_become(to) {
+        return Err(StatusChangeRefusal::NotAllowed { from, to });
+    }
+    if effective_on < enrolled_on {
+        return Err(StatusChangeRefusal::BeforeEnrollment);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::SubjectStatus::{self, *};
+    use super::{StatusChangeRefusal, check_status_change};
+
+    #[test]
+    fn a_change_takes_effect_on_or_after_enrollment_and_follows_the_lifecycle() {
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+        assert_eq!(
+            check_status_change(OnProtocolTherapy, OffProtocolTherapy, day(10), day(10)),
+            Ok(())
+        );
+        assert_eq!(
+            check_status_change(OnProtocolTherapy, OffProtocolTherapy, day(9), day(10)),
+            Err(StatusChangeRefusal::BeforeEnrollment)
+        );
+        // The lifecycle is judged first: a forbidden change is named as such whatever its date.
+        assert_eq!(
+            check_status_change(OffStudy, OnProtocolTherapy, day(9), day(10)),
+            Err(StatusChangeRefusal::NotAllowed {
+                from: OffStudy,
+                to: OnProtocolTherapy
+            })
+        );
+    }
 
     #[test]
     fn only_the_protocol_lifecycle_is_allowed() {

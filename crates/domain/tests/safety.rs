@@ -95,3 +95,48 @@ fn the_reporting_period_starts_where_the_protocol_says() {
     // A period that has not started (no cycle yet, for one starting with treatment).
     assert!(!in_reporting_period(day(10), None));
 }
+
+mod event_updates {
+    use chrono::NaiveDate;
+    use trialops_domain::outcomes::safety::{EventCourse, UpdateRefusal, update_course};
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 4, d).unwrap()
+    }
+
+    #[test]
+    fn a_grade_or_a_resolution_changes_the_course_and_nothing_else_does() {
+        let current = EventCourse {
+            grade: 2,
+            onset_on: day(10),
+            resolved_on: None,
+        };
+        let raised = update_course(current, Some(3), None).unwrap();
+        assert_eq!((raised.grade, raised.resolved_on), (3, None));
+        // Resolved on the day of onset is allowed; the day before is not.
+        assert_eq!(
+            update_course(current, None, Some(day(10))).unwrap().resolved_on,
+            Some(day(10))
+        );
+        assert_eq!(
+            update_course(current, Some(3), Some(day(9))),
+            Err(UpdateRefusal::ResolvedBeforeOnset)
+        );
+        assert_eq!(
+            update_course(current, Some(2), None),
+            Err(UpdateRefusal::ChangesNothing)
+        );
+        let resolved = EventCourse {
+            resolved_on: Some(day(12)),
+            ..current
+        };
+        assert_eq!(
+            update_course(resolved, None, Some(day(12))),
+            Err(UpdateRefusal::ChangesNothing)
+        );
+        assert_eq!(
+            update_course(resolved, None, Some(day(14))).unwrap().resolved_on,
+            Some(day(14))
+        );
+    }
+}

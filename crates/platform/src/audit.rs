@@ -78,6 +78,39 @@ pub struct Change<'a> {
     pub reason: &'a str,
 }
 
+impl<'a> Change<'a> {
+    /// A record created: no earlier value and no reason.
+    pub fn created(action: &'a str, entity_type: &'a str, entity_id: &'a str, new: serde_json::Value) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id,
+            old: None,
+            new,
+            reason: "",
+        }
+    }
+
+    /// A record changed from `old` to `new`, for `reason`.
+    pub fn updated(
+        action: &'a str,
+        entity_type: &'a str,
+        entity_id: &'a str,
+        old: serde_json::Value,
+        new: serde_json::Value,
+        reason: &'a str,
+    ) -> Self {
+        Change {
+            action,
+            entity_type,
+            entity_id,
+            old: Some(old),
+            new,
+            reason,
+        }
+    }
+}
+
 fn entry_hash(e: &event::Model) -> String {
     let mut fields = serde_json::json!([
         e.sequence,

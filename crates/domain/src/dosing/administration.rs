@@ -53,9 +53,71 @@ impl AdministrationStatus {
     }
 }
 
+/// What a recording of an administration is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// The first record of a planned or held administration.
+    First,
+    /// A correction of what was recorded.
+    Correction,
+}
+
+/// Why a recording is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingRefusal {
+    /// Already recorded, and no correction was asked for.
+    AlreadyRecorded,
+    /// A correction of an administration nothing was recorded for yet.
+    NothingToCorrect,
+    /// A correction against another version than the stored one.
+    StaleEtag {
+        /// The stored version.
+        current: i32,
+    },
+}
+
+/// Whether an administration at `status` and `version` may be recorded: a first record while it
+/// is open (planned or held), and a correction (with the version the caller read) once
+/// something is recorded, a hold included.
+pub fn check_recording(
+    status: AdministrationStatus,
+    version: i32,
+    correction_of: Option<i32>,
+) -> Result<Recording, RecordingRefusal> {
+    match (correction_of, status.is_open()) {
+        (None, true) => Ok(Recording::First),
+        (None, false) => Err(RecordingRefusal::AlreadyRecorded),
+        (Some(_), true) if status == AdministrationStatus::Planned => Err(RecordingRefusal::NothingToCorrect),
+        (Some(read), _) if read != version => Err(RecordingRefusal::StaleEtag { current: version }),
+        (Some(_), _) => Ok(Recording::Correction),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_records_while_open_corrections_once_recorded() {
+        use AdministrationStatus::*;
+        assert_eq!(check_recording(Planned, 1, None), Ok(Recording::First));
+        assert_eq!(check_recording(Held, 2, None), Ok(Recording::First));
+        assert_eq!(check_recording(Given, 2, None), Err(RecordingRefusal::AlreadyRecorded));
+        assert_eq!(
+            check_recording(NotGiven, 2, None),
+            Err(RecordingRefusal::AlreadyRecorded)
+        );
+        assert_eq!(
+            check_recording(Planned, 1, Some(1)),
+            Err(RecordingRefusal::NothingToCorrect)
+        );
+        assert_eq!(check_recording(Held, 2, Some(2)), Ok(Recording::Correction));
+        assert_eq!(check_recording(Given, 2, Some(2)), Ok(Recording::Correction));
+        assert_eq!(
+            check_recording(Given, 3, Some(2)),
+            Err(RecordingRefusal::StaleEtag { current: 3 })
+        );
+    }
 
     #[test]
     fn stored_names_round_trip_and_open_ones_are_planned_or_held() {

@@ -127,3 +127,44 @@ pub fn obligations(rules: &[ReportingRule], event: &EventFacts, aware_at: DateTi
     out.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.kind.cmp(&b.kind)));
     out
 }
+
+/// What an update of an adverse event may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCourse {
+    /// CTCAE grade, 1 to 5.
+    pub grade: i32,
+    /// Onset date.
+    pub onset_on: NaiveDate,
+    /// Resolution date, if resolved.
+    pub resolved_on: Option<NaiveDate>,
+}
+
+/// Why an update is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateRefusal {
+    /// The resolution would be before the onset.
+    ResolvedBeforeOnset,
+    /// The update changes neither grade nor resolution.
+    ChangesNothing,
+}
+
+/// The event's course after an update setting `grade` (when given) and `resolved_on` (when
+/// given): never resolved before its onset, and never an update that changes nothing.
+pub fn update_course(
+    current: EventCourse,
+    grade: Option<i32>,
+    resolved_on: Option<NaiveDate>,
+) -> Result<EventCourse, UpdateRefusal> {
+    if resolved_on.is_some_and(|r| r < current.onset_on) {
+        return Err(UpdateRefusal::ResolvedBeforeOnset);
+    }
+    let updated = EventCourse {
+        grade: grade.unwrap_or(current.grade),
+        resolved_on: resolved_on.or(current.resolved_on),
+        ..current
+    };
+    if updated == current {
+        return Err(UpdateRefusal::ChangesNothing);
+    }
+    Ok(updated)
+}

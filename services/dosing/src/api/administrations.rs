@@ -4,14 +4,18 @@
 //! may still be recorded as given later. Anything else already recorded changes only as a
 //! correction: the etag last read and a correction reason; the audit trail keeps the old value.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{Days, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait as _, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseTransaction;
 use tonic::Request;
-use trialops_domain::dosing::administration::AdministrationStatus;
-use trialops_domain::dosing::cycle::check_given_on;
+use trialops_domain::dosing::administration::{Recording as RecordingKind, RecordingRefusal, check_recording};
+use trialops_domain::dosing::cycle::{GivenTooEarly, check_given_on};
 use trialops_domain::dosing::dose::deviation_percent;
 use trialops_domain::identifiers::SiteCode;
+use trialops_domain::protocol::Protocol;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
@@ -50,15 +54,9 @@ pub(super) async fn list(
     let scope = format!("administrations|{}|{from}|{to}", req.site_code);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
     let end = to.checked_add_days(Days::new(1)).unwrap_or(to);
-    let mut query = administration::Entity::find()
-        .filter(administration::Column::SiteCode.eq(req.site_code.as_str()))
-        .filter(administration::Column::WorklistKey.gte(format!("{from}|")))
-        .filter(administration::Column::WorklistKey.lt(format!("{end}|")))
-        .order_by_asc(administration::Column::WorklistKey);
-    if let Some(after) = &page.after {
-        query = query.filter(administration::Column::WorklistKey.gt(after.as_str()));
-    }
-    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let keys = (format!("{from}|"), format!("{end}|"));
+    let range = (keys.0.as_str(), keys.1.as_str());
+    let rows = administration::worklist(&api.db, &req.site_code, range, page.after.as_deref(), page.size + 1).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |a| a.worklist_key.clone());
     let administrations = rows.iter().map(convert::administration).collect::<Result<_, _>>()?;
     Ok(pb::ListAdministrationsResponse {
@@ -155,138 +153,128 @@ pub(super) async fn record(
     };
     v.finish()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    if let Some(found) = administration::Entity::find_by_id(req.administration_id.clone())
-        .one(&api.db)
-        .await?
-    {
+    if let Some(found) = administration::find(&api.db, &req.administration_id).await? {
         call.require_visible(&found.site_code, "administration", &found.administration_id)?;
     }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
+    let administration_id = req.administration_id.clone();
     idempotency::execute(
         &api.db,
         "DosingService/RecordAdministration",
         request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let current = administration::Entity::find_by_id(req.administration_id.clone())
-                    .one(tx)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound {
-                        what: "administration",
-                        id: req.administration_id.clone(),
-                    })?;
-                viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
-                let status = current.status()?;
-                let open = status.is_open();
-                let correction_reason = match (&rec.correction, open) {
-                    (None, true) => String::new(),
-                    (None, false) => {
-                        return Err(AppError::AlreadyExists {
-                            reason: Reason::AdministrationAlreadyRecorded.into(),
-                            message: format!(
-                                "administration {} is already recorded as {}; \
-                             to correct it send its etag and a correction_reason",
-                                current.administration_id, current.status
-                            ),
-                        });
-                    }
-                    (Some(_), true) if status == AdministrationStatus::Planned => {
-                        return Err(AppError::invalid(
-                            "correction_reason",
-                            "nothing is recorded yet to correct; leave etag and correction_reason empty",
-                        ));
-                    }
-                    (Some((version, why)), _) => {
-                        if *version != current.version {
-                            return Err(AppError::Aborted(format!(
-                                "stale etag: the administration is at etag {}",
-                                current.version
-                            )));
-                        }
-                        why.clone()
-                    }
-                };
-                let trial = plan::Entity::find_by_id(current.subject_id.clone())
-                    .one(tx)
-                    .await?
-                    .map(|p| p.trial_id)
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
-                let rules = protocols
-                    .get(&trial)
-                    .map(|p| &p.treatment)
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
-                if let Some(started) = rec.started_at {
-                    check_given_on(current.planned_on, started.date_naive(), rules).map_err(|early| {
-                        AppError::FailedPrecondition {
-                            reason: Reason::AdministrationBeforePlannedDay.into(),
-                            message: format!(
-                                "administration {} is planned for {}; it cannot be recorded as given before {}",
-                                current.administration_id, early.planned_on, early.earliest
-                            ),
-                            metadata: vec![
-                                ("planned_on".into(), early.planned_on.to_string()),
-                                ("earliest_allowed".into(), early.earliest.to_string()),
-                            ],
-                        }
-                    })?;
-                }
-                let tolerance = rules.administration_tolerance_percent;
-                let prescribed = wire::from_stored("administrations.prescribed_dose", &current.prescribed_dose)?;
-                let deviation_flagged = rec
-                    .actual
-                    .is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
-                let updated = administration::Model {
-                    status: convert::status_from_wire(rec.status).as_str().to_owned(),
-                    actual_dose: rec.actual.map(wire::to_stored).unwrap_or_default(),
-                    started_at: rec.started_at,
-                    ended_at: rec.ended_at,
-                    deviation_flagged,
-                    reason: rec.reason.clone(),
-                    version: current.version + 1,
-                    ..current.clone()
-                };
-                let result = administration::Entity::update_many()
-                    .set(administration::ActiveModel::from(updated.clone()).reset_all())
-                    .filter(administration::Column::AdministrationId.eq(current.administration_id.as_str()))
-                    .filter(administration::Column::Version.eq(current.version))
-                    .exec(tx)
-                    .await?;
-                if result.rows_affected != 1 {
-                    return Err(AppError::Aborted(
-                        "the administration changed since it was read; retry".into(),
-                    ));
-                }
-                let action = if correction_reason.is_empty() {
-                    "administration.recorded"
-                } else {
-                    "administration.corrected"
-                };
-                let reason = if correction_reason.is_empty() {
-                    rec.reason.clone()
-                } else {
-                    correction_reason
-                };
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action,
-                        entity_type: "administration",
-                        entity_id: &updated.administration_id,
-                        old: Some(audit::to_json(&current)?),
-                        new: audit::to_json(&updated)?,
-                        reason: &reason,
-                    },
-                )
-                .await?;
-                Ok(pb::RecordAdministrationResponse {
-                    administration: Some(convert::administration(&updated)?),
-                })
-            })
-        },
+        &req,
+        move |tx| Box::pin(record_in(tx, viewer, audit_ctx, protocols, administration_id, rec)),
     )
     .await
+}
+
+/// The transaction: the stored administration, whether it may be recorded (or corrected), the
+/// day it was given against its planned day, the deviation from the prescription; stored if
+/// still at the version read, and audited.
+async fn record_in(
+    tx: &DatabaseTransaction,
+    viewer: CallContext,
+    audit_ctx: AuditContext,
+    protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
+    administration_id: String,
+    rec: Recording,
+) -> Result<pb::RecordAdministrationResponse, AppError> {
+    let current = administration::find(tx, &administration_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "administration",
+            id: administration_id.clone(),
+        })?;
+    viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
+    let kind = check_recording(current.status()?, current.version, rec.correction.as_ref().map(|c| c.0))
+        .map_err(|refusal| recording_refused(refusal, &current))?;
+    let rules = &rules_of(tx, &protocols, &current.subject_id).await?.treatment;
+    if let Some(started) = rec.started_at {
+        check_given_on(current.planned_on, started.date_naive(), rules)
+            .map_err(|early| given_too_early(&current, early))?;
+    }
+    let prescribed = wire::from_stored("administrations.prescribed_dose", &current.prescribed_dose)?;
+    let tolerance = rules.administration_tolerance_percent;
+    let deviation_flagged = rec
+        .actual
+        .is_some_and(|actual| deviation_percent(prescribed, actual).is_some_and(|p| p > tolerance));
+    let updated = administration::Model {
+        status: convert::status_from_wire(rec.status).as_str().to_owned(),
+        actual_dose: rec.actual.map(wire::to_stored).unwrap_or_default(),
+        started_at: rec.started_at,
+        ended_at: rec.ended_at,
+        deviation_flagged,
+        reason: rec.reason.clone(),
+        version: current.version + 1,
+        ..current.clone()
+    };
+    if !administration::save_if_version(tx, &updated, current.version).await? {
+        return Err(AppError::Aborted(
+            "the administration changed since it was read; retry".into(),
+        ));
+    }
+    let (action, reason) = match (kind, rec.correction) {
+        (RecordingKind::Correction, Some((_, why))) => ("administration.corrected", why),
+        _ => ("administration.recorded", rec.reason.clone()),
+    };
+    let (old, new) = (audit::to_json(&current)?, audit::to_json(&updated)?);
+    let change = Change::updated(action, "administration", &updated.administration_id, old, new, &reason);
+    audit::append(tx, &audit_ctx, change).await?;
+    Ok(pb::RecordAdministrationResponse {
+        administration: Some(convert::administration(&updated)?),
+    })
+}
+
+/// The protocol of the trial the administration's subject is planned in.
+async fn rules_of(
+    tx: &DatabaseTransaction,
+    protocols: &BTreeMap<String, Arc<Protocol>>,
+    subject_id: &str,
+) -> Result<Arc<Protocol>, AppError> {
+    let trial = plan::find(tx, subject_id)
+        .await?
+        .map(|p| p.trial_id)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
+    protocols
+        .get(&trial)
+        .cloned()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))
+}
+
+/// The refusal a caller gets for a recording the administration's state does not allow.
+fn recording_refused(refusal: RecordingRefusal, current: &administration::Model) -> AppError {
+    match refusal {
+        RecordingRefusal::AlreadyRecorded => AppError::AlreadyExists {
+            reason: Reason::AdministrationAlreadyRecorded.into(),
+            message: format!(
+                "administration {} is already recorded as {}; \
+                 to correct it send its etag and a correction_reason",
+                current.administration_id, current.status
+            ),
+        },
+        RecordingRefusal::NothingToCorrect => AppError::invalid(
+            "correction_reason",
+            "nothing is recorded yet to correct; leave etag and correction_reason empty",
+        ),
+        RecordingRefusal::StaleEtag { current: version } => {
+            AppError::Aborted(format!("stale etag: the administration is at etag {version}"))
+        }
+    }
+}
+
+/// ADMINISTRATION_BEFORE_PLANNED_DAY, naming the planned day and the earliest allowed.
+fn given_too_early(current: &administration::Model, early: GivenTooEarly) -> AppError {
+    AppError::FailedPrecondition {
+        reason: Reason::AdministrationBeforePlannedDay.into(),
+        message: format!(
+            "administration {} is planned for {}; it cannot be recorded as given before {}",
+            current.administration_id, early.planned_on, early.earliest
+        ),
+        metadata: vec![
+            ("planned_on".into(), early.planned_on.to_string()),
+            ("earliest_allowed".into(), early.earliest.to_string()),
+        ],
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::cycle::{
@@ -226,14 +226,7 @@ async fn start_in(
         "doses": audit::to_json(&doses)?,
         "implausible_confirmed": implausible,
     });
-    let change = Change {
-        action: "cycle.started",
-        entity_type: "cycle",
-        entity_id: &record.id,
-        old: None,
-        new,
-        reason: "",
-    };
+    let change = Change::created("cycle.started", "cycle", &record.id, new);
     audit::append(tx, &audit_ctx, change).await?;
     tracing::info!(
         cycle = command.number,
@@ -421,7 +414,7 @@ pub(super) async fn get(
     v.check(!req.subject_id.is_empty(), "subject_id", "required");
     v.check(req.cycle_number >= 1, "cycle_number", "must be 1 or more");
     v.finish()?;
-    if let Some(plan) = plan::Entity::find_by_id(req.subject_id.clone()).one(&api.db).await? {
+    if let Some(plan) = plan::find(&api.db, &req.subject_id).await? {
         call.require_visible(&plan.site_code, "cycle", &req.subject_id)?;
     }
     Ok(pb::GetCycleResponse {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::ConnectionTrait;
 use tonic::Request;
 use trialops_platform::auth::CallContext;
 use trialops_platform::convert::to_decimal;
@@ -16,7 +16,7 @@ use trialops_platform::{AppError, Violations, convert as wire, pagination};
 use trialops_proto::dosing::v1 as pb;
 
 use super::DosingApi;
-use crate::store::{administration, cycle, dose, plan, plan_agent};
+use crate::store::{administration, cycle, plan, plan_agent};
 
 /// The exposure of one subject from its plan's agents, its cycle count and its administrations.
 fn summarize(
@@ -76,19 +76,11 @@ async fn exposures<C: ConnectionTrait>(
     conn: &C,
     subject_ids: &[String],
 ) -> Result<Vec<pb::GetCumulativeExposureResponse>, AppError> {
-    let agents = plan_agent::Entity::find()
-        .filter(plan_agent::Column::SubjectId.is_in(subject_ids.iter().cloned()))
-        .order_by_asc(plan_agent::Column::Position)
-        .all(conn)
-        .await?;
-    let cycles = cycle::Entity::find()
-        .filter(cycle::Column::SubjectId.is_in(subject_ids.iter().cloned()))
-        .all(conn)
-        .await?;
-    let rows = administration::Entity::find()
-        .filter(administration::Column::SubjectId.is_in(subject_ids.iter().cloned()))
-        .all(conn)
-        .await?;
+    let plan::ExposureRows {
+        agents,
+        cycles,
+        administrations: rows,
+    } = plan::exposure_rows(conn, subject_ids).await?;
     subject_ids
         .iter()
         .map(|id| {
@@ -109,7 +101,7 @@ pub(super) async fn cumulative(
     if req.subject_id.is_empty() {
         return Err(AppError::invalid("subject_id", "required"));
     }
-    let Some(found) = plan::Entity::find_by_id(req.subject_id.clone()).one(&api.db).await? else {
+    let Some(found) = plan::find(&api.db, &req.subject_id).await? else {
         return Err(AppError::NotFound {
             what: "treatment plan",
             id: req.subject_id,
@@ -132,13 +124,7 @@ pub(super) async fn list(
     }
     let scope = format!("exposures|{}", req.trial_id);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
-    let mut query = plan::Entity::find()
-        .filter(plan::Column::TrialId.eq(req.trial_id.as_str()))
-        .order_by_asc(plan::Column::SubjectId);
-    if let Some(after) = &page.after {
-        query = query.filter(plan::Column::SubjectId.gt(after.as_str()));
-    }
-    let plans = query.limit(page.size + 1).all(&api.db).await?;
+    let plans = plan::of_trial(&api.db, &req.trial_id, page.after.as_deref(), page.size + 1).await?;
     let (plans, next_page_token) = pagination::split(plans, &page, &scope, |p| p.subject_id.clone());
     let ids: Vec<String> = plans.into_iter().map(|p| p.subject_id).collect();
     let exposures = if ids.is_empty() {
@@ -167,24 +153,9 @@ pub(super) async fn active(
         // Another site's subject reads as one without treatment.
         return Ok(pb::GetActiveTreatmentResponse::default());
     }
-    let running = cycle::Entity::find()
-        .filter(cycle::Column::SubjectId.eq(req.subject_id.as_str()))
-        .filter(cycle::Column::StartDate.lte(on))
-        .order_by_desc(cycle::Column::StartDate)
-        .one(&api.db)
-        .await?;
-    let Some(running) = running else {
+    let Some((running, agent_ids)) = cycle::running_on(&api.db, &req.subject_id, on).await? else {
         return Ok(pb::GetActiveTreatmentResponse::default());
     };
-    let agent_ids = dose::Entity::find()
-        .filter(dose::Column::SubjectId.eq(req.subject_id.as_str()))
-        .filter(dose::Column::CycleNumber.eq(running.cycle_number))
-        .order_by_asc(dose::Column::Position)
-        .all(&api.db)
-        .await?
-        .into_iter()
-        .map(|d| d.agent_id)
-        .collect();
     Ok(pb::GetActiveTreatmentResponse {
         cycle_number: running.cycle_number,
         agent_ids,

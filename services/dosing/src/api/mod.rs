@@ -10,7 +10,7 @@ mod plans;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::{Request, Response, Status};
 use trialops_domain::protocol::{Agent, Protocol};
 use trialops_platform::AppError;
@@ -67,15 +67,9 @@ async fn load_plan<C: ConnectionTrait>(
     conn: &C,
     subject_id: &str,
 ) -> Result<(plan::Model, Vec<plan_agent::Model>), AppError> {
-    let Some(found) = plan::Entity::find_by_id(subject_id.to_owned()).one(conn).await? else {
-        return Err(no_plan(subject_id));
-    };
-    let agents = plan_agent::Entity::find()
-        .filter(plan_agent::Column::SubjectId.eq(subject_id))
-        .order_by_asc(plan_agent::Column::Position)
-        .all(conn)
-        .await?;
-    Ok((found, agents))
+    plan::with_agents(conn, subject_id)
+        .await?
+        .ok_or_else(|| no_plan(subject_id))
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -89,7 +83,7 @@ async fn plan_hidden_from(
     call: &trialops_platform::auth::CallContext,
     subject_id: &str,
 ) -> Result<bool, AppError> {
-    let found = plan::Entity::find_by_id(subject_id.to_owned()).one(db).await?;
+    let found = plan::find(db, subject_id).await?;
     Ok(found.is_some_and(|p| !call.sees_site(&p.site_code)))
 }
 

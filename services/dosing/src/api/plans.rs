@@ -4,11 +4,12 @@
 //! current level); a discontinuation from the next administration (the agent's planned and held
 //! administrations are closed as not given). Nothing already given is ever rewritten.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use trialops_domain::dosing::administration::AdministrationStatus;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
+use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::dose::{ModificationError, check_modification};
 use trialops_domain::protocol::Protocol;
 use trialops_platform::audit::{self, AuditContext, Change};
@@ -21,10 +22,7 @@ use crate::error::Reason;
 use crate::store::{administration, cycle, plan, plan_agent};
 
 async fn cycles_started<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<i32, AppError> {
-    let n = cycle::Entity::find()
-        .filter(cycle::Column::SubjectId.eq(subject_id))
-        .count(conn)
-        .await?;
+    let n = cycle::count_for_subject(conn, subject_id).await?;
     Ok(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
@@ -51,71 +49,63 @@ pub(super) async fn create(
         .cloned()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("arm {} has no regimen", subject.arm_code)))?;
     let audit_ctx = AuditContext::new(call, request_id);
+    let record = plan::Model {
+        subject_id: req.subject_id.clone(),
+        trial_id: subject.trial_id.clone(),
+        arm_code: subject.arm_code.clone(),
+        site_code: subject.site_code.clone(),
+        created_at: trialops_platform::clock::now(),
+        version: 1,
+    };
+    let agents: Vec<plan_agent::Model> = regimen
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| plan_agent::Model {
+            id: format!("{}|{}", req.subject_id, a.id),
+            subject_id: req.subject_id.clone(),
+            agent_id: a.id.clone(),
+            dose_level: 0,
+            discontinued: false,
+            discontinued_reason: String::new(),
+            position: i as i32,
+        })
+        .collect();
     idempotency::execute(
         &api.db,
         "DosingService/CreateTreatmentPlan",
         request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                if plan::Entity::find_by_id(req.subject_id.clone())
-                    .one(tx)
-                    .await?
-                    .is_some()
-                {
-                    return Err(AppError::AlreadyExists {
-                        reason: Reason::TreatmentPlanExists.into(),
-                        message: format!("subject {} already has a treatment plan", req.subject_id),
-                    });
-                }
-                let record = plan::Model {
-                    subject_id: req.subject_id.clone(),
-                    trial_id: subject.trial_id.clone(),
-                    arm_code: subject.arm_code.clone(),
-                    site_code: subject.site_code.clone(),
-                    created_at: trialops_platform::clock::now(),
-                    version: 1,
-                };
-                plan::Entity::insert(plan::ActiveModel::from(record.clone()))
-                    .exec_without_returning(tx)
-                    .await?;
-                let agents: Vec<plan_agent::Model> = regimen
-                    .agents
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| plan_agent::Model {
-                        id: format!("{}|{}", req.subject_id, a.id),
-                        subject_id: req.subject_id.clone(),
-                        agent_id: a.id.clone(),
-                        dose_level: 0,
-                        discontinued: false,
-                        discontinued_reason: String::new(),
-                        position: i as i32,
-                    })
-                    .collect();
-                plan_agent::Entity::insert_many(agents.iter().cloned().map(plan_agent::ActiveModel::from))
-                    .exec_without_returning(tx)
-                    .await?;
-                audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "plan.created",
-                    entity_type: "plan",
-                    entity_id: &record.subject_id,
-                    old: None,
-                    new: serde_json::json!({ "plan": audit::to_json(&record)?, "agents": audit::to_json(&agents)? }),
-                    reason: "",
-                },
-            )
-            .await?;
-                Ok(pb::CreateTreatmentPlanResponse {
-                    plan: Some(convert::plan(&protocol, &record, &agents, 0)),
-                })
-            })
-        },
+        &req,
+        move |tx| Box::pin(create_in(tx, audit_ctx, protocol, record, agents)),
     )
     .await
+}
+
+/// The transaction: one plan per subject, stored with its agents and audited.
+async fn create_in(
+    tx: &DatabaseTransaction,
+    audit_ctx: AuditContext,
+    protocol: Arc<Protocol>,
+    record: plan::Model,
+    agents: Vec<plan_agent::Model>,
+) -> Result<pb::CreateTreatmentPlanResponse, AppError> {
+    if plan::find(tx, &record.subject_id).await?.is_some() {
+        return Err(AppError::AlreadyExists {
+            reason: Reason::TreatmentPlanExists.into(),
+            message: format!("subject {} already has a treatment plan", record.subject_id),
+        });
+    }
+    plan::insert_with_agents(tx, &record, &agents).await?;
+    let new = serde_json::json!({ "plan": audit::to_json(&record)?, "agents": audit::to_json(&agents)? });
+    audit::append(
+        tx,
+        &audit_ctx,
+        Change::created("plan.created", "plan", &record.subject_id, new),
+    )
+    .await?;
+    Ok(pb::CreateTreatmentPlanResponse {
+        plan: Some(convert::plan(&protocol, &record, &agents, 0)),
+    })
 }
 
 pub(super) async fn get(
@@ -183,13 +173,7 @@ fn require_version(found: &plan::Model, expected: i32) -> Result<(), AppError> {
 /// Bumps the plan's version if it is still `expected`; ABORTED otherwise.
 async fn bump_plan<C: ConnectionTrait>(conn: &C, found: &plan::Model, expected: i32) -> Result<plan::Model, AppError> {
     require_version(found, expected)?;
-    let result = plan::Entity::update_many()
-        .col_expr(plan::Column::Version, sea_orm::sea_query::Expr::value(expected + 1))
-        .filter(plan::Column::SubjectId.eq(found.subject_id.as_str()))
-        .filter(plan::Column::Version.eq(expected))
-        .exec(conn)
-        .await?;
-    if result.rows_affected != 1 {
+    if !plan::bump_version(conn, &found.subject_id, expected).await? {
         return Err(AppError::Aborted(
             "the plan changed since it was read; read it again and retry".into(),
         ));
@@ -226,7 +210,7 @@ struct AgentChange {
 async fn load_for_change<C: ConnectionTrait>(
     conn: &C,
     viewer: &CallContext,
-    protocols: &std::collections::BTreeMap<String, Arc<Protocol>>,
+    protocols: &BTreeMap<String, Arc<Protocol>>,
     subject_id: &str,
     agent_id: &str,
     version: i32,
@@ -257,10 +241,7 @@ async fn save_change<C: ConnectionTrait>(
     updated: &plan_agent::Model,
 ) -> Result<pb::TreatmentPlan, AppError> {
     let updated_plan = bump_plan(conn, &change.found, version).await?;
-    plan_agent::ActiveModel::from(updated.clone())
-        .reset_all()
-        .update(conn)
-        .await?;
+    plan::save_agent(conn, updated).await?;
     let agents: Vec<_> = change
         .agents
         .iter()
@@ -295,52 +276,54 @@ pub(super) async fn modify(
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
+    let (request_id, req_for_call) = (checked.request_id, req.clone());
     idempotency::execute(
         &api.db,
         "DosingService/ApplyDoseModification",
-        checked.request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let change =
-                    load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
-                let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
-                    .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
-                check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
-                    ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
-                    ModificationError::NoChange { .. } => {
-                        AppError::precondition(Reason::DoseLevelUnchanged, e.to_string())
-                    }
-                    ModificationError::ReEscalationNotAllowed { .. } => {
-                        AppError::precondition(Reason::DoseReEscalationNotAllowed, e.to_string())
-                    }
-                })?;
-                let updated = plan_agent::Model {
-                    dose_level: req.dose_level,
-                    ..change.current.clone()
-                };
-                let plan = save_change(tx, &change, checked.version, &updated).await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "plan.dose_modified",
-                        entity_type: "plan",
-                        entity_id: &change.found.subject_id,
-                        old: Some(audit::to_json(&change.current)?),
-                        new: serde_json::json!({
-                            "agent": audit::to_json(&updated)?,
-                            "adverse_event_id": req.adverse_event_id,
-                        }),
-                        reason: &checked.reason,
-                    },
-                )
-                .await?;
-                Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
-            })
-        },
+        request_id,
+        &req,
+        move |tx| Box::pin(modify_in(tx, viewer, audit_ctx, protocols, req_for_call, checked)),
     )
     .await
+}
+
+/// The transaction: the etag and the agent, the domain's check of the new level, the change
+/// saved and audited (with the adverse event that caused it, when given).
+async fn modify_in(
+    tx: &DatabaseTransaction,
+    viewer: CallContext,
+    audit_ctx: AuditContext,
+    protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
+    req: pb::ApplyDoseModificationRequest,
+    checked: PlanChange,
+) -> Result<pb::ApplyDoseModificationResponse, AppError> {
+    let change = load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+    let agent = protocol_agent(&change.protocol, &change.found.arm_code, &req.agent_id)
+        .ok_or_else(|| AppError::invalid("agent_id", "not an agent of this subject's regimen"))?;
+    check_modification(agent, change.current.dose_level, req.dose_level).map_err(|e| match e {
+        ModificationError::UnknownLevel { .. } => AppError::invalid("dose_level", e.to_string()),
+        ModificationError::NoChange { .. } => AppError::precondition(Reason::DoseLevelUnchanged, e.to_string()),
+        ModificationError::ReEscalationNotAllowed { .. } => {
+            AppError::precondition(Reason::DoseReEscalationNotAllowed, e.to_string())
+        }
+    })?;
+    let updated = plan_agent::Model {
+        dose_level: req.dose_level,
+        ..change.current.clone()
+    };
+    let plan = save_change(tx, &change, checked.version, &updated).await?;
+    let new = serde_json::json!({ "agent": audit::to_json(&updated)?, "adverse_event_id": req.adverse_event_id });
+    let old = audit::to_json(&change.current)?;
+    let entry = Change::updated(
+        "plan.dose_modified",
+        "plan",
+        &change.found.subject_id,
+        old,
+        new,
+        &checked.reason,
+    );
+    audit::append(tx, &audit_ctx, entry).await?;
+    Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
 }
 
 pub(super) async fn discontinue(
@@ -368,65 +351,51 @@ pub(super) async fn discontinue(
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
     let protocols = api.protocols.clone();
-    idempotency::execute(
-        &api.db,
-        "DosingService/DiscontinueAgent",
-        checked.request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let change =
-                    load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
-                let updated = plan_agent::Model {
-                    discontinued: true,
-                    discontinued_reason: checked.reason.clone(),
-                    ..change.current.clone()
-                };
-                let plan = save_change(tx, &change, checked.version, &updated).await?;
-                // Close what is still open for the agent; given doses stay as recorded.
-                let open = administration::Entity::find()
-                    .filter(administration::Column::SubjectId.eq(req.subject_id.as_str()))
-                    .filter(administration::Column::AgentId.eq(req.agent_id.as_str()))
-                    .filter(administration::Column::Status.is_in(open_statuses()))
-                    .all(tx)
-                    .await?;
-                let closed: Vec<String> = open.iter().map(|a| a.administration_id.clone()).collect();
-                for a in open {
-                    let closed_record = administration::Model {
-                        status: AdministrationStatus::NotGiven.as_str().into(),
-                        reason: format!("agent discontinued: {}", checked.reason),
-                        version: a.version + 1,
-                        ..a
-                    };
-                    administration::ActiveModel::from(closed_record)
-                        .reset_all()
-                        .update(tx)
-                        .await?;
-                }
-                audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "plan.agent_discontinued",
-                    entity_type: "plan",
-                    entity_id: &change.found.subject_id,
-                    old: Some(audit::to_json(&change.current)?),
-                    new: serde_json::json!({ "agent": audit::to_json(&updated)?, "closed_administrations": closed }),
-                    reason: &checked.reason,
-                },
-            )
-            .await?;
-                Ok(pb::DiscontinueAgentResponse { plan: Some(plan) })
-            })
-        },
-    )
+    let (request_id, req_for_call) = (checked.request_id, req.clone());
+    idempotency::execute(&api.db, "DosingService/DiscontinueAgent", request_id, &req, move |tx| {
+        Box::pin(discontinue_in(tx, viewer, audit_ctx, protocols, req_for_call, checked))
+    })
     .await
 }
 
-/// The stored names of the statuses still waiting to be given.
-fn open_statuses() -> impl Iterator<Item = &'static str> {
-    AdministrationStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_open())
-        .map(AdministrationStatus::as_str)
+/// The transaction: the agent discontinued, what is still open for it closed as not given
+/// (given doses stay as recorded), audited with the closed administrations.
+async fn discontinue_in(
+    tx: &DatabaseTransaction,
+    viewer: CallContext,
+    audit_ctx: AuditContext,
+    protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
+    req: pb::DiscontinueAgentRequest,
+    checked: PlanChange,
+) -> Result<pb::DiscontinueAgentResponse, AppError> {
+    let change = load_for_change(tx, &viewer, &protocols, &req.subject_id, &req.agent_id, checked.version).await?;
+    let updated = plan_agent::Model {
+        discontinued: true,
+        discontinued_reason: checked.reason.clone(),
+        ..change.current.clone()
+    };
+    let plan = save_change(tx, &change, checked.version, &updated).await?;
+    let open = administration::open_of_agent(tx, &req.subject_id, &req.agent_id).await?;
+    let closed: Vec<String> = open.iter().map(|a| a.administration_id.clone()).collect();
+    for a in open {
+        let closed_record = administration::Model {
+            status: AdministrationStatus::NotGiven.as_str().into(),
+            reason: format!("agent discontinued: {}", checked.reason),
+            version: a.version + 1,
+            ..a
+        };
+        administration::save(tx, &closed_record).await?;
+    }
+    let old = audit::to_json(&change.current)?;
+    let new = serde_json::json!({ "agent": audit::to_json(&updated)?, "closed_administrations": closed });
+    let entry = Change::updated(
+        "plan.agent_discontinued",
+        "plan",
+        &change.found.subject_id,
+        old,
+        new,
+        &checked.reason,
+    );
+    audit::append(tx, &audit_ctx, entry).await?;
+    Ok(pb::DiscontinueAgentResponse { plan: Some(plan) })
 }

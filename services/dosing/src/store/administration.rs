@@ -63,3 +63,70 @@ impl Model {
         })
     }
 }
+
+/// An administration by its id.
+pub async fn find<C: ConnectionTrait>(conn: &C, administration_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(administration_id.to_owned()).one(conn).await
+}
+
+/// Writes `updated` if the stored row is still at `expected_version`; whether it was.
+pub async fn save_if_version<C: ConnectionTrait>(
+    conn: &C,
+    updated: &Model,
+    expected_version: i32,
+) -> Result<bool, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    let result = Entity::update_many()
+        .set(ActiveModel::from(updated.clone()).reset_all())
+        .filter(Column::AdministrationId.eq(updated.administration_id.as_str()))
+        .filter(Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// One page of a site's worklist: administrations whose worklist key (date first) lies in
+/// `[from_key, to_key)`, in key order, at most `limit`, after `after`.
+pub async fn worklist<C: ConnectionTrait>(
+    conn: &C,
+    site_code: &str,
+    (from_key, to_key): (&str, &str),
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::SiteCode.eq(site_code))
+        .filter(Column::WorklistKey.gte(from_key))
+        .filter(Column::WorklistKey.lt(to_key))
+        .order_by_asc(Column::WorklistKey);
+    if let Some(after) = after {
+        query = query.filter(Column::WorklistKey.gt(after));
+    }
+    query.limit(limit).all(conn).await
+}
+
+/// A subject's administrations of one agent still open (planned or held).
+pub async fn open_of_agent<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    agent_id: &str,
+) -> Result<Vec<Model>, DbErr> {
+    let open = AdministrationStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_open())
+        .map(AdministrationStatus::as_str);
+    Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .filter(Column::AgentId.eq(agent_id))
+        .filter(Column::Status.is_in(open))
+        .all(conn)
+        .await
+}
+
+/// Writes a changed administration (its version already moved on by the caller).
+pub async fn save<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    ActiveModel::from(record.clone()).reset_all().update(conn).await?;
+    Ok(())
+}

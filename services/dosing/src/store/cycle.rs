@@ -91,3 +91,37 @@ pub async fn insert_started<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// The cycle running on `on` (the latest started on or before it) and its agents in plan order.
+pub async fn running_on<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    on: Date,
+) -> Result<Option<(Model, Vec<String>)>, DbErr> {
+    use super::dose;
+    let running = Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .filter(Column::StartDate.lte(on))
+        .order_by_desc(Column::StartDate)
+        .one(conn)
+        .await?;
+    let Some(running) = running else {
+        return Ok(None);
+    };
+    let agents = dose::Entity::find()
+        .filter(dose::Column::SubjectId.eq(subject_id))
+        .filter(dose::Column::CycleNumber.eq(running.cycle_number))
+        .order_by_asc(dose::Column::Position)
+        .all(conn)
+        .await?;
+    Ok(Some((running, agents.into_iter().map(|d| d.agent_id).collect())))
+}
+
+/// How many cycles a subject has started.
+pub async fn count_for_subject<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .count(conn)
+        .await
+}

@@ -1,8 +1,6 @@
 //! GetAllocationSummary: subjects randomized per stratum and arm. Counts only — never anything
 //! from which the next assignment could be computed.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::strata::parse_stratum_key;
 use trialops_platform::AppError;
@@ -20,19 +18,7 @@ pub(super) async fn summary(
         return Err(AppError::invalid("trial_id", "required"));
     }
     api.trials.get(&req.trial_id)?;
-    let rows: Vec<(String, String, i64)> = allocation::Entity::find()
-        .select_only()
-        .column(allocation::Column::Stratum)
-        .column(allocation::Column::ArmCode)
-        .column_as(Expr::col(allocation::Column::SubjectId).count(), "subjects")
-        .filter(allocation::Column::TrialId.eq(req.trial_id.as_str()))
-        .group_by(allocation::Column::Stratum)
-        .group_by(allocation::Column::ArmCode)
-        .order_by_asc(allocation::Column::Stratum)
-        .order_by_asc(allocation::Column::ArmCode)
-        .into_tuple()
-        .all(&api.db)
-        .await?;
+    let rows = allocation::counts(&api.db, &req.trial_id).await?;
     let total_subjects = rows.iter().map(|(_, _, n)| n).sum();
     let counts = rows
         .into_iter()

@@ -112,14 +112,7 @@ async fn enroll_in(
         ("subject.enrolled", audit::to_json(&record)?),
         ("subject.randomized", audit::to_json(&alloc)?),
     ] {
-        let change = Change {
-            action,
-            entity_type: "subject",
-            entity_id: &record.subject_id,
-            old: None,
-            new,
-            reason: "",
-        };
+        let change = Change::created(action, "subject", &record.subject_id, new);
         audit::append(tx, &audit_ctx, change).await?;
     }
     tracing::info!(subject_id = %record.subject_id, "subject enrolled and randomized");

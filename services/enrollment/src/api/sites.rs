@@ -1,7 +1,7 @@
 //! RegisterSite and ListSites.
 
 use chrono::SubsecRound;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::identifiers::SiteCode;
 use trialops_platform::audit::{self, AuditContext, Change};
@@ -29,42 +29,35 @@ pub(super) async fn register(
     v.finish()?;
 
     let audit_ctx = AuditContext::new(call, request_id);
-    let site_code = req.site_code.clone();
+    let record = site::Model {
+        site_code: req.site_code.clone(),
+        name,
+        registered_at: trialops_platform::clock::now().trunc_subsecs(6),
+    };
     idempotency::execute(&api.db, "EnrollmentService/RegisterSite", request_id, &req, move |tx| {
-        Box::pin(async move {
-            if site::Entity::find_by_id(site_code.clone()).one(tx).await?.is_some() {
-                return Err(AppError::AlreadyExists {
-                    reason: Reason::SiteAlreadyRegistered.into(),
-                    message: format!("site {site_code} is already registered"),
-                });
-            }
-            let record = site::Model {
-                site_code: site_code.clone(),
-                name,
-                registered_at: trialops_platform::clock::now().trunc_subsecs(6),
-            };
-            site::Entity::insert(site::ActiveModel::from(record.clone()))
-                .exec_without_returning(tx)
-                .await?;
-            audit::append(
-                tx,
-                &audit_ctx,
-                Change {
-                    action: "site.registered",
-                    entity_type: "site",
-                    entity_id: &site_code,
-                    old: None,
-                    new: audit::to_json(&record)?,
-                    reason: "",
-                },
-            )
-            .await?;
-            Ok(pb::RegisterSiteResponse {
-                site: Some(convert::site(&record)),
-            })
-        })
+        Box::pin(register_in(tx, audit_ctx, record))
     })
     .await
+}
+
+/// The transaction: the code must be free; the site is stored and audited.
+async fn register_in(
+    tx: &DatabaseTransaction,
+    audit_ctx: AuditContext,
+    record: site::Model,
+) -> Result<pb::RegisterSiteResponse, AppError> {
+    if site::is_registered(tx, &record.site_code).await? {
+        return Err(AppError::AlreadyExists {
+            reason: Reason::SiteAlreadyRegistered.into(),
+            message: format!("site {} is already registered", record.site_code),
+        });
+    }
+    site::insert(tx, &record).await?;
+    let change = Change::created("site.registered", "site", &record.site_code, audit::to_json(&record)?);
+    audit::append(tx, &audit_ctx, change).await?;
+    Ok(pb::RegisterSiteResponse {
+        site: Some(convert::site(&record)),
+    })
 }
 
 pub(super) async fn list(
@@ -74,11 +67,7 @@ pub(super) async fn list(
     let req = request.into_inner();
     let scope = "sites";
     let page = pagination::page(req.page_size, &req.page_token, scope)?;
-    let mut query = site::Entity::find().order_by_asc(site::Column::SiteCode);
-    if let Some(after) = &page.after {
-        query = query.filter(site::Column::SiteCode.gt(after.as_str()));
-    }
-    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let rows = site::list(&api.db, page.after.as_deref(), page.size + 1).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, scope, |s| s.site_code.clone());
     Ok(pb::ListSitesResponse {
         sites: rows.iter().map(convert::site).collect(),

@@ -1,10 +1,12 @@
 //! GetSubject, ListSubjects, ChangeSubjectStatus and CorrectSubject.
 
-use chrono::SubsecRound;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, SubsecRound};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::strata::{parse_stratum_key, stratum_key};
-use trialops_domain::subject::SubjectStatus;
+use trialops_domain::subject::{StatusChangeRefusal, SubjectStatus, check_status_change};
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
@@ -14,10 +16,11 @@ use super::parse::{check_consent, check_strata, require_accepted_version};
 use super::{EnrollmentApi, convert, latest_site_date};
 use crate::error::Reason;
 use crate::store::subject;
+use crate::trials::Trial;
+use uuid::Uuid;
 
 async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
-    subject::Entity::find_by_id(subject_id.to_owned())
-        .one(conn)
+    subject::find(conn, subject_id)
         .await?
         .ok_or_else(|| AppError::NotFound {
             what: "subject",
@@ -27,19 +30,12 @@ async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject:
 
 /// Writes `updated` if the row is still at `expected_version`; ABORTED otherwise.
 async fn save<C: ConnectionTrait>(conn: &C, updated: &subject::Model, expected_version: i32) -> Result<(), AppError> {
-    let result = subject::Entity::update_many()
-        // From<Model> marks fields Unchanged, which `set` skips: mark them all for writing.
-        .set(subject::ActiveModel::from(updated.clone()).reset_all())
-        .filter(subject::Column::SubjectId.eq(updated.subject_id.as_str()))
-        .filter(subject::Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Aborted(
-            "the subject changed since it was read; read it again and retry".into(),
-        ));
+    if subject::save_if_version(conn, updated, expected_version).await? {
+        return Ok(());
     }
-    Ok(())
+    Err(AppError::Aborted(
+        "the subject changed since it was read; read it again and retry".into(),
+    ))
 }
 
 fn require_etag(current: &subject::Model, expected: i32) -> Result<(), AppError> {
@@ -68,14 +64,14 @@ async fn commit<C: ConnectionTrait>(
     audit::append(
         conn,
         ctx,
-        Change {
+        Change::updated(
             action,
-            entity_type: "subject",
-            entity_id: &updated.subject_id,
-            old: Some(audit::to_json(current)?),
-            new: audit::to_json(&updated)?,
+            "subject",
+            &updated.subject_id,
+            audit::to_json(current)?,
+            audit::to_json(&updated)?,
             reason,
-        },
+        ),
     )
     .await?;
     convert::subject(&updated)
@@ -135,26 +131,21 @@ pub(super) async fn list(
         req.trial_id, req.site_code, req.arm_code, req.status
     );
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
-    let mut query = subject::Entity::find()
-        .filter(subject::Column::TrialId.eq(req.trial_id.as_str()))
-        .order_by_asc(subject::Column::SubjectId);
+    let mut sites: Vec<&str> = Vec::new();
     if !req.site_code.is_empty() {
-        query = query.filter(subject::Column::SiteCode.eq(req.site_code.as_str()));
+        sites.push(&req.site_code);
     }
     // A site-bound caller lists only their site (another site's filter matches nothing).
     if let Some(own) = &call.site_scope {
-        query = query.filter(subject::Column::SiteCode.eq(own.as_str()));
+        sites.push(own);
     }
-    if !req.arm_code.is_empty() {
-        query = query.filter(subject::Column::ArmCode.eq(req.arm_code.as_str()));
-    }
-    if let Some(status) = status {
-        query = query.filter(subject::Column::Status.eq(status.as_str()));
-    }
-    if let Some(after) = &page.after {
-        query = query.filter(subject::Column::SubjectId.gt(after.as_str()));
-    }
-    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let filter = subject::Filter {
+        trial_id: &req.trial_id,
+        sites,
+        arm_code: (!req.arm_code.is_empty()).then_some(req.arm_code.as_str()),
+        status,
+    };
+    let rows = subject::list(&api.db, &filter, page.after.as_deref(), page.size + 1).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |s| s.subject_id.clone());
     let mut subjects: Vec<pb::Subject> = rows.iter().map(convert::subject).collect::<Result<_, _>>()?;
     if call.blinded_to_allocation() {
@@ -166,87 +157,115 @@ pub(super) async fn list(
     })
 }
 
+/// A ChangeSubjectStatus request, parsed.
+struct ChangeStatus {
+    request_id: Uuid,
+    subject_id: String,
+    version: i32,
+    to: SubjectStatus,
+    reason: String,
+    effective_on: NaiveDate,
+}
+
+impl ChangeStatus {
+    /// The command, or INVALID_ARGUMENT naming every bad field.
+    fn parse(req: &pb::ChangeSubjectStatusRequest) -> Result<ChangeStatus, AppError> {
+        let mut v = Violations::new();
+        let request_id = v.take(wire::request_id("request_id", &req.request_id));
+        v.check(!req.subject_id.is_empty(), "subject_id", "required");
+        let version = v.take(wire::etag("etag", &req.etag));
+        let to = convert::status_from_proto(req.new_status);
+        if to.is_none() {
+            v.add(
+                "new_status",
+                "required: one of ON_PROTOCOL_THERAPY, OFF_PROTOCOL_THERAPY, OFF_STUDY, WITHDRAWN",
+            );
+        }
+        let reason = v.take(wire::text("reason", &req.reason, 1000));
+        let effective_on = v.take(wire::date("effective_on", req.effective_on.as_ref()));
+        if let Some(date) = effective_on {
+            v.check(date <= latest_site_date(), "effective_on", "must not be in the future");
+        }
+        let (Some(request_id), Some(version), Some(to), Some(reason), Some(effective_on)) =
+            (request_id, version, to, reason, effective_on)
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        Ok(ChangeStatus {
+            request_id,
+            subject_id: req.subject_id.clone(),
+            version,
+            to,
+            reason,
+            effective_on,
+        })
+    }
+}
+
 pub(super) async fn change_status(
     api: &EnrollmentApi,
     request: Request<pb::ChangeSubjectStatusRequest>,
 ) -> Result<pb::ChangeSubjectStatusResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let version = v.take(wire::etag("etag", &req.etag));
-    let new_status = convert::status_from_proto(req.new_status);
-    if new_status.is_none() {
-        v.add(
-            "new_status",
-            "required: one of ON_PROTOCOL_THERAPY, OFF_PROTOCOL_THERAPY, OFF_STUDY, WITHDRAWN",
-        );
-    }
-    let reason = v.take(wire::text("reason", &req.reason, 1000));
-    let effective_on = v.take(wire::date("effective_on", req.effective_on.as_ref()));
-    if let Some(date) = effective_on {
-        v.check(date <= latest_site_date(), "effective_on", "must not be in the future");
-    }
-    let (Some(request_id), Some(version), Some(new_status), Some(reason), Some(effective_on)) =
-        (request_id, version, new_status, reason, effective_on)
-    else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let command = ChangeStatus::parse(&req)?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    let current = find(&api.db, &req.subject_id).await?;
+    let current = find(&api.db, &command.subject_id).await?;
     call.require_visible(&current.site_code, "subject", &current.subject_id)?;
-
     let visible = call.clone();
-    let audit_ctx = AuditContext::new(call, request_id);
-    idempotency::execute(
-        &api.db,
-        "EnrollmentService/ChangeSubjectStatus",
-        request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let current = find(tx, &req.subject_id).await?;
-                visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
-                require_etag(&current, version)?;
-                let from = SubjectStatus::parse(&current.status)
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("stored status {:?} unknown", current.status)))?;
-                if !from.can_become(new_status) {
-                    return Err(AppError::FailedPrecondition {
-                        reason: Reason::InvalidStatusTransition.into(),
-                        message: format!("a subject {} cannot become {}", from.as_str(), new_status.as_str()),
-                        metadata: vec![
-                            ("from".into(), from.as_str().into()),
-                            ("to".into(), new_status.as_str().into()),
-                        ],
-                    });
-                }
-                if effective_on < current.enrolled_at.date_naive() {
-                    return Err(AppError::invalid(
-                        "effective_on",
-                        "must not be before the enrollment date",
-                    ));
-                }
-                let mut updated = current.clone();
-                updated.status = new_status.as_str().to_owned();
-                updated.status_reason = reason.clone();
-                updated.status_effective_on = effective_on;
-                let subject = commit(
-                    tx,
-                    &audit_ctx,
-                    "subject.status_changed",
-                    &current,
-                    updated,
-                    version,
-                    &reason,
-                )
-                .await?;
-                Ok(pb::ChangeSubjectStatusResponse { subject: Some(subject) })
-            })
-        },
-    )
+    let audit_ctx = AuditContext::new(call, command.request_id);
+    let method = "EnrollmentService/ChangeSubjectStatus";
+    idempotency::execute(&api.db, method, command.request_id, &req, move |tx| {
+        Box::pin(change_status_in(tx, visible, audit_ctx, command))
+    })
     .await
+}
+
+/// The transaction: the lifecycle's decision on the stored subject, then the change, audited.
+async fn change_status_in(
+    tx: &DatabaseTransaction,
+    visible: CallContext,
+    audit_ctx: AuditContext,
+    command: ChangeStatus,
+) -> Result<pb::ChangeSubjectStatusResponse, AppError> {
+    let current = find(tx, &command.subject_id).await?;
+    visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
+    require_etag(&current, command.version)?;
+    let from = current.status()?;
+    let to = command.to;
+    match check_status_change(from, to, command.effective_on, current.enrolled_at.date_naive()) {
+        Ok(()) => {}
+        Err(StatusChangeRefusal::NotAllowed { from, to }) => {
+            return Err(AppError::FailedPrecondition {
+                reason: Reason::InvalidStatusTransition.into(),
+                message: format!("a subject {} cannot become {}", from.as_str(), to.as_str()),
+                metadata: vec![("from".into(), from.as_str().into()), ("to".into(), to.as_str().into())],
+            });
+        }
+        Err(StatusChangeRefusal::BeforeEnrollment) => {
+            return Err(AppError::invalid(
+                "effective_on",
+                "must not be before the enrollment date",
+            ));
+        }
+    }
+    let mut updated = current.clone();
+    updated.status = to.as_str().to_owned();
+    updated.status_reason = command.reason.clone();
+    updated.status_effective_on = command.effective_on;
+    let action = "subject.status_changed";
+    let subject = commit(
+        tx,
+        &audit_ctx,
+        action,
+        &current,
+        updated,
+        command.version,
+        &command.reason,
+    )
+    .await?;
+    Ok(pb::ChangeSubjectStatusResponse { subject: Some(subject) })
 }
 
 pub(super) async fn correct(
@@ -297,46 +316,68 @@ pub(super) async fn correct(
         require_accepted_version(&trial, form_version)?;
     }
 
+    let correction = Correction {
+        subject_id: req.subject_id.clone(),
+        version,
+        reason,
+        consent,
+        strata: corrected_strata,
+        trial,
+    };
     let visible = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
-    idempotency::execute(
-        &api.db,
-        "EnrollmentService/CorrectSubject",
-        request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let current = find(tx, &req.subject_id).await?;
-                visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
-                require_etag(&current, version)?;
-                let mut updated = current.clone();
-                if let Some((signed_on, form_version)) = consent {
-                    if signed_on > current.enrolled_at.date_naive() {
-                        return Err(AppError::invalid(
-                            "consent.signed_on",
-                            "consent must be signed before enrollment",
-                        ));
-                    }
-                    updated.consent_signed_on = signed_on;
-                    updated.consent_form_version = form_version;
-                }
-                if let Some(corrections) = corrected_strata {
-                    let mut merged: trialops_domain::strata::Strata =
-                        parse_stratum_key(&current.strata).into_iter().collect();
-                    merged.extend(corrections);
-                    updated.strata = stratum_key(&trial.protocol, &merged);
-                }
-                // The arm and the randomized stratum are never corrected (intention to treat).
-                if updated == current {
-                    return Err(AppError::precondition(
-                        Reason::CorrectionChangesNothing,
-                        "the corrected values equal the recorded ones",
-                    ));
-                }
-                let subject = commit(tx, &audit_ctx, "subject.corrected", &current, updated, version, &reason).await?;
-                Ok(pb::CorrectSubjectResponse { subject: Some(subject) })
-            })
-        },
-    )
+    let method = "EnrollmentService/CorrectSubject";
+    idempotency::execute(&api.db, method, request_id, &req, move |tx| {
+        Box::pin(correct_in(tx, visible, audit_ctx, correction))
+    })
     .await
+}
+
+/// A CorrectSubject request, parsed against the stored subject's trial.
+struct Correction {
+    subject_id: String,
+    version: i32,
+    reason: String,
+    consent: Option<(NaiveDate, String)>,
+    strata: Option<trialops_domain::strata::Strata>,
+    trial: Arc<Trial>,
+}
+
+/// The transaction: the corrected values on the stored subject (never its arm or randomized
+/// stratum), refused when they change nothing, audited.
+async fn correct_in(
+    tx: &DatabaseTransaction,
+    visible: CallContext,
+    audit_ctx: AuditContext,
+    correction: Correction,
+) -> Result<pb::CorrectSubjectResponse, AppError> {
+    let current = find(tx, &correction.subject_id).await?;
+    visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
+    require_etag(&current, correction.version)?;
+    let mut updated = current.clone();
+    if let Some((signed_on, form_version)) = correction.consent {
+        if signed_on > current.enrolled_at.date_naive() {
+            return Err(AppError::invalid(
+                "consent.signed_on",
+                "consent must be signed before enrollment",
+            ));
+        }
+        updated.consent_signed_on = signed_on;
+        updated.consent_form_version = form_version;
+    }
+    if let Some(corrections) = correction.strata {
+        let mut merged: trialops_domain::strata::Strata = parse_stratum_key(&current.strata).into_iter().collect();
+        merged.extend(corrections);
+        updated.strata = stratum_key(&correction.trial.protocol, &merged);
+    }
+    // The arm and the randomized stratum are never corrected (intention to treat).
+    if updated == current {
+        return Err(AppError::precondition(
+            Reason::CorrectionChangesNothing,
+            "the corrected values equal the recorded ones",
+        ));
+    }
+    let (action, version, reason) = ("subject.corrected", correction.version, correction.reason.as_str());
+    let subject = commit(tx, &audit_ctx, action, &current, updated, version, reason).await?;
+    Ok(pb::CorrectSubjectResponse { subject: Some(subject) })
 }

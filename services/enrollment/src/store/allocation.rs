@@ -28,3 +28,22 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Subjects randomized per `(stratum, arm)` of a trial, in stratum then arm order.
+pub async fn counts<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<(String, String, i64)>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{QueryOrder, QuerySelect};
+    Entity::find()
+        .select_only()
+        .column(Column::Stratum)
+        .column(Column::ArmCode)
+        .column_as(Expr::col(Column::SubjectId).count(), "subjects")
+        .filter(Column::TrialId.eq(trial_id))
+        .group_by(Column::Stratum)
+        .group_by(Column::ArmCode)
+        .order_by_asc(Column::Stratum)
+        .order_by_asc(Column::ArmCode)
+        .into_tuple()
+        .all(conn)
+        .await
+}

@@ -48,3 +48,11 @@ pub async fn latest<C: ConnectionTrait>(conn: &C, trial_id: &str, screening_id: 
         .one(conn)
         .await
 }
+
+/// Stores a screening attempt.
+pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(record.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

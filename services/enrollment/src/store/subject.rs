@@ -3,6 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
+use trialops_domain::subject::SubjectStatus;
 
 /// An enrolled subject.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -76,4 +77,77 @@ pub async fn insert_enrolled<C: ConnectionTrait>(
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+impl Model {
+    /// The lifecycle status; a stored name no version of trialops writes is an error.
+    pub fn status(&self) -> Result<SubjectStatus, DbErr> {
+        SubjectStatus::parse(&self.status).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "subject {} has the unknown stored status {:?}",
+                self.subject_id, self.status
+            ))
+        })
+    }
+}
+
+/// A subject by its study identifier.
+pub async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(subject_id.to_owned()).one(conn).await
+}
+
+/// Writes `updated` if the stored row is still at `expected_version`; whether it was.
+pub async fn save_if_version<C: ConnectionTrait>(
+    conn: &C,
+    updated: &Model,
+    expected_version: i32,
+) -> Result<bool, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    let result = Entity::update_many()
+        // From<Model> marks fields Unchanged, which `set` skips: mark them all for writing.
+        .set(ActiveModel::from(updated.clone()).reset_all())
+        .filter(Column::SubjectId.eq(updated.subject_id.as_str()))
+        .filter(Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Which subjects of a trial a list shows; empty or `None` filters match everything.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// The trial.
+    pub trial_id: &'a str,
+    /// Sites asked for, and the caller's own site for a site-bound caller (both must match).
+    pub sites: Vec<&'a str>,
+    /// Arm.
+    pub arm_code: Option<&'a str>,
+    /// Status.
+    pub status: Option<SubjectStatus>,
+}
+
+/// One page of subjects in subject id order: at most `limit`, after `after`.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    filter: &Filter<'_>,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::TrialId.eq(filter.trial_id))
+        .order_by_asc(Column::SubjectId);
+    for site in &filter.sites {
+        query = query.filter(Column::SiteCode.eq(*site));
+    }
+    if let Some(arm) = filter.arm_code {
+        query = query.filter(Column::ArmCode.eq(arm));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(Column::SubjectId.gt(after));
+    }
+    query.limit(limit).all(conn).await
 }

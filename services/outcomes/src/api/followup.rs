@@ -1,5 +1,6 @@
 //! RecordFollowUp: last contact, vital status, relapse/progression and second malignancy.
 
+use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
@@ -64,44 +65,37 @@ pub(super) async fn record(
         return Err(AppError::invalid("last_contact_on", "must not be before enrollment"));
     }
     let audit_ctx = AuditContext::new(call, request_id);
-    idempotency::execute(
-        &api.db,
-        "OutcomesService/RecordFollowUp",
-        request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let record = follow_up::Model {
-                    id: Uuid::new_v4().to_string(),
-                    subject_id: req.subject_id.clone(),
-                    trial_id: subject.trial_id.clone(),
-                    last_contact_on: last,
-                    vital_status: status.to_owned(),
-                    progression_on: progression,
-                    second_malignancy_on: malignancy,
-                    recorded_at: trialops_platform::clock::now(),
-                };
-                sea_orm::EntityTrait::insert(follow_up::ActiveModel::from(record.clone()))
-                    .exec_without_returning(tx)
-                    .await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "follow_up.recorded",
-                        entity_type: "subject",
-                        entity_id: &record.subject_id,
-                        old: None,
-                        new: audit::to_json(&record)?,
-                        reason: "",
-                    },
-                )
-                .await?;
-                Ok(pb::RecordFollowUpResponse {
-                    subject_id: record.subject_id,
-                })
-            })
-        },
-    )
+    let record = follow_up::Model {
+        id: Uuid::new_v4().to_string(),
+        subject_id: req.subject_id.clone(),
+        trial_id: subject.trial_id.clone(),
+        last_contact_on: last,
+        vital_status: status.to_owned(),
+        progression_on: progression,
+        second_malignancy_on: malignancy,
+        recorded_at: trialops_platform::clock::now(),
+    };
+    idempotency::execute(&api.db, "OutcomesService/RecordFollowUp", request_id, &req, move |tx| {
+        Box::pin(record_in(tx, audit_ctx, record))
+    })
     .await
+}
+
+/// The transaction: the contact stored and audited.
+async fn record_in(
+    tx: &DatabaseTransaction,
+    audit_ctx: AuditContext,
+    record: follow_up::Model,
+) -> Result<pb::RecordFollowUpResponse, AppError> {
+    follow_up::insert(tx, &record).await?;
+    let change = Change::created(
+        "follow_up.recorded",
+        "subject",
+        &record.subject_id,
+        audit::to_json(&record)?,
+    );
+    audit::append(tx, &audit_ctx, change).await?;
+    Ok(pb::RecordFollowUpResponse {
+        subject_id: record.subject_id,
+    })
 }

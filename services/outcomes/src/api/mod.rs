@@ -2,12 +2,14 @@
 
 mod audit;
 mod convert;
+mod derivation;
 mod followup;
 mod rederive;
 mod report;
 mod responses;
 mod safety;
 mod statistics;
+mod trial_data;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! whose responses change gets a re-derivation appended (the recorded assessment is never
 //! rewritten). Every read shows the latest re-derivation.
 
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
@@ -12,7 +12,7 @@ use trialops_platform::{AppError, Violations, convert as wire, idempotency};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
-use super::responses::{Measures, derive};
+use super::derivation::{Measures, derive};
 use super::{OutcomesApi, convert};
 use crate::error::Reason;
 use crate::store::{assessment, rederivation};
@@ -37,13 +37,8 @@ pub(super) async fn reenter(
         return Err(v.into_error());
     };
     v.finish()?;
-    let total: i32 = scores.iter().sum();
-    let skeletal: i32 = scores[..9].iter().sum();
 
-    let Some(target) = assessment::Entity::find_by_id(req.assessment_id.clone())
-        .one(&api.db)
-        .await?
-    else {
+    let Some(target) = assessment::find(&api.db, &req.assessment_id).await? else {
         return Err(AppError::NotFound {
             what: "assessment",
             id: req.assessment_id.clone(),
@@ -54,86 +49,119 @@ pub(super) async fn reenter(
     api.deps.subject(&call, &target.subject_id).await?;
     let fdg_route = api.protocol(&target.trial_id)?.outcomes.fdg_avid_lesion_route;
     let audit_ctx = AuditContext::new(call, request_id);
-    idempotency::execute(&api.db, "OutcomesService/ReenterCurieSegments", request_id, &req.clone(), move |tx| {
-        Box::pin(async move {
-            let mut history: Vec<_> = rederivation::subject_assessments(tx, &target.subject_id)
-                .await?
-                .into_iter()
-                .filter(|a| a.assessor == target.assessor)
-                .collect();
-            let Some(position) = history.iter().position(|a| a.assessment_id == target.assessment_id) else {
-                return Err(AppError::internal(anyhow::anyhow!("assessment missing from its history")));
-            };
-            if history[position].curie_skeletal_score.is_some() {
-                return Err(AppError::precondition(
-                    Reason::CurieSegmentsAlreadyRecorded,
-                    format!("assessment {} has its Curie segment scores", target.assessment_id),
-                ));
-            }
-            if total != history[position].curie_score {
-                return Err(AppError::invalid(
-                    "curie_segment_scores",
-                    format!(
-                        "their total {total} differs from the recorded Curie score {}: enter the scores of that scan",
-                        history[position].curie_score
-                    ),
-                ));
-            }
-            let before = history.clone();
-            history[position].curie_skeletal_score = Some(skeletal);
-            let rederived = rederive(&mut history, fdg_route)?;
-            let mut sequence = rederivation::Entity::find().count(tx).await? as i32;
-            let mut changed_rows = Vec::new();
-            for (i, (now, was)) in history.iter().zip(&before).enumerate() {
-                let changed = rederived.contains(&i);
-                if !changed && i != position {
-                    continue;
-                }
-                sequence += 1;
-                let row = rederivation::Model {
-                    rederivation_id: Uuid::new_v4().to_string(),
-                    assessment_id: now.assessment_id.clone(),
-                    subject_id: now.subject_id.clone(),
-                    trial_id: now.trial_id.clone(),
-                    curie_skeletal_score: (i == position).then_some(skeletal),
-                    primary_response: now.primary_response.clone(),
-                    metastases_response: now.metastases_response.clone(),
-                    marrow_response: now.marrow_response.clone(),
-                    derived_overall: now.derived_overall.clone(),
-                    overall: now.overall.clone(),
-                    changed,
-                    reason: format!(
-                        "{reason} (Curie segments of assessment {} re-entered: the relative MIBG score \
-                         uses the 9 skeletal segments)",
-                        target.assessment_id
-                    ),
-                    sequence,
-                    recorded_at: trialops_platform::clock::now(),
-                };
-                rederivation::Entity::insert(rederivation::ActiveModel::from(row.clone()))
-                    .exec_without_returning(tx)
-                    .await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "assessment.rederived",
-                        entity_type: "assessment",
-                        entity_id: &now.assessment_id,
-                        old: Some(audit::to_json(was)?),
-                        new: audit::to_json(&row)?,
-                        reason: &row.reason,
-                    },
-                )
-                .await?;
-                if changed {
-                    changed_rows.push(convert::assessment(now));
-                }
-            }
-            Ok(pb::ReenterCurieSegmentsResponse { rederived: changed_rows })
-        })
-    })
+    let scores = Reentry {
+        total: scores.iter().sum(),
+        skeletal: scores[..9].iter().sum(),
+        reason,
+    };
+    idempotency::execute(
+        &api.db,
+        "OutcomesService/ReenterCurieSegments",
+        request_id,
+        &req,
+        move |tx| Box::pin(reenter_in(tx, audit_ctx, fdg_route, target, scores)),
+    )
     .await
+}
+
+/// The re-entered segments: their total, the skeletal part, and the reason given.
+struct Reentry {
+    total: i32,
+    skeletal: i32,
+    reason: String,
+}
+
+/// The transaction: the segments checked against the recorded total, the assessment and the
+/// later ones of its subject and assessor derived again, each re-derivation appended and
+/// audited (the recorded assessments are never rewritten).
+async fn reenter_in(
+    tx: &DatabaseTransaction,
+    audit_ctx: AuditContext,
+    fdg_route: bool,
+    target: assessment::Model,
+    scores: Reentry,
+) -> Result<pb::ReenterCurieSegmentsResponse, AppError> {
+    let mut history: Vec<_> = rederivation::subject_assessments(tx, &target.subject_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.assessor == target.assessor)
+        .collect();
+    let Some(position) = history.iter().position(|a| a.assessment_id == target.assessment_id) else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "assessment missing from its history"
+        )));
+    };
+    check_reentry(&history[position], scores.total)?;
+    let before = history.clone();
+    history[position].curie_skeletal_score = Some(scores.skeletal);
+    let rederived = rederive(&mut history, fdg_route)?;
+    let mut sequence = rederivation::count(tx).await? as i32;
+    let mut changed_rows = Vec::new();
+    for (i, (now, was)) in history.iter().zip(&before).enumerate() {
+        let changed = rederived.contains(&i);
+        if !changed && i != position {
+            continue;
+        }
+        sequence += 1;
+        let row = rederivation::Model {
+            rederivation_id: Uuid::new_v4().to_string(),
+            assessment_id: now.assessment_id.clone(),
+            subject_id: now.subject_id.clone(),
+            trial_id: now.trial_id.clone(),
+            curie_skeletal_score: (i == position).then_some(scores.skeletal),
+            primary_response: now.primary_response.clone(),
+            metastases_response: now.metastases_response.clone(),
+            marrow_response: now.marrow_response.clone(),
+            derived_overall: now.derived_overall.clone(),
+            overall: now.overall.clone(),
+            changed,
+            reason: format!(
+                "{} (Curie segments of assessment {} re-entered: the relative MIBG score \
+                 uses the 9 skeletal segments)",
+                scores.reason, target.assessment_id
+            ),
+            sequence,
+            recorded_at: trialops_platform::clock::now(),
+        };
+        rederivation::insert(tx, &row).await?;
+        let (old, new) = (audit::to_json(was)?, audit::to_json(&row)?);
+        let change = Change::updated(
+            "assessment.rederived",
+            "assessment",
+            &now.assessment_id,
+            old,
+            new,
+            &row.reason,
+        );
+        audit::append(tx, &audit_ctx, change).await?;
+        if changed {
+            changed_rows.push(convert::assessment(now));
+        }
+    }
+    Ok(pb::ReenterCurieSegmentsResponse {
+        rederived: changed_rows,
+    })
+}
+
+/// Segments may be entered once, for an assessment that has none, and must add up to the total
+/// recorded from the same scan.
+fn check_reentry(recorded: &assessment::Model, total: i32) -> Result<(), AppError> {
+    if recorded.curie_skeletal_score.is_some() {
+        return Err(AppError::precondition(
+            Reason::CurieSegmentsAlreadyRecorded,
+            format!("assessment {} has its Curie segment scores", recorded.assessment_id),
+        ));
+    }
+    if total != recorded.curie_score {
+        return Err(AppError::invalid(
+            "curie_segment_scores",
+            format!(
+                "their total {total} differs from the recorded Curie score {}: enter the scores of that scan",
+                recorded.curie_score
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Derives every later assessment of `history` (one subject and assessor, in date order) again

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::Request;
 use trialops_domain::outcomes::survival::kaplan_meier;
 use trialops_platform::AppError;
@@ -12,7 +10,7 @@ use trialops_platform::auth::CallContext;
 use trialops_platform::convert::to_timestamp;
 use trialops_proto::outcomes::v1 as pb;
 
-use super::statistics::{level, load, rate};
+use super::trial_data::{level, load, rate};
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Endpoint};
 use crate::store::{adverse_event, obligation, rederivation};
@@ -92,21 +90,7 @@ pub(super) async fn trial_report(
         })
         .collect::<Result<_, AppError>>()?;
 
-    let severe: Vec<(String, String, i64, i64)> = adverse_event::Entity::find()
-        .select_only()
-        .column(adverse_event::Column::CtcaeTerm)
-        .column(adverse_event::Column::ArmCode)
-        .column_as(Expr::cust("COUNT(*)"), "events")
-        .column_as(Expr::cust("COUNT(DISTINCT subject_id)"), "subjects")
-        .filter(adverse_event::Column::TrialId.eq(req.trial_id.as_str()))
-        .filter(adverse_event::Column::Grade.gte(3))
-        .group_by(adverse_event::Column::CtcaeTerm)
-        .group_by(adverse_event::Column::ArmCode)
-        .order_by_asc(adverse_event::Column::CtcaeTerm)
-        .order_by_asc(adverse_event::Column::ArmCode)
-        .into_tuple()
-        .all(&api.db)
-        .await?;
+    let severe = adverse_event::severe_by_term_and_arm(&api.db, &req.trial_id).await?;
     let severe_events = severe
         .into_iter()
         .map(|(ctcae_term, arm_code, events, subjects)| pb::SevereEventCount {
@@ -118,14 +102,7 @@ pub(super) async fn trial_report(
         .collect();
 
     let subject_ids: Vec<String> = data.subjects.iter().map(|s| s.subject_id.clone()).collect();
-    let overdue = obligation::Entity::find()
-        .filter(obligation::Column::Open.eq(true))
-        .filter(obligation::Column::DueAt.lt(trialops_platform::clock::now()))
-        .filter(obligation::Column::SubjectId.is_in(subject_ids))
-        .order_by_asc(obligation::Column::DueAt)
-        .limit(500)
-        .all(&api.db)
-        .await?;
+    let overdue = obligation::overdue_of_subjects(&api.db, subject_ids, trialops_platform::clock::now()).await?;
 
     let efs = analysis::observations(&data, Endpoint::EventFree);
     let os = analysis::observations(&data, Endpoint::Overall);

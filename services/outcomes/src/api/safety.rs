@@ -5,13 +5,13 @@
 //! A grade raised by an update adds the obligations the new grade requires, due from the update.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::Condition;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::DatabaseTransaction;
 use tonic::Request;
-use trialops_domain::outcomes::safety::{self, Attribution};
-use trialops_domain::protocol::{ReportingStart, Seriousness};
+use trialops_domain::outcomes::safety::{self, Attribution, EventCourse, UpdateRefusal, update_course};
+use trialops_domain::protocol::{Protocol, ReportingStart, Seriousness};
 use trialops_platform::audit::{self, AuditContext, Change};
 use trialops_platform::auth::CallContext;
 use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
@@ -164,72 +164,58 @@ pub(super) async fn record(
     let facts = safety::facts(req.grade as u8, expected, seriousness, &kinds);
     let due = safety::obligations(&protocol.reporting, &facts, aware);
     let audit_ctx = AuditContext::new(call, request_id);
-    let ctcae_version = protocol.outcomes.ctcae_version.clone();
+    let attributions: BTreeMap<_, _> = attributions
+        .iter()
+        .map(|(a, x)| (a.clone(), convert::attribution_name(*x)))
+        .collect();
+    let event = adverse_event::Model {
+        adverse_event_id: Uuid::new_v4().to_string(),
+        subject_id: req.subject_id.clone(),
+        trial_id: subject.trial_id.clone(),
+        arm_code: subject.arm_code.clone(),
+        site_code: subject.site_code.clone(),
+        ctcae_term: term,
+        ctcae_version: protocol.outcomes.ctcae_version.clone(),
+        grade: req.grade,
+        onset_on: onset,
+        site_aware_at: aware,
+        resolved_on: None,
+        attributions: serde_json::to_string(&attributions).map_err(AppError::internal)?,
+        seriousness: serde_json::to_string(&facts.seriousness).map_err(AppError::internal)?,
+        expected,
+        cycle_at_onset: active.cycle_number,
+        agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
+        version: 1,
+        recorded_at: trialops_platform::clock::now(),
+    };
+    let obligations = new_obligations(&event, due, &[]);
     idempotency::execute(
         &api.db,
         "OutcomesService/RecordAdverseEvent",
         request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let event = adverse_event::Model {
-                    adverse_event_id: Uuid::new_v4().to_string(),
-                    subject_id: req.subject_id.clone(),
-                    trial_id: subject.trial_id.clone(),
-                    arm_code: subject.arm_code.clone(),
-                    site_code: subject.site_code.clone(),
-                    ctcae_term: term,
-                    ctcae_version,
-                    grade: req.grade,
-                    onset_on: onset,
-                    site_aware_at: aware,
-                    resolved_on: None,
-                    attributions: serde_json::to_string(
-                        &attributions
-                            .iter()
-                            .map(|(a, x)| (a.clone(), convert::attribution_name(*x)))
-                            .collect::<BTreeMap<_, _>>(),
-                    )
-                    .map_err(AppError::internal)?,
-                    seriousness: serde_json::to_string(&facts.seriousness).map_err(AppError::internal)?,
-                    expected,
-                    cycle_at_onset: active.cycle_number,
-                    agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
-                    version: 1,
-                    recorded_at: trialops_platform::clock::now(),
-                };
-                let obligations = new_obligations(&event, due, &[]);
-                adverse_event::Entity::insert(adverse_event::ActiveModel::from(event.clone()))
-                    .exec_without_returning(tx)
-                    .await?;
-                if !obligations.is_empty() {
-                    obligation::Entity::insert_many(obligations.iter().cloned().map(obligation::ActiveModel::from))
-                        .exec_without_returning(tx)
-                        .await?;
-                }
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "adverse_event.recorded",
-                        entity_type: "adverse_event",
-                        entity_id: &event.adverse_event_id,
-                        old: None,
-                        new: serde_json::json!({
-                            "event": audit::to_json(&event)?,
-                            "obligations": audit::to_json(&obligations)?,
-                        }),
-                        reason: "",
-                    },
-                )
-                .await?;
-                Ok(pb::RecordAdverseEventResponse {
-                    adverse_event: Some(convert::adverse_event(&event, &obligations)?),
-                })
-            })
-        },
+        &req,
+        move |tx| Box::pin(record_in(tx, audit_ctx, event, obligations)),
     )
     .await
+}
+
+/// The transaction: the event and its obligations stored and audited together.
+async fn record_in(
+    tx: &DatabaseTransaction,
+    audit_ctx: AuditContext,
+    event: adverse_event::Model,
+    obligations: Vec<obligation::Model>,
+) -> Result<pb::RecordAdverseEventResponse, AppError> {
+    adverse_event::insert_with_obligations(tx, &event, &obligations).await?;
+    let new = serde_json::json!({
+        "event": audit::to_json(&event)?,
+        "obligations": audit::to_json(&obligations)?,
+    });
+    let change = Change::created("adverse_event.recorded", "adverse_event", &event.adverse_event_id, new);
+    audit::append(tx, &audit_ctx, change).await?;
+    Ok(pb::RecordAdverseEventResponse {
+        adverse_event: Some(convert::adverse_event(&event, &obligations)?),
+    })
 }
 
 pub(super) async fn update(
@@ -262,12 +248,16 @@ pub(super) async fn update(
     };
     v.finish()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    if let Some(found) = adverse_event::Entity::find_by_id(req.adverse_event_id.clone())
-        .one(&api.db)
-        .await?
-    {
+    if let Some(found) = adverse_event::find(&api.db, &req.adverse_event_id).await? {
         call.require_visible(&found.site_code, "adverse event", &found.adverse_event_id)?;
     }
+    let update = EventUpdate {
+        adverse_event_id: req.adverse_event_id.clone(),
+        version,
+        grade: (req.grade != 0).then_some(req.grade),
+        resolved,
+        reason,
+    };
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
     let protocols = api.protocols.clone();
@@ -275,90 +265,89 @@ pub(super) async fn update(
         &api.db,
         "OutcomesService/UpdateAdverseEvent",
         request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let current = adverse_event::Entity::find_by_id(req.adverse_event_id.clone())
-                    .one(tx)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound {
-                        what: "adverse event",
-                        id: req.adverse_event_id.clone(),
-                    })?;
-                viewer.require_visible(&current.site_code, "adverse event", &current.adverse_event_id)?;
-                if current.version != version {
-                    return Err(AppError::Aborted(format!(
-                        "stale etag: the event is at etag {}",
-                        current.version
-                    )));
-                }
-                if let Some(r) = resolved
-                    && r < current.onset_on
-                {
-                    return Err(AppError::invalid("resolved_on", "must not be before the onset"));
-                }
-                let mut updated = current.clone();
-                if req.grade != 0 {
-                    updated.grade = req.grade;
-                }
-                if resolved.is_some() {
-                    updated.resolved_on = resolved;
-                }
-                if updated == current {
-                    return Err(AppError::precondition(
-                        Reason::UpdateChangesNothing,
-                        "the values equal the recorded ones",
-                    ));
-                }
-                updated.version = version + 1;
-                adverse_event::ActiveModel::from(updated.clone())
-                    .reset_all()
-                    .update(tx)
-                    .await?;
-                let existing = obligation::Entity::find()
-                    .filter(obligation::Column::AdverseEventId.eq(current.adverse_event_id.as_str()))
-                    .all(tx)
-                    .await?;
-                let protocol = protocols
-                    .get(&current.trial_id)
-                    .cloned()
-                    .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
-                let added = if updated.grade > current.grade {
-                    let now = trialops_platform::clock::now();
-                    let due = safety::obligations(&protocol.reporting, &facts_of(&updated)?, now);
-                    new_obligations(&updated, due, &existing)
-                } else {
-                    Vec::new()
-                };
-                if !added.is_empty() {
-                    obligation::Entity::insert_many(added.iter().cloned().map(obligation::ActiveModel::from))
-                        .exec_without_returning(tx)
-                        .await?;
-                }
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "adverse_event.updated",
-                        entity_type: "adverse_event",
-                        entity_id: &current.adverse_event_id,
-                        old: Some(audit::to_json(&current)?),
-                        new: serde_json::json!({
-                            "event": audit::to_json(&updated)?,
-                            "added_obligations": audit::to_json(&added)?,
-                        }),
-                        reason: &reason,
-                    },
-                )
-                .await?;
-                let all: Vec<_> = existing.into_iter().chain(added).collect();
-                Ok(pb::UpdateAdverseEventResponse {
-                    adverse_event: Some(convert::adverse_event(&updated, &all)?),
-                })
-            })
-        },
+        &req,
+        move |tx| Box::pin(update_in(tx, viewer, audit_ctx, protocols, update)),
     )
     .await
+}
+
+/// An UpdateAdverseEvent request, parsed.
+struct EventUpdate {
+    adverse_event_id: String,
+    version: i32,
+    grade: Option<i32>,
+    resolved: Option<chrono::NaiveDate>,
+    reason: String,
+}
+
+/// The transaction: the domain's decision on the event's course, the event saved, the
+/// obligations a raised grade adds (due from now), audited.
+async fn update_in(
+    tx: &DatabaseTransaction,
+    viewer: CallContext,
+    audit_ctx: AuditContext,
+    protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
+    update: EventUpdate,
+) -> Result<pb::UpdateAdverseEventResponse, AppError> {
+    let current = adverse_event::find(tx, &update.adverse_event_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "adverse event",
+            id: update.adverse_event_id.clone(),
+        })?;
+    viewer.require_visible(&current.site_code, "adverse event", &current.adverse_event_id)?;
+    if current.version != update.version {
+        return Err(AppError::Aborted(format!(
+            "stale etag: the event is at etag {}",
+            current.version
+        )));
+    }
+    let course = EventCourse {
+        grade: current.grade,
+        onset_on: current.onset_on,
+        resolved_on: current.resolved_on,
+    };
+    let course = update_course(course, update.grade, update.resolved).map_err(|refusal| match refusal {
+        UpdateRefusal::ResolvedBeforeOnset => AppError::invalid("resolved_on", "must not be before the onset"),
+        UpdateRefusal::ChangesNothing => {
+            AppError::precondition(Reason::UpdateChangesNothing, "the values equal the recorded ones")
+        }
+    })?;
+    let updated = adverse_event::Model {
+        grade: course.grade,
+        resolved_on: course.resolved_on,
+        version: update.version + 1,
+        ..current.clone()
+    };
+    adverse_event::save(tx, &updated).await?;
+    let existing = obligation::of_event(tx, &current.adverse_event_id).await?;
+    let protocol = protocols
+        .get(&current.trial_id)
+        .cloned()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol")))?;
+    let added = if updated.grade > current.grade {
+        let due = safety::obligations(
+            &protocol.reporting,
+            &facts_of(&updated)?,
+            trialops_platform::clock::now(),
+        );
+        new_obligations(&updated, due, &existing)
+    } else {
+        Vec::new()
+    };
+    obligation::insert_many(tx, &added).await?;
+    let new = serde_json::json!({ "event": audit::to_json(&updated)?, "added_obligations": audit::to_json(&added)? });
+    let (old, id) = (audit::to_json(&current)?, &current.adverse_event_id);
+    audit::append(
+        tx,
+        &audit_ctx,
+        Change::updated("adverse_event.updated", "adverse_event", id, old, new, &update.reason),
+    )
+    .await?;
+    let all: Vec<_> = existing.into_iter().chain(added).collect();
+    Ok(pb::UpdateAdverseEventResponse {
+        adverse_event: Some(convert::adverse_event(&updated, &all)?),
+    })
 }
 
 pub(super) async fn submitted(
@@ -376,64 +365,55 @@ pub(super) async fn submitted(
     };
     v.finish()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    if let Some(found) = obligation::Entity::find_by_id(req.obligation_id.clone())
-        .one(&api.db)
-        .await?
-    {
+    if let Some(found) = obligation::find(&api.db, &req.obligation_id).await? {
         call.require_visible(&found.site_code, "reporting obligation", &found.obligation_id)?;
     }
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
+    let obligation_id = req.obligation_id.clone();
     idempotency::execute(
         &api.db,
         "OutcomesService/RecordReportSubmitted",
         request_id,
-        &req.clone(),
-        move |tx| {
-            Box::pin(async move {
-                let current = obligation::Entity::find_by_id(req.obligation_id.clone())
-                    .one(tx)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound {
-                        what: "reporting obligation",
-                        id: req.obligation_id.clone(),
-                    })?;
-                viewer.require_visible(&current.site_code, "reporting obligation", &current.obligation_id)?;
-                if !current.open {
-                    return Err(AppError::AlreadyExists {
-                        reason: Reason::ReportAlreadySubmitted.into(),
-                        message: "the report was already submitted".into(),
-                    });
-                }
-                let updated = obligation::Model {
-                    open: false,
-                    submitted_at: Some(at),
-                    ..current.clone()
-                };
-                obligation::ActiveModel::from(updated.clone())
-                    .reset_all()
-                    .update(tx)
-                    .await?;
-                audit::append(
-                    tx,
-                    &audit_ctx,
-                    Change {
-                        action: "report.submitted",
-                        entity_type: "obligation",
-                        entity_id: &updated.obligation_id,
-                        old: Some(audit::to_json(&current)?),
-                        new: audit::to_json(&updated)?,
-                        reason: "",
-                    },
-                )
-                .await?;
-                Ok(pb::RecordReportSubmittedResponse {
-                    obligation: Some(convert::obligation(&updated)),
-                })
-            })
-        },
+        &req,
+        move |tx| Box::pin(submitted_in(tx, viewer, audit_ctx, obligation_id, at)),
     )
     .await
+}
+
+/// The transaction: an open obligation closed with the submission time, audited.
+async fn submitted_in(
+    tx: &DatabaseTransaction,
+    viewer: CallContext,
+    audit_ctx: AuditContext,
+    obligation_id: String,
+    at: chrono::DateTime<Utc>,
+) -> Result<pb::RecordReportSubmittedResponse, AppError> {
+    let current = obligation::find(tx, &obligation_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "reporting obligation",
+            id: obligation_id.clone(),
+        })?;
+    viewer.require_visible(&current.site_code, "reporting obligation", &current.obligation_id)?;
+    if !current.open {
+        return Err(AppError::AlreadyExists {
+            reason: Reason::ReportAlreadySubmitted.into(),
+            message: "the report was already submitted".into(),
+        });
+    }
+    let updated = obligation::Model {
+        open: false,
+        submitted_at: Some(at),
+        ..current.clone()
+    };
+    obligation::save(tx, &updated).await?;
+    let (old, new) = (audit::to_json(&current)?, audit::to_json(&updated)?);
+    let change = Change::updated("report.submitted", "obligation", &updated.obligation_id, old, new, "");
+    audit::append(tx, &audit_ctx, change).await?;
+    Ok(pb::RecordReportSubmittedResponse {
+        obligation: Some(convert::obligation(&updated)),
+    })
 }
 
 pub(super) async fn overdue(
@@ -448,30 +428,17 @@ pub(super) async fn overdue(
     let horizon = trialops_platform::clock::now() + Duration::hours(i64::from(req.due_within_hours));
     let scope = format!("overdue|{}", req.due_within_hours);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
-    let mut query = obligation::Entity::find()
-        .filter(obligation::Column::Open.eq(true))
-        .filter(obligation::Column::DueAt.lte(horizon))
-        .order_by_asc(obligation::Column::DueAt)
-        .order_by_asc(obligation::Column::ObligationId);
-    if let Some(own) = &call.site_scope {
-        query = query.filter(obligation::Column::SiteCode.eq(own.as_str()));
-    }
-    if let Some(after) = &page.after {
-        let (due, id) = after
-            .split_once('|')
-            .ok_or_else(|| AppError::invalid("page_token", "not a token this list issued"))?;
-        let due: chrono::DateTime<Utc> = due
-            .parse()
-            .map_err(|_| AppError::invalid("page_token", "not a token this list issued"))?;
-        query = query.filter(
-            Condition::any().add(obligation::Column::DueAt.gt(due)).add(
-                Condition::all()
-                    .add(obligation::Column::DueAt.eq(due))
-                    .add(obligation::Column::ObligationId.gt(id)),
-            ),
-        );
-    }
-    let rows = query.limit(page.size + 1).all(&api.db).await?;
+    let after = match &page.after {
+        None => None,
+        Some(after) => {
+            let not_ours = || AppError::invalid("page_token", "not a token this list issued");
+            let (due, id) = after.split_once('|').ok_or_else(not_ours)?;
+            let due: chrono::DateTime<Utc> = due.parse().map_err(|_| not_ours())?;
+            Some((due, id))
+        }
+    };
+    let site = call.site_scope.as_deref();
+    let rows = obligation::due_by(&api.db, horizon, site, after, page.size + 1).await?;
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |o| {
         format!("{}|{}", o.due_at.to_rfc3339(), o.obligation_id)
     });

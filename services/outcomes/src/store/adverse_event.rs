@@ -55,3 +55,52 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// An adverse event by its id.
+pub async fn find<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(adverse_event_id.to_owned()).one(conn).await
+}
+
+/// Stores a new adverse event with its reporting obligations.
+pub async fn insert_with_obligations<C: ConnectionTrait>(
+    conn: &C,
+    event: &Model,
+    obligations: &[super::obligation::Model],
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(event.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    super::obligation::insert_many(conn, obligations).await
+}
+
+/// Writes a changed adverse event.
+pub async fn save<C: ConnectionTrait>(conn: &C, event: &Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    ActiveModel::from(event.clone()).reset_all().update(conn).await?;
+    Ok(())
+}
+
+/// Grade 3 or higher events of a trial, counted per term and arm: `(term, arm, events,
+/// subjects)`, in term then arm order.
+pub async fn severe_by_term_and_arm<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+) -> Result<Vec<(String, String, i64, i64)>, DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{QueryOrder, QuerySelect};
+    Entity::find()
+        .select_only()
+        .column(Column::CtcaeTerm)
+        .column(Column::ArmCode)
+        .column_as(Expr::cust("COUNT(*)"), "events")
+        .column_as(Expr::cust("COUNT(DISTINCT subject_id)"), "subjects")
+        .filter(Column::TrialId.eq(trial_id))
+        .filter(Column::Grade.gte(3))
+        .group_by(Column::CtcaeTerm)
+        .group_by(Column::ArmCode)
+        .order_by_asc(Column::CtcaeTerm)
+        .order_by_asc(Column::ArmCode)
+        .into_tuple()
+        .all(conn)
+        .await
+}

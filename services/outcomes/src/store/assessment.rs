@@ -70,3 +70,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// An assessment by its id.
+pub async fn find<C: ConnectionTrait>(conn: &C, assessment_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(assessment_id.to_owned()).one(conn).await
+}
+
+/// Stores a new assessment.
+pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(record.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

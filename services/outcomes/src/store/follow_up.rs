@@ -31,3 +31,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Stores a follow-up contact.
+pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(record.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// A trial's follow-up contacts.
+pub async fn of_trial<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<Model>, DbErr> {
+    Entity::find().filter(Column::TrialId.eq(trial_id)).all(conn).await
+}

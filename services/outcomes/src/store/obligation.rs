@@ -33,3 +33,82 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// An obligation by its id.
+pub async fn find<C: ConnectionTrait>(conn: &C, obligation_id: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(obligation_id.to_owned()).one(conn).await
+}
+
+/// Stores new obligations (none is fine).
+pub async fn insert_many<C: ConnectionTrait>(conn: &C, obligations: &[Model]) -> Result<(), DbErr> {
+    if obligations.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(obligations.iter().cloned().map(ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes a changed obligation.
+pub async fn save<C: ConnectionTrait>(conn: &C, obligation: &Model) -> Result<(), DbErr> {
+    use sea_orm::ActiveModelTrait;
+    ActiveModel::from(obligation.clone()).reset_all().update(conn).await?;
+    Ok(())
+}
+
+/// An adverse event's obligations.
+pub async fn of_event<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::AdverseEventId.eq(adverse_event_id))
+        .all(conn)
+        .await
+}
+
+/// Open obligations of some subjects already past due at `now`, earliest first, at most 500.
+pub async fn overdue_of_subjects<C: ConnectionTrait>(
+    conn: &C,
+    subject_ids: Vec<String>,
+    now: DateTimeUtc,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Entity::find()
+        .filter(Column::Open.eq(true))
+        .filter(Column::DueAt.lt(now))
+        .filter(Column::SubjectId.is_in(subject_ids))
+        .order_by_asc(Column::DueAt)
+        .limit(500)
+        .all(conn)
+        .await
+}
+
+/// One page of open obligations due by `horizon`, in due time then id order, of one site when
+/// `site` is given: at most `limit`, after `(due, id)`.
+pub async fn due_by<C: ConnectionTrait>(
+    conn: &C,
+    horizon: DateTimeUtc,
+    site: Option<&str>,
+    after: Option<(DateTimeUtc, &str)>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::sea_query::Condition;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::Open.eq(true))
+        .filter(Column::DueAt.lte(horizon))
+        .order_by_asc(Column::DueAt)
+        .order_by_asc(Column::ObligationId);
+    if let Some(site) = site {
+        query = query.filter(Column::SiteCode.eq(site));
+    }
+    if let Some((due, id)) = after {
+        query = query.filter(
+            Condition::any().add(Column::DueAt.gt(due)).add(
+                Condition::all()
+                    .add(Column::DueAt.eq(due))
+                    .add(Column::ObligationId.gt(id)),
+            ),
+        );
+    }
+    query.limit(limit).all(conn).await
+}

@@ -114,3 +114,17 @@ pub async fn changed_count<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Resu
         .collect::<std::collections::BTreeSet<_>>()
         .len())
 }
+
+/// How many re-derivations are stored (their sequence numbers continue from it).
+pub async fn count<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find().count(conn).await
+}
+
+/// Stores a re-derivation.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: &Model) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(row.clone()))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}

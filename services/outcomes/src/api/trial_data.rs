@@ -1,0 +1,110 @@
+//! What the statistics RPCs and the trial report share: the trial's data loaded once, the
+//! confidence level from the wire, and an arm's rate row.
+
+use std::collections::HashSet;
+
+use chrono::DateTime;
+use rust_decimal::prelude::ToPrimitive;
+use trialops_domain::outcomes::binomial::clopper_pearson;
+use trialops_domain::outcomes::inrc::Response;
+use trialops_platform::auth::CallContext;
+use trialops_platform::{AppError, convert as wire};
+use trialops_proto::outcomes::v1 as pb;
+
+use super::{OutcomesApi, convert};
+use crate::analysis::{self, Data};
+use crate::store::{follow_up, rederivation};
+
+/// Reads everything the analyses of a trial need.
+pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
+    if trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    let protocol = api.protocol(trial_id)?;
+    let subjects = api.deps.subjects(call, trial_id).await?;
+    let exposures = api.deps.exposures(call, trial_id).await?;
+    let assessments = rederivation::trial_assessments(&api.db, trial_id).await?;
+    let follow_ups = follow_up::of_trial(&api.db, trial_id).await?;
+    let mut ordered = subjects;
+    ordered.sort_by_key(|s| s.enrolled_at.map(|t| (t.seconds, t.nanos)));
+    Ok(Data {
+        subjects: ordered
+            .into_iter()
+            .map(|s| analysis::Subject {
+                enrolled_on: s
+                    .enrolled_at
+                    .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
+                    .map(|d| d.date_naive())
+                    .unwrap_or_default(),
+                subject_id: s.subject_id,
+                arm_code: s.arm_code,
+            })
+            .collect(),
+        treated: exposures
+            .into_iter()
+            .filter(|e| e.received_protocol_therapy)
+            .map(|e| e.subject_id)
+            .collect::<HashSet<_>>(),
+        assessments: assessments
+            .into_iter()
+            .map(|a| analysis::Assessment {
+                awaiting_curie_segments: a.curie_skeletal_score.is_none() && a.curie_score > 0,
+                central: a.assessor == "central_review",
+                overall: Response::parse(&a.overall),
+                after_cycle: a.after_cycle,
+                assessed_on: a.assessed_on,
+                subject_id: a.subject_id,
+            })
+            .collect(),
+        follow_ups: follow_ups
+            .into_iter()
+            .map(|f| analysis::FollowUp {
+                dead: f.vital_status == "dead",
+                last_contact_on: f.last_contact_on,
+                progression_on: f.progression_on,
+                second_malignancy_on: f.second_malignancy_on,
+                subject_id: f.subject_id,
+            })
+            .collect(),
+        evaluation_cycle: protocol.assessments.primary_evaluation_after_cycle as i32,
+        arms: protocol.arms.iter().map(|a| a.code.clone()).collect(),
+    })
+}
+
+/// A confidence level from the wire; empty means 0.95.
+pub(super) fn level(value: Option<&trialops_proto::common::v1::Decimal>) -> Result<f64, AppError> {
+    match value {
+        None => Ok(0.95),
+        Some(d) if d.value.is_empty() => Ok(0.95),
+        Some(d) => {
+            let x = wire::decimal("confidence_level", Some(d)).map_err(|v| AppError::InvalidArgument(vec![v]))?;
+            let x = x.to_f64().unwrap_or(f64::NAN);
+            if x > 0.0 && x < 1.0 {
+                Ok(x)
+            } else {
+                Err(AppError::invalid(
+                    "confidence_level",
+                    "between 0 and 1, for example 0.95",
+                ))
+            }
+        }
+    }
+}
+
+/// The rate row of an arm.
+pub(super) fn rate(
+    arm_code: &str,
+    responders: u64,
+    evaluable: u64,
+    level: f64,
+) -> Result<pb::ArmResponseRate, AppError> {
+    let p = clopper_pearson(responders, evaluable, level).map_err(AppError::internal)?;
+    Ok(pb::ArmResponseRate {
+        arm_code: arm_code.to_owned(),
+        responders: responders as i32,
+        evaluable: evaluable as i32,
+        rate: convert::stat(p.rate),
+        ci_lower: convert::stat(p.lower),
+        ci_upper: convert::stat(p.upper),
+    })
+}
