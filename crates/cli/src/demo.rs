@@ -27,8 +27,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use trialops_platform::auth::Role;
-use trialops_platform::{Settings, clock, devkeys};
+use trialops_platform::Settings;
+use trialops_platform::clock::{Clock, SimulatedClock};
+use trialops_platform::identity::auth::Role;
+
+use crate::devkeys;
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
@@ -112,7 +115,7 @@ fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
 /// The demo's replayed trial and its report.
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let start = NaiveDate::from_ymd_opt(2013, 6, 3).ok_or_else(|| anyhow::anyhow!("start date"))?;
-    let simulated = clock::simulate(at(start, 8))?;
+    let clock = Clock::simulated(at(start, 8));
     let temporary = tempfile::tempdir()?;
     let data_dir = options.data_dir.clone().unwrap_or_else(|| temporary.path().to_owned());
     if data_dir.join("enrollment.db").exists() {
@@ -138,6 +141,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         trialops_enrollment::Options {
             randomization_secret: Some(secret),
             authenticator: None,
+            clock: clock.clone(),
         },
     )
     .await?;
@@ -172,7 +176,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         filled: [0; 2],
         responders_left: [(0, 1), (4, 5)],
         counts: Counts::default(),
-        clock: simulated,
+        clock: clock.clone(),
     };
     let progress = if options.json {
         ProgressBar::hidden()
@@ -224,7 +228,7 @@ struct Replay {
     /// Complete and partial responses still to give per arm.
     responders_left: [(usize, usize); 2],
     counts: Counts,
-    clock: &'static clock::SimulatedClock,
+    clock: Clock,
 }
 
 fn arm_index(arm: &str) -> usize {
@@ -232,6 +236,13 @@ fn arm_index(arm: &str) -> usize {
 }
 
 impl Replay {
+    /// The simulated clock the replay moves.
+    fn simulation(&self) -> anyhow::Result<&SimulatedClock> {
+        self.clock
+            .simulation()
+            .ok_or_else(|| anyhow::anyhow!("the replay runs on a simulated clock"))
+    }
+
     fn schedule(&mut self, when: DateTime<Utc>, child: usize, step: Step) {
         self.sequence += 1;
         self.queue.push(Reverse((when, self.sequence, child, step)));
@@ -287,7 +298,7 @@ impl Replay {
                 progress.inc(1);
                 continue;
             }
-            self.clock.advance_to(when);
+            self.simulation()?.advance_to(when);
             last_day = last_day.max(when.date_naive());
             let before = self.queue.len();
             self.step(child, step).await?;
@@ -305,7 +316,7 @@ impl Replay {
         }
         // Data cut-off a year after the last event; follow-up for everyone treated.
         let cutoff = last_day + Duration::days(365);
-        self.clock.advance_to(at(cutoff, 17));
+        self.simulation()?.advance_to(at(cutoff, 17));
         self.follow_up(cutoff).await?;
         Ok(cutoff)
     }
@@ -321,7 +332,7 @@ impl Replay {
     }
 
     async fn screen_and_enroll(&mut self, i: usize) -> anyhow::Result<()> {
-        let today = clock::today();
+        let today = self.clock.today();
         let (site, screening_id) = (self.children[i].site, self.children[i].screening_id.clone());
         let s = site_index(site);
         let failing = SCREEN_FAILURES.contains(&i);
@@ -445,7 +456,7 @@ impl Replay {
     }
 
     async fn start_cycle(&mut self, i: usize, n: i32) -> anyhow::Result<()> {
-        let today = clock::today();
+        let today = self.clock.today();
         let s = site_index(self.children[i].site);
         let subject_id = self.children[i].subject_id.clone();
         // One child in six has low neutrophils once (from cycle 2): the start is refused and
@@ -491,7 +502,7 @@ impl Replay {
     }
 
     async fn administer(&mut self, i: usize, n: i32) -> anyhow::Result<()> {
-        let today = clock::today();
+        let today = self.clock.today();
         let child = &self.children[i];
         let (s, subject_id, cycle_start) = (
             site_index(child.site),
@@ -541,7 +552,7 @@ impl Replay {
     }
 
     async fn adverse_event(&mut self, i: usize, n: i32) -> anyhow::Result<()> {
-        let today = clock::today();
+        let today = self.clock.today();
         let child = &self.children[i];
         let s = site_index(child.site);
         let subject_id = child.subject_id.clone();
@@ -641,7 +652,7 @@ impl Replay {
                 opb::RecordResponseAssessmentRequest {
                     request_id: uuid(),
                     subject_id: child.subject_id.clone(),
-                    assessed_on: Some(date(clock::today())),
+                    assessed_on: Some(date(self.clock.today())),
                     after_cycle: n,
                     assessor: opb::Assessor::CentralReview as i32,
                     criteria: opb::ResponseCriteria::Inrc2017 as i32,
@@ -675,7 +686,7 @@ impl Replay {
 
     async fn assess(&mut self, i: usize, n: i32) -> anyhow::Result<()> {
         self.record_assessment(i, n).await?;
-        let today = clock::today();
+        let today = self.clock.today();
         let child = &self.children[i];
         let s = site_index(child.site);
         match child.course {

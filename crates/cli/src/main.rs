@@ -8,6 +8,7 @@
 
 mod api;
 mod demo;
+mod devkeys;
 mod hospital;
 mod report;
 
@@ -17,8 +18,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use trialops_platform::auth::Role;
-use trialops_platform::{Settings, devkeys, server, telemetry};
+use trialops_platform::Settings;
+use trialops_platform::identity::auth::Role;
+use trialops_platform::server::{self, telemetry};
 use trialops_stack::{Service, ServiceSet};
 
 /// trialops: clinical-trial operations services.

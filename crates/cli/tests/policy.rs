@@ -9,8 +9,8 @@
 use prost::Message;
 use tonic::Code;
 use tonic::codegen::http::uri::PathAndQuery;
-use trialops_platform::auth::Role;
-use trialops_platform::policy::{POLICY, allows};
+use trialops_platform::identity::auth::Role;
+use trialops_platform::identity::policy::{POLICY, allows};
 use trialops_platform::testing::{Backend, RunningServer, jwt_settings, jwt_token, jwt_token_with_header};
 use trialops_stack::Service;
 use trialops_stack::testing::TestStack;
@@ -179,6 +179,7 @@ async fn every_rpc_and_role_is_enforced_by_the_servers() {
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
         authenticator: None,
+        ..Default::default()
     };
     let set = TestStack::start_with(Backend::Sqlite, options, |_, s| *s = jwt_settings(s.clone())).await;
 
@@ -234,6 +235,7 @@ async fn unknown_methods_ambiguous_and_critical_credentials() {
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
         authenticator: None,
+        ..Default::default()
     };
     let enrollment = RunningServer::spawn(trialops_enrollment::build(settings(dir.path()), options).await.unwrap());
     let url = enrollment.url();

@@ -1,32 +1,22 @@
-//! What every trialops service shares: settings, telemetry, the server bootstrap (health,
-//! reflection, limits, graceful shutdown), the RPC layer and the principal seam, database
-//! connection and migrations, idempotency, the audit trail, pagination, wire conversions and
-//! the one error → `tonic::Status` mapping.
+//! What every trialops service shares, grouped by concern:
+//! - `server`: the server bootstrap (health, reflection, limits, graceful shutdown), the RPC
+//!   layer, metrics, telemetry, calls to other services, the service binaries' command line;
+//! - `identity`: authentication and the access policy;
+//! - `records`: database, audit trail, refused calls, idempotency;
+//! - `wire`: conversions, the error mapping, pagination;
+//! - `config`: settings, protocol definitions, private files;
+//! - `clock`: the services' clock; `testing` (feature): the test support.
+//!
+//! None of it knows a service.
 
-pub mod audit;
-pub mod auth;
-pub mod cli;
-pub mod client;
 pub mod clock;
-pub mod convert;
-pub mod database;
-pub mod devkeys;
-pub mod error;
-pub mod idempotency;
-pub mod metrics;
-pub mod pagination;
-pub mod policy;
-pub mod private_files;
-pub mod protocols;
-pub mod refusals;
-pub mod rpc_layer;
+pub mod config;
+pub mod identity;
+pub mod records;
 pub mod server;
-pub mod settings;
-pub mod store;
-pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod tls;
+pub mod wire;
 
-pub use error::{AppError, Violation, Violations};
-pub use settings::Settings;
+pub use config::settings::Settings;
+pub use wire::error::{AppError, Violation, Violations};

@@ -142,7 +142,7 @@ pub fn settings(database_url: &str) -> crate::Settings {
     crate::Settings {
         listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned()),
-        migrate_on_start: crate::settings::MigrateOnStart::Always,
+        migrate_on_start: crate::config::settings::MigrateOnStart::Always,
         ..crate::Settings::default()
     }
 }
@@ -189,7 +189,7 @@ fn jwt_fixture(name: &str) -> std::path::PathBuf {
 
 /// `settings` switched to JWT mode, verifying with the test-only public key.
 pub fn jwt_settings(mut settings: crate::Settings) -> crate::Settings {
-    settings.auth_mode = crate::settings::AuthMode::Jwt;
+    settings.auth_mode = crate::config::settings::AuthMode::Jwt;
     settings.jwt_key_file = Some(jwt_fixture("jwt-test-public.pem"));
     settings.jwt_issuer = Some(JWT_ISSUER.to_owned());
     settings
@@ -269,7 +269,7 @@ impl TestTime {
 
     /// [`TestTime::day`] as a contract date.
     pub fn date(&self, days: i64) -> Option<trialops_proto::common::v1::Date> {
-        Some(crate::convert::to_date(self.day(days)))
+        Some(crate::wire::convert::to_date(self.day(days)))
     }
 
     /// The instant `hours` before the reading.
@@ -279,12 +279,12 @@ impl TestTime {
 
     /// [`TestTime::hours_ago`] as a contract timestamp.
     pub fn ago(&self, hours: i64) -> Option<prost_types::Timestamp> {
-        Some(crate::convert::to_timestamp(self.hours_ago(hours)))
+        Some(crate::wire::convert::to_timestamp(self.hours_ago(hours)))
     }
 
     /// The UTC calendar date of the instant `hours` before the reading.
     pub fn date_hours_ago(&self, hours: i64) -> Option<trialops_proto::common::v1::Date> {
-        Some(crate::convert::to_date(self.hours_ago(hours).date_naive()))
+        Some(crate::wire::convert::to_date(self.hours_ago(hours).date_naive()))
     }
 }
 

@@ -7,7 +7,7 @@
 use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use trialops_platform::AppError;
-use trialops_platform::auth::{Authenticator, JwtAuthenticator, Role};
+use trialops_platform::identity::auth::{Authenticator, JwtAuthenticator, Role};
 
 const PRIVATE: &[u8] = include_bytes!("fixtures/jwt-test-private.pem");
 const PUBLIC: &[u8] = include_bytes!("fixtures/jwt-test-public.pem");
@@ -39,7 +39,7 @@ fn claims(f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> se
     c
 }
 
-fn check(token: &str) -> Result<trialops_platform::auth::Principal, String> {
+fn check(token: &str) -> Result<trialops_platform::identity::auth::Principal, String> {
     let mut headers = HeaderMap::new();
     headers.insert(
         "authorization",
@@ -174,12 +174,12 @@ fn a_jwks_file_verifies_rotated_keys_by_kid() {
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, serde_json::to_vec(&set).unwrap()).unwrap();
     let settings = trialops_platform::Settings {
-        auth_mode: trialops_platform::settings::AuthMode::Jwt,
+        auth_mode: trialops_platform::config::settings::AuthMode::Jwt,
         jwt_key_file: Some(file),
         jwt_issuer: Some(ISSUER.to_owned()),
         ..trialops_platform::Settings::default()
     };
-    let auth = trialops_platform::auth::from_settings(&settings).unwrap();
+    let auth = trialops_platform::identity::auth::from_settings(&settings).unwrap();
     let signed = |private: &[u8], kid: Option<&str>| {
         let key = EncodingKey::from_ec_pem(private).unwrap();
         let mut header = Header::new(Algorithm::ES256);

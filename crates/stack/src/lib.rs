@@ -49,23 +49,34 @@ impl Addresses {
 }
 
 impl ServiceSet {
-    /// Builds and binds the three services. `settings` gives each service's settings; the set
-    /// fills in where dosing and outcomes reach the services bound before them.
+    /// Builds and binds the three services. `settings` gives each service's settings; dosing's
+    /// and outcomes' own sections say where they reach the services bound before them.
     /// `enrollment` carries enrollment's options (a fixed randomization secret, an
-    /// authenticator).
+    /// authenticator, the clock); the three services run on its clock.
     pub async fn start(
         settings: impl Fn(Service) -> anyhow::Result<Settings>,
         enrollment: trialops_enrollment::Options,
     ) -> anyhow::Result<ServiceSet> {
+        let clock = enrollment.clock.clone();
         let enrollment = trialops_enrollment::build(settings(Service::Enrollment)?, enrollment).await?;
         let enrollment_url = format!("http://{}", enrollment.local_addr()?);
-        let mut s = settings(Service::Dosing)?;
-        s.enrollment_url = enrollment_url.clone();
-        let dosing = trialops_dosing::build(s, trialops_dosing::Options::default()).await?;
-        let mut s = settings(Service::Outcomes)?;
-        s.enrollment_url = enrollment_url;
-        s.dosing_url = format!("http://{}", dosing.local_addr()?);
-        let outcomes = trialops_outcomes::build(s, trialops_outcomes::Options::default()).await?;
+        let config = trialops_dosing::Config {
+            enrollment_url: enrollment_url.clone(),
+        };
+        let options = trialops_dosing::Options {
+            clock: clock.clone(),
+            ..Default::default()
+        };
+        let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options).await?;
+        let config = trialops_outcomes::Config {
+            enrollment_url,
+            dosing_url: format!("http://{}", dosing.local_addr()?),
+        };
+        let options = trialops_outcomes::Options {
+            clock,
+            ..Default::default()
+        };
+        let outcomes = trialops_outcomes::build(settings(Service::Outcomes)?, config, options).await?;
         Ok(ServiceSet {
             enrollment,
             dosing,
@@ -129,6 +140,7 @@ pub mod testing {
             let options = trialops_enrollment::Options {
                 randomization_secret: Some(trialops_enrollment::testing::SECRET.to_vec()),
                 authenticator: None,
+                ..Default::default()
             };
             Self::start_with(backend, options, configure).await
         }

@@ -2,8 +2,8 @@
 //! whether they are on protocol therapy.
 
 use tonic::transport::Channel;
-use trialops_platform::auth::CallContext;
-use trialops_platform::client::{dependency_error, lazy_channel, outgoing};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::server::client::{dependency_error, lazy_channel, outgoing};
 use trialops_platform::{AppError, Settings};
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
@@ -29,8 +29,8 @@ pub struct Enrollment {
 
 impl Enrollment {
     /// A client for the configured enrollment URL (connects on first use).
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let channel = lazy_channel(&settings.enrollment_url, settings)?;
+    pub fn new(settings: &Settings, enrollment_url: &str) -> anyhow::Result<Self> {
+        let channel = lazy_channel(enrollment_url, settings)?;
         Ok(Enrollment {
             client: EnrollmentServiceClient::new(channel),
         })

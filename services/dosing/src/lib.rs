@@ -10,9 +10,9 @@ pub mod store;
 use std::sync::Arc;
 
 use tonic::service::Routes;
-use trialops_platform::auth::{self, Authenticator};
+use trialops_platform::identity::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
-use trialops_platform::{Settings, database, protocols};
+use trialops_platform::{Settings, config::protocols, records::database};
 use trialops_proto::dosing::v1::dosing_service_server::DosingServiceServer;
 
 pub use store::Migrator;
@@ -29,14 +29,32 @@ pub const GRPC_SERVICE: &str = "trialops.dosing.v1.DosingService";
 pub struct Options {
     /// The authenticator, instead of the development one.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The clock the service runs on (the system clock by default; a replay simulates one).
+    pub clock: trialops_platform::clock::Clock,
+}
+
+/// Dosing's own settings, beside the shared ones.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where dosing reaches enrollment (`TRIALOPS_ENROLLMENT_URL`).
+    pub enrollment_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enrollment_url: "http://127.0.0.1:50051".to_owned(),
+        }
+    }
 }
 
 /// Connects and migrates the database, loads the protocols and binds the listen address.
-pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
     let db = database::connect(&settings, SERVICE_NAME).await?;
     database::prepare::<Migrator>(&db, &settings).await?;
     let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
-    let enrollment = enrollment::Enrollment::new(&settings)?;
+    let enrollment = enrollment::Enrollment::new(&settings, &config.enrollment_url)?;
     let api = api::DosingApi::new(db.clone(), protocols, enrollment);
     let server = DosingServiceServer::new(api)
         .max_decoding_message_size(settings.max_message_bytes)
@@ -49,5 +67,7 @@ pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Appli
         Some(a) => a,
         None => auth::from_settings(&settings)?,
     };
-    Application::bind(service, settings, authenticator, db).await
+    Ok(Application::bind(service, settings, authenticator, db)
+        .await?
+        .with_clock(options.clock))
 }

@@ -4,8 +4,15 @@ use trialops_dosing::{DEFAULT_PORT, Migrator, Options, SERVICE_NAME, build};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    trialops_platform::cli::main::<Migrator, _, _>(SERVICE_NAME, DEFAULT_PORT, |settings, shutdown| async move {
-        build(settings, Options::default()).await?.run(shutdown).await
-    })
+    trialops_platform::server::cli::main::<Migrator, _, _>(
+        SERVICE_NAME,
+        DEFAULT_PORT,
+        |settings, sources, shutdown| async move {
+            build(settings, sources.section()?, Options::default())
+                .await?
+                .run(shutdown)
+                .await
+        },
+    )
     .await
 }

@@ -29,6 +29,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let options = trialops_enrollment::Options {
         randomization_secret: Some(enrollment::SECRET.to_vec()),
         authenticator: None,
+        ..Default::default()
     };
     let app = trialops_enrollment::build(
         jwt_settings(trialops_platform::testing::settings(&enrollment_db.url)),
@@ -40,10 +41,12 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     let dosing_db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = jwt_settings(trialops_platform::testing::settings(&dosing_db.url));
-    settings.enrollment_url = enrollment_server.url();
+    let settings = jwt_settings(trialops_platform::testing::settings(&dosing_db.url));
+    let config = trialops_dosing::Config {
+        enrollment_url: enrollment_server.url(),
+    };
     let dosing_server = RunningServer::spawn(
-        trialops_dosing::build(settings, trialops_dosing::Options::default())
+        trialops_dosing::build(settings, config, trialops_dosing::Options::default())
             .await
             .unwrap(),
     );

@@ -46,6 +46,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     let options = trialops_enrollment::Options {
         randomization_secret: Some(enrollment::SECRET.to_vec()),
         authenticator: None,
+        ..Default::default()
     };
     let enrollment_server = RunningServer::spawn(trialops_enrollment::build(settings, options).await.unwrap());
     let enrollment_port = enrollment_server.addr.port();
@@ -53,15 +54,17 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     let dosing_db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
-    let mut settings = tls_settings(
+    let settings = tls_settings(
         jwt_settings(trialops_platform::testing::settings(&dosing_db.url)),
         &pki,
         &dosing_cert,
         IDENTITIES,
     );
-    settings.enrollment_url = format!("https://localhost:{enrollment_port}");
+    let config = trialops_dosing::Config {
+        enrollment_url: format!("https://localhost:{enrollment_port}"),
+    };
     let dosing_server = RunningServer::spawn(
-        trialops_dosing::build(settings, trialops_dosing::Options::default())
+        trialops_dosing::build(settings, config, trialops_dosing::Options::default())
             .await
             .unwrap(),
     );

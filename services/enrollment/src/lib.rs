@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::service::Routes;
-use trialops_platform::auth::{self, Authenticator};
+use trialops_platform::identity::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
-use trialops_platform::{Settings, database};
+use trialops_platform::{Settings, records::database};
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentServiceServer;
 
 pub use store::Migrator;
@@ -35,6 +35,8 @@ pub struct Options {
     pub randomization_secret: Option<Vec<u8>>,
     /// The authenticator, instead of the development one.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The clock the service runs on (the system clock by default; a replay simulates one).
+    pub clock: trialops_platform::clock::Clock,
 }
 
 /// Connects and migrates the database, loads the trials and binds the listen address.
@@ -60,7 +62,9 @@ pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Appli
         Some(a) => a,
         None => auth::from_settings(&settings)?,
     };
-    Application::bind(service, settings, authenticator, db).await
+    Ok(Application::bind(service, settings, authenticator, db)
+        .await?
+        .with_clock(options.clock))
 }
 
 /// Refuses to start when a trial's stored key fingerprint differs from the loaded secret's: a

@@ -29,7 +29,7 @@ pub fn load(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if path.exists() {
         return read(&path);
     }
-    trialops_platform::private_files::create_dir(&settings.data_dir)?;
+    trialops_platform::config::private_files::create_dir(&settings.data_dir)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
     write_private(&path, hex::encode(bytes).as_bytes())?;
@@ -51,7 +51,7 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut file = trialops_platform::private_files::open_options()
+    let mut file = trialops_platform::config::private_files::open_options()
         .write(true)
         .create_new(true)
         .open(path)?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trialops_domain::protocol::Protocol;
 use trialops_domain::randomization::{BlockScheme, TrialKey};
-use trialops_platform::{AppError, protocols};
+use trialops_platform::{AppError, config::protocols};
 
 /// One trial, ready to screen and randomize.
 #[derive(Debug)]

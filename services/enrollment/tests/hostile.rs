@@ -1,6 +1,6 @@
 //! Hostile input at the transport: oversized messages and malformed protobuf are refused with a
 //! clear code, nothing is written, and the server keeps serving. (Load shedding is tested on the
-//! RPC layer itself, in `trialops_platform::rpc_layer`.)
+//! RPC layer itself, in `trialops_platform::server::rpc_layer`.)
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

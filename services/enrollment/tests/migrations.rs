@@ -101,7 +101,7 @@ async fn adding_the_audit_column_keeps_existing_records(backend: Backend) {
 /// whatever `migrate_on_start` says, and serve; its `migrate` is a no-op. This is what an old pod
 /// that restarts, scales up or comes back in a rollback meets.
 async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) {
-    use trialops_platform::settings::MigrateOnStart;
+    use trialops_platform::config::settings::MigrateOnStart;
     let db = TestDatabase::create(backend)
         .await
         .unwrap_or_else(|| panic!("{backend:?}"));
@@ -122,12 +122,12 @@ async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) 
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    let state = trialops_platform::database::schema_state::<trialops_enrollment::Migrator>(&conn)
+    let state = trialops_platform::records::database::schema_state::<trialops_enrollment::Migrator>(&conn)
         .await
         .unwrap();
     assert!(state.pending.is_empty(), "{state:?}");
     assert_eq!(state.newer, ["m29991231_000001_a_later_release"]);
-    let applied = trialops_platform::database::migrate::<trialops_enrollment::Migrator>(&conn)
+    let applied = trialops_platform::records::database::migrate::<trialops_enrollment::Migrator>(&conn)
         .await
         .expect("the older release's migrate refused");
     assert_eq!(applied, 0);

@@ -3,8 +3,8 @@
 //! are read page by page (500 at a time), so an analysis makes a bounded number of calls.
 
 use tonic::transport::Channel;
-use trialops_platform::auth::CallContext;
-use trialops_platform::client::{dependency_error, lazy_channel, outgoing};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::server::client::{dependency_error, lazy_channel, outgoing};
 use trialops_platform::{AppError, Settings};
 use trialops_proto::common::v1::Date;
 use trialops_proto::dosing::v1 as dpb;
@@ -25,10 +25,10 @@ const PAGE: i32 = 500;
 
 impl Dependencies {
     /// Clients for the configured URLs (connecting on first use).
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: &Settings, config: &crate::Config) -> anyhow::Result<Self> {
         Ok(Dependencies {
-            enrollment: EnrollmentServiceClient::new(lazy_channel(&settings.enrollment_url, settings)?),
-            dosing: DosingServiceClient::new(lazy_channel(&settings.dosing_url, settings)?),
+            enrollment: EnrollmentServiceClient::new(lazy_channel(&config.enrollment_url, settings)?),
+            dosing: DosingServiceClient::new(lazy_channel(&config.dosing_url, settings)?),
         })
     }
 

@@ -148,7 +148,7 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         grade,
         // Onset on the day the site became aware, but not before the reporting period (from the
         // enrollment today, one day of slack): valid at any time of day.
-        onset_on: Some(trialops_platform::convert::to_date(
+        onset_on: Some(trialops_platform::wire::convert::to_date(
             s.time.hours_ago(aware_hours_ago).date_naive().max(s.time.day(-1)),
         )),
         site_aware_at: s.time.ago(aware_hours_ago),

@@ -53,7 +53,7 @@ async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
     let mut settings = trialops_platform::testing::settings(&db.url);
     settings.protocol_dir = Some(protocols.path().to_owned());
     let server = RunningServer::spawn(
-        trialops_outcomes::build(settings, trialops_outcomes::Options::default())
+        trialops_outcomes::build(settings, Default::default(), trialops_outcomes::Options::default())
             .await
             .unwrap(),
     );

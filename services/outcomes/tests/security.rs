@@ -91,7 +91,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
         grade: 4,
         // Onset on the day the site became aware, but not before the reporting period (from the
         // enrollment today, one day of slack): valid at any time of day.
-        onset_on: Some(trialops_platform::convert::to_date(
+        onset_on: Some(trialops_platform::wire::convert::to_date(
             time.hours_ago(30).date_naive().max(time.day(-1)),
         )),
         site_aware_at: time.ago(30),

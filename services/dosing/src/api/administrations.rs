@@ -16,9 +16,9 @@ use trialops_domain::dosing::cycle::{GivenTooEarly, check_given_on};
 use trialops_domain::dosing::dose::deviation_percent;
 use trialops_domain::identifiers::SiteCode;
 use trialops_domain::protocol::Protocol;
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert};

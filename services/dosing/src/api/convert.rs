@@ -5,7 +5,7 @@ use trialops_domain::dosing::bsa::MOSTELLER;
 use trialops_domain::dosing::dose::AppliedBasis;
 use trialops_domain::protocol::{DoseBasis, Protocol};
 use trialops_platform::AppError;
-use trialops_platform::convert::{from_stored, to_date, to_decimal, to_timestamp};
+use trialops_platform::wire::convert::{from_stored, to_date, to_decimal, to_timestamp};
 use trialops_proto::dosing::v1 as pb;
 
 use super::protocol_agent;

@@ -18,10 +18,10 @@ use trialops_domain::dosing::cycle::{
 };
 use trialops_domain::dosing::dose::{Body, daily_dose};
 use trialops_domain::protocol::{Agent, Protocol, TreatmentRules};
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::database::begin_write;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::records::database::begin_write;
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
 use trialops_proto::dosing::v1 as pb;
 use uuid::Uuid;
 

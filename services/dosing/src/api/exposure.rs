@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ConnectionTrait;
 use tonic::Request;
-use trialops_platform::auth::CallContext;
-use trialops_platform::convert::to_decimal;
-use trialops_platform::{AppError, Violations, convert as wire, pagination};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::wire::convert::to_decimal;
+use trialops_platform::{AppError, Violations, wire::convert as wire, wire::pagination};
 use trialops_proto::dosing::v1 as pb;
 
 use super::DosingApi;

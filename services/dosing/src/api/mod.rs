@@ -80,7 +80,7 @@ type RpcResult<T> = Result<Response<T>, Status>;
 /// answer never reaches another site).
 async fn plan_hidden_from(
     db: &DatabaseConnection,
-    call: &trialops_platform::auth::CallContext,
+    call: &trialops_platform::identity::auth::CallContext,
     subject_id: &str,
 ) -> Result<bool, AppError> {
     let found = plan::find(db, subject_id).await?;

@@ -12,9 +12,9 @@ use tonic::Request;
 use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::dose::{ModificationError, check_modification};
 use trialops_domain::protocol::Protocol;
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert, load_plan, protocol_agent};

@@ -2,8 +2,8 @@
 //! quantities are text columns holding canonical decimals (exact on both backends).
 
 use sea_orm_migration::prelude::*;
-use trialops_platform::store::index;
-use trialops_platform::store::schema::*;
+use trialops_platform::records::store::index;
+use trialops_platform::records::store::schema::*;
 
 /// All migrations of the dosing database.
 pub struct Migrator;
@@ -11,7 +11,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all = trialops_platform::store::migrations();
+        let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateDosingTables));
         all
     }

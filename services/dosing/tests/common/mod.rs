@@ -22,9 +22,11 @@ pub struct Stack {
 
 pub async fn start_dosing(url: &str, enrollment_url: &str) -> RunningServer {
     let mut settings = trialops_platform::testing::settings(url);
-    settings.enrollment_url = enrollment_url.to_owned();
     settings.dependency_timeout_ms = 2000;
-    let app = trialops_dosing::build(settings, trialops_dosing::Options::default())
+    let config = trialops_dosing::Config {
+        enrollment_url: enrollment_url.to_owned(),
+    };
+    let app = trialops_dosing::build(settings, config, trialops_dosing::Options::default())
         .await
         .expect("build dosing");
     RunningServer::spawn(app)

@@ -5,7 +5,7 @@ use trialops_domain::eligibility::{CriterionResult, Outcome, Value, Values};
 use trialops_domain::protocol::{Protocol, VariableKind};
 use trialops_domain::strata::parse_stratum_key;
 use trialops_domain::subject::SubjectStatus;
-use trialops_platform::convert::{self as wire, to_date, to_decimal, to_timestamp};
+use trialops_platform::wire::convert::{self as wire, to_date, to_decimal, to_timestamp};
 use trialops_platform::{AppError, Violations};
 use trialops_proto::enrollment::v1 as pb;
 

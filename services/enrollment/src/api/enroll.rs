@@ -15,9 +15,9 @@ use trialops_domain::identifiers::{self, ScreeningId, SiteCode};
 use trialops_domain::randomization::Sequence;
 use trialops_domain::strata::{self, stratum_key};
 use trialops_domain::subject::SubjectStatus;
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
 use trialops_proto::enrollment::v1 as pb;
 use uuid::Uuid;
 

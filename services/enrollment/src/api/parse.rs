@@ -3,7 +3,7 @@
 //! naming its field.
 
 use trialops_domain::strata;
-use trialops_platform::{AppError, Violations, convert as wire};
+use trialops_platform::{AppError, Violations, wire::convert as wire};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::latest_site_date;

@@ -7,9 +7,9 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::strata::{parse_stratum_key, stratum_key};
 use trialops_domain::subject::{StatusChangeRefusal, SubjectStatus, check_status_change};
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::parse::{check_consent, check_strata, require_accepted_version};

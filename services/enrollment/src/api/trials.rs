@@ -1,7 +1,7 @@
 //! ListTrials and GetTrial: the loaded protocol definitions.
 
 use tonic::Request;
-use trialops_platform::{AppError, pagination};
+use trialops_platform::{AppError, wire::pagination};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, convert};

@@ -2,7 +2,7 @@
 //! Every list filter has an index (DESIGN: no unindexed filter).
 
 use sea_orm_migration::prelude::*;
-use trialops_platform::store::index;
+use trialops_platform::records::store::index;
 
 /// All migrations of the enrollment database.
 pub struct Migrator;
@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all = trialops_platform::store::migrations();
+        let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateEnrollmentTables));
         all
     }

@@ -6,7 +6,7 @@ use trialops_domain::outcomes::inrc::Response;
 use trialops_domain::outcomes::safety::Attribution;
 use trialops_domain::protocol::Seriousness;
 use trialops_platform::AppError;
-use trialops_platform::convert::{to_date, to_timestamp};
+use trialops_platform::wire::convert::{to_date, to_timestamp};
 use trialops_proto::common::v1 as common;
 use trialops_proto::outcomes::v1 as pb;
 
@@ -14,7 +14,7 @@ use crate::store::{adverse_event, assessment, obligation};
 
 /// A statistic on the wire: a decimal rounded to 6 places (None for NaN or infinity).
 pub fn stat(x: f64) -> Option<common::Decimal> {
-    Decimal::from_f64(x).map(|d| trialops_platform::convert::to_decimal(d.round_dp(6)))
+    Decimal::from_f64(x).map(|d| trialops_platform::wire::convert::to_decimal(d.round_dp(6)))
 }
 
 /// Wire response of a domain response.

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 use trialops_domain::outcomes::inrc::{self, Marrow, Metastases, Primary, Response};
-use trialops_platform::{AppError, Violations, convert as wire};
+use trialops_platform::{AppError, Violations, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
 use crate::store::assessment;

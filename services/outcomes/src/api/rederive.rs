@@ -6,9 +6,9 @@
 
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 

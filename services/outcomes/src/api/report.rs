@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use tonic::Request;
 use trialops_domain::outcomes::survival::kaplan_meier;
 use trialops_platform::AppError;
-use trialops_platform::auth::CallContext;
-use trialops_platform::convert::to_timestamp;
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::wire::convert::to_timestamp;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::trial_data::{level, load, rate};

@@ -8,9 +8,9 @@
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::outcomes::inrc::{self, Response};
-use trialops_platform::audit::{self, AuditContext, Change};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, Violations, convert as wire, idempotency, pagination};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::records::audit::{self, AuditContext, Change};
+use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
 use trialops_proto::enrollment::v1::Subject;
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;

@@ -8,8 +8,8 @@ use tonic::Request;
 use trialops_domain::outcomes::inrc::Response;
 use trialops_domain::outcomes::simon::{self, Interim};
 use trialops_domain::outcomes::survival::{Curve, kaplan_meier, log_rank};
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, convert as wire};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::{AppError, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
 use super::trial_data::{level, load, rate};

@@ -7,8 +7,8 @@ use chrono::DateTime;
 use rust_decimal::prelude::ToPrimitive;
 use trialops_domain::outcomes::binomial::clopper_pearson;
 use trialops_domain::outcomes::inrc::Response;
-use trialops_platform::auth::CallContext;
-use trialops_platform::{AppError, convert as wire};
+use trialops_platform::identity::auth::CallContext;
+use trialops_platform::{AppError, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};

@@ -1,8 +1,8 @@
 //! Schema of the outcomes database: the platform tables first, then the service's own.
 
 use sea_orm_migration::prelude::*;
-use trialops_platform::store::index;
-use trialops_platform::store::schema::*;
+use trialops_platform::records::store::index;
+use trialops_platform::records::store::schema::*;
 
 /// All migrations of the outcomes database.
 pub struct Migrator;
@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all = trialops_platform::store::migrations();
+        let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateOutcomesTables));
         all.push(Box::new(AddSkeletalCurieScore));
         all

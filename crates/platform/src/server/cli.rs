@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use sea_orm_migration::MigratorTrait;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Settings, database, server, telemetry};
+use crate::config::settings::Sources;
+use crate::{Settings, records::database, server, server::telemetry};
 
 /// A trialops service.
 #[derive(Parser)]
@@ -31,17 +32,18 @@ enum Command {
 }
 
 /// Runs a service binary: parses the command line, loads settings from the process environment,
-/// starts telemetry, then migrates or serves. `serve` gets the settings and a token cancelled
-/// on SIGTERM or Ctrl-C.
+/// starts telemetry, then migrates or serves. `serve` gets the settings, their sources (for the
+/// service's own section) and a token cancelled on SIGTERM or Ctrl-C.
 pub async fn main<M, F, Fut>(service_name: &str, default_port: u16, serve: F) -> anyhow::Result<()>
 where
     M: MigratorTrait,
-    F: FnOnce(Settings, CancellationToken) -> Fut,
+    F: FnOnce(Settings, Sources, CancellationToken) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::load(default_port, cli.config.as_deref(), env.clone())?;
+    let sources = Sources::new(cli.config.as_deref(), env.clone());
     let _telemetry = telemetry::init(service_name, &settings, &env)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
@@ -58,7 +60,7 @@ where
                 server::termination_signal().await;
                 trigger.cancel();
             });
-            serve(settings, shutdown).await
+            serve(settings, sources, shutdown).await
         }
     }
 }

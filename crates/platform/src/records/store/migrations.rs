@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::audit::GENESIS_HASH;
+use crate::records::audit::GENESIS_HASH;
 
 /// An index on `table` over the named columns, for the services' migrations.
 pub fn index(name: &str, table: impl IntoIden, columns: &[&'static str], unique: bool) -> IndexCreateStatement {

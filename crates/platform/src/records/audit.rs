@@ -14,11 +14,11 @@ use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
 use uuid::Uuid;
 
-use crate::auth::{CallContext, Principal};
-use crate::convert::to_timestamp;
-use crate::error::AppError;
-use crate::pagination::{self, Page};
-use crate::store::{audit_chain_head as head, audit_event as event};
+use crate::identity::auth::{CallContext, Principal};
+use crate::records::store::{audit_chain_head as head, audit_event as event};
+use crate::wire::convert::to_timestamp;
+use crate::wire::error::AppError;
+use crate::wire::pagination::{self, Page};
 
 /// Previous hash of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -318,7 +318,7 @@ macro_rules! audit_handlers {
             request: tonic::Request<$pb::ListAuditEventsRequest>,
         ) -> Result<$pb::ListAuditEventsResponse, $crate::AppError> {
             let req = request.into_inner();
-            let (events, next_page_token) = $crate::audit::list(
+            let (events, next_page_token) = $crate::records::audit::list(
                 &api.db,
                 &req.entity_type,
                 &req.entity_id,
@@ -337,7 +337,7 @@ macro_rules! audit_handlers {
             _request: tonic::Request<$pb::VerifyAuditTrailRequest>,
         ) -> Result<$pb::VerifyAuditTrailResponse, $crate::AppError> {
             Ok($pb::VerifyAuditTrailResponse {
-                verification: Some($crate::audit::verify(&api.db).await?),
+                verification: Some($crate::records::audit::verify(&api.db).await?),
             })
         }
     };

@@ -9,7 +9,7 @@
 
 use trialops_proto::common::v1::Role as ContractRole;
 
-use crate::auth::Role;
+use crate::identity::auth::Role;
 
 /// `(full method path, roles allowed)` for every RPC of every trialops service.
 pub use trialops_proto::access::ACCESS_POLICY as POLICY;

@@ -3,6 +3,12 @@
 //! shutdown (stop reporting healthy, wait the drain delay, stop accepting, let in-flight calls
 //! finish within the grace period).
 
+pub mod cli;
+pub mod client;
+pub mod metrics;
+pub mod rpc_layer;
+pub mod telemetry;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +19,11 @@ use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::auth::Authenticator;
-use crate::refusals::RefusalRecorder;
-use crate::rpc_layer::RpcLayer;
-use crate::settings::Settings;
-use crate::tls::ClientIdentities;
+use crate::config::settings::Settings;
+use crate::identity::auth::Authenticator;
+use crate::identity::tls::ClientIdentities;
+use crate::records::refusals::RefusalRecorder;
+use crate::server::rpc_layer::RpcLayer;
 
 /// A service ready to serve: its routes and the names health reports for it.
 pub struct ServiceRoutes {
@@ -36,6 +42,7 @@ pub struct Application {
     settings: Settings,
     authenticator: Arc<dyn Authenticator>,
     db: sea_orm::DatabaseConnection,
+    clock: crate::clock::Clock,
 }
 
 impl Application {
@@ -71,12 +78,19 @@ impl Application {
             settings,
             authenticator,
             db,
+            clock: crate::clock::Clock::system(),
         })
     }
 
     /// The bound address (the real port when the setting asked for port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The service running on `clock` (the system clock unless given).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The bound health-only address, if one was configured.
@@ -97,17 +111,18 @@ impl Application {
         let metrics_stop = CancellationToken::new();
         let metrics = self
             .metrics_listener
-            .map(|l| tokio::spawn(crate::metrics::serve(l, metrics_stop.clone())));
+            .map(|l| tokio::spawn(crate::server::metrics::serve(l, metrics_stop.clone())));
         let listeners = Listeners {
             main: self.listener,
             health: self.health_listener,
         };
-        let (refusals, refusal_writer) = crate::refusals::RefusalRecorder::start(self.db.clone());
+        let (refusals, refusal_writer) =
+            crate::records::refusals::RefusalRecorder::start(self.db.clone(), self.clock.clone());
         let served = serve(
             self.service,
             listeners,
             &self.settings,
-            self.authenticator,
+            (self.authenticator, self.clock),
             Some(refusals),
             shutdown,
         )
@@ -176,11 +191,11 @@ pub async fn serve(
     service: ServiceRoutes,
     listeners: Listeners,
     settings: &Settings,
-    authenticator: Arc<dyn Authenticator>,
+    (authenticator, clock): (Arc<dyn Authenticator>, crate::clock::Clock),
     refusals: Option<RefusalRecorder>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let tls = crate::tls::server_config(settings)?;
+    let tls = crate::identity::tls::server_config(settings)?;
     let identities = ClientIdentities::parse(&settings.tls_client_identities)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in service.names.iter().copied().chain([""]) {
@@ -235,12 +250,7 @@ pub async fn serve(
             .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
     }
     let server = builder
-        .layer(RpcLayer::new(
-            authenticator,
-            identities,
-            settings.max_in_flight_calls,
-            refusals,
-        ))
+        .layer(RpcLayer::new(authenticator, identities, settings.max_in_flight_calls, refusals).with_clock(clock))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop_accepting);
 

@@ -10,8 +10,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::error::AppError;
-use crate::settings::{MigrateOnStart, Settings};
+use crate::config::settings::{MigrateOnStart, Settings};
+use crate::wire::error::AppError;
 
 /// The database URL of `service`: the configured one, or `<data_dir>/<service>.db`.
 pub fn database_url(settings: &Settings, service: &str) -> String {
@@ -27,8 +27,8 @@ pub fn database_url(settings: &Settings, service: &str) -> String {
 pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<DatabaseConnection> {
     let url = database_url(settings, service);
     if settings.database_url.is_none() {
-        crate::private_files::create_dir(&settings.data_dir)?;
-        crate::private_files::prepare_sqlite_file(&settings.data_dir.join(format!("{service}.db")))?;
+        crate::config::private_files::create_dir(&settings.data_dir)?;
+        crate::config::private_files::prepare_sqlite_file(&settings.data_dir.join(format!("{service}.db")))?;
     }
     let mut options = ConnectOptions::new(url);
     options

@@ -13,8 +13,8 @@ use std::path::Path;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
-use crate::auth::{Principal, Role};
-use crate::settings::Settings;
+use crate::config::settings::Settings;
+use crate::identity::auth::{Principal, Role};
 
 fn read(setting: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{setting} {}: {e}", path.display()))?;

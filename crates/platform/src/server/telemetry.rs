@@ -11,7 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::settings::{LogFormat, Settings};
+use crate::config::settings::{LogFormat, Settings};
 
 /// Keeps the trace pipeline alive; dropping it flushes pending spans.
 #[must_use = "dropping the guard stops trace export"]

@@ -15,9 +15,9 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, DatabaseTransaction, EntityT
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::database::begin_write;
-use crate::error::AppError;
-use crate::store::idempotency_record as record;
+use crate::records::database::begin_write;
+use crate::records::store::idempotency_record as record;
+use crate::wire::error::AppError;
 
 /// The transaction body of a mutating RPC.
 pub type Operation<'c, Resp> = Pin<Box<dyn Future<Output = Result<Resp, AppError>> + Send + 'c>>;

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use trialops_proto::common::v1 as common;
 use uuid::Uuid;
 
-use crate::error::Violation;
+use crate::wire::error::Violation;
 
 fn violation(field: &str, description: impl Into<String>) -> Violation {
     Violation {

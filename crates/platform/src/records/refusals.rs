@@ -23,9 +23,9 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::audit::{self, AuditContext, Change};
-use crate::auth::Principal;
-use crate::error::AppError;
+use crate::identity::auth::Principal;
+use crate::records::audit::{self, AuditContext, Change};
+use crate::wire::error::AppError;
 
 /// How many refusals wait for the writer at most.
 const QUEUE: usize = 1024;
@@ -62,7 +62,7 @@ struct Unauthenticated {
 impl Unauthenticated {
     fn add(&mut self, refusal: Refusal) {
         let mut source = refusal.source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        let reason = crate::error::bounded(&refusal.message, MAX_PATH);
+        let reason = crate::wire::error::bounded(&refusal.message, MAX_PATH);
         if self.counts.len() >= MAX_SOURCES && !self.counts.contains_key(&(source.clone(), reason.clone())) {
             source = "other".to_owned();
         }
@@ -81,11 +81,11 @@ pub struct RefusalRecorder {
 impl RefusalRecorder {
     /// Starts the writer on `db`; it ends when every recorder clone is dropped and the queue is
     /// written out.
-    pub fn start(db: DatabaseConnection) -> (RefusalRecorder, JoinHandle<()>) {
+    pub fn start(db: DatabaseConnection, clock: crate::clock::Clock) -> (RefusalRecorder, JoinHandle<()>) {
         let (queue, mut pending) = mpsc::channel::<Refusal>(QUEUE);
         let unauthenticated = Arc::new(Mutex::new(Unauthenticated::default()));
         let window = unauthenticated.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::clock::scope(clock, async move {
             let mut ticks = tokio::time::interval(WINDOW);
             ticks.tick().await;
             loop {
@@ -102,7 +102,7 @@ impl RefusalRecorder {
                 }
             }
             write_window(&db, &window).await;
-        });
+        }));
         let recorder = RefusalRecorder {
             queue,
             not_recorded: Arc::new(AtomicU64::new(0)),
@@ -121,7 +121,7 @@ impl RefusalRecorder {
             refusal.path.truncate(end);
         }
         if refusal.principal.is_none() && refusal.code == tonic::Code::Unauthenticated {
-            crate::metrics::unauthenticated_refused();
+            crate::server::metrics::unauthenticated_refused();
             self.unauthenticated
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -130,7 +130,7 @@ impl RefusalRecorder {
         }
         if self.queue.try_send(refusal).is_err() {
             let count = self.not_recorded.fetch_add(1, Ordering::Relaxed) + 1;
-            crate::metrics::refusal_not_recorded();
+            crate::server::metrics::refusal_not_recorded();
             if count.is_power_of_two() {
                 tracing::warn!(count, "refused calls arrive faster than the audit trail records them");
             }
@@ -140,7 +140,7 @@ impl RefusalRecorder {
 
 async fn write(db: &DatabaseConnection, refusal: Refusal) -> Result<(), AppError> {
     let ctx = AuditContext::refused(refusal.principal.as_ref(), &refusal.trace_id);
-    let txn = crate::database::begin_write(db).await?;
+    let txn = crate::records::database::begin_write(db).await?;
     audit::append(
         &txn,
         &ctx,
@@ -181,7 +181,7 @@ async fn write_aggregate(
     first_method: &str,
 ) -> Result<(), AppError> {
     let ctx = AuditContext::refused(None, "");
-    let txn = crate::database::begin_write(db).await?;
+    let txn = crate::records::database::begin_write(db).await?;
     audit::append(
         &txn,
         &ctx,

@@ -19,10 +19,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tokio::sync::Semaphore;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use crate::auth::{Authenticator, CallContext, Principal};
-use crate::error::AppError;
-use crate::refusals::{Refusal, RefusalRecorder, is_refusal};
-use crate::tls::ClientIdentities;
+use crate::identity::auth::{Authenticator, CallContext, Principal};
+use crate::identity::tls::ClientIdentities;
+use crate::records::refusals::{Refusal, RefusalRecorder, is_refusal};
+use crate::wire::error::AppError;
 
 /// Reads W3C trace context from request metadata.
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -53,6 +53,7 @@ pub struct RpcLayer {
     identities: Arc<ClientIdentities>,
     in_flight: Arc<Semaphore>,
     refusals: Option<RefusalRecorder>,
+    clock: crate::clock::Clock,
 }
 
 impl RpcLayer {
@@ -70,7 +71,14 @@ impl RpcLayer {
             identities: Arc::new(identities),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             refusals,
+            clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// The layer running every call on `clock` (what `clock::now` reads in the handlers).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -125,7 +133,7 @@ impl RpcLayer {
     fn admit<B>(&self, request: &Request<B>, path: &str, method: &str, trace_id: &str) -> Admission {
         let headers = request.headers();
         let certificate = certificate_principal(request, &self.identities);
-        let has_bearer = headers.contains_key(crate::auth::AUTHORIZATION_HEADER);
+        let has_bearer = headers.contains_key(crate::identity::auth::AUTHORIZATION_HEADER);
         // A system calling with only its certificate acts as itself; with a bearer token it acts
         // for the token's principal.
         let (principal, verified, via) = match certificate {
@@ -141,7 +149,8 @@ impl RpcLayer {
         };
         // A path no trialops server serves is answered UNIMPLEMENTED by the router, once the
         // caller is authenticated; the policy speaks only of methods that exist.
-        if verified && crate::policy::is_known(path) && !crate::policy::allows(path, principal.role) {
+        if verified && crate::identity::policy::is_known(path) && !crate::identity::policy::allows(path, principal.role)
+        {
             let status =
                 AppError::PermissionDenied(format!("the {} role may not call {method}", principal.role.as_str()))
                     .into();
@@ -163,7 +172,7 @@ impl RpcLayer {
             None
         };
         let credentials = headers
-            .get(crate::auth::AUTHORIZATION_HEADER)
+            .get(crate::identity::auth::AUTHORIZATION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         Admission::Admit(CallContext {
@@ -218,7 +227,7 @@ where
         let started = std::time::Instant::now();
         let path = request.uri().path().to_owned();
         // Metrics and spans name only methods that exist: a caller cannot mint labels.
-        let (service, method) = if crate::policy::is_known(&path) {
+        let (service, method) = if crate::identity::policy::is_known(&path) {
             path.trim_start_matches('/')
                 .split_once('/')
                 .unwrap_or(("unknown", "unknown"))
@@ -255,7 +264,7 @@ where
         let answer_now = |status: tonic::Status| -> Self::Future {
             span.record("rpc.grpc.status_code", status.code() as i32);
             span.record("otel.status_code", "ERROR");
-            crate::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
+            crate::server::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());
             Box::pin(async move { Ok(status.into_http()) })
         };
 
@@ -296,8 +305,9 @@ where
         let source = peer_ip(&request);
         let (service, method) = (service.to_owned(), method.to_owned());
         let config = self.config.clone();
+        let clock = self.config.clock.clone();
         Box::pin(
-            async move {
+            crate::clock::scope(clock, async move {
                 let response = inner.call(request).await?;
                 drop(permit);
                 // Unary errors are trailers-only responses with grpc-status in the headers;
@@ -309,7 +319,7 @@ where
                     .and_then(|v| v.parse::<i32>().ok())
                     .unwrap_or(0);
                 record_span.record("rpc.grpc.status_code", code);
-                crate::metrics::observe(&service, &method, code, started.elapsed().as_secs_f64());
+                crate::server::metrics::observe(&service, &method, code, started.elapsed().as_secs_f64());
                 if code != 0 {
                     record_span.record("otel.status_code", "ERROR");
                 }
@@ -322,7 +332,7 @@ where
                     config.record_refusal(&path, principal, &trace_id, &status, source);
                 }
                 Ok(response)
-            }
+            })
             .instrument(span),
         )
     }
@@ -331,7 +341,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::DevelopmentAuthenticator;
+    use crate::identity::auth::DevelopmentAuthenticator;
 
     fn grpc_status(response: &Response<tonic::body::Body>) -> Option<String> {
         response

@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::auth::Role;
-use crate::settings::{AuthMode, Settings};
+use trialops_platform::Settings;
+use trialops_platform::config::settings::AuthMode;
+use trialops_platform::identity::auth::Role;
 
 /// Issuer of development tokens.
 pub const DEV_ISSUER: &str = "trialops-development";
@@ -20,13 +21,13 @@ pub fn ensure_key(data_dir: &Path) -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    crate::private_files::create_dir(data_dir)?;
+    trialops_platform::config::private_files::create_dir(data_dir)?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
     // Written whole under a temporary name, then linked into place: a reader never sees a
     // partial key, and of two starts racing, the first key wins.
     let temporary = data_dir.join(format!("{KEY_FILE}.{}.tmp", std::process::id()));
-    let written = crate::private_files::open_options()
+    let written = trialops_platform::config::private_files::open_options()
         .write(true)
         .create(true)
         .truncate(true)
@@ -98,7 +99,7 @@ pub fn mint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::from_settings;
+    use trialops_platform::identity::auth::from_settings;
 
     #[test]
     fn minted_tokens_verify_with_the_settings_up_applies() {

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Settings shared by every trialops service. Service-specific keys are optional here and
-/// checked by the service that needs them.
+/// Settings shared by every trialops service. A service's own keys (where dosing and outcomes
+/// reach the services they call) are in its own section type, read from the same sources with
+/// [`Sources::section`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -67,10 +68,6 @@ pub struct Settings {
     pub jwt_leeway_seconds: u64,
     /// Enrollment only: file holding the randomization master secret (at least 32 bytes).
     pub randomization_secret_file: Option<PathBuf>,
-    /// URL of the enrollment service, for dosing and outcomes.
-    pub enrollment_url: String,
-    /// URL of the dosing service, for outcomes.
-    pub dosing_url: String,
     /// Deadline of each call to another trialops service, milliseconds.
     pub dependency_timeout_ms: u64,
     /// TLS: PEM certificate chain of this service. With `tls_key_file`, the gRPC port speaks
@@ -90,7 +87,7 @@ pub struct Settings {
     /// be a DNS name the certificate is valid for.
     pub tls_client_identities: String,
     /// TLS: PEM CA bundle that other trialops services' certificates must chain to; calls to
-    /// `enrollment_url` and `dosing_url` (https://…) use TLS with it.
+    /// their `https://…` URLs (a service's own settings name them) use TLS with it.
     pub tls_ca_file: Option<PathBuf>,
     /// Serve a non-loopback `listen_addr` without TLS or without verified authentication.
     /// Never in production: clinical data would cross the network unprotected.
@@ -161,8 +158,6 @@ impl Default for Settings {
             jwt_issuer: None,
             jwt_audience: "trialops".to_owned(),
             jwt_leeway_seconds: 30,
-            enrollment_url: "http://127.0.0.1:50051".to_owned(),
-            dosing_url: "http://127.0.0.1:50052".to_owned(),
             dependency_timeout_ms: 5000,
             tls_cert_file: None,
             tls_key_file: None,
@@ -175,6 +170,54 @@ impl Default for Settings {
             max_concurrent_streams: 128,
             request_timeout_seconds: 60,
         }
+    }
+}
+
+/// Where settings come from: the optional TOML file and the `TRIALOPS_*` environment. A service
+/// reads its own section from the same sources, so one file and one environment configure it.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    file: Option<PathBuf>,
+    env: HashMap<String, String>,
+}
+
+impl Sources {
+    /// The file (if any) and the environment (only its `TRIALOPS_*` variables are read).
+    pub fn new(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Sources {
+        Sources {
+            file: file.map(Path::to_owned),
+            env: env.into_iter().filter(|(k, _)| k.starts_with("TRIALOPS_")).collect(),
+        }
+    }
+
+    fn config(&self, default_port: u16) -> Result<::config::Config, SettingsError> {
+        let mut builder = ::config::Config::builder()
+            .set_default("listen_addr", format!("127.0.0.1:{default_port}"))
+            .map_err(|e| SettingsError(e.to_string()))?;
+        if let Some(path) = &self.file {
+            builder = builder.add_source(
+                ::config::File::from(path.as_path())
+                    .format(::config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder
+            .add_source(
+                ::config::Environment::with_prefix("TRIALOPS")
+                    .prefix_separator("_")
+                    .try_parsing(true)
+                    .source(Some(self.env.clone().into_iter().collect())),
+            )
+            .build()
+            .map_err(|e| SettingsError(e.to_string()))
+    }
+
+    /// A service's own settings: its keys from the file and the environment (the environment
+    /// variable of key `enrollment_url` is `TRIALOPS_ENROLLMENT_URL`), defaults for the rest.
+    pub fn section<T: serde::de::DeserializeOwned>(&self) -> Result<T, SettingsError> {
+        self.config(0)?
+            .try_deserialize()
+            .map_err(|e| SettingsError(e.to_string()))
     }
 }
 
@@ -191,22 +234,7 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let env: HashMap<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("TRIALOPS_")).collect();
-        let mut builder = config::Config::builder()
-            .set_default("listen_addr", format!("127.0.0.1:{default_port}"))
-            .map_err(|e| SettingsError(e.to_string()))?;
-        if let Some(path) = file {
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
-        }
-        let config = builder
-            .add_source(
-                config::Environment::with_prefix("TRIALOPS")
-                    .prefix_separator("_")
-                    .try_parsing(true)
-                    .source(Some(env.into_iter().collect())),
-            )
-            .build()
-            .map_err(|e| SettingsError(e.to_string()))?;
+        let config = Sources::new(file, env).config(default_port)?;
         let mut settings: Settings = config.try_deserialize().map_err(|e| SettingsError(e.to_string()))?;
         if settings.database_url.is_none()
             && let Some(path) = &settings.database_url_file
@@ -303,6 +331,48 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+
+    #[derive(Debug, Default, serde::Deserialize, PartialEq)]
+    #[serde(default)]
+    struct OwnSection {
+        enrollment_url: String,
+        dependency_timeout_ms: u64,
+    }
+
+    #[test]
+    fn a_service_reads_its_own_section_from_the_same_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("dosing.toml");
+        std::fs::write(
+            &file,
+            "enrollment_url = \"http://file:1\"\ndependency_timeout_ms = 900\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let from_file: OwnSection = Sources::new(Some(&file), env(&[]))
+            .section()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_file.enrollment_url, "http://file:1");
+        // The environment overrides the file, key by key; other services' variables are ignored.
+        let overridden: OwnSection = Sources::new(
+            Some(&file),
+            env(&[
+                ("TRIALOPS_ENROLLMENT_URL", "https://enrollment:50051"),
+                ("OTHER_ENROLLMENT_URL", "x"),
+            ]),
+        )
+        .section()
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            overridden,
+            OwnSection {
+                enrollment_url: "https://enrollment:50051".into(),
+                dependency_timeout_ms: 900
+            }
+        );
+        let empty: OwnSection = Sources::default().section().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(empty, OwnSection::default());
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

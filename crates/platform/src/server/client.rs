@@ -10,19 +10,19 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::auth::{ACTOR_HEADER, CallContext, ROLE_HEADER};
-use crate::error::AppError;
-use crate::settings::Settings;
+use crate::config::settings::Settings;
+use crate::identity::auth::{ACTOR_HEADER, CallContext, ROLE_HEADER};
+use crate::wire::error::AppError;
 
 /// A channel to the trialops service at `url` that connects on first use (so a service starts
 /// while its dependency is down), with a connect timeout, the settings' deadline on every call,
-/// and TLS for `https://` URLs ([`crate::tls::client_config`]).
+/// and TLS for `https://` URLs ([`crate::identity::tls::client_config`]).
 pub fn lazy_channel(url: &str, settings: &Settings) -> anyhow::Result<Channel> {
     let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| anyhow::anyhow!("dependency URL {url}: {e}"))?
         .connect_timeout(Duration::from_secs(2))
         .timeout(settings.dependency_timeout());
-    if let Some(tls) = crate::tls::client_config(settings, url)? {
+    if let Some(tls) = crate::identity::tls::client_config(settings, url)? {
         endpoint = endpoint
             .tls_config(tls)
             .map_err(|e| anyhow::anyhow!("dependency URL {url}: {e}"))?;
@@ -65,7 +65,7 @@ pub fn outgoing<T>(message: T, service_name: &str, call: &CallContext) -> tonic:
     {
         request
             .metadata_mut()
-            .insert(crate::auth::AUTHORIZATION_HEADER, credentials);
+            .insert(crate::identity::auth::AUTHORIZATION_HEADER, credentials);
     }
     request
 }

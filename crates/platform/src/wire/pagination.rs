@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::wire::error::AppError;
 
 /// Default page size.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;

@@ -4,7 +4,7 @@
 //! Two authenticators: [`JwtAuthenticator`] verifies bearer tokens (what any deployment beyond
 //! a developer's machine uses), [`DevelopmentAuthenticator`] trusts identity headers for local
 //! use. [`from_settings`] picks one. Verified client certificates (mutual TLS) are mapped to
-//! principals by [`crate::tls::ClientIdentities`].
+//! principals by [`crate::identity::tls::ClientIdentities`].
 
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use http::HeaderMap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
-use crate::error::AppError;
-use crate::settings::{AuthMode, Settings};
+use crate::config::settings::{AuthMode, Settings};
+use crate::wire::error::AppError;
 
 /// Roles a caller acts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +81,7 @@ pub trait Authenticator: Send + Sync + 'static {
     /// The caller, or `Unauthenticated`.
     fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError>;
 
-    /// Whether the role policy ([`crate::policy`]) applies to the principals it vouches for.
+    /// Whether the role policy ([`crate::identity::policy`]) applies to the principals it vouches for.
     fn enforces_policy(&self) -> bool {
         true
     }
