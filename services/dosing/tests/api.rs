@@ -702,13 +702,8 @@ async fn enrollment_down_is_unavailable_and_writes_nothing(backend: Backend) {
         .into_inner()
         .events
         .len();
-    let Stack {
-        enrollment_db: _keep,
-        dosing_db: _dosing_db,
-        enrollment,
-        dosing,
-    } = s;
-    enrollment.stop().await;
+    let Stack { mut set } = s;
+    set.stop_one(Service::Enrollment).await;
     let err = d
         .start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
@@ -737,5 +732,5 @@ async fn enrollment_down_is_unavailable_and_writes_nothing(backend: Backend) {
         .map(|e| e.code()),
         Some(Code::NotFound)
     );
-    dosing.stop().await;
+    set.stop().await;
 }

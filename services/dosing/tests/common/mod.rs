@@ -1,5 +1,5 @@
-//! Test harness: a real enrollment server and a real dosing server (each on its own fresh
-//! database) talking over gRPC, and helpers to enroll a subject and start cycles.
+//! Test harness: the services (each on its own fresh database) talking over gRPC, started by
+//! the shared test kit, and helpers to enroll a subject and start cycles.
 #![allow(dead_code, unused_imports)]
 
 use tonic::transport::Channel;
@@ -10,49 +10,32 @@ pub use trialops_platform::testing::{
 use trialops_proto::common::v1::{Date, Decimal};
 use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+pub use trialops_stack::Service;
+pub use trialops_stack::testing::{self, TestStack};
 
 pub type Dosing = DosingServiceClient<Channel>;
 
+/// The services on fresh databases of one backend (the shared test kit; dosing's tests call
+/// enrollment and dosing).
 pub struct Stack {
-    pub enrollment_db: TestDatabase,
-    pub dosing_db: TestDatabase,
-    pub enrollment: RunningServer,
-    pub dosing: RunningServer,
-}
-
-pub async fn start_dosing(url: &str, enrollment_url: &str) -> RunningServer {
-    let mut settings = trialops_platform::testing::settings(url);
-    settings.dependency_timeout_ms = 2000;
-    let config = trialops_dosing::Config {
-        enrollment_url: enrollment_url.to_owned(),
-    };
-    let app = trialops_dosing::build(settings, config, trialops_dosing::Options::default())
-        .await
-        .expect("build dosing");
-    RunningServer::spawn(app)
+    pub set: TestStack,
 }
 
 pub async fn stack(backend: Backend) -> Stack {
-    let (enrollment_db, enrollment) = enrollment::start(backend).await;
-    let dosing_db = TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|| panic!("{backend:?}"));
-    let dosing = start_dosing(&dosing_db.url, &enrollment.url()).await;
     Stack {
-        enrollment_db,
-        dosing_db,
-        enrollment,
-        dosing,
+        set: TestStack::start(backend, testing::unchanged).await,
     }
 }
 
 impl Stack {
     pub async fn dosing(&self) -> Dosing {
-        DosingServiceClient::connect(self.dosing.url()).await.unwrap()
+        DosingServiceClient::connect(self.set.url(Service::Dosing))
+            .await
+            .unwrap()
     }
 
     pub async fn enrollment(&self) -> enrollment::Client {
-        enrollment::client(&self.enrollment).await
+        enrollment::connect(&self.set.url(Service::Enrollment)).await
     }
 
     /// Registers COG-101 (once), enrolls a candidate and creates the treatment plan.
@@ -105,8 +88,7 @@ impl Stack {
     }
 
     pub async fn stop(self) {
-        self.dosing.stop().await;
-        self.enrollment.stop().await;
+        self.set.stop().await;
     }
 }
 

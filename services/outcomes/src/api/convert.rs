@@ -42,30 +42,30 @@ pub fn overall_from(value: i32) -> Option<Response> {
     }
 }
 
-fn stored_response(name: &str) -> i32 {
-    Response::parse(name).map_or(pb::Response::Unspecified, response) as i32
+/// The wire form of a stored response (UNSPECIFIED for a baseline's "none derived").
+fn stored_response(a: &assessment::Model, column: &'static str, name: &str) -> Result<i32, AppError> {
+    Ok(a.response(column, name)?.map_or(pb::Response::Unspecified, response) as i32)
 }
 
 /// The wire form of an assessment.
-pub fn assessment(a: &assessment::Model) -> pb::ResponseAssessment {
-    pb::ResponseAssessment {
+pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppError> {
+    Ok(pb::ResponseAssessment {
         assessment_id: a.assessment_id.clone(),
         subject_id: a.subject_id.clone(),
         assessed_on: Some(to_date(a.assessed_on)),
         after_cycle: a.after_cycle,
-        assessor: if a.assessor == "central_review" {
-            pb::Assessor::CentralReview
-        } else {
-            pb::Assessor::Site
+        assessor: match a.assessor()? {
+            assessment::Assessor::CentralReview => pb::Assessor::CentralReview,
+            assessment::Assessor::Site => pb::Assessor::Site,
         } as i32,
         criteria: pb::ResponseCriteria::Inrc2017 as i32,
-        primary_tumour_response: stored_response(&a.primary_response),
-        metastases_response: stored_response(&a.metastases_response),
-        bone_marrow_response: stored_response(&a.marrow_response),
-        derived_overall_response: stored_response(&a.derived_overall),
-        overall_response: stored_response(&a.overall),
+        primary_tumour_response: stored_response(a, "primary_response", &a.primary_response)?,
+        metastases_response: stored_response(a, "metastases_response", &a.metastases_response)?,
+        bone_marrow_response: stored_response(a, "marrow_response", &a.marrow_response)?,
+        derived_overall_response: stored_response(a, "derived_overall", &a.derived_overall)?,
+        overall_response: stored_response(a, "overall", &a.overall)?,
         override_reason: a.override_reason.clone(),
-    }
+    })
 }
 
 /// Stored name of an attribution.

@@ -135,7 +135,7 @@ async fn reenter_in(
         );
         audit::append(tx, &audit_ctx, change).await?;
         if changed {
-            changed_rows.push(convert::assessment(now));
+            changed_rows.push(convert::assessment(now)?);
         }
     }
     Ok(pb::ReenterCurieSegmentsResponse {

@@ -163,7 +163,7 @@ async fn record_in(
     };
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RecordResponseAssessmentResponse {
-        assessment: Some(convert::assessment(&record)),
+        assessment: Some(convert::assessment(&record)?),
     })
 }
 
@@ -235,13 +235,14 @@ pub(super) async fn list(
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
     // A subject has a handful of assessments: read them all (best responses need them anyway).
     let all = rederivation::subject_assessments(&api.db, &req.subject_id).await?;
-    let best = |central: bool| {
-        inrc::best(
-            all.iter()
-                .filter(|a| a.after_cycle > 0 && (a.assessor == "central_review") == central)
-                .filter_map(|a| Response::parse(&a.overall)),
-        )
-        .map_or(pb::Response::Unspecified, convert::response) as i32
+    let best = |central: bool| -> Result<i32, AppError> {
+        let mut overall = Vec::new();
+        for a in all.iter().filter(|a| a.after_cycle > 0) {
+            if (a.assessor()? == assessment::Assessor::CentralReview) == central {
+                overall.extend(a.overall()?);
+            }
+        }
+        Ok(inrc::best(overall).map_or(pb::Response::Unspecified, convert::response) as i32)
     };
     let key = |a: &assessment::Model| format!("{}|{}", a.assessed_on, a.assessment_id);
     let rows: Vec<_> = all
@@ -252,9 +253,9 @@ pub(super) async fn list(
         .collect();
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, key);
     Ok(pb::ListResponseAssessmentsResponse {
-        assessments: rows.iter().map(convert::assessment).collect(),
+        assessments: rows.iter().map(convert::assessment).collect::<Result<_, _>>()?,
         next_page_token,
-        best_site_response: best(false),
-        best_central_response: best(true),
+        best_site_response: best(false)?,
+        best_central_response: best(true)?,
     })
 }

@@ -6,14 +6,13 @@ use std::collections::HashSet;
 use chrono::DateTime;
 use rust_decimal::prelude::ToPrimitive;
 use trialops_domain::outcomes::binomial::clopper_pearson;
-use trialops_domain::outcomes::inrc::Response;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::{AppError, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Data};
-use crate::store::{follow_up, rederivation};
+use crate::store::{assessment, follow_up, rederivation};
 
 /// Reads everything the analyses of a trial need.
 pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
@@ -47,15 +46,17 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
             .collect::<HashSet<_>>(),
         assessments: assessments
             .into_iter()
-            .map(|a| analysis::Assessment {
-                awaiting_curie_segments: a.curie_skeletal_score.is_none() && a.curie_score > 0,
-                central: a.assessor == "central_review",
-                overall: Response::parse(&a.overall),
-                after_cycle: a.after_cycle,
-                assessed_on: a.assessed_on,
-                subject_id: a.subject_id,
+            .map(|a| {
+                Ok(analysis::Assessment {
+                    awaiting_curie_segments: a.curie_skeletal_score.is_none() && a.curie_score > 0,
+                    central: a.assessor()? == assessment::Assessor::CentralReview,
+                    overall: a.overall()?,
+                    after_cycle: a.after_cycle,
+                    assessed_on: a.assessed_on,
+                    subject_id: a.subject_id,
+                })
             })
-            .collect(),
+            .collect::<Result<_, AppError>>()?,
         follow_ups: follow_ups
             .into_iter()
             .map(|f| analysis::FollowUp {

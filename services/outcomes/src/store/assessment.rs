@@ -3,6 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
+use trialops_domain::outcomes::inrc::Response;
 
 /// A response assessment.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -82,4 +83,55 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), 
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// Who assessed: the stored names of the contract's assessors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assessor {
+    /// The site's investigator (`site`).
+    Site,
+    /// Central review (`central_review`).
+    CentralReview,
+}
+
+impl Assessor {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Assessor::Site => "site",
+            Assessor::CentralReview => "central_review",
+        }
+    }
+}
+
+impl Model {
+    /// The assessor; a stored name no version writes is an error, never a guess.
+    pub fn assessor(&self) -> Result<Assessor, DbErr> {
+        [Assessor::Site, Assessor::CentralReview]
+            .into_iter()
+            .find(|a| a.as_str() == self.assessor)
+            .ok_or_else(|| self.unknown("assessor", &self.assessor))
+    }
+
+    /// A stored response of this assessment: `None` for "baseline" (nothing is derived at
+    /// baseline), the response otherwise; any other name is an error.
+    pub fn response(&self, column: &'static str, name: &str) -> Result<Option<Response>, DbErr> {
+        match (name, Response::parse(name)) {
+            ("baseline", _) => Ok(None),
+            (_, Some(response)) => Ok(Some(response)),
+            (_, None) => Err(self.unknown(column, name)),
+        }
+    }
+
+    /// The overall response ([`Model::response`] of `overall`).
+    pub fn overall(&self) -> Result<Option<Response>, DbErr> {
+        self.response("overall", &self.overall)
+    }
+
+    fn unknown(&self, column: &str, name: &str) -> DbErr {
+        DbErr::Custom(format!(
+            "assessment {} has the unknown stored {column} {name:?}",
+            self.assessment_id
+        ))
+    }
 }
