@@ -513,6 +513,28 @@ pub async fn raw_call(channel: tonic::transport::Channel, path: &str, body: Vec<
         .map(tonic::Response::into_inner)
 }
 
+/// The audit events a service lists for one record (`entity_type`, `entity_id`), or for all
+/// with no record named, through its generated client; `$pb` names the service's proto module
+/// (`audit_events!(client, pb, "administration", id)`).
+#[macro_export]
+macro_rules! audit_events {
+    ($client:expr, $pb:ident) => {
+        $crate::audit_events!($client, $pb, "", "")
+    };
+    ($client:expr, $pb:ident, $entity_type:expr, $entity_id:expr) => {
+        $client
+            .list_audit_events($pb::ListAuditEventsRequest {
+                entity_type: ($entity_type).into(),
+                entity_id: ($entity_id).into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("listing audit events: {e}"))
+            .into_inner()
+            .events
+    };
+}
+
 /// Runs each named scenario `async fn name(backend: Backend)` as two tests, `sqlite::name` and
 /// `postgres::name`; the PostgreSQL one says it is skipped when no server is configured.
 #[macro_export]

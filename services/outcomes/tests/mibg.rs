@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use trialops_platform::backend_tests;
+use trialops_platform::{audit_events, backend_tests};
 use trialops_proto::outcomes::v1 as pb;
 
 backend_tests!(
@@ -264,16 +264,7 @@ async fn a_baseline_recorded_before_the_bone_score_stands_in_with_its_total(back
         .find(|a| a.after_cycle == 2)
         .unwrap_or_default();
     assert_eq!(follow_up.metastases_response, pb::Response::Sd as i32);
-    let trail = o
-        .list_audit_events(pb::ListAuditEventsRequest {
-            entity_type: "assessment".into(),
-            entity_id: after.assessment_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let trail = audit_events!(o, pb, "assessment", after.assessment_id.clone());
     assert_eq!(
         trail.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         ["assessment.recorded", "assessment.rederived"]

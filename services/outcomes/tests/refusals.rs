@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use tonic::Code;
-use trialops_platform::backend_tests;
+use trialops_platform::{audit_events, backend_tests};
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::outcomes::v1 as pb;
 use trialops_proto::outcomes::v1::outcomes_service_client::OutcomesServiceClient;
@@ -123,16 +123,7 @@ async fn an_update_must_change_something(backend: Backend) {
         (err.code(), reason(&err).as_str()),
         (Code::FailedPrecondition, "UPDATE_CHANGES_NOTHING")
     );
-    let history = o
-        .list_audit_events(pb::ListAuditEventsRequest {
-            entity_type: "adverse_event".into(),
-            entity_id: event.adverse_event_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let history = audit_events!(o, pb, "adverse_event", event.adverse_event_id.clone());
     assert_eq!(history.len(), 1, "only the recording is in the trail");
     s.stop().await;
 }

@@ -225,3 +225,7 @@ pub fn bundled_as(dir: &std::path::Path, id: &str, edit: impl Fn(&str) -> Option
     assert!(out.contains(&format!("id = \"{id}\"")));
     std::fs::write(dir.join(format!("{id}.toml")), out).unwrap();
 }
+
+pub fn resp(r: pb::Response) -> i32 {
+    r as i32
+}

@@ -1,0 +1,72 @@
+//! Enrollment's audit trail over gRPC: it verifies, and detects tampering.
+
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use sea_orm::{ConnectionTrait, Database};
+use trialops_platform::testing::Backend;
+use trialops_platform::{audit_events, backend_tests};
+use trialops_proto::enrollment::v1 as pb;
+
+backend_tests!(audit_trail_verifies_and_detects_tampering,);
+
+async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
+    let (db, server) = start(backend).await;
+    let mut c = client(&server).await;
+    register_site(&mut c, "COG-101").await;
+    enroll(
+        &mut c,
+        "COG-101",
+        "SCR-1",
+        strata("no_prior_irinotecan_temozolomide", "amplified"),
+    )
+    .await;
+    let verify = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            c.verify_audit_trail(pb::VerifyAuditTrailRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .verification
+                .unwrap_or_default()
+        }
+    };
+    let ok = verify(&mut c).await;
+    assert!(ok.intact, "{ok:?}");
+    assert_eq!(ok.events_checked, 4, "site, screening, enrolled, randomized");
+
+    let events = audit_events!(c, pb);
+    assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(events.windows(2).all(|w| w[1].previous_hash == w[0].hash));
+    assert!(events.iter().all(|e| !e.request_id.is_empty()));
+
+    // Someone edits entry 2 directly in the database: verification names it.
+    let conn = Database::connect(&db.url).await.unwrap();
+    conn.execute_unprepared("UPDATE audit_events SET reason = 'edited' WHERE sequence = 2")
+        .await
+        .unwrap();
+    let broken = verify(&mut c).await;
+    assert!(!broken.intact);
+    assert_eq!(
+        (broken.first_broken_sequence, broken.problem.as_str()),
+        (2, "hash does not match the entry's content")
+    );
+
+    // Deleting the last entry is detected too (the chain head remembers it).
+    conn.execute_unprepared("UPDATE audit_events SET reason = '' WHERE sequence = 2")
+        .await
+        .unwrap();
+    assert!(verify(&mut c).await.intact);
+    conn.execute_unprepared("DELETE FROM audit_events WHERE sequence = 4")
+        .await
+        .unwrap();
+    let truncated = verify(&mut c).await;
+    assert!(!truncated.intact);
+    assert_eq!(truncated.first_broken_sequence, 4);
+    conn.close().await.unwrap();
+    server.stop().await;
+}
