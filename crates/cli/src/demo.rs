@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use trialops_platform::Settings;
 use trialops_platform::clock::{Clock, SimulatedClock};
+use trialops_platform::config::settings::Sources;
 use trialops_platform::identity::auth::Role;
 
 use crate::devkeys;
@@ -138,6 +139,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let set = ServiceSet::start(
         |_| settings(),
+        &Sources::default(),
         trialops_enrollment::Options {
             randomization_secret: Some(secret),
             authenticator: None,

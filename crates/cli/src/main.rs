@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use trialops_platform::Settings;
+use trialops_platform::config::settings::Sources;
 use trialops_platform::identity::auth::Role;
 use trialops_platform::server::{self, telemetry};
 use trialops_stack::{Service, ServiceSet};
@@ -206,6 +207,7 @@ async fn up(
             Service::Dosing => settings(dosing_port),
             Service::Outcomes => settings(outcomes_port),
         },
+        &Sources::new(None, env.clone()),
         trialops_enrollment::Options::default(),
     )
     .await?;

@@ -237,7 +237,11 @@ async fn unknown_methods_ambiguous_and_critical_credentials() {
         authenticator: None,
         ..Default::default()
     };
-    let enrollment = RunningServer::spawn(trialops_enrollment::build(settings(dir.path()), options).await.unwrap());
+    let enrollment = RunningServer::spawn(
+        trialops_enrollment::build(settings(dir.path()), Default::default(), options)
+            .await
+            .unwrap(),
+    );
     let url = enrollment.url();
     let admin = token(Role::Administrator);
     let list_sites = "/trialops.enrollment.v1.EnrollmentService/ListSites";

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use trialops_platform::Settings;
+use trialops_platform::config::settings::Sources;
 use trialops_platform::server::Application;
 
 /// Which service a settings value is for.
@@ -49,16 +50,19 @@ impl Addresses {
 }
 
 impl ServiceSet {
-    /// Builds and binds the three services. `settings` gives each service's settings; dosing's
-    /// and outcomes' own sections say where they reach the services bound before them.
+    /// Builds and binds the three services. `settings` gives each service's settings;
+    /// enrollment's own section is read from `sources` (its randomization secret file), and
+    /// dosing's and outcomes' say where they reach the services bound before them.
     /// `enrollment` carries enrollment's options (a fixed randomization secret, an
     /// authenticator, the clock); the three services run on its clock.
     pub async fn start(
         settings: impl Fn(Service) -> anyhow::Result<Settings>,
+        sources: &Sources,
         enrollment: trialops_enrollment::Options,
     ) -> anyhow::Result<ServiceSet> {
         let clock = enrollment.clock.clone();
-        let enrollment = trialops_enrollment::build(settings(Service::Enrollment)?, enrollment).await?;
+        let enrollment =
+            trialops_enrollment::build(settings(Service::Enrollment)?, sources.section()?, enrollment).await?;
         let enrollment_url = format!("http://{}", enrollment.local_addr()?);
         let config = trialops_dosing::Config {
             enrollment_url: enrollment_url.clone(),
@@ -119,6 +123,7 @@ impl ServiceSet {
 #[cfg(feature = "testing")]
 pub mod testing {
     use trialops_platform::Settings;
+    use trialops_platform::config::settings::Sources;
     use trialops_platform::testing::{Backend, RunningServer, TestDatabase, settings};
 
     use super::{Addresses, Service, ServiceSet};
@@ -165,6 +170,7 @@ pub mod testing {
                     configure(service, &mut s);
                     Ok(s)
                 },
+                &Sources::default(),
                 enrollment,
             )
             .await

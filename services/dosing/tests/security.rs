@@ -33,6 +33,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     };
     let app = trialops_enrollment::build(
         jwt_settings(trialops_platform::testing::settings(&enrollment_db.url)),
+        Default::default(),
         options,
     )
     .await

@@ -48,7 +48,11 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         authenticator: None,
         ..Default::default()
     };
-    let enrollment_server = RunningServer::spawn(trialops_enrollment::build(settings, options).await.unwrap());
+    let enrollment_server = RunningServer::spawn(
+        trialops_enrollment::build(settings, Default::default(), options)
+            .await
+            .unwrap(),
+    );
     let enrollment_port = enrollment_server.addr.port();
 
     let dosing_db = TestDatabase::create(backend)

@@ -39,13 +39,22 @@ pub struct Options {
     pub clock: trialops_platform::clock::Clock,
 }
 
+/// Enrollment's own settings, beside the shared ones.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// File holding the randomization master secret, at least 32 bytes
+    /// (`TRIALOPS_RANDOMIZATION_SECRET_FILE`); required with PostgreSQL.
+    pub randomization_secret_file: Option<std::path::PathBuf>,
+}
+
 /// Connects and migrates the database, loads the trials and binds the listen address.
-pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Application> {
+pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
     let db = database::connect(&settings, SERVICE_NAME).await?;
     database::prepare::<Migrator>(&db, &settings).await?;
     let secret = match options.randomization_secret {
         Some(secret) => secret,
-        None => secret::load(&settings)?,
+        None => secret::load(&settings, config.randomization_secret_file.as_deref())?,
     };
     let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
     check_trial_keys(&db, &trials).await?;

@@ -7,7 +7,12 @@ async fn main() -> anyhow::Result<()> {
     trialops_platform::server::cli::main::<Migrator, _, _>(
         SERVICE_NAME,
         DEFAULT_PORT,
-        |settings, _sources, shutdown| async move { build(settings, Options::default()).await?.run(shutdown).await },
+        |settings, sources, shutdown| async move {
+            build(settings, sources.section()?, Options::default())
+                .await?
+                .run(shutdown)
+                .await
+        },
     )
     .await
 }

@@ -15,8 +15,8 @@ use trialops_platform::Settings;
 pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Loads (or, locally, creates) the master secret.
-pub fn load(settings: &Settings) -> anyhow::Result<Vec<u8>> {
-    if let Some(path) = &settings.randomization_secret_file {
+pub fn load(settings: &Settings, secret_file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = secret_file {
         return read(path);
     }
     if settings.database_url.is_some() {

@@ -39,7 +39,7 @@ pub async fn start_with(settings: trialops_platform::Settings) -> RunningServer 
         randomization_secret: Some(SECRET.to_vec()),
         ..Options::default()
     };
-    let app = build(settings, options)
+    let app = build(settings, Default::default(), options)
         .await
         .unwrap_or_else(|e| panic!("build: {e:#}"));
     RunningServer::spawn(app)

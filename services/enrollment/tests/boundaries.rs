@@ -64,7 +64,9 @@ async fn a_restart_with_another_secret_is_refused(backend: Backend) {
         randomization_secret: Some(b"another secret, also thirty-two bytes or more".to_vec()),
         ..Default::default()
     };
-    let refused = trialops_enrollment::build(settings(&db.url), other).await.err();
+    let refused = trialops_enrollment::build(settings(&db.url), Default::default(), other)
+        .await
+        .err();
     let message = refused.map(|e| format!("{e:#}")).unwrap_or_default();
     assert!(
         message.contains("the randomization secret is not the one trial ANBL1221 started with"),

@@ -66,8 +66,6 @@ pub struct Settings {
     pub jwt_audience: String,
     /// JWT: clock skew tolerated on `exp` and `nbf`, seconds.
     pub jwt_leeway_seconds: u64,
-    /// Enrollment only: file holding the randomization master secret (at least 32 bytes).
-    pub randomization_secret_file: Option<PathBuf>,
     /// Deadline of each call to another trialops service, milliseconds.
     pub dependency_timeout_ms: u64,
     /// TLS: PEM certificate chain of this service. With `tls_key_file`, the gRPC port speaks
@@ -151,7 +149,6 @@ impl Default for Settings {
             drain_delay_seconds: 0,
             shutdown_grace_seconds: 20,
             protocol_dir: None,
-            randomization_secret_file: None,
             auth_mode: AuthMode::Development,
             jwt_algorithm: "ES256".to_owned(),
             jwt_key_file: None,

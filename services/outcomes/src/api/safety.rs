@@ -63,51 +63,83 @@ fn facts_of(event: &adverse_event::Model) -> Result<safety::EventFacts, AppError
     })
 }
 
+/// A RecordAdverseEvent request, parsed: the term, dates, attributions and seriousness, each
+/// checked (the subject and the grade are read from the request as sent).
+struct NewEvent {
+    request_id: Uuid,
+    term: String,
+    onset: chrono::NaiveDate,
+    aware: chrono::DateTime<Utc>,
+    attributions: Vec<(String, Attribution)>,
+    seriousness: Vec<Seriousness>,
+}
+
+impl NewEvent {
+    /// The command, or INVALID_ARGUMENT naming every bad field.
+    fn parse(req: &pb::RecordAdverseEventRequest) -> Result<NewEvent, AppError> {
+        let mut v = Violations::new();
+        let request_id = v.take(wire::request_id("request_id", &req.request_id));
+        v.check(!req.subject_id.is_empty(), "subject_id", "required");
+        let term = v.take(wire::text("ctcae_term", &req.ctcae_term, 200));
+        v.check((1..=5).contains(&req.grade), "grade", "CTCAE grade 1 to 5");
+        let onset = v.take(wire::date("onset_on", req.onset_on.as_ref()));
+        let aware = v.take(wire::timestamp("site_aware_at", req.site_aware_at.as_ref()));
+        if let (Some(onset), Some(aware)) = (onset, aware) {
+            v.check(
+                aware.date_naive() >= onset - Duration::days(1),
+                "site_aware_at",
+                "must not be before the onset",
+            );
+        }
+        v.take(wire::at_most("attributions", req.attributions.len(), MAX_ATTRIBUTIONS));
+        v.take(wire::at_most("seriousness", req.seriousness.len(), MAX_SERIOUSNESS));
+        let mut attributions: Vec<(String, Attribution)> = Vec::new();
+        for (i, a) in req.attributions.iter().take(MAX_ATTRIBUTIONS).enumerate() {
+            match convert::attribution(a.attribution) {
+                Some(x) if !a.agent_id.is_empty() => attributions.push((a.agent_id.clone(), x)),
+                Some(_) => v.add(format!("attributions[{i}].agent_id"), "required"),
+                None => v.add(
+                    format!("attributions[{i}].attribution"),
+                    "one of UNRELATED, UNLIKELY, POSSIBLE, PROBABLE, DEFINITE",
+                ),
+            }
+        }
+        let mut seriousness = Vec::new();
+        for (i, s) in req.seriousness.iter().take(MAX_SERIOUSNESS).enumerate() {
+            match convert::seriousness(*s) {
+                Some(x) => seriousness.push(x),
+                None => v.add(format!("seriousness[{i}]"), "a seriousness criterion"),
+            }
+        }
+        let (Some(request_id), Some(term), Some(onset), Some(aware)) = (request_id, term, onset, aware) else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        Ok(NewEvent {
+            request_id,
+            term,
+            onset,
+            aware,
+            attributions,
+            seriousness,
+        })
+    }
+}
+
 pub(super) async fn record(
     api: &OutcomesApi,
     request: Request<pb::RecordAdverseEventRequest>,
 ) -> Result<pb::RecordAdverseEventResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let term = v.take(wire::text("ctcae_term", &req.ctcae_term, 200));
-    v.check((1..=5).contains(&req.grade), "grade", "CTCAE grade 1 to 5");
-    let onset = v.take(wire::date("onset_on", req.onset_on.as_ref()));
-    let aware = v.take(wire::timestamp("site_aware_at", req.site_aware_at.as_ref()));
-    if let (Some(onset), Some(aware)) = (onset, aware) {
-        v.check(
-            aware.date_naive() >= onset - Duration::days(1),
-            "site_aware_at",
-            "must not be before the onset",
-        );
-    }
-    v.take(wire::at_most("attributions", req.attributions.len(), MAX_ATTRIBUTIONS));
-    v.take(wire::at_most("seriousness", req.seriousness.len(), MAX_SERIOUSNESS));
-    let mut attributions: Vec<(String, Attribution)> = Vec::new();
-    for (i, a) in req.attributions.iter().take(MAX_ATTRIBUTIONS).enumerate() {
-        match convert::attribution(a.attribution) {
-            Some(x) if !a.agent_id.is_empty() => attributions.push((a.agent_id.clone(), x)),
-            Some(_) => v.add(format!("attributions[{i}].agent_id"), "required"),
-            None => v.add(
-                format!("attributions[{i}].attribution"),
-                "one of UNRELATED, UNLIKELY, POSSIBLE, PROBABLE, DEFINITE",
-            ),
-        }
-    }
-    let mut seriousness = Vec::new();
-    for (i, s) in req.seriousness.iter().take(MAX_SERIOUSNESS).enumerate() {
-        match convert::seriousness(*s) {
-            Some(x) => seriousness.push(x),
-            None => v.add(format!("seriousness[{i}]"), "a seriousness criterion"),
-        }
-    }
-    let (Some(request_id), Some(term), Some(onset), Some(aware)) = (request_id, term, onset, aware) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
-
+    let NewEvent {
+        request_id,
+        term,
+        onset,
+        aware,
+        attributions,
+        seriousness,
+    } = NewEvent::parse(&req)?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
     let protocol = api.protocol(&subject.trial_id)?;
     let agents: Vec<&str> = protocol
