@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use trialops_proto::dosing::v1 as dpb;
 
-use super::{Session, enum_value, request_id, words};
-use crate::api::{Context, date, date_text, dec, text, timestamp, with_token};
+use super::{Session, call, enum_value, request_id, words};
+use crate::api::{date, date_text, dec, text, timestamp};
 use crate::report::{say, table};
 
 /// Create an enrolled subject's treatment plan from the arm (pharmacist, investigator).
@@ -23,17 +23,16 @@ impl Plan {
         let c = &mut session.clients;
         let token = session.token.as_str();
         let out = &session.out;
-        let created = c
-            .dosing
-            .create_treatment_plan(with_token(
-                dpb::CreateTreatmentPlanRequest {
-                    request_id: request_id(),
-                    subject_id: subject.clone(),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("planning the treatment of {subject}"))?;
+        let created = call(
+            token,
+            format!("planning the treatment of {subject}"),
+            dpb::CreateTreatmentPlanRequest {
+                request_id: request_id(),
+                subject_id: subject.clone(),
+            },
+            async |r| c.dosing.create_treatment_plan(r).await,
+        )
+        .await?;
         out.show("trialops.dosing.v1.CreateTreatmentPlanResponse", &created, |r| {
             let p = r.plan.clone().unwrap_or_default();
             let agents: Vec<&str> = p.agents.iter().map(|a| a.agent_id.as_str()).collect();
@@ -97,25 +96,24 @@ impl StartCycle {
         let token = session.token.as_str();
         let out = &session.out;
         let today = session.today;
-        let started = c
-            .dosing
-            .start_cycle(with_token(
-                dpb::StartCycleRequest {
-                    request_id: request_id(),
-                    subject_id: subject.clone(),
-                    cycle_number: cycle,
-                    planned_start_date: Some(date(start_date.unwrap_or(today))),
-                    height_cm: dec(height_cm),
-                    weight_kg: dec(weight_kg),
-                    anc_per_ul: dec(anc),
-                    platelets_per_ul: dec(platelets),
-                    measured_at: Some(timestamp(measured_at.unwrap_or_else(Utc::now))),
-                    confirm_implausible_measurements: confirm_implausible,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("starting cycle {cycle} of {subject}"))?;
+        let started = call(
+            token,
+            format!("starting cycle {cycle} of {subject}"),
+            dpb::StartCycleRequest {
+                request_id: request_id(),
+                subject_id: subject.clone(),
+                cycle_number: cycle,
+                planned_start_date: Some(date(start_date.unwrap_or(today))),
+                height_cm: dec(height_cm),
+                weight_kg: dec(weight_kg),
+                anc_per_ul: dec(anc),
+                platelets_per_ul: dec(platelets),
+                measured_at: Some(timestamp(measured_at.unwrap_or_else(Utc::now))),
+                confirm_implausible_measurements: confirm_implausible,
+            },
+            async |r| c.dosing.start_cycle(r).await,
+        )
+        .await?;
         out.show("trialops.dosing.v1.StartCycleResponse", &started, |r| {
             let cy = r.cycle.clone().unwrap_or_default();
             say(format!(
@@ -271,23 +269,22 @@ impl Administer {
         let status = enum_value("--status", "ADMINISTRATION_STATUS_", &status, |s| {
             dpb::AdministrationStatus::from_str_name(s).map(|v| v as i32)
         })?;
-        let recorded = c
-            .dosing
-            .record_administration(with_token(
-                dpb::RecordAdministrationRequest {
-                    request_id: request_id(),
-                    administration_id: administration.clone(),
-                    status,
-                    actual_dose: dose.and_then(dec),
-                    started_at: started_at.map(timestamp),
-                    ended_at: ended_at.map(timestamp),
-                    reason,
-                    ..Default::default()
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("recording administration {administration}"))?;
+        let recorded = call(
+            token,
+            format!("recording administration {administration}"),
+            dpb::RecordAdministrationRequest {
+                request_id: request_id(),
+                administration_id: administration.clone(),
+                status,
+                actual_dose: dose.and_then(dec),
+                started_at: started_at.map(timestamp),
+                ended_at: ended_at.map(timestamp),
+                reason,
+                ..Default::default()
+            },
+            async |r| c.dosing.record_administration(r).await,
+        )
+        .await?;
         out.show("trialops.dosing.v1.RecordAdministrationResponse", &recorded, |r| {
             let a = r.administration.clone().unwrap_or_default();
             say(format!(

@@ -6,8 +6,8 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
 
-use super::{Session, name, pair, request_id, words};
-use crate::api::{Context, date, date_text, text, with_token};
+use super::{Session, call, name, pair, request_id, words};
+use crate::api::{date, date_text, text, with_token};
 use crate::report::{say, table};
 
 /// Register a site (administrator).
@@ -28,18 +28,17 @@ impl RegisterSite {
         let c = &mut session.clients;
         let token = session.token.as_str();
         let out = &session.out;
-        let registered = c
-            .enrollment
-            .register_site(with_token(
-                epb::RegisterSiteRequest {
-                    request_id: request_id(),
-                    site_code: site.clone(),
-                    name,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("registering {site}"))?;
+        let registered = call(
+            token,
+            format!("registering {site}"),
+            epb::RegisterSiteRequest {
+                request_id: request_id(),
+                site_code: site.clone(),
+                name,
+            },
+            async |r| c.enrollment.register_site(r).await,
+        )
+        .await?;
         out.show("trialops.enrollment.v1.RegisterSiteResponse", &registered, |r| {
             let s = r.site.clone().unwrap_or_default();
             say(format!("registered site {}", s.site_code));
@@ -62,16 +61,15 @@ impl Trial {
         let c = &mut session.clients;
         let token = session.token.as_str();
         let out = &session.out;
-        let t = c
-            .enrollment
-            .get_trial(with_token(
-                epb::GetTrialRequest {
-                    trial_id: trial.clone(),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("reading trial {trial}"))?;
+        let t = call(
+            token,
+            format!("reading trial {trial}"),
+            epb::GetTrialRequest {
+                trial_id: trial.clone(),
+            },
+            async |r| c.enrollment.get_trial(r).await,
+        )
+        .await?;
         out.show("trialops.enrollment.v1.GetTrialResponse", &t, |t| {
             let t = t.trial.clone().unwrap_or_default();
             let summary = t.summary.unwrap_or_default();
@@ -145,18 +143,17 @@ impl Screen {
         let out = &session.out;
         let today = session.today;
         // The trial says which kind each variable is.
-        let definition = c
-            .enrollment
-            .get_trial(with_token(
-                epb::GetTrialRequest {
-                    trial_id: trial.clone(),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("reading trial {trial}"))?
-            .trial
-            .unwrap_or_default();
+        let definition = call(
+            token,
+            format!("reading trial {trial}"),
+            epb::GetTrialRequest {
+                trial_id: trial.clone(),
+            },
+            async |r| c.enrollment.get_trial(r).await,
+        )
+        .await?
+        .trial
+        .unwrap_or_default();
         let mut answers = Vec::new();
         for entry in &values {
             let (id, value) = pair("--value", entry)?;
@@ -182,21 +179,20 @@ impl Screen {
                 value: Some(value),
             });
         }
-        let screened = c
-            .enrollment
-            .screen_subject(with_token(
-                epb::ScreenSubjectRequest {
-                    request_id: request_id(),
-                    trial_id: trial,
-                    site_code: site,
-                    screening_id: screening_id.clone(),
-                    assessed_on: Some(date(assessed_on.unwrap_or(today))),
-                    values: answers,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("screening {screening_id}"))?;
+        let screened = call(
+            token,
+            format!("screening {screening_id}"),
+            epb::ScreenSubjectRequest {
+                request_id: request_id(),
+                trial_id: trial,
+                site_code: site,
+                screening_id: screening_id.clone(),
+                assessed_on: Some(date(assessed_on.unwrap_or(today))),
+                values: answers,
+            },
+            async |r| c.enrollment.screen_subject(r).await,
+        )
+        .await?;
         out.show("trialops.enrollment.v1.ScreenSubjectResponse", &screened, |r| {
             let s = r.screening.clone().unwrap_or_default();
             say(format!(
@@ -263,24 +259,23 @@ impl Enroll {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let enrolled = c
-            .enrollment
-            .enroll_subject(with_token(
-                epb::EnrollSubjectRequest {
-                    request_id: request_id(),
-                    trial_id: trial,
-                    site_code: site,
-                    screening_id: screening_id.clone(),
-                    consent: Some(epb::Consent {
-                        signed_on: Some(date(consent_signed_on)),
-                        form_version: consent_form,
-                    }),
-                    strata,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("enrolling {screening_id}"))?;
+        let enrolled = call(
+            token,
+            format!("enrolling {screening_id}"),
+            epb::EnrollSubjectRequest {
+                request_id: request_id(),
+                trial_id: trial,
+                site_code: site,
+                screening_id: screening_id.clone(),
+                consent: Some(epb::Consent {
+                    signed_on: Some(date(consent_signed_on)),
+                    form_version: consent_form,
+                }),
+                strata,
+            },
+            async |r| c.enrollment.enroll_subject(r).await,
+        )
+        .await?;
         out.show("trialops.enrollment.v1.EnrollSubjectResponse", &enrolled, |r| {
             let s = r.subject.clone().unwrap_or_default();
             say(format!("enrolled {} on arm {}", s.subject_id, s.arm_code));
@@ -302,16 +297,15 @@ impl Subject {
         let c = &mut session.clients;
         let token = session.token.as_str();
         let out = &session.out;
-        let subject = c
-            .enrollment
-            .get_subject(with_token(
-                epb::GetSubjectRequest {
-                    subject_id: subject_id.clone(),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("reading {subject_id}"))?;
+        let subject = call(
+            token,
+            format!("reading {subject_id}"),
+            epb::GetSubjectRequest {
+                subject_id: subject_id.clone(),
+            },
+            async |r| c.enrollment.get_subject(r).await,
+        )
+        .await?;
         let plan = c
             .dosing
             .get_treatment_plan(with_token(

@@ -19,7 +19,7 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use trialops_proto::outcomes::v1 as opb;
 
-use crate::api::Clients;
+use crate::api::{Clients, Context, with_token};
 use crate::report::table;
 
 /// Where the services are and who calls.
@@ -155,6 +155,17 @@ impl Session {
             today: Utc::now().date_naive(),
         })
     }
+}
+
+/// Sends `message` with the caller's `token` through `send` (one client method); a refusal
+/// names `action`. Every command's call goes through here.
+async fn call<Req, Resp>(
+    token: &str,
+    action: impl Into<String>,
+    message: Req,
+    send: impl AsyncFnOnce(tonic::Request<Req>) -> Result<tonic::Response<Resp>, tonic::Status>,
+) -> anyhow::Result<Resp> {
+    Ok(send(with_token(message, token)?).await.doing(action)?)
 }
 
 /// A new request id: each command is one logical operation.

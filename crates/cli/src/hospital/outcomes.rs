@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use trialops_proto::outcomes::v1 as opb;
 
-use super::{Session, enum_value, name, pair, print_obligations, request_id};
-use crate::api::{Context, date, dec, timestamp, with_token};
+use super::{Session, call, enum_value, name, pair, print_obligations, request_id};
+use crate::api::{date, dec, timestamp};
 use crate::report::say;
 
 /// Record a response assessment (INRC 2017).
@@ -75,40 +75,39 @@ impl Response {
             "central" => opb::Assessor::CentralReview,
             other => anyhow::bail!("--assessor {other:?}: site or central"),
         };
-        let recorded = c
-            .outcomes
-            .record_response_assessment(with_token(
-                opb::RecordResponseAssessmentRequest {
-                    request_id: request_id(),
-                    subject_id: subject.clone(),
-                    assessed_on: Some(date(assessed_on.unwrap_or(today))),
-                    after_cycle,
-                    assessor: assessor as i32,
-                    criteria: opb::ResponseCriteria::Inrc2017 as i32,
-                    primary_tumour: Some(opb::PrimaryTumour {
-                        longest_diameter_mm: dec(primary_mm),
-                        avid: primary_avid,
-                        not_involved: false,
-                    }),
-                    metastases: Some(opb::Metastases {
-                        sum_of_diameters_mm: dec(metastases_mm),
-                        curie_segment_scores: curie,
-                        new_lesions,
-                        not_involved: false,
-                        all_targets_under_10_mm,
-                        fdg_avid_lesions: fdg_lesions,
-                    }),
-                    bone_marrow: Some(opb::BoneMarrow {
-                        tumour_infiltration_percent: dec(marrow_percent),
-                        not_involved: false,
-                    }),
-                    override_overall_response: 0,
-                    override_reason: String::new(),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("recording the assessment of {subject}"))?;
+        let recorded = call(
+            token,
+            format!("recording the assessment of {subject}"),
+            opb::RecordResponseAssessmentRequest {
+                request_id: request_id(),
+                subject_id: subject.clone(),
+                assessed_on: Some(date(assessed_on.unwrap_or(today))),
+                after_cycle,
+                assessor: assessor as i32,
+                criteria: opb::ResponseCriteria::Inrc2017 as i32,
+                primary_tumour: Some(opb::PrimaryTumour {
+                    longest_diameter_mm: dec(primary_mm),
+                    avid: primary_avid,
+                    not_involved: false,
+                }),
+                metastases: Some(opb::Metastases {
+                    sum_of_diameters_mm: dec(metastases_mm),
+                    curie_segment_scores: curie,
+                    new_lesions,
+                    not_involved: false,
+                    all_targets_under_10_mm,
+                    fdg_avid_lesions: fdg_lesions,
+                }),
+                bone_marrow: Some(opb::BoneMarrow {
+                    tumour_infiltration_percent: dec(marrow_percent),
+                    not_involved: false,
+                }),
+                override_overall_response: 0,
+                override_reason: String::new(),
+            },
+            async |r| c.outcomes.record_response_assessment(r).await,
+        )
+        .await?;
         out.show(
             "trialops.outcomes.v1.RecordResponseAssessmentResponse",
             &recorded,
@@ -195,23 +194,22 @@ impl AdverseEvent {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let recorded = c
-            .outcomes
-            .record_adverse_event(with_token(
-                opb::RecordAdverseEventRequest {
-                    request_id: request_id(),
-                    subject_id: subject.clone(),
-                    ctcae_term: term,
-                    grade,
-                    onset_on: Some(date(onset)),
-                    site_aware_at: Some(timestamp(aware_at.unwrap_or_else(Utc::now))),
-                    attributions,
-                    seriousness,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("recording an adverse event of {subject}"))?;
+        let recorded = call(
+            token,
+            format!("recording an adverse event of {subject}"),
+            opb::RecordAdverseEventRequest {
+                request_id: request_id(),
+                subject_id: subject.clone(),
+                ctcae_term: term,
+                grade,
+                onset_on: Some(date(onset)),
+                site_aware_at: Some(timestamp(aware_at.unwrap_or_else(Utc::now))),
+                attributions,
+                seriousness,
+            },
+            async |r| c.outcomes.record_adverse_event(r).await,
+        )
+        .await?;
         out.show("trialops.outcomes.v1.RecordAdverseEventResponse", &recorded, |r| {
             let e = r.adverse_event.clone().unwrap_or_default();
             say(format!(
@@ -244,18 +242,17 @@ impl Overdue {
         let mut page_token = String::new();
         let mut all = opb::ListOverdueReportsResponse::default();
         loop {
-            let page = c
-                .outcomes
-                .list_overdue_reports(with_token(
-                    opb::ListOverdueReportsRequest {
-                        due_within_hours: within_hours,
-                        page_size: 500,
-                        page_token: page_token.clone(),
-                    },
-                    token,
-                )?)
-                .await
-                .doing("listing overdue reports")?;
+            let page = call(
+                token,
+                "listing overdue reports",
+                opb::ListOverdueReportsRequest {
+                    due_within_hours: within_hours,
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                },
+                async |r| c.outcomes.list_overdue_reports(r).await,
+            )
+            .await?;
             all.obligations.extend(page.obligations);
             if page.next_page_token.is_empty() {
                 break;
@@ -287,28 +284,26 @@ impl Report {
         let c = &mut session.clients;
         let token = session.token.as_str();
         let out = &session.out;
-        let report = c
-            .outcomes
-            .get_trial_report(with_token(
-                opb::GetTrialReportRequest {
-                    trial_id: trial.clone(),
-                    confidence_level: dec("0.95"),
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("reading the report of {trial}"))?;
-        let efs = c
-            .outcomes
-            .get_survival_analysis(with_token(
-                opb::GetSurvivalAnalysisRequest {
-                    trial_id: trial.clone(),
-                    endpoint: opb::SurvivalEndpoint::Efs as i32,
-                },
-                token,
-            )?)
-            .await
-            .doing(format!("reading the survival analysis of {trial}"))?;
+        let report = call(
+            token,
+            format!("reading the report of {trial}"),
+            opb::GetTrialReportRequest {
+                trial_id: trial.clone(),
+                confidence_level: dec("0.95"),
+            },
+            async |r| c.outcomes.get_trial_report(r).await,
+        )
+        .await?;
+        let efs = call(
+            token,
+            format!("reading the survival analysis of {trial}"),
+            opb::GetSurvivalAnalysisRequest {
+                trial_id: trial.clone(),
+                endpoint: opb::SurvivalEndpoint::Efs as i32,
+            },
+            async |r| c.outcomes.get_survival_analysis(r).await,
+        )
+        .await?;
         out.show("trialops.outcomes.v1.GetTrialReportResponse", &report, |r| {
             crate::report::print(r, &efs);
         })
