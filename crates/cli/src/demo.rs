@@ -142,8 +142,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         &Sources::default(),
         trialops_enrollment::Options {
             randomization_secret: Some(secret),
-            authenticator: None,
-            clock: clock.clone(),
+            server: trialops_platform::server::Options {
+                clock: clock.clone(),
+                ..Default::default()
+            },
         },
     )
     .await?;

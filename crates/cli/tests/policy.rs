@@ -178,7 +178,6 @@ fn the_contracts_wording_holds() {
 async fn every_rpc_and_role_is_enforced_by_the_servers() {
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
-        authenticator: None,
         ..Default::default()
     };
     let set = TestStack::start_with(Backend::Sqlite, options, |_, s| *s = jwt_settings(s.clone())).await;
@@ -234,7 +233,6 @@ async fn unknown_methods_ambiguous_and_critical_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let options = trialops_enrollment::Options {
         randomization_secret: Some(vec![7; 32]),
-        authenticator: None,
         ..Default::default()
     };
     let enrollment = RunningServer::spawn(

@@ -60,25 +60,21 @@ impl ServiceSet {
         sources: &Sources,
         enrollment: trialops_enrollment::Options,
     ) -> anyhow::Result<ServiceSet> {
-        let clock = enrollment.clock.clone();
+        let clock = enrollment.server.clock.clone();
         let enrollment =
             trialops_enrollment::build(settings(Service::Enrollment)?, sources.section()?, enrollment).await?;
         let enrollment_url = format!("http://{}", enrollment.local_addr()?);
         let config = trialops_dosing::Config {
             enrollment_url: enrollment_url.clone(),
         };
-        let options = trialops_dosing::Options {
-            clock: clock.clone(),
-            ..Default::default()
+        let options = trialops_platform::server::Options {
+            clock,
+            authenticator: None,
         };
-        let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options).await?;
+        let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options.clone()).await?;
         let config = trialops_outcomes::Config {
             enrollment_url,
             dosing_url: format!("http://{}", dosing.local_addr()?),
-        };
-        let options = trialops_outcomes::Options {
-            clock,
-            ..Default::default()
         };
         let outcomes = trialops_outcomes::build(settings(Service::Outcomes)?, config, options).await?;
         Ok(ServiceSet {
@@ -144,7 +140,6 @@ pub mod testing {
         pub async fn start(backend: Backend, configure: impl Fn(Service, &mut Settings)) -> TestStack {
             let options = trialops_enrollment::Options {
                 randomization_secret: Some(trialops_enrollment::testing::SECRET.to_vec()),
-                authenticator: None,
                 ..Default::default()
             };
             Self::start_with(backend, options, configure).await

@@ -10,7 +10,6 @@ pub mod store;
 use std::sync::Arc;
 
 use tonic::service::Routes;
-use trialops_platform::identity::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, config::protocols, records::database};
 use trialops_proto::dosing::v1::dosing_service_server::DosingServiceServer;
@@ -25,13 +24,7 @@ pub const DEFAULT_PORT: u16 = 50052;
 pub const GRPC_SERVICE: &str = "trialops.dosing.v1.DosingService";
 
 /// What a caller may replace when building the service.
-#[derive(Default)]
-pub struct Options {
-    /// The authenticator, instead of the development one.
-    pub authenticator: Option<Arc<dyn Authenticator>>,
-    /// The clock the service runs on (the system clock by default; a replay simulates one).
-    pub clock: trialops_platform::clock::Clock,
-}
+pub use trialops_platform::server::Options;
 
 /// Dosing's own settings, beside the shared ones.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -51,23 +44,19 @@ impl Default for Config {
 
 /// Connects and migrates the database, loads the protocols and binds the listen address.
 pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
-    let db = database::connect(&settings, SERVICE_NAME).await?;
-    database::prepare::<Migrator>(&db, &settings).await?;
+    let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
     let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
     let enrollment = enrollment::Enrollment::new(&settings, &config.enrollment_url)?;
     let api = api::DosingApi::new(db.clone(), protocols, enrollment);
+    let limit = settings.max_message_bytes;
     let server = DosingServiceServer::new(api)
-        .max_decoding_message_size(settings.max_message_bytes)
-        .max_encoding_message_size(settings.max_message_bytes);
-    let service = ServiceRoutes {
-        routes: Routes::new(server),
-        names: vec![GRPC_SERVICE],
-    };
-    let authenticator = match options.authenticator {
-        Some(a) => a,
-        None => auth::from_settings(&settings)?,
-    };
-    Ok(Application::bind(service, settings, authenticator, db)
-        .await?
-        .with_clock(options.clock))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Application::bind(
+        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE),
+        settings,
+        db,
+        options,
+    )
+    .await
 }

@@ -28,7 +28,6 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         .unwrap_or_else(|| panic!("{backend:?}"));
     let options = trialops_enrollment::Options {
         randomization_secret: Some(enrollment::SECRET.to_vec()),
-        authenticator: None,
         ..Default::default()
     };
     let app = trialops_enrollment::build(

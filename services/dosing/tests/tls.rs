@@ -45,7 +45,6 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     settings.tls_require_client_cert = true;
     let options = trialops_enrollment::Options {
         randomization_secret: Some(enrollment::SECRET.to_vec()),
-        authenticator: None,
         ..Default::default()
     };
     let enrollment_server = RunningServer::spawn(

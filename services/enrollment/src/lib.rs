@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tonic::service::Routes;
-use trialops_platform::identity::auth::{self, Authenticator};
 use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, records::database};
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentServiceServer;
@@ -31,12 +30,10 @@ pub const GRPC_SERVICE: &str = "trialops.enrollment.v1.EnrollmentService";
 /// What a caller may replace when building the service (tests, the all-in-one binary).
 #[derive(Default)]
 pub struct Options {
+    /// What any service lets a caller replace: the authenticator and the clock.
+    pub server: trialops_platform::server::Options,
     /// The randomization master secret, instead of loading it per the settings.
     pub randomization_secret: Option<Vec<u8>>,
-    /// The authenticator, instead of the development one.
-    pub authenticator: Option<Arc<dyn Authenticator>>,
-    /// The clock the service runs on (the system clock by default; a replay simulates one).
-    pub clock: trialops_platform::clock::Clock,
 }
 
 /// Enrollment's own settings, beside the shared ones.
@@ -50,8 +47,7 @@ pub struct Config {
 
 /// Connects and migrates the database, loads the trials and binds the listen address.
 pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
-    let db = database::connect(&settings, SERVICE_NAME).await?;
-    database::prepare::<Migrator>(&db, &settings).await?;
+    let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
     let secret = match options.randomization_secret {
         Some(secret) => secret,
         None => secret::load(&settings, config.randomization_secret_file.as_deref())?,
@@ -60,20 +56,17 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     check_trial_keys(&db, &trials).await?;
 
     let api = api::EnrollmentApi::new(db.clone(), trials);
+    let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)
-        .max_decoding_message_size(settings.max_message_bytes)
-        .max_encoding_message_size(settings.max_message_bytes);
-    let service = ServiceRoutes {
-        routes: Routes::new(server),
-        names: vec![GRPC_SERVICE],
-    };
-    let authenticator = match options.authenticator {
-        Some(a) => a,
-        None => auth::from_settings(&settings)?,
-    };
-    Ok(Application::bind(service, settings, authenticator, db)
-        .await?
-        .with_clock(options.clock))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Application::bind(
+        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE),
+        settings,
+        db,
+        options.server,
+    )
+    .await
 }
 
 /// Refuses to start when a trial's stored key fingerprint differs from the loaded secret's: a

@@ -4,15 +4,6 @@ use trialops_outcomes::{DEFAULT_PORT, Migrator, Options, SERVICE_NAME, build};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    trialops_platform::server::cli::main::<Migrator, _, _>(
-        SERVICE_NAME,
-        DEFAULT_PORT,
-        |settings, sources, shutdown| async move {
-            build(settings, sources.section()?, Options::default())
-                .await?
-                .run(shutdown)
-                .await
-        },
-    )
-    .await
+    let build = |settings, config| build(settings, config, Options::default());
+    trialops_platform::server::cli::main::<Migrator, _, _, _>(SERVICE_NAME, DEFAULT_PORT, build).await
 }

@@ -113,6 +113,13 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resul
     Ok(state.pending.len())
 }
 
+/// A service's database at start: connected, then migrated or checked by [`prepare`].
+pub async fn open<M: MigratorTrait>(settings: &Settings, service: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(settings, service).await?;
+    prepare::<M>(&db, settings).await?;
+    Ok(db)
+}
+
 /// At start: migrate per `migrate_on_start`, or refuse to run while *this release's* migrations
 /// are pending. Migrations of a later release do not stop an older replica: after an upgrade's
 /// migration Job, old pods that restart, scale up or come back in a rollback keep serving.

@@ -10,6 +10,7 @@ use sea_orm_migration::MigratorTrait;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::settings::Sources;
+use crate::server::Application;
 use crate::{Settings, records::database, server, server::telemetry};
 
 /// A trialops service.
@@ -32,18 +33,19 @@ enum Command {
 }
 
 /// Runs a service binary: parses the command line, loads settings from the process environment,
-/// starts telemetry, then migrates or serves. `serve` gets the settings, their sources (for the
-/// service's own section) and a token cancelled on SIGTERM or Ctrl-C.
-pub async fn main<M, F, Fut>(service_name: &str, default_port: u16, serve: F) -> anyhow::Result<()>
+/// starts telemetry, then migrates or serves. `build` gets the shared settings and the service's
+/// own section `C`; the application it builds serves until SIGTERM or Ctrl-C.
+pub async fn main<M, C, F, Fut>(service_name: &str, default_port: u16, build: F) -> anyhow::Result<()>
 where
     M: MigratorTrait,
-    F: FnOnce(Settings, Sources, CancellationToken) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    C: serde::de::DeserializeOwned,
+    F: FnOnce(Settings, C) -> Fut,
+    Fut: Future<Output = anyhow::Result<Application>>,
 {
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
     let settings = Settings::load(default_port, cli.config.as_deref(), env.clone())?;
-    let sources = Sources::new(cli.config.as_deref(), env.clone());
+    let section = Sources::new(cli.config.as_deref(), env.clone()).section()?;
     let _telemetry = telemetry::init(service_name, &settings, &env)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
@@ -60,7 +62,7 @@ where
                 server::termination_signal().await;
                 trigger.cancel();
             });
-            serve(settings, sources, shutdown).await
+            build(settings, section).await?.run(shutdown).await
         }
     }
 }

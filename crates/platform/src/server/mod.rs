@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod handlers;
 pub mod metrics;
 pub mod rpc_layer;
 pub mod telemetry;
@@ -33,6 +34,25 @@ pub struct ServiceRoutes {
     pub names: Vec<&'static str>,
 }
 
+impl ServiceRoutes {
+    /// One gRPC service's routes under its fully qualified name.
+    pub fn one(routes: Routes, name: &'static str) -> Self {
+        ServiceRoutes {
+            routes,
+            names: vec![name],
+        }
+    }
+}
+
+/// What a caller may replace when building a service (tests, the all-in-one binary, a replay).
+#[derive(Clone, Default)]
+pub struct Options {
+    /// The authenticator, instead of the one the settings configure.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// The clock the service runs on (the system clock by default; a replay simulates one).
+    pub clock: crate::clock::Clock,
+}
+
 /// A built, bound service, ready to run: what every service's `build` returns.
 pub struct Application {
     listener: TcpListener,
@@ -46,14 +66,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the settings' listen address for `service`, which uses `db`.
+    /// Binds the settings' listen address for `service`, which uses `db`; authenticated by the
+    /// options' authenticator or else the one the settings configure.
     pub async fn bind(
         service: ServiceRoutes,
         settings: Settings,
-        authenticator: Arc<dyn Authenticator>,
         db: sea_orm::DatabaseConnection,
+        options: Options,
     ) -> anyhow::Result<Application> {
         settings.check_exposure()?;
+        let authenticator = match options.authenticator {
+            Some(a) => a,
+            None => crate::identity::auth::from_settings(&settings)?,
+        };
         if settings.insecure_expose_unprotected && !settings.listen_addr.ip().is_loopback() {
             tracing::warn!(
                 address = %settings.listen_addr,
@@ -78,19 +103,13 @@ impl Application {
             settings,
             authenticator,
             db,
-            clock: crate::clock::Clock::system(),
+            clock: options.clock,
         })
     }
 
     /// The bound address (the real port when the setting asked for port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
-    }
-
-    /// The service running on `clock` (the system clock unless given).
-    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// The bound health-only address, if one was configured.

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use tonic::{Request, Response, Status};
 use trialops_domain::protocol::{Agent, Protocol};
 use trialops_platform::AppError;
 use trialops_proto::dosing::v1 as pb;
@@ -72,8 +71,6 @@ async fn load_plan<C: ConnectionTrait>(
         .ok_or_else(|| no_plan(subject_id))
 }
 
-type RpcResult<T> = Result<Response<T>, Status>;
-
 /// Whether `subject_id` has a treatment plan the caller may not see (another site's). Such a plan
 /// answers exactly as no plan at all, so its existence is not revealed. Write handlers ask before
 /// the idempotency record, so a replayed request is scoped exactly as a first call (a stored
@@ -96,91 +93,20 @@ fn no_plan(subject_id: &str) -> AppError {
     )
 }
 
-fn respond<T>(result: Result<T, AppError>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl DosingService for DosingApi {
-    async fn create_treatment_plan(
-        &self,
-        r: Request<pb::CreateTreatmentPlanRequest>,
-    ) -> RpcResult<pb::CreateTreatmentPlanResponse> {
-        respond(plans::create(self, r).await)
-    }
-
-    async fn get_treatment_plan(
-        &self,
-        r: Request<pb::GetTreatmentPlanRequest>,
-    ) -> RpcResult<pb::GetTreatmentPlanResponse> {
-        respond(plans::get(self, r).await)
-    }
-
-    async fn start_cycle(&self, r: Request<pb::StartCycleRequest>) -> RpcResult<pb::StartCycleResponse> {
-        respond(cycles::start(self, r).await)
-    }
-
-    async fn get_cycle(&self, r: Request<pb::GetCycleRequest>) -> RpcResult<pb::GetCycleResponse> {
-        respond(cycles::get(self, r).await)
-    }
-
-    async fn list_administrations(
-        &self,
-        r: Request<pb::ListAdministrationsRequest>,
-    ) -> RpcResult<pb::ListAdministrationsResponse> {
-        respond(administrations::list(self, r).await)
-    }
-
-    async fn record_administration(
-        &self,
-        r: Request<pb::RecordAdministrationRequest>,
-    ) -> RpcResult<pb::RecordAdministrationResponse> {
-        respond(administrations::record(self, r).await)
-    }
-
-    async fn apply_dose_modification(
-        &self,
-        r: Request<pb::ApplyDoseModificationRequest>,
-    ) -> RpcResult<pb::ApplyDoseModificationResponse> {
-        respond(plans::modify(self, r).await)
-    }
-
-    async fn discontinue_agent(
-        &self,
-        r: Request<pb::DiscontinueAgentRequest>,
-    ) -> RpcResult<pb::DiscontinueAgentResponse> {
-        respond(plans::discontinue(self, r).await)
-    }
-
-    async fn get_cumulative_exposure(
-        &self,
-        r: Request<pb::GetCumulativeExposureRequest>,
-    ) -> RpcResult<pb::GetCumulativeExposureResponse> {
-        respond(exposure::cumulative(self, r).await)
-    }
-
-    async fn list_exposures(&self, r: Request<pb::ListExposuresRequest>) -> RpcResult<pb::ListExposuresResponse> {
-        respond(exposure::list(self, r).await)
-    }
-
-    async fn get_active_treatment(
-        &self,
-        r: Request<pb::GetActiveTreatmentRequest>,
-    ) -> RpcResult<pb::GetActiveTreatmentResponse> {
-        respond(exposure::active(self, r).await)
-    }
-
-    async fn list_audit_events(
-        &self,
-        r: Request<pb::ListAuditEventsRequest>,
-    ) -> RpcResult<pb::ListAuditEventsResponse> {
-        respond(audit::list(self, r).await)
-    }
-
-    async fn verify_audit_trail(
-        &self,
-        r: Request<pb::VerifyAuditTrailRequest>,
-    ) -> RpcResult<pb::VerifyAuditTrailResponse> {
-        respond(audit::verify(self, r).await)
+trialops_platform::rpc_handlers! {
+    impl DosingService for DosingApi {
+        create_treatment_plan(pb::CreateTreatmentPlanRequest) -> pb::CreateTreatmentPlanResponse = plans::create;
+        get_treatment_plan(pb::GetTreatmentPlanRequest) -> pb::GetTreatmentPlanResponse = plans::get;
+        start_cycle(pb::StartCycleRequest) -> pb::StartCycleResponse = cycles::start;
+        get_cycle(pb::GetCycleRequest) -> pb::GetCycleResponse = cycles::get;
+        list_administrations(pb::ListAdministrationsRequest) -> pb::ListAdministrationsResponse = administrations::list;
+        record_administration(pb::RecordAdministrationRequest) -> pb::RecordAdministrationResponse = administrations::record;
+        apply_dose_modification(pb::ApplyDoseModificationRequest) -> pb::ApplyDoseModificationResponse = plans::modify;
+        discontinue_agent(pb::DiscontinueAgentRequest) -> pb::DiscontinueAgentResponse = plans::discontinue;
+        get_cumulative_exposure(pb::GetCumulativeExposureRequest) -> pb::GetCumulativeExposureResponse = exposure::cumulative;
+        list_exposures(pb::ListExposuresRequest) -> pb::ListExposuresResponse = exposure::list;
+        get_active_treatment(pb::GetActiveTreatmentRequest) -> pb::GetActiveTreatmentResponse = exposure::active;
+        list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
+        verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
 }

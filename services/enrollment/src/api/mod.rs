@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
 use sea_orm::DatabaseConnection;
-use tonic::{Request, Response, Status};
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentService;
 
@@ -56,78 +55,20 @@ async fn require_registered<C: sea_orm::ConnectionTrait>(conn: &C, site_code: &s
     })
 }
 
-type RpcResult<T> = Result<Response<T>, Status>;
-
-fn respond<T>(result: Result<T, trialops_platform::AppError>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl EnrollmentService for EnrollmentApi {
-    async fn list_trials(&self, request: Request<pb::ListTrialsRequest>) -> RpcResult<pb::ListTrialsResponse> {
-        respond(trials::list(self, request))
-    }
-
-    async fn get_trial(&self, request: Request<pb::GetTrialRequest>) -> RpcResult<pb::GetTrialResponse> {
-        respond(trials::get(self, request))
-    }
-
-    async fn register_site(&self, request: Request<pb::RegisterSiteRequest>) -> RpcResult<pb::RegisterSiteResponse> {
-        respond(sites::register(self, request).await)
-    }
-
-    async fn list_sites(&self, request: Request<pb::ListSitesRequest>) -> RpcResult<pb::ListSitesResponse> {
-        respond(sites::list(self, request).await)
-    }
-
-    async fn screen_subject(&self, request: Request<pb::ScreenSubjectRequest>) -> RpcResult<pb::ScreenSubjectResponse> {
-        respond(screening::screen(self, request).await)
-    }
-
-    async fn enroll_subject(&self, request: Request<pb::EnrollSubjectRequest>) -> RpcResult<pb::EnrollSubjectResponse> {
-        respond(enroll::enroll(self, request).await)
-    }
-
-    async fn get_subject(&self, request: Request<pb::GetSubjectRequest>) -> RpcResult<pb::GetSubjectResponse> {
-        respond(subjects::get(self, request).await)
-    }
-
-    async fn list_subjects(&self, request: Request<pb::ListSubjectsRequest>) -> RpcResult<pb::ListSubjectsResponse> {
-        respond(subjects::list(self, request).await)
-    }
-
-    async fn change_subject_status(
-        &self,
-        request: Request<pb::ChangeSubjectStatusRequest>,
-    ) -> RpcResult<pb::ChangeSubjectStatusResponse> {
-        respond(subjects::change_status(self, request).await)
-    }
-
-    async fn correct_subject(
-        &self,
-        request: Request<pb::CorrectSubjectRequest>,
-    ) -> RpcResult<pb::CorrectSubjectResponse> {
-        respond(subjects::correct(self, request).await)
-    }
-
-    async fn get_allocation_summary(
-        &self,
-        request: Request<pb::GetAllocationSummaryRequest>,
-    ) -> RpcResult<pb::GetAllocationSummaryResponse> {
-        respond(allocation::summary(self, request).await)
-    }
-
-    async fn list_audit_events(
-        &self,
-        request: Request<pb::ListAuditEventsRequest>,
-    ) -> RpcResult<pb::ListAuditEventsResponse> {
-        respond(audit::list(self, request).await)
-    }
-
-    async fn verify_audit_trail(
-        &self,
-        request: Request<pb::VerifyAuditTrailRequest>,
-    ) -> RpcResult<pb::VerifyAuditTrailResponse> {
-        respond(audit::verify(self, request).await)
+trialops_platform::rpc_handlers! {
+    impl EnrollmentService for EnrollmentApi {
+        list_trials(pb::ListTrialsRequest) -> pb::ListTrialsResponse = trials::list;
+        get_trial(pb::GetTrialRequest) -> pb::GetTrialResponse = trials::get;
+        register_site(pb::RegisterSiteRequest) -> pb::RegisterSiteResponse = sites::register;
+        list_sites(pb::ListSitesRequest) -> pb::ListSitesResponse = sites::list;
+        screen_subject(pb::ScreenSubjectRequest) -> pb::ScreenSubjectResponse = screening::screen;
+        enroll_subject(pb::EnrollSubjectRequest) -> pb::EnrollSubjectResponse = enroll::enroll;
+        get_subject(pb::GetSubjectRequest) -> pb::GetSubjectResponse = subjects::get;
+        list_subjects(pb::ListSubjectsRequest) -> pb::ListSubjectsResponse = subjects::list;
+        change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse = subjects::change_status;
+        correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
+        get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse = allocation::summary;
+        list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
+        verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
 }

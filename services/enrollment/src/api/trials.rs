@@ -6,7 +6,7 @@ use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, convert};
 
-pub(super) fn list(
+pub(super) async fn list(
     api: &EnrollmentApi,
     request: Request<pb::ListTrialsRequest>,
 ) -> Result<pb::ListTrialsResponse, AppError> {
@@ -31,7 +31,7 @@ pub(super) fn list(
     })
 }
 
-pub(super) fn get(
+pub(super) async fn get(
     api: &EnrollmentApi,
     request: Request<pb::GetTrialRequest>,
 ) -> Result<pb::GetTrialResponse, AppError> {

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tonic::{Request, Response, Status};
 use trialops_domain::protocol::Protocol;
 use trialops_platform::AppError;
 use trialops_proto::outcomes::v1 as pb;
@@ -44,110 +43,22 @@ impl OutcomesApi {
     }
 }
 
-type RpcResult<T> = Result<Response<T>, Status>;
-
-fn respond<T>(result: Result<T, AppError>) -> RpcResult<T> {
-    result.map(Response::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl OutcomesService for OutcomesApi {
-    async fn record_response_assessment(
-        &self,
-        r: Request<pb::RecordResponseAssessmentRequest>,
-    ) -> RpcResult<pb::RecordResponseAssessmentResponse> {
-        respond(responses::record(self, r).await)
-    }
-
-    async fn reenter_curie_segments(
-        &self,
-        r: Request<pb::ReenterCurieSegmentsRequest>,
-    ) -> RpcResult<pb::ReenterCurieSegmentsResponse> {
-        respond(rederive::reenter(self, r).await)
-    }
-
-    async fn list_response_assessments(
-        &self,
-        r: Request<pb::ListResponseAssessmentsRequest>,
-    ) -> RpcResult<pb::ListResponseAssessmentsResponse> {
-        respond(responses::list(self, r).await)
-    }
-
-    async fn record_adverse_event(
-        &self,
-        r: Request<pb::RecordAdverseEventRequest>,
-    ) -> RpcResult<pb::RecordAdverseEventResponse> {
-        respond(safety::record(self, r).await)
-    }
-
-    async fn update_adverse_event(
-        &self,
-        r: Request<pb::UpdateAdverseEventRequest>,
-    ) -> RpcResult<pb::UpdateAdverseEventResponse> {
-        respond(safety::update(self, r).await)
-    }
-
-    async fn record_report_submitted(
-        &self,
-        r: Request<pb::RecordReportSubmittedRequest>,
-    ) -> RpcResult<pb::RecordReportSubmittedResponse> {
-        respond(safety::submitted(self, r).await)
-    }
-
-    async fn list_overdue_reports(
-        &self,
-        r: Request<pb::ListOverdueReportsRequest>,
-    ) -> RpcResult<pb::ListOverdueReportsResponse> {
-        respond(safety::overdue(self, r).await)
-    }
-
-    async fn record_follow_up(&self, r: Request<pb::RecordFollowUpRequest>) -> RpcResult<pb::RecordFollowUpResponse> {
-        respond(followup::record(self, r).await)
-    }
-
-    async fn get_response_rate(
-        &self,
-        r: Request<pb::GetResponseRateRequest>,
-    ) -> RpcResult<pb::GetResponseRateResponse> {
-        respond(statistics::response_rate(self, r).await)
-    }
-
-    async fn compute_simon_design(
-        &self,
-        r: Request<pb::ComputeSimonDesignRequest>,
-    ) -> RpcResult<pb::ComputeSimonDesignResponse> {
-        respond(statistics::simon_design(r))
-    }
-
-    async fn evaluate_simon_interim(
-        &self,
-        r: Request<pb::EvaluateSimonInterimRequest>,
-    ) -> RpcResult<pb::EvaluateSimonInterimResponse> {
-        respond(statistics::simon_interim(self, r).await)
-    }
-
-    async fn get_survival_analysis(
-        &self,
-        r: Request<pb::GetSurvivalAnalysisRequest>,
-    ) -> RpcResult<pb::GetSurvivalAnalysisResponse> {
-        respond(statistics::survival(self, r).await)
-    }
-
-    async fn get_trial_report(&self, r: Request<pb::GetTrialReportRequest>) -> RpcResult<pb::GetTrialReportResponse> {
-        respond(report::trial_report(self, r).await)
-    }
-
-    async fn list_audit_events(
-        &self,
-        r: Request<pb::ListAuditEventsRequest>,
-    ) -> RpcResult<pb::ListAuditEventsResponse> {
-        respond(audit::list(self, r).await)
-    }
-
-    async fn verify_audit_trail(
-        &self,
-        r: Request<pb::VerifyAuditTrailRequest>,
-    ) -> RpcResult<pb::VerifyAuditTrailResponse> {
-        respond(audit::verify(self, r).await)
+trialops_platform::rpc_handlers! {
+    impl OutcomesService for OutcomesApi {
+        record_response_assessment(pb::RecordResponseAssessmentRequest) -> pb::RecordResponseAssessmentResponse = responses::record;
+        reenter_curie_segments(pb::ReenterCurieSegmentsRequest) -> pb::ReenterCurieSegmentsResponse = rederive::reenter;
+        list_response_assessments(pb::ListResponseAssessmentsRequest) -> pb::ListResponseAssessmentsResponse = responses::list;
+        record_adverse_event(pb::RecordAdverseEventRequest) -> pb::RecordAdverseEventResponse = safety::record;
+        update_adverse_event(pb::UpdateAdverseEventRequest) -> pb::UpdateAdverseEventResponse = safety::update;
+        record_report_submitted(pb::RecordReportSubmittedRequest) -> pb::RecordReportSubmittedResponse = safety::submitted;
+        list_overdue_reports(pb::ListOverdueReportsRequest) -> pb::ListOverdueReportsResponse = safety::overdue;
+        record_follow_up(pb::RecordFollowUpRequest) -> pb::RecordFollowUpResponse = followup::record;
+        get_response_rate(pb::GetResponseRateRequest) -> pb::GetResponseRateResponse = statistics::response_rate;
+        compute_simon_design(pb::ComputeSimonDesignRequest) -> pb::ComputeSimonDesignResponse = statistics::simon_design;
+        evaluate_simon_interim(pb::EvaluateSimonInterimRequest) -> pb::EvaluateSimonInterimResponse = statistics::simon_interim;
+        get_survival_analysis(pb::GetSurvivalAnalysisRequest) -> pb::GetSurvivalAnalysisResponse = statistics::survival;
+        get_trial_report(pb::GetTrialReportRequest) -> pb::GetTrialReportResponse = report::trial_report;
+        list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
+        verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
 }

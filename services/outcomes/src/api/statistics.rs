@@ -43,7 +43,8 @@ fn design(d: &simon::Design) -> pb::SimonDesign {
     }
 }
 
-pub(super) fn simon_design(
+pub(super) async fn simon_design(
+    _api: &OutcomesApi,
     request: Request<pb::ComputeSimonDesignRequest>,
 ) -> Result<pb::ComputeSimonDesignResponse, AppError> {
     let req = request.into_inner();
