@@ -55,6 +55,36 @@ impl ScreeningId {
     }
 }
 
+/// A study subject identifier: a trial id (1 to 20 characters of A–Z and 0–9), '-' and the
+/// subject's number in at least four digits, for example `ANBL1221-0007` (see [`subject_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubjectId(String);
+
+impl SubjectId {
+    /// The format, as an error names it.
+    pub const FORMAT: &'static str = "a study subject identifier such as ANBL1221-0007 (trial id, '-', 4 to 20 digits)";
+
+    /// The identifier, or the format it does not have.
+    pub fn parse(text: &str) -> Result<SubjectId, &'static str> {
+        let valid = text.rsplit_once('-').is_some_and(|(trial, number)| {
+            (1..=20).contains(&trial.len())
+                && trial.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && (4..=20).contains(&number.len())
+                && number.chars().all(|c| c.is_ascii_digit())
+        });
+        if valid {
+            Ok(SubjectId(text.to_owned()))
+        } else {
+            Err(Self::FORMAT)
+        }
+    }
+
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 macro_rules! display_as_text {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
@@ -62,10 +92,19 @@ macro_rules! display_as_text {
                 f.write_str(&self.0)
             }
         }
+
+        /// A checked identifier reads as the text it is.
+        impl std::ops::Deref for $t {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
     )*};
 }
 
-display_as_text!(SiteCode, ScreeningId);
+display_as_text!(SiteCode, ScreeningId, SubjectId);
 
 /// The study subject identifier of the `number`-th subject (1-based) of a trial, for example
 /// `ANBL1221-0007`. At least four digits, more when the trial grows past 9999.
@@ -100,6 +139,28 @@ mod tests {
         assert_eq!(ScreeningId::parse("Jane Doe"), Err(ScreeningId::FORMAT));
         assert!(ScreeningId::parse(&"x".repeat(64)).is_ok());
         assert!(ScreeningId::parse(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn parsed_subject_ids() {
+        assert_eq!(
+            SubjectId::parse("ANBL1221-0007").map(|s| s.to_string()),
+            Ok("ANBL1221-0007".to_owned())
+        );
+        assert!(SubjectId::parse("ANBL1221-12345").is_ok());
+        assert!(SubjectId::parse(&subject_id("ANBL1221", u64::MAX)).is_ok());
+        for bad in [
+            "",
+            "ANBL1221",
+            "ANBL1221-007",
+            "anbl1221-0007",
+            "-0007",
+            "ANBL1221-00x7",
+            "Jane Doe-1234",
+        ] {
+            assert_eq!(SubjectId::parse(bad), Err(SubjectId::FORMAT), "{bad}");
+        }
+        assert!(SubjectId::parse(&format!("{}-0001", "A".repeat(21))).is_err());
     }
 
     #[test]

@@ -7,12 +7,12 @@
 //! entries written before it existed keep their hashes); the first entry's previous hash is 64
 //! zeros.
 
+use crate::records::idempotency::RequestId;
 use chrono::{SecondsFormat, SubsecRound};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
-use uuid::Uuid;
 
 use crate::identity::auth::{CallContext, Principal};
 use crate::records::store::{audit_chain_head as head, audit_event as event};
@@ -36,7 +36,7 @@ pub struct AuditContext {
 
 impl AuditContext {
     /// The context of a call with this client request id.
-    pub fn new(call: CallContext, request_id: Uuid) -> Self {
+    pub fn new(call: CallContext, request_id: RequestId) -> Self {
         AuditContext {
             actor: call.principal.subject,
             actor_via: call.via.unwrap_or_default(),

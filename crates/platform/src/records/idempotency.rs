@@ -19,6 +19,24 @@ use crate::records::database::begin_write;
 use crate::records::store::idempotency_record as record;
 use crate::wire::error::AppError;
 
+/// A client-chosen request id: the UUID that makes a mutating call idempotent and that its audit
+/// entries carry. Parsed from the wire by `wire::convert::request_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(Uuid);
+
+impl RequestId {
+    /// The id of a parsed UUID.
+    pub fn new(id: Uuid) -> Self {
+        RequestId(id)
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
 /// The transaction body of a mutating RPC.
 pub type Operation<'c, Resp> = Pin<Box<dyn Future<Output = Result<Resp, AppError>> + Send + 'c>>;
 
@@ -34,7 +52,7 @@ fn fingerprint(method: &str, request: &impl Message) -> String {
 pub async fn execute<Req, Resp, F>(
     db: &DatabaseConnection,
     method: &'static str,
-    request_id: Uuid,
+    request_id: RequestId,
     request: &Req,
     operation: F,
 ) -> Result<Resp, AppError>

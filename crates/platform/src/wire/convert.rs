@@ -6,14 +6,9 @@ use rust_decimal::Decimal;
 use trialops_proto::common::v1 as common;
 use uuid::Uuid;
 
+use crate::records::idempotency::RequestId;
 use crate::wire::error::Violation;
-
-fn violation(field: &str, description: impl Into<String>) -> Violation {
-    Violation {
-        field: field.to_owned(),
-        description: description.into(),
-    }
-}
+use crate::wire::fields::violation;
 
 /// A value a domain type parsed, or a violation naming `field` with the format it wants.
 pub fn parsed<T>(field: &str, result: Result<T, &'static str>) -> Result<T, Violation> {
@@ -31,14 +26,14 @@ pub fn at_most(field: &str, count: usize, max: usize) -> Result<(), Violation> {
 }
 
 /// A client-chosen request id: a UUID in its canonical text form.
-pub fn request_id(field: &str, text: &str) -> Result<Uuid, Violation> {
+pub fn request_id(field: &str, text: &str) -> Result<RequestId, Violation> {
     if text.is_empty() {
         return Err(violation(
             field,
             "required: a UUID chosen by the client for this operation",
         ));
     }
-    Uuid::parse_str(text).map_err(|_| {
+    Uuid::parse_str(text).map(RequestId::new).map_err(|_| {
         violation(
             field,
             "must be a UUID, for example 0f8fad5b-d9cb-469f-a165-70867728950e",
@@ -85,6 +80,22 @@ pub fn date(field: &str, value: Option<&common::Date>) -> Result<NaiveDate, Viol
             format!("{}-{:02}-{:02} is not a calendar date", d.year, d.month, d.day),
         )
     })
+}
+
+/// The latest date a site may give for something that has happened: tomorrow in UTC, since a
+/// site's local date may be one day ahead of UTC's.
+pub fn latest_site_date() -> NaiveDate {
+    let today = crate::clock::now().date_naive();
+    today.checked_add_days(chrono::Days::new(1)).unwrap_or(today)
+}
+
+/// A calendar date on which something happened at a site: not after [`latest_site_date`].
+pub fn past_date(field: &str, value: Option<&common::Date>) -> Result<NaiveDate, Violation> {
+    let date = date(field, value)?;
+    if date > latest_site_date() {
+        return Err(violation(field, "must not be in the future"));
+    }
+    Ok(date)
 }
 
 /// The wire form of a date.

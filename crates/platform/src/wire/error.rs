@@ -228,6 +228,18 @@ impl From<AppError> for Status {
     }
 }
 
+impl From<Violation> for Violations {
+    fn from(v: Violation) -> Self {
+        Violations(vec![v])
+    }
+}
+
+impl From<Violations> for AppError {
+    fn from(bad: Violations) -> Self {
+        AppError::InvalidArgument(bad.0)
+    }
+}
+
 /// Collects field violations so one response names every bad field.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<Violation>);
@@ -246,13 +258,6 @@ impl Violations {
         });
     }
 
-    /// Records a violation unless `ok`.
-    pub fn check(&mut self, ok: bool, field: impl Into<String>, description: impl Into<String>) {
-        if !ok {
-            self.add(field, description);
-        }
-    }
-
     /// Keeps the value of a conversion, or records its violation.
     pub fn take<T>(&mut self, result: Result<T, Violation>) -> Option<T> {
         match result {
@@ -264,22 +269,24 @@ impl Violations {
         }
     }
 
-    /// `Err(InvalidArgument)` if anything was recorded.
-    pub fn finish(self) -> Result<(), AppError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::InvalidArgument(self.0))
-        }
+    /// Appends the violations of `other`.
+    pub fn extend(&mut self, other: Violations) {
+        self.0.extend(other.0);
     }
 
-    /// The error for what was recorded (for a `let … else` after [`Violations::take`]).
-    pub fn into_error(self) -> AppError {
-        if self.0.is_empty() {
-            AppError::internal(anyhow::anyhow!("a conversion failed without recording a violation"))
-        } else {
-            AppError::InvalidArgument(self.0)
-        }
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The recorded violations, in order.
+    pub fn into_list(self) -> Vec<Violation> {
+        self.0
+    }
+
+    /// `Ok(value)` if nothing was recorded, else these violations (a field parsed in parts).
+    pub fn or<T>(self, value: T) -> Result<T, Violations> {
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 
@@ -292,7 +299,7 @@ mod tests {
         let mut v = Violations::new();
         v.add("request_id", "must be a UUID");
         v.add("values[2].decimal_value", "not a decimal");
-        let status: Status = v.into_error().into();
+        let status: Status = AppError::from(v).into();
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let fields: Vec<_> = details
@@ -337,7 +344,7 @@ mod tests {
                 format!("unknown variable \"{}\"", "é".repeat(500)),
             );
         }
-        let status: Status = v.into_error().into();
+        let status: Status = AppError::from(v).into();
         let details = status.get_error_details();
         let listed = details
             .bad_request()

@@ -3,4 +3,5 @@
 
 pub mod convert;
 pub mod error;
+pub mod fields;
 pub mod pagination;

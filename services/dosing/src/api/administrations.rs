@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Days, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
@@ -18,7 +18,9 @@ use trialops_domain::identifiers::SiteCode;
 use trialops_domain::protocol::Protocol;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
+use trialops_platform::wire::fields::{AllFields, Field, ensure, required, violation};
+use trialops_platform::wire::{convert as wire, pagination};
+use trialops_platform::{AppError, Violations, records::idempotency};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert};
@@ -34,22 +36,11 @@ pub(super) async fn list(
 ) -> Result<pb::ListAdministrationsResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
-    let from = v.take(wire::date("from_date", req.from_date.as_ref()));
-    let to = v.take(wire::date("to_date", req.to_date.as_ref()));
-    if let (Some(from), Some(to)) = (from, to) {
-        v.check(to >= from, "to_date", "must not be before from_date");
-        v.check(
-            (to - from).num_days() < MAX_RANGE_DAYS,
-            "to_date",
-            format!("the range is at most {MAX_RANGE_DAYS} days"),
-        );
-    }
-    let (Some(from), Some(to)) = (from, to) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (_, (from, to)) = (
+        wire::parsed("site_code", SiteCode::parse(&req.site_code)),
+        worklist_range(&req),
+    )
+        .all()?;
     call.require_own_site("site_code", &req.site_code)?;
     let scope = format!("administrations|{}|{from}|{to}", req.site_code);
     let page = pagination::page(req.page_size, &req.page_token, &scope)?;
@@ -65,6 +56,25 @@ pub(super) async fn list(
     })
 }
 
+/// A worklist's dates: from and to, at most [`MAX_RANGE_DAYS`] apart.
+fn worklist_range(req: &pb::ListAdministrationsRequest) -> Field<(NaiveDate, NaiveDate)> {
+    let (from, to) = (
+        wire::date("from_date", req.from_date.as_ref()),
+        wire::date("to_date", req.to_date.as_ref()),
+    )
+        .collect()?;
+    (
+        ensure(to >= from, "to_date", "must not be before from_date"),
+        ensure(
+            (to - from).num_days() < MAX_RANGE_DAYS,
+            "to_date",
+            format!("the range is at most {MAX_RANGE_DAYS} days"),
+        ),
+    )
+        .collect()?;
+    Ok((from, to))
+}
+
 /// A checked recording.
 struct Recording {
     status: pb::AdministrationStatus,
@@ -75,67 +85,90 @@ struct Recording {
     correction: Option<(i32, String)>,
 }
 
-fn check(req: &pb::RecordAdministrationRequest, v: &mut Violations) -> Option<Recording> {
-    let status = pb::AdministrationStatus::try_from(req.status).ok().filter(|s| {
-        matches!(
-            s,
-            pb::AdministrationStatus::Given
-                | pb::AdministrationStatus::PartiallyGiven
-                | pb::AdministrationStatus::Held
-                | pb::AdministrationStatus::NotGiven
-        )
-    });
-    if status.is_none() {
-        v.add("status", "one of GIVEN, PARTIALLY_GIVEN, HELD, NOT_GIVEN");
-    }
-    let status = status?;
-    let given = matches!(
-        status,
-        pb::AdministrationStatus::Given | pb::AdministrationStatus::PartiallyGiven
-    );
-    let (actual, started_at, ended_at) = if given {
-        let actual = v.take(wire::decimal_in(
-            "actual_dose",
-            req.actual_dose.as_ref(),
-            Decimal::new(1, 4),
-            Decimal::from(100_000),
-            "units",
-        ));
-        let started = v.take(wire::timestamp("started_at", req.started_at.as_ref()));
-        let ended = v.take(wire::timestamp("ended_at", req.ended_at.as_ref()));
-        if let (Some(s), Some(e)) = (started, ended) {
-            v.check(e >= s, "ended_at", "must not be before started_at");
-        }
-        (actual, started, ended)
-    } else {
-        v.check(
-            req.actual_dose.is_none(),
-            "actual_dose",
-            "only for GIVEN or PARTIALLY_GIVEN",
+impl TryFrom<&pb::RecordAdministrationRequest> for Recording {
+    type Error = Violations;
+
+    /// The recording, or a violation naming each bad field.
+    fn try_from(req: &pb::RecordAdministrationRequest) -> Field<Recording> {
+        let status = pb::AdministrationStatus::try_from(req.status)
+            .ok()
+            .filter(|s| {
+                matches!(
+                    s,
+                    pb::AdministrationStatus::Given
+                        | pb::AdministrationStatus::PartiallyGiven
+                        | pb::AdministrationStatus::Held
+                        | pb::AdministrationStatus::NotGiven
+                )
+            })
+            .ok_or_else(|| violation("status", "one of GIVEN, PARTIALLY_GIVEN, HELD, NOT_GIVEN"))?;
+        let given = matches!(
+            status,
+            pb::AdministrationStatus::Given | pb::AdministrationStatus::PartiallyGiven
         );
-        (None, None, None)
-    };
-    let reason = if status == pb::AdministrationStatus::Given {
-        req.reason.trim().to_owned()
-    } else {
-        v.take(wire::text("reason", &req.reason, 1000)).unwrap_or_default()
-    };
-    let correction = match (req.etag.is_empty(), req.correction_reason.trim().is_empty()) {
-        (true, true) => None,
-        _ => {
-            let version = v.take(wire::etag("etag", &req.etag));
-            let why = v.take(wire::text("correction_reason", &req.correction_reason, 1000));
-            Some((version?, why?))
-        }
-    };
-    Some(Recording {
-        status,
-        actual,
-        started_at,
-        ended_at,
-        reason,
-        correction,
-    })
+        let delivery = if given {
+            delivery(req)
+        } else {
+            ensure(
+                req.actual_dose.is_none(),
+                "actual_dose",
+                "only for GIVEN or PARTIALLY_GIVEN",
+            )
+            .map(|()| None)
+            .map_err(Violations::from)
+        };
+        let reason = if status == pb::AdministrationStatus::Given {
+            Ok(req.reason.trim().to_owned())
+        } else {
+            wire::text("reason", &req.reason, 1000)
+        };
+        let correction = match (req.etag.is_empty(), req.correction_reason.trim().is_empty()) {
+            (true, true) => Ok(None),
+            _ => (
+                wire::etag("etag", &req.etag),
+                wire::text("correction_reason", &req.correction_reason, 1000),
+            )
+                .collect()
+                .map(Some),
+        };
+        let (delivery, reason, correction) = (delivery, reason, correction).collect()?;
+        let (actual, started_at, ended_at) = match delivery {
+            Some((actual, (started, ended))) => (Some(actual), Some(started), Some(ended)),
+            None => (None, None, None),
+        };
+        Ok(Recording {
+            status,
+            actual,
+            started_at,
+            ended_at,
+            reason,
+            correction,
+        })
+    }
+}
+
+/// When an administration started and ended.
+type Period = (DateTime<Utc>, DateTime<Utc>);
+
+/// What was given: the dose and when its administration started and ended.
+fn delivery(req: &pb::RecordAdministrationRequest) -> Field<Option<(Decimal, Period)>> {
+    let actual = wire::decimal_in(
+        "actual_dose",
+        req.actual_dose.as_ref(),
+        Decimal::new(1, 4),
+        Decimal::from(100_000),
+        "units",
+    );
+    let times = (
+        wire::timestamp("started_at", req.started_at.as_ref()),
+        wire::timestamp("ended_at", req.ended_at.as_ref()),
+    )
+        .collect()
+        .and_then(|(started, ended)| {
+            ensure(ended >= started, "ended_at", "must not be before started_at")?;
+            Ok((started, ended))
+        });
+    (actual, times).collect().map(Some)
 }
 
 pub(super) async fn record(
@@ -144,14 +177,12 @@ pub(super) async fn record(
 ) -> Result<pb::RecordAdministrationResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.administration_id.is_empty(), "administration_id", "required");
-    let recording = check(&req, &mut v);
-    let (Some(request_id), Some(rec)) = (request_id, recording) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _, rec) = (
+        wire::request_id("request_id", &req.request_id),
+        required("administration_id", &req.administration_id),
+        Recording::try_from(&req),
+    )
+        .all()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
     if let Some(found) = administration::find(&api.db, &req.administration_id).await? {
         call.require_visible(&found.site_code, "administration", &found.administration_id)?;

@@ -17,11 +17,15 @@ use trialops_domain::dosing::cycle::{
     PreviousCycle, StartRefusal, calendar, check_start, implausible_changes, unmet_start_criteria,
 };
 use trialops_domain::dosing::dose::{Body, daily_dose};
+use trialops_domain::identifiers::SubjectId;
 use trialops_domain::protocol::{Agent, Protocol, TreatmentRules};
+use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
 use trialops_platform::records::database::begin_write;
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::convert as wire;
+use trialops_platform::wire::fields::{AllFields, ensure, required};
 use trialops_proto::dosing::v1 as pb;
 use uuid::Uuid;
 
@@ -32,8 +36,8 @@ use crate::store::{administration, cycle, dose, plan, plan_agent, start_attempt}
 /// A StartCycle request, parsed: every field present, valid and typed. Physical limits bound
 /// the measurements: outside them a value is a typing or unit error, never a patient.
 struct StartCycle {
-    request_id: Uuid,
-    subject_id: String,
+    request_id: RequestId,
+    subject_id: SubjectId,
     number: i32,
     start_date: NaiveDate,
     height_cm: Decimal,
@@ -47,54 +51,47 @@ struct StartCycle {
 impl StartCycle {
     /// The command, or INVALID_ARGUMENT naming every bad field.
     fn parse(req: &pb::StartCycleRequest) -> Result<StartCycle, AppError> {
-        let mut v = Violations::new();
-        let request_id = v.take(wire::request_id("request_id", &req.request_id));
-        v.check(!req.subject_id.is_empty(), "subject_id", "required");
-        v.check(req.cycle_number >= 1, "cycle_number", "must be 1 or more");
-        let start_date = v.take(wire::date("planned_start_date", req.planned_start_date.as_ref()));
-        let mut measure = |field: &str, value, min, max, unit| v.take(wire::decimal_in(field, value, min, max, unit));
-        let height = measure(
-            "height_cm",
-            req.height_cm.as_ref(),
-            Decimal::from(30),
-            Decimal::from(250),
-            "cm",
-        );
-        let weight = measure(
-            "weight_kg",
-            req.weight_kg.as_ref(),
-            Decimal::new(5, 1),
-            Decimal::from(250),
-            "kg",
-        );
-        let anc = measure(
-            "anc_per_ul",
-            req.anc_per_ul.as_ref(),
-            Decimal::ZERO,
-            Decimal::from(100_000),
-            "/uL",
-        );
-        let platelets_max = Decimal::from(2_000_000);
-        let platelets = measure(
-            "platelets_per_ul",
-            req.platelets_per_ul.as_ref(),
-            Decimal::ZERO,
-            platelets_max,
-            "/uL",
-        );
-        let measured_at = v.take(wire::timestamp("measured_at", req.measured_at.as_ref()));
-        let (Some(request_id), Some(start_date), Some(measured_at)) = (request_id, start_date, measured_at) else {
-            return Err(v.into_error());
-        };
-        let (Some(height_cm), Some(weight_kg), Some(anc_per_ul), Some(platelets_per_ul)) =
-            (height, weight, anc, platelets)
-        else {
-            return Err(v.into_error());
-        };
-        v.finish()?;
+        let measure = |field: &str, value, min, max, unit| wire::decimal_in(field, value, min, max, unit);
+        let (request_id, subject_id, (), start_date, height_cm, weight_kg, anc_per_ul, platelets_per_ul, measured_at) =
+            (
+                wire::request_id("request_id", &req.request_id),
+                wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+                ensure(req.cycle_number >= 1, "cycle_number", "must be 1 or more"),
+                wire::date("planned_start_date", req.planned_start_date.as_ref()),
+                measure(
+                    "height_cm",
+                    req.height_cm.as_ref(),
+                    Decimal::from(30),
+                    Decimal::from(250),
+                    "cm",
+                ),
+                measure(
+                    "weight_kg",
+                    req.weight_kg.as_ref(),
+                    Decimal::new(5, 1),
+                    Decimal::from(250),
+                    "kg",
+                ),
+                measure(
+                    "anc_per_ul",
+                    req.anc_per_ul.as_ref(),
+                    Decimal::ZERO,
+                    Decimal::from(100_000),
+                    "/uL",
+                ),
+                measure(
+                    "platelets_per_ul",
+                    req.platelets_per_ul.as_ref(),
+                    Decimal::ZERO,
+                    Decimal::from(2_000_000),
+                    "/uL",
+                ),
+                wire::timestamp("measured_at", req.measured_at.as_ref()),
+            )
+                .all()?;
         Ok(StartCycle {
             request_id,
-            subject_id: req.subject_id.clone(),
+            subject_id,
             number: req.cycle_number,
             start_date,
             height_cm,
@@ -147,7 +144,7 @@ async fn refuse_unmet_counts(
     let detail = detail.join("; ");
     let attempt = start_attempt::Model {
         request_id: command.request_id.to_string(),
-        subject_id: command.subject_id.clone(),
+        subject_id: command.subject_id.to_string(),
         cycle_number: command.number,
         planned_start_date: command.start_date,
         anc_per_ul: wire::to_stored(command.anc_per_ul),
@@ -206,7 +203,7 @@ async fn start_in(
     let (doses, active) = prescribe(&protocol, &plan, &agents, &command, &body)?;
     let record = cycle::Model {
         id: format!("{}|{}", command.subject_id, command.number),
-        subject_id: command.subject_id.clone(),
+        subject_id: command.subject_id.to_string(),
         cycle_number: command.number,
         start_date: command.start_date,
         height_cm: wire::to_stored(command.height_cm),
@@ -319,7 +316,7 @@ fn prescribe<'p>(
         })?;
         doses.push(dose::Model {
             id: format!("{}|{}|{}", command.subject_id, command.number, agent.id),
-            subject_id: command.subject_id.clone(),
+            subject_id: command.subject_id.to_string(),
             cycle_number: command.number,
             agent_id: agent.id.clone(),
             dose_level: pa.dose_level,
@@ -350,7 +347,7 @@ fn schedule(
             let dose = doses.iter().find(|d| d.agent_id == p.agent_id)?;
             Some(administration::Model {
                 administration_id: Uuid::new_v4().to_string(),
-                subject_id: subject.clone(),
+                subject_id: subject.to_string(),
                 site_code: plan.site_code.clone(),
                 cycle_number: number,
                 agent_id: p.agent_id.clone(),
@@ -410,10 +407,11 @@ pub(super) async fn get(
 ) -> Result<pb::GetCycleResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    v.check(req.cycle_number >= 1, "cycle_number", "must be 1 or more");
-    v.finish()?;
+    (
+        required("subject_id", &req.subject_id),
+        ensure(req.cycle_number >= 1, "cycle_number", "must be 1 or more"),
+    )
+        .all()?;
     if let Some(plan) = plan::find(&api.db, &req.subject_id).await? {
         call.require_visible(&plan.site_code, "cycle", &req.subject_id)?;
     }

@@ -12,7 +12,8 @@ use sea_orm::ConnectionTrait;
 use tonic::Request;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::wire::convert::to_decimal;
-use trialops_platform::{AppError, Violations, wire::convert as wire, wire::pagination};
+use trialops_platform::wire::fields::{AllFields, required};
+use trialops_platform::{AppError, wire::convert as wire, wire::pagination};
 use trialops_proto::dosing::v1 as pb;
 
 use super::DosingApi;
@@ -144,11 +145,11 @@ pub(super) async fn active(
 ) -> Result<pb::GetActiveTreatmentResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let on = v.take(wire::date("on_date", req.on_date.as_ref()));
-    let Some(on) = on else { return Err(v.into_error()) };
-    v.finish()?;
+    let (_, on) = (
+        required("subject_id", &req.subject_id),
+        wire::date("on_date", req.on_date.as_ref()),
+    )
+        .all()?;
     if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
         // Another site's subject reads as one without treatment.
         return Ok(pb::GetActiveTreatmentResponse::default());

@@ -11,10 +11,14 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::dosing::administration::AdministrationStatus;
 use trialops_domain::dosing::dose::{ModificationError, check_modification};
+use trialops_domain::identifiers::SubjectId;
 use trialops_domain::protocol::Protocol;
+use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::convert as wire;
+use trialops_platform::wire::fields::{AllFields, required};
 use trialops_proto::dosing::v1 as pb;
 
 use super::{DosingApi, convert, load_plan, protocol_agent};
@@ -32,13 +36,11 @@ pub(super) async fn create(
 ) -> Result<pb::CreateTreatmentPlanResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let Some(request_id) = request_id else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+    )
+        .all()?;
 
     let subject = api.enrollment.subject_on_therapy(&call, &req.subject_id).await?;
     let protocol = api.protocol(&subject.trial_id)?;
@@ -132,31 +134,30 @@ pub(super) async fn get(
     })
 }
 
-/// Common checks of a plan change: request id, subject, etag, agent, reason.
+/// What every plan change carries: request id, subject, etag, agent and reason.
 struct PlanChange {
-    request_id: uuid::Uuid,
+    request_id: RequestId,
     version: i32,
     reason: String,
 }
 
-fn check_change(
-    request_id: &str,
-    subject_id: &str,
-    etag: &str,
-    agent_id: &str,
-    reason: &str,
-    v: &mut Violations,
-) -> Option<PlanChange> {
-    let request_id = v.take(wire::request_id("request_id", request_id));
-    v.check(!subject_id.is_empty(), "subject_id", "required");
-    v.check(!agent_id.is_empty(), "agent_id", "required");
-    let version = v.take(wire::etag("etag", etag));
-    let reason = v.take(wire::text("reason", reason, 1000));
-    Some(PlanChange {
-        request_id: request_id?,
-        version: version?,
-        reason: reason?,
-    })
+impl PlanChange {
+    /// The common fields, or INVALID_ARGUMENT naming every bad one.
+    fn parse(request_id: &str, subject_id: &str, etag: &str, agent_id: &str, reason: &str) -> Result<Self, AppError> {
+        let (request_id, _, _, version, reason) = (
+            wire::request_id("request_id", request_id),
+            wire::parsed("subject_id", SubjectId::parse(subject_id)),
+            required("agent_id", agent_id),
+            wire::etag("etag", etag),
+            wire::text("reason", reason, 1000),
+        )
+            .all()?;
+        Ok(PlanChange {
+            request_id,
+            version,
+            reason,
+        })
+    }
 }
 
 /// ABORTED unless the plan is still at the version the caller read.
@@ -257,19 +258,7 @@ pub(super) async fn modify(
 ) -> Result<pb::ApplyDoseModificationResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let checked = check_change(
-        &req.request_id,
-        &req.subject_id,
-        &req.etag,
-        &req.agent_id,
-        &req.reason,
-        &mut v,
-    );
-    let Some(checked) = checked else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let checked = PlanChange::parse(&req.request_id, &req.subject_id, &req.etag, &req.agent_id, &req.reason)?;
     if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
         return Err(super::no_plan(&req.subject_id));
     }
@@ -332,19 +321,7 @@ pub(super) async fn discontinue(
 ) -> Result<pb::DiscontinueAgentResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let checked = check_change(
-        &req.request_id,
-        &req.subject_id,
-        &req.etag,
-        &req.agent_id,
-        &req.reason,
-        &mut v,
-    );
-    let Some(checked) = checked else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let checked = PlanChange::parse(&req.request_id, &req.subject_id, &req.etag, &req.agent_id, &req.reason)?;
     if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
         return Err(super::no_plan(&req.subject_id));
     }

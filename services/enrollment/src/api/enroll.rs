@@ -15,13 +15,14 @@ use trialops_domain::identifiers::{self, ScreeningId, SiteCode};
 use trialops_domain::randomization::Sequence;
 use trialops_domain::strata::{self, stratum_key};
 use trialops_domain::subject::SubjectStatus;
+use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::{convert as wire, fields::AllFields};
 use trialops_proto::enrollment::v1 as pb;
-use uuid::Uuid;
 
-use super::parse::{check_consent, check_strata, require_accepted_version};
+use super::parse::{self, require_accepted_version};
 use super::{EnrollmentApi, convert, require_registered};
 use crate::error::Reason;
 use crate::store::{allocation, counter, screening, subject, trial_key};
@@ -29,7 +30,7 @@ use crate::trials::{Trial, Trials};
 
 /// An EnrollSubject request, parsed: every field present, valid and typed.
 struct Enroll {
-    request_id: Uuid,
+    request_id: RequestId,
     trial: Arc<Trial>,
     site: SiteCode,
     screening: ScreeningId,
@@ -41,31 +42,22 @@ struct Enroll {
 impl Enroll {
     /// The command, or INVALID_ARGUMENT naming every bad field.
     fn parse(req: &pb::EnrollSubjectRequest, trials: &Trials) -> Result<Enroll, AppError> {
-        let mut v = Violations::new();
-        let request_id = v.take(wire::request_id("request_id", &req.request_id));
-        let site = v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
-        let screening = v.take(wire::parsed("screening_id", ScreeningId::parse(&req.screening_id)));
-        let consent = check_consent(req.consent.as_ref(), &mut v);
-        let trial = if req.trial_id.is_empty() {
-            v.add("trial_id", "required");
-            None
-        } else {
-            Some(trials.get(&req.trial_id)?)
-        };
-        let strata = trial.as_ref().and_then(|t| check_strata(t, &req.strata, true, &mut v));
-        let (Some(request_id), Some(site), Some(screening), Some((signed_on, version)), Some(trial), Some(strata)) =
-            (request_id, site, screening, consent, trial, strata)
-        else {
-            return Err(v.into_error());
-        };
-        v.finish()?;
+        let trial = parse::trial(trials, &req.trial_id)?.and_then(|t| Ok((parse::strata(&t, &req.strata, true)?, t)));
+        let (request_id, site, screening, (consent_signed_on, consent_form_version), (strata, trial)) = (
+            wire::request_id("request_id", &req.request_id),
+            wire::parsed("site_code", SiteCode::parse(&req.site_code)),
+            wire::parsed("screening_id", ScreeningId::parse(&req.screening_id)),
+            parse::consent(req.consent.as_ref()),
+            trial,
+        )
+            .all()?;
         Ok(Enroll {
             request_id,
             trial,
             site,
             screening,
-            consent_signed_on: signed_on,
-            consent_form_version: version,
+            consent_signed_on,
+            consent_form_version,
             strata,
         })
     }

@@ -13,7 +13,6 @@ mod trials;
 
 use std::sync::Arc;
 
-use chrono::{Days, NaiveDate};
 use sea_orm::DatabaseConnection;
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_server::EnrollmentService;
@@ -34,13 +33,6 @@ impl EnrollmentApi {
     pub fn new(db: DatabaseConnection, trials: Arc<Trials>) -> Self {
         EnrollmentApi { db, trials }
     }
-}
-
-/// The latest date a site may record (dates are site-local; a site east of UTC may already be
-/// one day ahead).
-fn latest_site_date() -> NaiveDate {
-    let today = trialops_platform::clock::now().date_naive();
-    today.checked_add_days(Days::new(1)).unwrap_or(today)
 }
 
 /// FAILED_PRECONDITION `SITE_NOT_REGISTERED` unless the site is registered.

@@ -2,61 +2,56 @@
 //! CorrectSubject both take consent and strata): each part becomes a typed value or a violation
 //! naming its field.
 
+use std::sync::Arc;
+
 use trialops_domain::strata;
-use trialops_platform::{AppError, Violations, wire::convert as wire};
+use trialops_platform::wire::convert as wire;
+use trialops_platform::wire::fields::{AllFields, Field, violation};
+use trialops_platform::{AppError, Violations};
 use trialops_proto::enrollment::v1 as pb;
 
-use super::latest_site_date;
 use crate::error::Reason;
-use crate::trials::Trial;
+use crate::trials::{Trial, Trials};
 
 /// Most stratum values one request may carry.
 pub const MAX_STRATA: usize = 16;
 
-/// Converts request strata into `(factor, value)` entries and records their violations.
-pub(super) fn check_strata(
-    trial: &Trial,
-    values: &[pb::StratumValue],
-    complete: bool,
-    v: &mut Violations,
-) -> Option<strata::Strata> {
-    if let Err(too_many) = wire::at_most("strata", values.len(), MAX_STRATA) {
-        v.add(too_many.field, too_many.description);
-        return None;
-    }
+/// Request strata as checked `(factor, value)` entries, or a violation per bad entry.
+pub(super) fn strata(trial: &Trial, values: &[pb::StratumValue], complete: bool) -> Field<strata::Strata> {
+    wire::at_most("strata", values.len(), MAX_STRATA)?;
     let entries: Vec<_> = values.iter().map(|s| (s.factor_id.clone(), s.value.clone())).collect();
-    match strata::check(&trial.protocol, &entries, complete) {
-        Ok(checked) => Some(checked),
-        Err(problems) => {
-            for p in problems {
-                let field = match (p.index, p.on_factor) {
-                    (Some(i), true) => format!("strata[{i}].factor_id"),
-                    (Some(i), false) => format!("strata[{i}].value"),
-                    (None, _) => "strata".to_owned(),
-                };
-                v.add(field, p.message);
-            }
-            None
+    strata::check(&trial.protocol, &entries, complete).map_err(|problems| {
+        let mut v = Violations::new();
+        for p in problems {
+            let field = match (p.index, p.on_factor) {
+                (Some(i), true) => format!("strata[{i}].factor_id"),
+                (Some(i), false) => format!("strata[{i}].value"),
+                (None, _) => "strata".to_owned(),
+            };
+            v.add(field, p.message);
         }
-    }
+        v
+    })
 }
 
-/// Checks a consent's date and version; records violations.
-pub(super) fn check_consent(consent: Option<&pb::Consent>, v: &mut Violations) -> Option<(chrono::NaiveDate, String)> {
+/// A consent's signing date (not in the future) and form version.
+pub(super) fn consent(consent: Option<&pb::Consent>) -> Field<(chrono::NaiveDate, String)> {
     let Some(consent) = consent else {
-        v.add("consent", "required: the signed consent's date and form version");
-        return None;
+        return Err(violation("consent", "required: the signed consent's date and form version").into());
     };
-    let signed_on = v.take(wire::date("consent.signed_on", consent.signed_on.as_ref()));
-    if let Some(date) = signed_on {
-        v.check(
-            date <= latest_site_date(),
-            "consent.signed_on",
-            "must not be in the future",
-        );
+    (
+        wire::past_date("consent.signed_on", consent.signed_on.as_ref()),
+        wire::text("consent.form_version", &consent.form_version, 64),
+    )
+        .collect()
+}
+
+/// The trial a request names: `trial_id` required, then known (NOT_FOUND otherwise).
+pub(super) fn trial(trials: &Trials, trial_id: &str) -> Result<Field<Arc<Trial>>, AppError> {
+    if trial_id.is_empty() {
+        return Ok(Err(violation("trial_id", "required").into()));
     }
-    let version = v.take(wire::text("consent.form_version", &consent.form_version, 64));
-    Some((signed_on?, version?))
+    Ok(Ok(trials.get(trial_id)?))
 }
 
 /// FAILED_PRECONDITION unless the protocol accepts this consent form version.

@@ -9,11 +9,14 @@ use trialops_domain::eligibility::{self, InputPart};
 use trialops_domain::identifiers::{ScreeningId, SiteCode};
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::convert as wire;
+use trialops_platform::wire::fields::{AllFields, Field};
+use trialops_platform::{AppError, Violations};
 use trialops_proto::enrollment::v1 as pb;
 use uuid::Uuid;
 
-use super::{EnrollmentApi, convert, latest_site_date};
+use super::{EnrollmentApi, convert, parse};
 use crate::error::Reason;
 use crate::store::{screening, subject};
 use crate::trials::{Trial, Trials};
@@ -23,7 +26,7 @@ pub const MAX_SCREENING_VALUES: usize = 200;
 
 /// A ScreenSubject request, parsed: the candidate, the date and the protocol-checked values.
 struct Screen {
-    request_id: Uuid,
+    request_id: RequestId,
     trial: Arc<Trial>,
     site: SiteCode,
     screening: ScreeningId,
@@ -34,27 +37,15 @@ struct Screen {
 impl Screen {
     /// The command, or INVALID_ARGUMENT naming every bad field (each bad value by its index).
     fn parse(req: &pb::ScreenSubjectRequest, trials: &Trials) -> Result<Screen, AppError> {
-        let mut v = Violations::new();
-        let request_id = v.take(wire::request_id("request_id", &req.request_id));
-        let site = v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
-        let screening = v.take(wire::parsed("screening_id", ScreeningId::parse(&req.screening_id)));
-        let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
-        if let Some(date) = assessed_on {
-            v.check(date <= latest_site_date(), "assessed_on", "must not be in the future");
-        }
-        let trial = if req.trial_id.is_empty() {
-            v.add("trial_id", "required");
-            None
-        } else {
-            Some(trials.get(&req.trial_id)?)
-        };
-        let values = values(trial.as_deref(), &req.values, &mut v);
-        let (Some(request_id), Some(site), Some(screening), Some(assessed_on), Some(trial), Some(values)) =
-            (request_id, site, screening, assessed_on, trial, values)
-        else {
-            return Err(v.into_error());
-        };
-        v.finish()?;
+        let trial = parse::trial(trials, &req.trial_id)?;
+        let (request_id, site, screening, assessed_on, (trial, values)) = (
+            wire::request_id("request_id", &req.request_id),
+            wire::parsed("site_code", SiteCode::parse(&req.site_code)),
+            wire::parsed("screening_id", ScreeningId::parse(&req.screening_id)),
+            wire::past_date("assessed_on", req.assessed_on.as_ref()),
+            values(trial, &req.values),
+        )
+            .all()?;
         Ok(Screen {
             request_id,
             trial,
@@ -66,14 +57,24 @@ impl Screen {
     }
 }
 
-/// The screening values checked against the protocol (when the trial is known). Entries that
-/// fail conversion are reported first; the rest are checked with their original positions, so
-/// every bad entry is named once, by its own index.
-fn values(trial: Option<&Trial>, values: &[pb::ScreeningValue], v: &mut Violations) -> Option<eligibility::Values> {
-    v.take(wire::at_most("values", values.len(), MAX_SCREENING_VALUES))?;
-    let (positions, entries) = convert::screening_entries(values, v);
-    match eligibility::check_inputs(&trial?.protocol, &entries) {
-        Ok(values) => Some(values),
+/// The trial with its screening values checked against its protocol. Entries that fail
+/// conversion are reported first (also when the trial is not known); the rest are checked with
+/// their original positions, so every bad entry is named once, by its own index.
+fn values(trial: Field<Arc<Trial>>, values: &[pb::ScreeningValue]) -> Field<(Arc<Trial>, eligibility::Values)> {
+    let (trial, mut bad) = match trial {
+        Ok(trial) => (Some(trial), Violations::new()),
+        Err(bad) => (None, bad),
+    };
+    if let Err(too_many) = wire::at_most("values", values.len(), MAX_SCREENING_VALUES) {
+        bad.extend(too_many.into());
+        return Err(bad);
+    }
+    let (positions, entries) = convert::screening_entries(values, &mut bad);
+    let Some(trial) = trial else {
+        return Err(bad);
+    };
+    match eligibility::check_inputs(&trial.protocol, &entries) {
+        Ok(values) => bad.or((trial, values)),
         Err(problems) => {
             for p in problems {
                 let part = if p.part == InputPart::Variable {
@@ -81,9 +82,9 @@ fn values(trial: Option<&Trial>, values: &[pb::ScreeningValue], v: &mut Violatio
                 } else {
                     "value"
                 };
-                v.add(format!("values[{}].{part}", positions[p.index]), p.message);
+                bad.add(format!("values[{}].{part}", positions[p.index]), p.message);
             }
-            None
+            Err(bad)
         }
     }
 }

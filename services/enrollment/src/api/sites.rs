@@ -6,7 +6,8 @@ use tonic::Request;
 use trialops_domain::identifiers::SiteCode;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
+use trialops_platform::wire::{convert as wire, fields::AllFields, pagination};
+use trialops_platform::{AppError, records::idempotency};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, convert};
@@ -19,18 +20,15 @@ pub(super) async fn register(
 ) -> Result<pb::RegisterSiteResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.take(wire::parsed("site_code", SiteCode::parse(&req.site_code)));
-    let name = v.take(wire::text("name", &req.name, 200));
-    let (Some(request_id), Some(name)) = (request_id, name) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
-
+    let (request_id, site, name) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("site_code", SiteCode::parse(&req.site_code)),
+        wire::text("name", &req.name, 200),
+    )
+        .all()?;
     let audit_ctx = AuditContext::new(call, request_id);
     let record = site::Model {
-        site_code: req.site_code.clone(),
+        site_code: site.to_string(),
         name,
         registered_at: trialops_platform::clock::now().trunc_subsecs(6),
     };

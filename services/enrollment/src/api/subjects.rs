@@ -5,19 +5,22 @@ use std::sync::Arc;
 use chrono::{NaiveDate, SubsecRound};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
+use trialops_domain::identifiers::SubjectId;
 use trialops_domain::strata::{parse_stratum_key, stratum_key};
 use trialops_domain::subject::{StatusChangeRefusal, SubjectStatus, check_status_change};
+use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::fields::{self, AllFields, Field, violation};
+use trialops_platform::wire::{convert as wire, pagination};
 use trialops_proto::enrollment::v1 as pb;
 
-use super::parse::{check_consent, check_strata, require_accepted_version};
-use super::{EnrollmentApi, convert, latest_site_date};
+use super::parse::{self, require_accepted_version};
+use super::{EnrollmentApi, convert};
 use crate::error::Reason;
 use crate::store::subject;
 use crate::trials::Trial;
-use uuid::Uuid;
 
 async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
     subject::find(conn, subject_id)
@@ -105,26 +108,19 @@ pub(super) async fn list(
         return Err(AppError::invalid("trial_id", "required"));
     }
     let trial = api.trials.get(&req.trial_id)?;
-    let mut v = Violations::new();
-    if !req.arm_code.is_empty() {
-        v.check(
-            trial.protocol.arm(&req.arm_code).is_some(),
-            "arm_code",
-            "not an arm of this trial",
-        );
-    }
     if call.blinded_to_allocation() && !req.arm_code.is_empty() {
         return Err(AppError::PermissionDenied(
             "arm_code: central reviewers are blinded to allocation".into(),
         ));
     }
+    let known_arm = req.arm_code.is_empty() || trial.protocol.arm(&req.arm_code).is_some();
     let status = convert::status_from_proto(req.status);
-    v.check(
-        status.is_some() || req.status == pb::SubjectStatus::Unspecified as i32,
-        "status",
-        "not a SubjectStatus value",
-    );
-    v.finish()?;
+    let any_status = req.status == pb::SubjectStatus::Unspecified as i32;
+    (
+        fields::ensure(known_arm, "arm_code", "not an arm of this trial"),
+        fields::ensure(status.is_some() || any_status, "status", "not a SubjectStatus value"),
+    )
+        .all()?;
 
     let scope = format!(
         "subjects|{}|{}|{}|{}",
@@ -159,42 +155,37 @@ pub(super) async fn list(
 
 /// A ChangeSubjectStatus request, parsed.
 struct ChangeStatus {
-    request_id: Uuid,
-    subject_id: String,
+    request_id: RequestId,
+    subject_id: SubjectId,
     version: i32,
     to: SubjectStatus,
     reason: String,
     effective_on: NaiveDate,
 }
 
-impl ChangeStatus {
+impl TryFrom<&pb::ChangeSubjectStatusRequest> for ChangeStatus {
+    type Error = AppError;
+
     /// The command, or INVALID_ARGUMENT naming every bad field.
-    fn parse(req: &pb::ChangeSubjectStatusRequest) -> Result<ChangeStatus, AppError> {
-        let mut v = Violations::new();
-        let request_id = v.take(wire::request_id("request_id", &req.request_id));
-        v.check(!req.subject_id.is_empty(), "subject_id", "required");
-        let version = v.take(wire::etag("etag", &req.etag));
-        let to = convert::status_from_proto(req.new_status);
-        if to.is_none() {
-            v.add(
+    fn try_from(req: &pb::ChangeSubjectStatusRequest) -> Result<ChangeStatus, AppError> {
+        let to = convert::status_from_proto(req.new_status).ok_or_else(|| {
+            violation(
                 "new_status",
                 "required: one of ON_PROTOCOL_THERAPY, OFF_PROTOCOL_THERAPY, OFF_STUDY, WITHDRAWN",
-            );
-        }
-        let reason = v.take(wire::text("reason", &req.reason, 1000));
-        let effective_on = v.take(wire::date("effective_on", req.effective_on.as_ref()));
-        if let Some(date) = effective_on {
-            v.check(date <= latest_site_date(), "effective_on", "must not be in the future");
-        }
-        let (Some(request_id), Some(version), Some(to), Some(reason), Some(effective_on)) =
-            (request_id, version, to, reason, effective_on)
-        else {
-            return Err(v.into_error());
-        };
-        v.finish()?;
+            )
+        });
+        let (request_id, subject_id, version, to, reason, effective_on) = (
+            wire::request_id("request_id", &req.request_id),
+            wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+            wire::etag("etag", &req.etag),
+            to,
+            wire::text("reason", &req.reason, 1000),
+            wire::past_date("effective_on", req.effective_on.as_ref()),
+        )
+            .all()?;
         Ok(ChangeStatus {
             request_id,
-            subject_id: req.subject_id.clone(),
+            subject_id,
             version,
             to,
             reason,
@@ -209,9 +200,9 @@ pub(super) async fn change_status(
 ) -> Result<pb::ChangeSubjectStatusResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let command = ChangeStatus::parse(&req)?;
+    let command = ChangeStatus::try_from(&req)?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    let current = find(&api.db, &command.subject_id).await?;
+    let current = find(&api.db, command.subject_id.as_str()).await?;
     call.require_visible(&current.site_code, "subject", &current.subject_id)?;
     let visible = call.clone();
     let audit_ctx = AuditContext::new(call, command.request_id);
@@ -229,7 +220,7 @@ async fn change_status_in(
     audit_ctx: AuditContext,
     command: ChangeStatus,
 ) -> Result<pb::ChangeSubjectStatusResponse, AppError> {
-    let current = find(tx, &command.subject_id).await?;
+    let current = find(tx, command.subject_id.as_str()).await?;
     visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
     require_etag(&current, command.version)?;
     let from = current.status()?;
@@ -274,54 +265,29 @@ pub(super) async fn correct(
 ) -> Result<pb::CorrectSubjectResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let version = v.take(wire::etag("etag", &req.etag));
-    let reason = v.take(wire::text("reason", &req.reason, 1000));
-    let consent = req.consent.as_ref().map(|c| check_consent(Some(c), &mut v));
-    if req.consent.is_none() && req.strata.is_empty() {
-        v.add("consent", "set consent or strata: the values to correct");
-    }
-    let (Some(request_id), Some(version), Some(reason)) = (request_id, version, reason) else {
-        return Err(v.into_error());
-    };
-    // The trial is known only from the stored subject: read it before checking strata.
-    let current = if req.subject_id.is_empty() {
-        None
-    } else {
-        Some(find(&api.db, &req.subject_id).await?)
-    };
-    if let Some(c) = &current {
-        call.require_visible(&c.site_code, "subject", &c.subject_id)?;
-    }
-    let trial = match &current {
-        Some(c) => Some(api.trials.get(&c.trial_id)?),
-        None => None,
-    };
-    let corrected_strata = match &trial {
-        Some(t) if !req.strata.is_empty() => check_strata(t, &req.strata, false, &mut v),
-        _ => None,
-    };
-    let consent = match consent {
-        Some(Some(c)) => Some(c),
-        Some(None) => return Err(v.into_error()),
-        None => None,
-    };
-    let Some(trial) = trial else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    // What needs no stored data is checked first; strata need the subject's trial.
+    let (request_id, subject_id, version, reason, consent) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+        wire::etag("etag", &req.etag),
+        wire::text("reason", &req.reason, 1000),
+        corrected_consent(&req),
+    )
+        .all()?;
+    let current = find(&api.db, subject_id.as_str()).await?;
+    call.require_visible(&current.site_code, "subject", &current.subject_id)?;
+    let trial = api.trials.get(&current.trial_id)?;
+    let corrected = (!req.strata.is_empty()).then_some(req.strata.as_slice());
+    let strata = fields::optional(corrected, |s| parse::strata(&trial, s, false))?;
     if let Some((_, form_version)) = &consent {
         require_accepted_version(&trial, form_version)?;
     }
-
     let correction = Correction {
-        subject_id: req.subject_id.clone(),
+        subject_id,
         version,
         reason,
         consent,
-        strata: corrected_strata,
+        strata,
         trial,
     };
     let visible = call.clone();
@@ -333,9 +299,20 @@ pub(super) async fn correct(
     .await
 }
 
+/// The consent to correct, if any; without consent the request must correct strata.
+fn corrected_consent(req: &pb::CorrectSubjectRequest) -> Field<Option<(NaiveDate, String)>> {
+    match &req.consent {
+        Some(consent) => parse::consent(Some(consent)).map(Some),
+        None if req.strata.is_empty() => {
+            Err(violation("consent", "set consent or strata: the values to correct").into())
+        }
+        None => Ok(None),
+    }
+}
+
 /// A CorrectSubject request, parsed against the stored subject's trial.
 struct Correction {
-    subject_id: String,
+    subject_id: SubjectId,
     version: i32,
     reason: String,
     consent: Option<(NaiveDate, String)>,
@@ -351,7 +328,7 @@ async fn correct_in(
     audit_ctx: AuditContext,
     correction: Correction,
 ) -> Result<pb::CorrectSubjectResponse, AppError> {
-    let current = find(tx, &correction.subject_id).await?;
+    let current = find(tx, correction.subject_id.as_str()).await?;
     visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
     require_etag(&current, correction.version)?;
     let mut updated = current.clone();

@@ -4,7 +4,8 @@
 
 use rust_decimal::Decimal;
 use trialops_domain::outcomes::inrc::{self, Marrow, Metastases, Primary, Response};
-use trialops_platform::{AppError, Violations, wire::convert as wire};
+use trialops_platform::wire::fields::{self, AllFields, Field, ensure, violation};
+use trialops_platform::{AppError, Violation, Violations, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
 use crate::store::assessment;
@@ -34,83 +35,86 @@ pub(super) struct Measures {
     pub(super) marrow: Decimal,
 }
 
-pub(super) fn check_measures(req: &pb::RecordResponseAssessmentRequest, v: &mut Violations) -> Option<Measures> {
-    let mm = |field: &str, d: Option<&trialops_proto::common::v1::Decimal>, v: &mut Violations| {
-        v.take(wire::decimal_in(field, d, Decimal::ZERO, Decimal::from(1000), "mm"))
-    };
-    let primary = req.primary_tumour.clone();
-    let primary_mm = match &primary {
-        None => {
-            v.add(
+impl TryFrom<&pb::RecordResponseAssessmentRequest> for Measures {
+    type Error = Violations;
+
+    /// The measurements of an assessment, or a violation naming each bad one.
+    fn try_from(req: &pb::RecordResponseAssessmentRequest) -> Field<Measures> {
+        let primary = req.primary_tumour.as_ref();
+        let primary_mm = match primary {
+            None => Err(violation(
                 "primary_tumour",
                 "required (set not_involved when there was no primary at baseline)",
-            );
-            None
-        }
-        Some(p) if p.not_involved => None,
-        Some(p) => Some(mm(
-            "primary_tumour.longest_diameter_mm",
-            p.longest_diameter_mm.as_ref(),
-            v,
-        )?),
-    };
-    let mets = req.metastases.clone();
-    let (mets_sum, curie, skeletal) = match &mets {
-        None => {
-            v.add(
+            )),
+            Some(p) if p.not_involved => Ok(None),
+            Some(p) => millimetres("primary_tumour.longest_diameter_mm", p.longest_diameter_mm.as_ref()).map(Some),
+        };
+        let mets = req.metastases.as_ref();
+        let metastases = match mets {
+            None => Err(violation(
                 "metastases",
                 "required (set not_involved when there were none at baseline)",
-            );
-            (None, 0, 0)
-        }
-        Some(m) => {
-            let sum = if m.not_involved && m.sum_of_diameters_mm.is_none() {
-                None
-            } else {
-                Some(mm("metastases.sum_of_diameters_mm", m.sum_of_diameters_mm.as_ref(), v)?)
-            };
-            let scores = &m.curie_segment_scores;
-            v.check(
-                scores.is_empty() || (scores.len() == 10 && scores.iter().all(|s| (0..=3).contains(s))),
-                "metastases.curie_segment_scores",
-                "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3, or none",
-            );
-            let score = |segments: &[i32]| segments.iter().map(|s| (*s).clamp(0, 3) as u32).sum::<u32>();
-            (sum, score(scores), score(&scores[..scores.len().min(9)]))
-        }
+            )
+            .into()),
+            Some(m) => metastases(m),
+        };
+        let marrow = match &req.bone_marrow {
+            None => Err(violation("bone_marrow", "required")),
+            Some(b) => wire::decimal_in(
+                "bone_marrow.tumour_infiltration_percent",
+                b.tumour_infiltration_percent.as_ref(),
+                Decimal::ZERO,
+                Decimal::ONE_HUNDRED,
+                "%",
+            ),
+        };
+        let (primary_mm, (mets_sum, curie, skeletal, fdg), marrow) = (primary_mm, metastases, marrow).collect()?;
+        Ok(Measures {
+            primary_mm,
+            primary_avid: primary.is_some_and(|p| p.avid),
+            mets_sum,
+            mets_under_10: mets.is_some_and(|m| m.all_targets_under_10_mm),
+            curie,
+            skeletal,
+            fdg,
+            new_lesions: mets.is_some_and(|m| m.new_lesions),
+            marrow,
+        })
+    }
+}
+
+/// A measured length, 0 to 1000 mm.
+fn millimetres(field: &str, value: Option<&trialops_proto::common::v1::Decimal>) -> Result<Decimal, Violation> {
+    wire::decimal_in(field, value, Decimal::ZERO, Decimal::from(1000), "mm")
+}
+
+/// The metastases' sum of diameters, Curie score (total and skeletal) and FDG-avid lesions.
+fn metastases(m: &pb::Metastases) -> Field<(Option<Decimal>, u32, u32, Option<u32>)> {
+    let sum = if m.not_involved && m.sum_of_diameters_mm.is_none() {
+        Ok(None)
+    } else {
+        millimetres("metastases.sum_of_diameters_mm", m.sum_of_diameters_mm.as_ref()).map(Some)
     };
-    let fdg = mets.as_ref().and_then(|m| m.fdg_avid_lesions).and_then(|n| {
-        v.check(
-            (0..=1000).contains(&n),
-            "metastases.fdg_avid_lesions",
-            "0 to 1000 lesions",
-        );
-        u32::try_from(n).ok()
-    });
-    let marrow = match &req.bone_marrow {
-        None => {
-            v.add("bone_marrow", "required");
-            None
-        }
-        Some(b) => v.take(wire::decimal_in(
-            "bone_marrow.tumour_infiltration_percent",
-            b.tumour_infiltration_percent.as_ref(),
-            Decimal::ZERO,
-            Decimal::ONE_HUNDRED,
-            "%",
-        )),
-    };
-    Some(Measures {
-        primary_mm,
-        primary_avid: primary.is_some_and(|p| p.avid),
-        mets_sum,
-        mets_under_10: mets.as_ref().is_some_and(|m| m.all_targets_under_10_mm),
-        curie,
-        skeletal,
-        fdg,
-        new_lesions: mets.as_ref().is_some_and(|m| m.new_lesions),
-        marrow: marrow?,
-    })
+    let scores = &m.curie_segment_scores;
+    let (sum, (), fdg) = (
+        sum,
+        ensure(
+            scores.is_empty() || (scores.len() == 10 && scores.iter().all(|s| (0..=3).contains(s))),
+            "metastases.curie_segment_scores",
+            "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3, or none",
+        ),
+        fields::optional(m.fdg_avid_lesions, |n| {
+            ensure(
+                (0..=1000).contains(&n),
+                "metastases.fdg_avid_lesions",
+                "0 to 1000 lesions",
+            )?;
+            Ok::<_, Violation>(n.unsigned_abs())
+        }),
+    )
+        .collect()?;
+    let score = |segments: &[i32]| segments.iter().map(|s| (*s).clamp(0, 3) as u32).sum::<u32>();
+    Ok((sum, score(scores), score(&scores[..scores.len().min(9)]), fdg))
 }
 
 impl Measures {

@@ -2,9 +2,11 @@
 
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
+use trialops_domain::identifiers::SubjectId;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::wire::fields::{self, AllFields, ensure, violation};
+use trialops_platform::{AppError, records::idempotency, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
@@ -17,45 +19,34 @@ pub(super) async fn record(
 ) -> Result<pb::RecordFollowUpResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let last = v.take(wire::date("last_contact_on", req.last_contact_on.as_ref()));
     let status = match pb::VitalStatus::try_from(req.vital_status) {
-        Ok(pb::VitalStatus::Alive) => Some("alive"),
-        Ok(pb::VitalStatus::Dead) => Some("dead"),
-        _ => {
-            v.add("vital_status", "ALIVE or DEAD");
-            None
-        }
+        Ok(pb::VitalStatus::Alive) => Ok("alive"),
+        Ok(pb::VitalStatus::Dead) => Ok("dead"),
+        _ => Err(violation("vital_status", "ALIVE or DEAD")),
     };
-    let optional = |field: &str, d: Option<&trialops_proto::common::v1::Date>, v: &mut Violations| match d {
-        None => Some(None),
-        Some(d) => v.take(wire::date(field, Some(d))).map(Some),
-    };
-    let progression = optional("progression_on", req.progression_on.as_ref(), &mut v);
-    let malignancy = optional("second_malignancy_on", req.second_malignancy_on.as_ref(), &mut v);
-    let (Some(request_id), Some(last), Some(status), Some(progression), Some(malignancy)) =
-        (request_id, last, status, progression, malignancy)
-    else {
-        return Err(v.into_error());
-    };
-    v.check(
-        last <= trialops_platform::clock::now().date_naive() + chrono::Days::new(1),
-        "last_contact_on",
-        "must not be in the future",
-    );
-    v.check(
-        progression.is_none_or(|p| p <= last),
-        "progression_on",
-        "must not be after the last contact",
-    );
-    v.check(
-        malignancy.is_none_or(|m| m <= last),
-        "second_malignancy_on",
-        "must not be after the last contact",
-    );
-    v.finish()?;
+    let date = |field: &'static str| move |d| wire::date(field, Some(d));
+    let (request_id, _, last, status, progression, malignancy) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+        wire::past_date("last_contact_on", req.last_contact_on.as_ref()),
+        status,
+        fields::optional(req.progression_on.as_ref(), date("progression_on")),
+        fields::optional(req.second_malignancy_on.as_ref(), date("second_malignancy_on")),
+    )
+        .all()?;
+    (
+        ensure(
+            progression.is_none_or(|p| p <= last),
+            "progression_on",
+            "must not be after the last contact",
+        ),
+        ensure(
+            malignancy.is_none_or(|m| m <= last),
+            "second_malignancy_on",
+            "must not be after the last contact",
+        ),
+    )
+        .all()?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
     let enrolled = subject
         .enrolled_at

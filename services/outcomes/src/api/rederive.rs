@@ -8,7 +8,8 @@ use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire};
+use trialops_platform::wire::fields::{AllFields, ensure, required};
+use trialops_platform::{AppError, records::idempotency, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
@@ -23,20 +24,18 @@ pub(super) async fn reenter(
 ) -> Result<pb::ReenterCurieSegmentsResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.assessment_id.is_empty(), "assessment_id", "required");
     let scores = &req.curie_segment_scores;
-    v.check(
-        scores.len() == 10 && scores.iter().all(|s| (0..=3).contains(s)),
-        "curie_segment_scores",
-        "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3",
-    );
-    let reason = v.take(wire::text("reason", &req.reason, 1000));
-    let (Some(request_id), Some(reason)) = (request_id, reason) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _, (), reason) = (
+        wire::request_id("request_id", &req.request_id),
+        required("assessment_id", &req.assessment_id),
+        ensure(
+            scores.len() == 10 && scores.iter().all(|s| (0..=3).contains(s)),
+            "curie_segment_scores",
+            "10 Curie segment scores (9 skeletal + 1 soft tissue), each 0 to 3",
+        ),
+        wire::text("reason", &req.reason, 1000),
+    )
+        .all()?;
 
     let Some(target) = assessment::find(&api.db, &req.assessment_id).await? else {
         return Err(AppError::NotFound {

@@ -7,18 +7,38 @@
 
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
+use trialops_domain::identifiers::SubjectId;
 use trialops_domain::outcomes::inrc::{self, Response};
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
+use trialops_platform::wire::fields::{AllFields, Field, ensure, violation};
+use trialops_platform::{AppError, records::idempotency, wire::convert as wire, wire::pagination};
 use trialops_proto::enrollment::v1::Subject;
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
-use super::derivation::{Measures, check_measures, derive};
+use super::derivation::{Measures, derive};
 use super::{OutcomesApi, convert};
 use crate::error::Reason;
 use crate::store::{assessment, rederivation};
+
+/// The overall response an assessor sets instead of the derived one, with the reason, if any.
+fn overriding(req: &pb::RecordResponseAssessmentRequest) -> Field<Option<Response>> {
+    if req.override_overall_response == pb::Response::Unspecified as i32 {
+        return Ok(None);
+    }
+    let (to, ()) = (
+        convert::overall_from(req.override_overall_response)
+            .ok_or_else(|| violation("override_overall_response", "one of CR, PR, MR, SD, PD")),
+        ensure(
+            !req.override_reason.trim().is_empty(),
+            "override_reason",
+            "required with an override",
+        ),
+    )
+        .collect()?;
+    Ok(Some(to))
+}
 
 pub(super) async fn record(
     api: &OutcomesApi,
@@ -26,52 +46,30 @@ pub(super) async fn record(
 ) -> Result<pb::RecordResponseAssessmentResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.subject_id.is_empty(), "subject_id", "required");
-    let assessed_on = v.take(wire::date("assessed_on", req.assessed_on.as_ref()));
-    if let Some(date) = assessed_on {
-        // Site-local dates may be one day ahead of UTC.
-        let latest = trialops_platform::clock::now().date_naive() + chrono::Days::new(1);
-        v.check(date <= latest, "assessed_on", "must not be in the future");
-    }
-    v.check(
-        req.after_cycle >= 0,
-        "after_cycle",
-        "0 for the baseline, else the cycle the assessment follows",
-    );
     let assessor = match pb::Assessor::try_from(req.assessor) {
-        Ok(pb::Assessor::Site) => Some("site"),
-        Ok(pb::Assessor::CentralReview) => Some("central_review"),
-        _ => {
-            v.add("assessor", "SITE or CENTRAL_REVIEW");
-            None
-        }
+        Ok(pb::Assessor::Site) => Ok("site"),
+        Ok(pb::Assessor::CentralReview) => Ok("central_review"),
+        _ => Err(violation("assessor", "SITE or CENTRAL_REVIEW")),
     };
-    v.check(
-        req.criteria == pb::ResponseCriteria::Inrc2017 as i32,
-        "criteria",
-        "INRC_2017",
-    );
-    let measures = check_measures(&req, &mut v);
-    let override_to = if req.override_overall_response == pb::Response::Unspecified as i32 {
-        None
-    } else {
-        let to = convert::overall_from(req.override_overall_response);
-        v.check(to.is_some(), "override_overall_response", "one of CR, PR, MR, SD, PD");
-        v.check(
-            !req.override_reason.trim().is_empty(),
-            "override_reason",
-            "required with an override",
-        );
-        to
-    };
-    let (Some(request_id), Some(assessed_on), Some(assessor), Some(measures)) =
-        (request_id, assessed_on, assessor, measures)
-    else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _, assessed_on, (), assessor, (), measures, override_to) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+        wire::past_date("assessed_on", req.assessed_on.as_ref()),
+        ensure(
+            req.after_cycle >= 0,
+            "after_cycle",
+            "0 for the baseline, else the cycle the assessment follows",
+        ),
+        assessor,
+        ensure(
+            req.criteria == pb::ResponseCriteria::Inrc2017 as i32,
+            "criteria",
+            "INRC_2017",
+        ),
+        Measures::try_from(&req),
+        overriding(&req),
+    )
+        .all()?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
     let fdg_route = api.protocol(&subject.trial_id)?.outcomes.fdg_avid_lesion_route;
     if measures.fdg.is_some() && !fdg_route {

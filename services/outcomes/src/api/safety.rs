@@ -7,14 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
+use trialops_domain::identifiers::SubjectId;
 use trialops_domain::outcomes::safety::{self, Attribution, EventCourse, UpdateRefusal, update_course};
 use trialops_domain::protocol::{Protocol, ReportingStart, Seriousness};
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::{AppError, Violations, records::idempotency, wire::convert as wire, wire::pagination};
+use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::wire::fields::{self, AllFields, Field, ensure, required};
+use trialops_platform::wire::{convert as wire, pagination};
+use trialops_platform::{AppError, Violations};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
@@ -66,7 +70,7 @@ fn facts_of(event: &adverse_event::Model) -> Result<safety::EventFacts, AppError
 /// A RecordAdverseEvent request, parsed: the term, dates, attributions and seriousness, each
 /// checked (the subject and the grade are read from the request as sent).
 struct NewEvent {
-    request_id: Uuid,
+    request_id: RequestId,
     term: String,
     onset: chrono::NaiveDate,
     aware: chrono::DateTime<Utc>,
@@ -77,44 +81,18 @@ struct NewEvent {
 impl NewEvent {
     /// The command, or INVALID_ARGUMENT naming every bad field.
     fn parse(req: &pb::RecordAdverseEventRequest) -> Result<NewEvent, AppError> {
-        let mut v = Violations::new();
-        let request_id = v.take(wire::request_id("request_id", &req.request_id));
-        v.check(!req.subject_id.is_empty(), "subject_id", "required");
-        let term = v.take(wire::text("ctcae_term", &req.ctcae_term, 200));
-        v.check((1..=5).contains(&req.grade), "grade", "CTCAE grade 1 to 5");
-        let onset = v.take(wire::date("onset_on", req.onset_on.as_ref()));
-        let aware = v.take(wire::timestamp("site_aware_at", req.site_aware_at.as_ref()));
-        if let (Some(onset), Some(aware)) = (onset, aware) {
-            v.check(
-                aware.date_naive() >= onset - Duration::days(1),
-                "site_aware_at",
-                "must not be before the onset",
-            );
-        }
-        v.take(wire::at_most("attributions", req.attributions.len(), MAX_ATTRIBUTIONS));
-        v.take(wire::at_most("seriousness", req.seriousness.len(), MAX_SERIOUSNESS));
-        let mut attributions: Vec<(String, Attribution)> = Vec::new();
-        for (i, a) in req.attributions.iter().take(MAX_ATTRIBUTIONS).enumerate() {
-            match convert::attribution(a.attribution) {
-                Some(x) if !a.agent_id.is_empty() => attributions.push((a.agent_id.clone(), x)),
-                Some(_) => v.add(format!("attributions[{i}].agent_id"), "required"),
-                None => v.add(
-                    format!("attributions[{i}].attribution"),
-                    "one of UNRELATED, UNLIKELY, POSSIBLE, PROBABLE, DEFINITE",
-                ),
-            }
-        }
-        let mut seriousness = Vec::new();
-        for (i, s) in req.seriousness.iter().take(MAX_SERIOUSNESS).enumerate() {
-            match convert::seriousness(*s) {
-                Some(x) => seriousness.push(x),
-                None => v.add(format!("seriousness[{i}]"), "a seriousness criterion"),
-            }
-        }
-        let (Some(request_id), Some(term), Some(onset), Some(aware)) = (request_id, term, onset, aware) else {
-            return Err(v.into_error());
-        };
-        v.finish()?;
+        let (request_id, _, term, (), (onset, aware), (), (), attributions, seriousness) = (
+            wire::request_id("request_id", &req.request_id),
+            wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+            wire::text("ctcae_term", &req.ctcae_term, 200),
+            ensure((1..=5).contains(&req.grade), "grade", "CTCAE grade 1 to 5"),
+            onset_and_awareness(req),
+            wire::at_most("attributions", req.attributions.len(), MAX_ATTRIBUTIONS),
+            wire::at_most("seriousness", req.seriousness.len(), MAX_SERIOUSNESS),
+            attributions(req),
+            seriousness(req),
+        )
+            .all()?;
         Ok(NewEvent {
             request_id,
             term,
@@ -124,6 +102,48 @@ impl NewEvent {
             seriousness,
         })
     }
+}
+
+/// The onset date and when the site became aware (not before the onset's eve).
+fn onset_and_awareness(req: &pb::RecordAdverseEventRequest) -> Field<(NaiveDate, DateTime<Utc>)> {
+    let (onset, aware) = (
+        wire::date("onset_on", req.onset_on.as_ref()),
+        wire::timestamp("site_aware_at", req.site_aware_at.as_ref()),
+    )
+        .collect()?;
+    let after_onset = aware.date_naive() >= onset - Duration::days(1);
+    ensure(after_onset, "site_aware_at", "must not be before the onset")?;
+    Ok((onset, aware))
+}
+
+/// Each attribution's agent and causality (the first [`MAX_ATTRIBUTIONS`]).
+fn attributions(req: &pb::RecordAdverseEventRequest) -> Field<Vec<(String, Attribution)>> {
+    let mut bad = Violations::new();
+    let mut attributions = Vec::new();
+    for (i, a) in req.attributions.iter().take(MAX_ATTRIBUTIONS).enumerate() {
+        match convert::attribution(a.attribution) {
+            Some(x) if !a.agent_id.is_empty() => attributions.push((a.agent_id.clone(), x)),
+            Some(_) => bad.add(format!("attributions[{i}].agent_id"), "required"),
+            None => bad.add(
+                format!("attributions[{i}].attribution"),
+                "one of UNRELATED, UNLIKELY, POSSIBLE, PROBABLE, DEFINITE",
+            ),
+        }
+    }
+    bad.or(attributions)
+}
+
+/// The seriousness criteria met (the first [`MAX_SERIOUSNESS`]).
+fn seriousness(req: &pb::RecordAdverseEventRequest) -> Field<Vec<Seriousness>> {
+    let mut bad = Violations::new();
+    let mut seriousness = Vec::new();
+    for (i, s) in req.seriousness.iter().take(MAX_SERIOUSNESS).enumerate() {
+        match convert::seriousness(*s) {
+            Some(x) => seriousness.push(x),
+            None => bad.add(format!("seriousness[{i}]"), "a seriousness criterion"),
+        }
+    }
+    bad.or(seriousness)
 }
 
 pub(super) async fn record(
@@ -148,15 +168,14 @@ pub(super) async fn record(
         .find(|r| r.arm == subject.arm_code)
         .map(|r| r.agents.iter().map(|a| a.id.as_str()).collect())
         .unwrap_or_default();
-    let mut v = Violations::new();
+    let mut unknown = Violations::new();
     for (i, (agent, _)) in attributions.iter().enumerate() {
-        v.check(
-            agents.contains(&agent.as_str()),
-            format!("attributions[{i}].agent_id"),
-            format!("not an agent of arm {}", subject.arm_code),
-        );
+        if !agents.contains(&agent.as_str()) {
+            let why = format!("not an agent of arm {}", subject.arm_code);
+            unknown.add(format!("attributions[{i}].agent_id"), why);
+        }
     }
-    v.finish()?;
+    unknown.or(())?;
     let period_start = match protocol.outcomes.adverse_event_reporting_starts {
         ReportingStart::Enrollment => subject
             .enrolled_at
@@ -256,29 +275,24 @@ pub(super) async fn update(
 ) -> Result<pb::UpdateAdverseEventResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.adverse_event_id.is_empty(), "adverse_event_id", "required");
-    let version = v.take(wire::etag("etag", &req.etag));
-    v.check(
-        (0..=5).contains(&req.grade),
-        "grade",
-        "0 (unchanged) or a CTCAE grade 1 to 5",
-    );
-    let resolved = match &req.resolved_on {
-        None => None,
-        Some(d) => v.take(wire::date("resolved_on", Some(d))),
-    };
-    v.check(
-        req.grade != 0 || req.resolved_on.is_some(),
-        "grade",
-        "set grade or resolved_on",
-    );
-    let reason = v.take(wire::text("reason", &req.reason, 1000));
-    let (Some(request_id), Some(version), Some(reason)) = (request_id, version, reason) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _, version, (), resolved, (), reason) = (
+        wire::request_id("request_id", &req.request_id),
+        required("adverse_event_id", &req.adverse_event_id),
+        wire::etag("etag", &req.etag),
+        ensure(
+            (0..=5).contains(&req.grade),
+            "grade",
+            "0 (unchanged) or a CTCAE grade 1 to 5",
+        ),
+        fields::optional(req.resolved_on.as_ref(), |d| wire::date("resolved_on", Some(d))),
+        ensure(
+            req.grade != 0 || req.resolved_on.is_some(),
+            "grade",
+            "set grade or resolved_on",
+        ),
+        wire::text("reason", &req.reason, 1000),
+    )
+        .all()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
     if let Some(found) = adverse_event::find(&api.db, &req.adverse_event_id).await? {
         call.require_visible(&found.site_code, "adverse event", &found.adverse_event_id)?;
@@ -388,14 +402,12 @@ pub(super) async fn submitted(
 ) -> Result<pb::RecordReportSubmittedResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let mut v = Violations::new();
-    let request_id = v.take(wire::request_id("request_id", &req.request_id));
-    v.check(!req.obligation_id.is_empty(), "obligation_id", "required");
-    let at = v.take(wire::timestamp("submitted_at", req.submitted_at.as_ref()));
-    let (Some(request_id), Some(at)) = (request_id, at) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    let (request_id, _, at) = (
+        wire::request_id("request_id", &req.request_id),
+        required("obligation_id", &req.obligation_id),
+        wire::timestamp("submitted_at", req.submitted_at.as_ref()),
+    )
+        .all()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
     if let Some(found) = obligation::find(&api.db, &req.obligation_id).await? {
         call.require_visible(&found.site_code, "reporting obligation", &found.obligation_id)?;

@@ -9,6 +9,7 @@ use trialops_domain::outcomes::inrc::Response;
 use trialops_domain::outcomes::simon::{self, Interim};
 use trialops_domain::outcomes::survival::{Curve, kaplan_meier, log_rank};
 use trialops_platform::identity::auth::CallContext;
+use trialops_platform::wire::fields::{AllFields, violation};
 use trialops_platform::{AppError, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 
@@ -48,20 +49,17 @@ pub(super) async fn simon_design(
     request: Request<pb::ComputeSimonDesignRequest>,
 ) -> Result<pb::ComputeSimonDesignResponse, AppError> {
     let req = request.into_inner();
-    let mut v = trialops_platform::Violations::new();
-    let mut read = |field: &str, d: Option<&trialops_proto::common::v1::Decimal>| {
-        v.take(wire::decimal(field, d)).and_then(|x| x.to_f64())
+    let read = |field: &str, d: Option<&trialops_proto::common::v1::Decimal>| {
+        let x = wire::decimal(field, d)?;
+        x.to_f64().ok_or_else(|| violation(field, "out of range"))
     };
     let (p0, p1, alpha, beta) = (
         read("p0", req.p0.as_ref()),
         read("p1", req.p1.as_ref()),
         read("alpha", req.alpha.as_ref()),
         read("beta", req.beta.as_ref()),
-    );
-    let (Some(p0), Some(p1), Some(alpha), Some(beta)) = (p0, p1, alpha, beta) else {
-        return Err(v.into_error());
-    };
-    v.finish()?;
+    )
+        .all()?;
     let unit = |x: f64| x > 0.0 && x < 1.0;
     if !(unit(p0) && unit(p1) && p0 < p1) {
         return Err(AppError::invalid("p1", "need 0 < p0 < p1 < 1"));
