@@ -100,10 +100,12 @@ trialops_platform::rpc_handlers! {
         start_cycle(pb::StartCycleRequest) -> pb::StartCycleResponse = cycles::start;
         get_cycle(pb::GetCycleRequest) -> pb::GetCycleResponse = cycles::get;
         list_administrations(pb::ListAdministrationsRequest) -> pb::ListAdministrationsResponse = administrations::list;
-        record_administration(pb::RecordAdministrationRequest) -> pb::RecordAdministrationResponse = administrations::record;
+        record_administration(pb::RecordAdministrationRequest) -> pb::RecordAdministrationResponse
+            = administrations::record;
         apply_dose_modification(pb::ApplyDoseModificationRequest) -> pb::ApplyDoseModificationResponse = plans::modify;
         discontinue_agent(pb::DiscontinueAgentRequest) -> pb::DiscontinueAgentResponse = plans::discontinue;
-        get_cumulative_exposure(pb::GetCumulativeExposureRequest) -> pb::GetCumulativeExposureResponse = exposure::cumulative;
+        get_cumulative_exposure(pb::GetCumulativeExposureRequest) -> pb::GetCumulativeExposureResponse
+            = exposure::cumulative;
         list_exposures(pb::ListExposuresRequest) -> pb::ListExposuresResponse = exposure::list;
         get_active_treatment(pb::GetActiveTreatmentRequest) -> pb::GetActiveTreatmentResponse = exposure::active;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;

@@ -57,9 +57,11 @@ trialops_platform::rpc_handlers! {
         enroll_subject(pb::EnrollSubjectRequest) -> pb::EnrollSubjectResponse = enroll::enroll;
         get_subject(pb::GetSubjectRequest) -> pb::GetSubjectResponse = subjects::get;
         list_subjects(pb::ListSubjectsRequest) -> pb::ListSubjectsResponse = subjects::list;
-        change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse = subjects::change_status;
+        change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse
+            = subjects::change_status;
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
-        get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse = allocation::summary;
+        get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse
+            = allocation::summary;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }

@@ -45,17 +45,22 @@ impl OutcomesApi {
 
 trialops_platform::rpc_handlers! {
     impl OutcomesService for OutcomesApi {
-        record_response_assessment(pb::RecordResponseAssessmentRequest) -> pb::RecordResponseAssessmentResponse = responses::record;
+        record_response_assessment(pb::RecordResponseAssessmentRequest) -> pb::RecordResponseAssessmentResponse
+            = responses::record;
         reenter_curie_segments(pb::ReenterCurieSegmentsRequest) -> pb::ReenterCurieSegmentsResponse = rederive::reenter;
-        list_response_assessments(pb::ListResponseAssessmentsRequest) -> pb::ListResponseAssessmentsResponse = responses::list;
+        list_response_assessments(pb::ListResponseAssessmentsRequest) -> pb::ListResponseAssessmentsResponse
+            = responses::list;
         record_adverse_event(pb::RecordAdverseEventRequest) -> pb::RecordAdverseEventResponse = safety::record;
         update_adverse_event(pb::UpdateAdverseEventRequest) -> pb::UpdateAdverseEventResponse = safety::update;
-        record_report_submitted(pb::RecordReportSubmittedRequest) -> pb::RecordReportSubmittedResponse = safety::submitted;
+        record_report_submitted(pb::RecordReportSubmittedRequest) -> pb::RecordReportSubmittedResponse
+            = safety::submitted;
         list_overdue_reports(pb::ListOverdueReportsRequest) -> pb::ListOverdueReportsResponse = safety::overdue;
         record_follow_up(pb::RecordFollowUpRequest) -> pb::RecordFollowUpResponse = followup::record;
         get_response_rate(pb::GetResponseRateRequest) -> pb::GetResponseRateResponse = statistics::response_rate;
-        compute_simon_design(pb::ComputeSimonDesignRequest) -> pb::ComputeSimonDesignResponse = statistics::simon_design;
-        evaluate_simon_interim(pb::EvaluateSimonInterimRequest) -> pb::EvaluateSimonInterimResponse = statistics::simon_interim;
+        compute_simon_design(pb::ComputeSimonDesignRequest) -> pb::ComputeSimonDesignResponse
+            = statistics::simon_design;
+        evaluate_simon_interim(pb::EvaluateSimonInterimRequest) -> pb::EvaluateSimonInterimResponse
+            = statistics::simon_interim;
         get_survival_analysis(pb::GetSurvivalAnalysisRequest) -> pb::GetSurvivalAnalysisResponse = statistics::survival;
         get_trial_report(pb::GetTrialReportRequest) -> pb::GetTrialReportResponse = report::trial_report;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
