@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use trialops_proto::dosing::v1 as dpb;
 
-use super::{Session, call, enum_value, request_id, words};
+use super::{Session, enum_value, request_id, words};
 use crate::api::{date, date_text, dec, text, timestamp};
 use crate::report::{say, table};
 
@@ -20,29 +20,28 @@ impl Plan {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let Plan { subject } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
-        let created = call(
-            token,
-            format!("planning the treatment of {subject}"),
-            dpb::CreateTreatmentPlanRequest {
-                request_id: request_id(),
-                subject_id: subject.clone(),
-            },
-            async |r| c.dosing.create_treatment_plan(r).await,
-        )
-        .await?;
-        out.show("trialops.dosing.v1.CreateTreatmentPlanResponse", &created, |r| {
-            let p = r.plan.clone().unwrap_or_default();
-            let agents: Vec<&str> = p.agents.iter().map(|a| a.agent_id.as_str()).collect();
-            say(format!(
-                "planned {} on arm {}: {}",
-                p.subject_id,
-                p.arm_code,
-                agents.join(", ")
-            ));
-        })
+        let created = session
+            .call(
+                format!("planning the treatment of {subject}"),
+                dpb::CreateTreatmentPlanRequest {
+                    request_id: request_id(),
+                    subject_id: subject.clone(),
+                },
+                async |c, r| c.dosing.create_treatment_plan(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.dosing.v1.CreateTreatmentPlanResponse", &created, |r| {
+                let p = r.plan.clone().unwrap_or_default();
+                let agents: Vec<&str> = p.agents.iter().map(|a| a.agent_id.as_str()).collect();
+                say(format!(
+                    "planned {} on arm {}: {}",
+                    p.subject_id,
+                    p.arm_code,
+                    agents.join(", ")
+                ));
+            })
     }
 }
 
@@ -92,52 +91,51 @@ impl StartCycle {
             measured_at,
             confirm_implausible,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let today = session.today;
-        let started = call(
-            token,
-            format!("starting cycle {cycle} of {subject}"),
-            dpb::StartCycleRequest {
-                request_id: request_id(),
-                subject_id: subject.clone(),
-                cycle_number: cycle,
-                planned_start_date: Some(date(start_date.unwrap_or(today))),
-                height_cm: dec(height_cm),
-                weight_kg: dec(weight_kg),
-                anc_per_ul: dec(anc),
-                platelets_per_ul: dec(platelets),
-                measured_at: Some(timestamp(measured_at.unwrap_or_else(Utc::now))),
-                confirm_implausible_measurements: confirm_implausible,
-            },
-            async |r| c.dosing.start_cycle(r).await,
-        )
-        .await?;
-        out.show("trialops.dosing.v1.StartCycleResponse", &started, |r| {
-            let cy = r.cycle.clone().unwrap_or_default();
-            say(format!(
-                "cycle {} of {} starts {} (BSA {} m2, {}; delay {} days)",
-                cy.cycle_number,
-                cy.subject_id,
-                date_text(cy.start_date.as_ref()),
-                text(cy.bsa_m2.as_ref()),
-                cy.bsa_formula,
-                cy.delay_days
-            ));
-            let mut t = table(&["agent", "level", "formula", "calculated", "dose", "unit"]);
-            for d in &cy.doses {
-                t.add_row(vec![
-                    d.agent_id.clone(),
-                    d.dose_level.to_string(),
-                    d.formula.clone(),
-                    text(d.calculated_dose.as_ref()),
-                    text(d.rounded_dose.as_ref()),
-                    d.dose_unit.clone(),
-                ]);
-            }
-            println!("{t}");
-        })
+        let started = session
+            .call(
+                format!("starting cycle {cycle} of {subject}"),
+                dpb::StartCycleRequest {
+                    request_id: request_id(),
+                    subject_id: subject.clone(),
+                    cycle_number: cycle,
+                    planned_start_date: Some(date(start_date.unwrap_or(today))),
+                    height_cm: dec(height_cm),
+                    weight_kg: dec(weight_kg),
+                    anc_per_ul: dec(anc),
+                    platelets_per_ul: dec(platelets),
+                    measured_at: Some(timestamp(measured_at.unwrap_or_else(Utc::now))),
+                    confirm_implausible_measurements: confirm_implausible,
+                },
+                async |c, r| c.dosing.start_cycle(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.dosing.v1.StartCycleResponse", &started, |r| {
+                let cy = r.cycle.clone().unwrap_or_default();
+                say(format!(
+                    "cycle {} of {} starts {} (BSA {} m2, {}; delay {} days)",
+                    cy.cycle_number,
+                    cy.subject_id,
+                    date_text(cy.start_date.as_ref()),
+                    text(cy.bsa_m2.as_ref()),
+                    cy.bsa_formula,
+                    cy.delay_days
+                ));
+                let mut t = table(&["agent", "level", "formula", "calculated", "dose", "unit"]);
+                for d in &cy.doses {
+                    t.add_row(vec![
+                        d.agent_id.clone(),
+                        d.dose_level.to_string(),
+                        d.formula.clone(),
+                        text(d.calculated_dose.as_ref()),
+                        text(d.rounded_dose.as_ref()),
+                        d.dose_unit.clone(),
+                    ]);
+                }
+                println!("{t}");
+            })
     }
 }
 
@@ -175,17 +173,15 @@ impl Worklist {
             agent,
             ids,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let today = session.today;
         let from = from.unwrap_or(today);
         let wanted = |a: &dpb::Administration| {
             subject.as_ref().is_none_or(|s| *s == a.subject_id) && agent.as_ref().is_none_or(|g| *g == a.agent_id)
         };
         let all = dpb::ListAdministrationsResponse {
-            administrations: c
-                .worklist(token, &site, from, to.unwrap_or(from))
+            administrations: session
+                .clients
+                .worklist(&session.token, &site, from, to.unwrap_or(from))
                 .await?
                 .into_iter()
                 .filter(wanted)
@@ -198,34 +194,36 @@ impl Worklist {
             }
             return Ok(());
         }
-        out.show("trialops.dosing.v1.ListAdministrationsResponse", &all, |r| {
-            let mut t = table(&[
-                "date",
-                "subject",
-                "cycle",
-                "day",
-                "agent",
-                "dose",
-                "status",
-                "administration",
-            ]);
-            for a in &r.administrations {
-                let status = dpb::AdministrationStatus::try_from(a.status)
-                    .map(|x| words(x.as_str_name(), "ADMINISTRATION_STATUS_"))
-                    .unwrap_or_default();
-                t.add_row(vec![
-                    date_text(a.planned_on.as_ref()),
-                    a.subject_id.clone(),
-                    a.cycle_number.to_string(),
-                    a.cycle_day.to_string(),
-                    a.agent_id.clone(),
-                    format!("{} {}", text(a.prescribed_dose.as_ref()), a.dose_unit),
-                    status,
-                    a.administration_id.clone(),
+        session
+            .out
+            .show("trialops.dosing.v1.ListAdministrationsResponse", &all, |r| {
+                let mut t = table(&[
+                    "date",
+                    "subject",
+                    "cycle",
+                    "day",
+                    "agent",
+                    "dose",
+                    "status",
+                    "administration",
                 ]);
-            }
-            println!("{t}");
-        })
+                for a in &r.administrations {
+                    let status = dpb::AdministrationStatus::try_from(a.status)
+                        .map(|x| words(x.as_str_name(), "ADMINISTRATION_STATUS_"))
+                        .unwrap_or_default();
+                    t.add_row(vec![
+                        date_text(a.planned_on.as_ref()),
+                        a.subject_id.clone(),
+                        a.cycle_number.to_string(),
+                        a.cycle_day.to_string(),
+                        a.agent_id.clone(),
+                        format!("{} {}", text(a.prescribed_dose.as_ref()), a.dose_unit),
+                        status,
+                        a.administration_id.clone(),
+                    ]);
+                }
+                println!("{t}");
+            })
     }
 }
 
@@ -263,41 +261,40 @@ impl Administer {
             ended_at,
             reason,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let status = enum_value("--status", "ADMINISTRATION_STATUS_", &status, |s| {
             dpb::AdministrationStatus::from_str_name(s).map(|v| v as i32)
         })?;
-        let recorded = call(
-            token,
-            format!("recording administration {administration}"),
-            dpb::RecordAdministrationRequest {
-                request_id: request_id(),
-                administration_id: administration.clone(),
-                status,
-                actual_dose: dose.and_then(dec),
-                started_at: started_at.map(timestamp),
-                ended_at: ended_at.map(timestamp),
-                reason,
-                ..Default::default()
-            },
-            async |r| c.dosing.record_administration(r).await,
-        )
-        .await?;
-        out.show("trialops.dosing.v1.RecordAdministrationResponse", &recorded, |r| {
-            let a = r.administration.clone().unwrap_or_default();
-            say(format!(
-                "recorded {} of {} cycle {}{}",
-                a.agent_id,
-                a.subject_id,
-                a.cycle_number,
-                if a.deviation_flagged {
-                    ": DEVIATION from the prescribed dose flagged"
-                } else {
-                    ""
-                }
-            ));
-        })
+        let recorded = session
+            .call(
+                format!("recording administration {administration}"),
+                dpb::RecordAdministrationRequest {
+                    request_id: request_id(),
+                    administration_id: administration.clone(),
+                    status,
+                    actual_dose: dose.and_then(dec),
+                    started_at: started_at.map(timestamp),
+                    ended_at: ended_at.map(timestamp),
+                    reason,
+                    ..Default::default()
+                },
+                async |c, r| c.dosing.record_administration(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.dosing.v1.RecordAdministrationResponse", &recorded, |r| {
+                let a = r.administration.clone().unwrap_or_default();
+                say(format!(
+                    "recorded {} of {} cycle {}{}",
+                    a.agent_id,
+                    a.subject_id,
+                    a.cycle_number,
+                    if a.deviation_flagged {
+                        ": DEVIATION from the prescribed dose flagged"
+                    } else {
+                        ""
+                    }
+                ));
+            })
     }
 }

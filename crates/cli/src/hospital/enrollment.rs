@@ -6,8 +6,8 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
 
-use super::{Session, call, name, pair, request_id, words};
-use crate::api::{date, date_text, text, with_token};
+use super::{Session, name, pair, request_id, words};
+use crate::api::{date, date_text, text};
 use crate::report::{say, table};
 
 /// Register a site (administrator).
@@ -25,24 +25,23 @@ impl RegisterSite {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let RegisterSite { site, name } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
-        let registered = call(
-            token,
-            format!("registering {site}"),
-            epb::RegisterSiteRequest {
-                request_id: request_id(),
-                site_code: site.clone(),
-                name,
-            },
-            async |r| c.enrollment.register_site(r).await,
-        )
-        .await?;
-        out.show("trialops.enrollment.v1.RegisterSiteResponse", &registered, |r| {
-            let s = r.site.clone().unwrap_or_default();
-            say(format!("registered site {}", s.site_code));
-        })
+        let registered = session
+            .call(
+                format!("registering {site}"),
+                epb::RegisterSiteRequest {
+                    request_id: request_id(),
+                    site_code: site.clone(),
+                    name,
+                },
+                async |c, r| c.enrollment.register_site(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.RegisterSiteResponse", &registered, |r| {
+                let s = r.site.clone().unwrap_or_default();
+                say(format!("registered site {}", s.site_code));
+            })
     }
 }
 
@@ -58,19 +57,16 @@ impl Trial {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let Trial { trial } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
-        let t = call(
-            token,
-            format!("reading trial {trial}"),
-            epb::GetTrialRequest {
-                trial_id: trial.clone(),
-            },
-            async |r| c.enrollment.get_trial(r).await,
-        )
-        .await?;
-        out.show("trialops.enrollment.v1.GetTrialResponse", &t, |t| {
+        let t = session
+            .call(
+                format!("reading trial {trial}"),
+                epb::GetTrialRequest {
+                    trial_id: trial.clone(),
+                },
+                async |c, r| c.enrollment.get_trial(r).await,
+            )
+            .await?;
+        session.out.show("trialops.enrollment.v1.GetTrialResponse", &t, |t| {
             let t = t.trial.clone().unwrap_or_default();
             let summary = t.summary.unwrap_or_default();
             say(format!("{} {}", summary.trial_id, summary.title));
@@ -138,22 +134,19 @@ impl Screen {
             assessed_on,
             trial,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let today = session.today;
         // The trial says which kind each variable is.
-        let definition = call(
-            token,
-            format!("reading trial {trial}"),
-            epb::GetTrialRequest {
-                trial_id: trial.clone(),
-            },
-            async |r| c.enrollment.get_trial(r).await,
-        )
-        .await?
-        .trial
-        .unwrap_or_default();
+        let definition = session
+            .call(
+                format!("reading trial {trial}"),
+                epb::GetTrialRequest {
+                    trial_id: trial.clone(),
+                },
+                async |c, r| c.enrollment.get_trial(r).await,
+            )
+            .await?
+            .trial
+            .unwrap_or_default();
         let mut answers = Vec::new();
         for entry in &values {
             let (id, value) = pair("--value", entry)?;
@@ -179,37 +172,39 @@ impl Screen {
                 value: Some(value),
             });
         }
-        let screened = call(
-            token,
-            format!("screening {screening_id}"),
-            epb::ScreenSubjectRequest {
-                request_id: request_id(),
-                trial_id: trial,
-                site_code: site,
-                screening_id: screening_id.clone(),
-                assessed_on: Some(date(assessed_on.unwrap_or(today))),
-                values: answers,
-            },
-            async |r| c.enrollment.screen_subject(r).await,
-        )
-        .await?;
-        out.show("trialops.enrollment.v1.ScreenSubjectResponse", &screened, |r| {
-            let s = r.screening.clone().unwrap_or_default();
-            say(format!(
-                "{} attempt {}: {}",
-                s.screening_id,
-                s.attempt,
-                if s.eligible { "ELIGIBLE" } else { "NOT ELIGIBLE" }
-            ));
-            let mut t = table(&["criterion", "outcome", "detail"]);
-            for c in &s.criteria {
-                let outcome = epb::CriterionOutcome::try_from(c.outcome)
-                    .map(|o| words(o.as_str_name(), "CRITERION_OUTCOME_"))
-                    .unwrap_or_default();
-                t.add_row(vec![c.criterion_id.clone(), outcome, c.detail.clone()]);
-            }
-            println!("{t}");
-        })
+        let screened = session
+            .call(
+                format!("screening {screening_id}"),
+                epb::ScreenSubjectRequest {
+                    request_id: request_id(),
+                    trial_id: trial,
+                    site_code: site,
+                    screening_id: screening_id.clone(),
+                    assessed_on: Some(date(assessed_on.unwrap_or(today))),
+                    values: answers,
+                },
+                async |c, r| c.enrollment.screen_subject(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.ScreenSubjectResponse", &screened, |r| {
+                let s = r.screening.clone().unwrap_or_default();
+                say(format!(
+                    "{} attempt {}: {}",
+                    s.screening_id,
+                    s.attempt,
+                    if s.eligible { "ELIGIBLE" } else { "NOT ELIGIBLE" }
+                ));
+                let mut t = table(&["criterion", "outcome", "detail"]);
+                for c in &s.criteria {
+                    let outcome = epb::CriterionOutcome::try_from(c.outcome)
+                        .map(|o| words(o.as_str_name(), "CRITERION_OUTCOME_"))
+                        .unwrap_or_default();
+                    t.add_row(vec![c.criterion_id.clone(), outcome, c.detail.clone()]);
+                }
+                println!("{t}");
+            })
     }
 }
 
@@ -247,9 +242,6 @@ impl Enroll {
             strata,
             trial,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let strata = strata
             .iter()
             .map(|s| {
@@ -259,27 +251,29 @@ impl Enroll {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let enrolled = call(
-            token,
-            format!("enrolling {screening_id}"),
-            epb::EnrollSubjectRequest {
-                request_id: request_id(),
-                trial_id: trial,
-                site_code: site,
-                screening_id: screening_id.clone(),
-                consent: Some(epb::Consent {
-                    signed_on: Some(date(consent_signed_on)),
-                    form_version: consent_form,
-                }),
-                strata,
-            },
-            async |r| c.enrollment.enroll_subject(r).await,
-        )
-        .await?;
-        out.show("trialops.enrollment.v1.EnrollSubjectResponse", &enrolled, |r| {
-            let s = r.subject.clone().unwrap_or_default();
-            say(format!("enrolled {} on arm {}", s.subject_id, s.arm_code));
-        })
+        let enrolled = session
+            .call(
+                format!("enrolling {screening_id}"),
+                epb::EnrollSubjectRequest {
+                    request_id: request_id(),
+                    trial_id: trial,
+                    site_code: site,
+                    screening_id: screening_id.clone(),
+                    consent: Some(epb::Consent {
+                        signed_on: Some(date(consent_signed_on)),
+                        form_version: consent_form,
+                    }),
+                    strata,
+                },
+                async |c, r| c.enrollment.enroll_subject(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.EnrollSubjectResponse", &enrolled, |r| {
+                let s = r.subject.clone().unwrap_or_default();
+                say(format!("enrolled {} on arm {}", s.subject_id, s.arm_code));
+            })
     }
 }
 
@@ -294,125 +288,115 @@ impl Subject {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let Subject { subject_id } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
-        let subject = call(
-            token,
-            format!("reading {subject_id}"),
-            epb::GetSubjectRequest {
-                subject_id: subject_id.clone(),
-            },
-            async |r| c.enrollment.get_subject(r).await,
-        )
-        .await?;
-        let plan = c
-            .dosing
-            .get_treatment_plan(with_token(
-                dpb::GetTreatmentPlanRequest {
+        let subject = session
+            .call(
+                format!("reading {subject_id}"),
+                epb::GetSubjectRequest {
                     subject_id: subject_id.clone(),
                 },
-                token,
-            )?)
-            .await
-            .ok()
-            .and_then(|r| r.into_inner().plan);
-        let assessments = c
-            .outcomes
-            .list_response_assessments(with_token(
-                opb::ListResponseAssessmentsRequest {
-                    subject_id: subject_id.clone(),
-                    ..Default::default()
-                },
-                token,
-            )?)
-            .await
-            .map(tonic::Response::into_inner)
-            .unwrap_or_default();
-        if out.json {
+                async |c, r| c.enrollment.get_subject(r).await,
+            )
+            .await?;
+        // Dosing's and outcomes' views are shown when the caller may read them.
+        let plan = dpb::GetTreatmentPlanRequest {
+            subject_id: subject_id.clone(),
+        };
+        let plan = session.call("", plan, async |c, r| c.dosing.get_treatment_plan(r).await);
+        let plan = plan.await.ok().and_then(|r| r.plan);
+        let assessments = opb::ListResponseAssessmentsRequest {
+            subject_id: subject_id.clone(),
+            ..Default::default()
+        };
+        let assessments = session.call("", assessments, async |c, r| {
+            c.outcomes.list_response_assessments(r).await
+        });
+        let assessments = assessments.await.unwrap_or_default();
+        if session.out.json {
             // Each service's view of the subject.
             let plan = plan.map(|p| dpb::GetTreatmentPlanResponse { plan: Some(p) });
             let view = serde_json::json!({
-                "enrollment": out.to_json("trialops.enrollment.v1.GetSubjectResponse", &subject)?["subject"],
+                "enrollment": session.out.to_json("trialops.enrollment.v1.GetSubjectResponse", &subject)?["subject"],
                 "dosing": match &plan {
-                    Some(p) => out.to_json("trialops.dosing.v1.GetTreatmentPlanResponse", p)?["plan"].clone(),
+                    Some(p) => session.out.to_json("trialops.dosing.v1.GetTreatmentPlanResponse", p)?["plan"].clone(),
                     None => serde_json::Value::Null,
                 },
-                "outcomes": out.to_json("trialops.outcomes.v1.ListResponseAssessmentsResponse", &assessments)?,
+                "outcomes": session.out.to_json("trialops.outcomes.v1.ListResponseAssessmentsResponse", &assessments)?,
             });
             println!("{}", serde_json::to_string_pretty(&view)?);
             return Ok(());
         }
-        out.show("trialops.enrollment.v1.GetSubjectResponse", &subject, |r| {
-            let s = r.subject.clone().unwrap_or_default();
-            let status = epb::SubjectStatus::try_from(s.status)
-                .map(|x| words(x.as_str_name(), "SUBJECT_STATUS_"))
-                .unwrap_or_default();
-            let mut t = table(&["subject", "site", "arm", "status", "strata"]);
-            let strata: Vec<String> = s
-                .strata
-                .iter()
-                .map(|v| format!("{}={}", v.factor_id, v.value))
-                .collect();
-            t.add_row(vec![
-                s.subject_id.clone(),
-                s.site_code.clone(),
-                s.arm_code.clone(),
-                status,
-                strata.join(", "),
-            ]);
-            println!("{t}");
-            if let Some(p) = &plan {
-                let mut t = table(&["agent", "dose level", "protocol dose", "route", "days", "discontinued"]);
-                for a in &p.agents {
-                    let basis = match dpb::DoseBasis::try_from(a.basis) {
-                        Ok(dpb::DoseBasis::PerM2) => "/m2",
-                        Ok(dpb::DoseBasis::PerKg) => "/kg",
-                        _ => "",
-                    };
-                    let days: Vec<String> = a.cycle_days.iter().map(i32::to_string).collect();
-                    t.add_row(vec![
-                        a.agent_id.clone(),
-                        a.dose_level.to_string(),
-                        format!("{} {}{basis}", text(a.protocol_dose.as_ref()), a.dose_unit),
-                        a.route.clone(),
-                        days.join(","),
-                        if a.discontinued {
-                            a.discontinued_reason.clone()
+        session
+            .out
+            .show("trialops.enrollment.v1.GetSubjectResponse", &subject, |r| {
+                let s = r.subject.clone().unwrap_or_default();
+                let status = epb::SubjectStatus::try_from(s.status)
+                    .map(|x| words(x.as_str_name(), "SUBJECT_STATUS_"))
+                    .unwrap_or_default();
+                let mut t = table(&["subject", "site", "arm", "status", "strata"]);
+                let strata: Vec<String> = s
+                    .strata
+                    .iter()
+                    .map(|v| format!("{}={}", v.factor_id, v.value))
+                    .collect();
+                t.add_row(vec![
+                    s.subject_id.clone(),
+                    s.site_code.clone(),
+                    s.arm_code.clone(),
+                    status,
+                    strata.join(", "),
+                ]);
+                println!("{t}");
+                if let Some(p) = &plan {
+                    let mut t = table(&["agent", "dose level", "protocol dose", "route", "days", "discontinued"]);
+                    for a in &p.agents {
+                        let basis = match dpb::DoseBasis::try_from(a.basis) {
+                            Ok(dpb::DoseBasis::PerM2) => "/m2",
+                            Ok(dpb::DoseBasis::PerKg) => "/kg",
+                            _ => "",
+                        };
+                        let days: Vec<String> = a.cycle_days.iter().map(i32::to_string).collect();
+                        t.add_row(vec![
+                            a.agent_id.clone(),
+                            a.dose_level.to_string(),
+                            format!("{} {}{basis}", text(a.protocol_dose.as_ref()), a.dose_unit),
+                            a.route.clone(),
+                            days.join(","),
+                            if a.discontinued {
+                                a.discontinued_reason.clone()
+                            } else {
+                                String::new()
+                            },
+                        ]);
+                    }
+                    say(format!(
+                        "treatment: {} of {} cycles started",
+                        p.cycles_started, p.maximum_cycles
+                    ));
+                    println!("{t}");
+                }
+                if !assessments.assessments.is_empty() {
+                    let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
+                    for a in &assessments.assessments {
+                        let assessor = opb::Assessor::try_from(a.assessor)
+                            .map(|x| words(x.as_str_name(), "ASSESSOR_"))
+                            .unwrap_or_default();
+                        let on = date_text(a.assessed_on.as_ref());
+                        let overall = if a.after_cycle == 0 {
+                            "(baseline)".to_owned()
                         } else {
-                            String::new()
-                        },
-                    ]);
-                }
-                say(format!(
-                    "treatment: {} of {} cycles started",
-                    p.cycles_started, p.maximum_cycles
-                ));
-                println!("{t}");
-            }
-            if !assessments.assessments.is_empty() {
-                let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
-                for a in &assessments.assessments {
-                    let assessor = opb::Assessor::try_from(a.assessor)
-                        .map(|x| words(x.as_str_name(), "ASSESSOR_"))
-                        .unwrap_or_default();
-                    let on = date_text(a.assessed_on.as_ref());
-                    let overall = if a.after_cycle == 0 {
-                        "(baseline)".to_owned()
-                    } else {
-                        name(a.overall_response)
+                            name(a.overall_response)
+                        };
+                        t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
+                    }
+                    println!("{t}");
+                    let only_baselines = assessments.assessments.iter().all(|a| a.after_cycle == 0);
+                    let best = match assessments.best_central_response {
+                        0 if only_baselines => "none yet: only a baseline".to_owned(),
+                        0 => "none yet: no central review after the baseline".to_owned(),
+                        best => name(best),
                     };
-                    t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
+                    say(format!("best central-review response: {best}"));
                 }
-                println!("{t}");
-                let only_baselines = assessments.assessments.iter().all(|a| a.after_cycle == 0);
-                let best = match assessments.best_central_response {
-                    0 if only_baselines => "none yet: only a baseline".to_owned(),
-                    0 => "none yet: no central review after the baseline".to_owned(),
-                    best => name(best),
-                };
-                say(format!("best central-review response: {best}"));
-            }
-        })
+            })
     }
 }

@@ -157,18 +157,20 @@ impl Session {
     }
 }
 
-/// Sends `message` with the caller's `token` through `send` (one client method); a refusal
-/// names `action`. Every command's call goes through here.
-async fn call<Req, Resp>(
-    token: &str,
-    action: impl Into<String>,
-    message: Req,
-    send: impl AsyncFnOnce(tonic::Request<Req>) -> Result<tonic::Response<Resp>, tonic::Status>,
-) -> anyhow::Result<Resp> {
-    Ok(send(with_token(message, token)?).await.doing(action)?)
+impl Session {
+    /// Sends `message` with the caller's token through `send` (one client method); a refusal
+    /// names `action`. Every command's call goes through here.
+    async fn call<Req, Resp>(
+        &mut self,
+        action: impl Into<String>,
+        message: Req,
+        send: impl AsyncFnOnce(&mut Clients, tonic::Request<Req>) -> Result<tonic::Response<Resp>, tonic::Status>,
+    ) -> anyhow::Result<Resp> {
+        let request = with_token(message, &self.token)?;
+        Ok(send(&mut self.clients, request).await.doing(action)?)
+    }
 }
 
-/// A new request id: each command is one logical operation.
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

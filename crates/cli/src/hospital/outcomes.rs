@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use trialops_proto::outcomes::v1 as opb;
 
-use super::{Session, call, enum_value, name, pair, print_obligations, request_id};
+use super::{Session, enum_value, name, pair, print_obligations, request_id};
 use crate::api::{date, dec, timestamp};
 use crate::report::say;
 
@@ -66,49 +66,46 @@ impl Response {
             marrow_percent,
             assessed_on,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let today = session.today;
         let assessor = match assessor.as_str() {
             "site" => opb::Assessor::Site,
             "central" => opb::Assessor::CentralReview,
             other => anyhow::bail!("--assessor {other:?}: site or central"),
         };
-        let recorded = call(
-            token,
-            format!("recording the assessment of {subject}"),
-            opb::RecordResponseAssessmentRequest {
-                request_id: request_id(),
-                subject_id: subject.clone(),
-                assessed_on: Some(date(assessed_on.unwrap_or(today))),
-                after_cycle,
-                assessor: assessor as i32,
-                criteria: opb::ResponseCriteria::Inrc2017 as i32,
-                primary_tumour: Some(opb::PrimaryTumour {
-                    longest_diameter_mm: dec(primary_mm),
-                    avid: primary_avid,
-                    not_involved: false,
-                }),
-                metastases: Some(opb::Metastases {
-                    sum_of_diameters_mm: dec(metastases_mm),
-                    curie_segment_scores: curie,
-                    new_lesions,
-                    not_involved: false,
-                    all_targets_under_10_mm,
-                    fdg_avid_lesions: fdg_lesions,
-                }),
-                bone_marrow: Some(opb::BoneMarrow {
-                    tumour_infiltration_percent: dec(marrow_percent),
-                    not_involved: false,
-                }),
-                override_overall_response: 0,
-                override_reason: String::new(),
-            },
-            async |r| c.outcomes.record_response_assessment(r).await,
-        )
-        .await?;
-        out.show(
+        let recorded = session
+            .call(
+                format!("recording the assessment of {subject}"),
+                opb::RecordResponseAssessmentRequest {
+                    request_id: request_id(),
+                    subject_id: subject.clone(),
+                    assessed_on: Some(date(assessed_on.unwrap_or(today))),
+                    after_cycle,
+                    assessor: assessor as i32,
+                    criteria: opb::ResponseCriteria::Inrc2017 as i32,
+                    primary_tumour: Some(opb::PrimaryTumour {
+                        longest_diameter_mm: dec(primary_mm),
+                        avid: primary_avid,
+                        not_involved: false,
+                    }),
+                    metastases: Some(opb::Metastases {
+                        sum_of_diameters_mm: dec(metastases_mm),
+                        curie_segment_scores: curie,
+                        new_lesions,
+                        not_involved: false,
+                        all_targets_under_10_mm,
+                        fdg_avid_lesions: fdg_lesions,
+                    }),
+                    bone_marrow: Some(opb::BoneMarrow {
+                        tumour_infiltration_percent: dec(marrow_percent),
+                        not_involved: false,
+                    }),
+                    override_overall_response: 0,
+                    override_reason: String::new(),
+                },
+                async |c, r| c.outcomes.record_response_assessment(r).await,
+            )
+            .await?;
+        session.out.show(
             "trialops.outcomes.v1.RecordResponseAssessmentResponse",
             &recorded,
             |r| {
@@ -170,9 +167,6 @@ impl AdverseEvent {
             attributions,
             seriousness,
         } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let attributions = attributions
             .iter()
             .map(|a| {
@@ -194,33 +188,35 @@ impl AdverseEvent {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let recorded = call(
-            token,
-            format!("recording an adverse event of {subject}"),
-            opb::RecordAdverseEventRequest {
-                request_id: request_id(),
-                subject_id: subject.clone(),
-                ctcae_term: term,
-                grade,
-                onset_on: Some(date(onset)),
-                site_aware_at: Some(timestamp(aware_at.unwrap_or_else(Utc::now))),
-                attributions,
-                seriousness,
-            },
-            async |r| c.outcomes.record_adverse_event(r).await,
-        )
-        .await?;
-        out.show("trialops.outcomes.v1.RecordAdverseEventResponse", &recorded, |r| {
-            let e = r.adverse_event.clone().unwrap_or_default();
-            say(format!(
-                "recorded {} grade {} ({}) for {}",
-                e.ctcae_term,
-                e.grade,
-                if e.expected { "expected" } else { "unexpected" },
-                e.subject_id
-            ));
-            print_obligations(&e.obligations);
-        })
+        let recorded = session
+            .call(
+                format!("recording an adverse event of {subject}"),
+                opb::RecordAdverseEventRequest {
+                    request_id: request_id(),
+                    subject_id: subject.clone(),
+                    ctcae_term: term,
+                    grade,
+                    onset_on: Some(date(onset)),
+                    site_aware_at: Some(timestamp(aware_at.unwrap_or_else(Utc::now))),
+                    attributions,
+                    seriousness,
+                },
+                async |c, r| c.outcomes.record_adverse_event(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.outcomes.v1.RecordAdverseEventResponse", &recorded, |r| {
+                let e = r.adverse_event.clone().unwrap_or_default();
+                say(format!(
+                    "recorded {} grade {} ({}) for {}",
+                    e.ctcae_term,
+                    e.grade,
+                    if e.expected { "expected" } else { "unexpected" },
+                    e.subject_id
+                ));
+                print_obligations(&e.obligations);
+            })
     }
 }
 
@@ -236,36 +232,35 @@ impl Overdue {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let Overdue { within_hours } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
         let mut page_token = String::new();
         let mut all = opb::ListOverdueReportsResponse::default();
         loop {
-            let page = call(
-                token,
-                "listing overdue reports",
-                opb::ListOverdueReportsRequest {
-                    due_within_hours: within_hours,
-                    page_size: 500,
-                    page_token: page_token.clone(),
-                },
-                async |r| c.outcomes.list_overdue_reports(r).await,
-            )
-            .await?;
+            let page = session
+                .call(
+                    "listing overdue reports",
+                    opb::ListOverdueReportsRequest {
+                        due_within_hours: within_hours,
+                        page_size: 500,
+                        page_token: page_token.clone(),
+                    },
+                    async |c, r| c.outcomes.list_overdue_reports(r).await,
+                )
+                .await?;
             all.obligations.extend(page.obligations);
             if page.next_page_token.is_empty() {
                 break;
             }
             page_token = page.next_page_token;
         }
-        out.show("trialops.outcomes.v1.ListOverdueReportsResponse", &all, |r| {
-            if r.obligations.is_empty() {
-                say("no reports overdue");
-            } else {
-                print_obligations(&r.obligations);
-            }
-        })
+        session
+            .out
+            .show("trialops.outcomes.v1.ListOverdueReportsResponse", &all, |r| {
+                if r.obligations.is_empty() {
+                    say("no reports overdue");
+                } else {
+                    print_obligations(&r.obligations);
+                }
+            })
     }
 }
 
@@ -281,31 +276,30 @@ impl Report {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
         let Report { trial } = self;
-        let c = &mut session.clients;
-        let token = session.token.as_str();
-        let out = &session.out;
-        let report = call(
-            token,
-            format!("reading the report of {trial}"),
-            opb::GetTrialReportRequest {
-                trial_id: trial.clone(),
-                confidence_level: dec("0.95"),
-            },
-            async |r| c.outcomes.get_trial_report(r).await,
-        )
-        .await?;
-        let efs = call(
-            token,
-            format!("reading the survival analysis of {trial}"),
-            opb::GetSurvivalAnalysisRequest {
-                trial_id: trial.clone(),
-                endpoint: opb::SurvivalEndpoint::Efs as i32,
-            },
-            async |r| c.outcomes.get_survival_analysis(r).await,
-        )
-        .await?;
-        out.show("trialops.outcomes.v1.GetTrialReportResponse", &report, |r| {
-            crate::report::print(r, &efs);
-        })
+        let report = session
+            .call(
+                format!("reading the report of {trial}"),
+                opb::GetTrialReportRequest {
+                    trial_id: trial.clone(),
+                    confidence_level: dec("0.95"),
+                },
+                async |c, r| c.outcomes.get_trial_report(r).await,
+            )
+            .await?;
+        let efs = session
+            .call(
+                format!("reading the survival analysis of {trial}"),
+                opb::GetSurvivalAnalysisRequest {
+                    trial_id: trial.clone(),
+                    endpoint: opb::SurvivalEndpoint::Efs as i32,
+                },
+                async |c, r| c.outcomes.get_survival_analysis(r).await,
+            )
+            .await?;
+        session
+            .out
+            .show("trialops.outcomes.v1.GetTrialReportResponse", &report, |r| {
+                crate::report::print(r, &efs);
+            })
     }
 }
