@@ -168,6 +168,16 @@ pub fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// Asserts that `status` is a refusal with `code` and the ErrorInfo `reason`.
+#[track_caller]
+pub fn assert_refused(status: &tonic::Status, code: tonic::Code, reason: &str) {
+    assert_eq!(
+        (status.code(), self::reason(status).as_str()),
+        (code, reason),
+        "{status:?}"
+    );
+}
+
 /// An ErrorInfo metadata value of a status.
 pub fn metadata(status: &tonic::Status, key: &str) -> String {
     use tonic_types::StatusExt;

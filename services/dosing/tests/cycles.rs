@@ -44,10 +44,7 @@ async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
         .start_cycle(start(&plan.subject_id, 2, date(2026, 1, 26), "102", "16", "600"))
         .await
         .expect_err("started with ANC 600");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "CYCLE_START_CRITERIA_NOT_MET")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "CYCLE_START_CRITERIA_NOT_MET");
     assert_eq!(
         (
             metadata(&err, "anc_per_ul").as_str(),

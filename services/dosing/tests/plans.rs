@@ -23,10 +23,7 @@ async fn plans_follow_enrollment(backend: Backend) {
         })
         .await
         .expect_err("planned an unknown subject");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SUBJECT_NOT_ENROLLED")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SUBJECT_NOT_ENROLLED");
 
     let plan = s.subject_with_plan("SCR-1").await;
     let mut e = s.enrollment().await;
@@ -62,10 +59,7 @@ async fn plans_follow_enrollment(backend: Backend) {
         })
         .await
         .expect_err("planned twice");
-    assert_eq!(
-        (again.code(), reason(&again).as_str()),
-        (Code::AlreadyExists, "TREATMENT_PLAN_EXISTS")
-    );
+    assert_refused(&again, Code::AlreadyExists, "TREATMENT_PLAN_EXISTS");
 
     // Off protocol therapy in enrollment: no new cycle.
     e.change_subject_status(epb::ChangeSubjectStatusRequest {
@@ -82,9 +76,6 @@ async fn plans_follow_enrollment(backend: Backend) {
         .start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
         .await
         .expect_err("started off therapy");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SUBJECT_NOT_ON_PROTOCOL_THERAPY")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SUBJECT_NOT_ON_PROTOCOL_THERAPY");
     s.stop().await;
 }

@@ -59,10 +59,7 @@ async fn enrollment_randomizes_once_per_request_id(backend: Backend) {
     let mut changed = req.clone();
     changed.strata = strata("no_prior_irinotecan_temozolomide", "not_amplified");
     let err = c.enroll_subject(changed).await.expect_err("accepted");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "REQUEST_ID_REUSED")
-    );
+    assert_refused(&err, Code::AlreadyExists, "REQUEST_ID_REUSED");
     let err = c
         .enroll_subject(pb::EnrollSubjectRequest {
             request_id: request_id(),
@@ -70,10 +67,7 @@ async fn enrollment_randomizes_once_per_request_id(backend: Backend) {
         })
         .await
         .expect_err("accepted");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "SUBJECT_ALREADY_ENROLLED")
-    );
+    assert_refused(&err, Code::AlreadyExists, "SUBJECT_ALREADY_ENROLLED");
 
     let got = c
         .get_subject(pb::GetSubjectRequest {
@@ -113,10 +107,7 @@ async fn refusals_write_nothing(backend: Backend) {
         .enroll_subject(enroll_request("COG-101", "SCR-LOW", s()))
         .await
         .expect_err("enrolled");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SUBJECT_INELIGIBLE")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SUBJECT_INELIGIBLE");
     assert_eq!(metadata(&err, "failed_criteria"), "platelets");
     assert!(
         err.message()
@@ -129,19 +120,13 @@ async fn refusals_write_nothing(backend: Backend) {
         .enroll_subject(enroll_request("COG-101", "SCR-NEVER", s()))
         .await
         .expect_err("enrolled");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SUBJECT_NOT_SCREENED")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SUBJECT_NOT_SCREENED");
 
     let err = c
         .enroll_subject(enroll_request("COG-202", "SCR-OK", s()))
         .await
         .expect_err("enrolled");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SCREENED_AT_ANOTHER_SITE")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SCREENED_AT_ANOTHER_SITE");
 
     let mut old_form = enroll_request("COG-101", "SCR-OK", s());
     old_form.consent = Some(pb::Consent {
@@ -149,10 +134,7 @@ async fn refusals_write_nothing(backend: Backend) {
         form_version: "0.9".into(),
     });
     let err = c.enroll_subject(old_form).await.expect_err("enrolled");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "CONSENT_FORM_VERSION_NOT_ACCEPTED")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "CONSENT_FORM_VERSION_NOT_ACCEPTED");
 
     // An old screening: 22 days before today exceeds the 21-day window.
     let old = chrono::Utc::now().date_naive() - chrono::Days::new(22);
@@ -172,10 +154,7 @@ async fn refusals_write_nothing(backend: Backend) {
         .enroll_subject(enroll_request("COG-101", "SCR-OLD", s()))
         .await
         .expect_err("enrolled");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SCREENING_EXPIRED")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SCREENING_EXPIRED");
 
     assert!(
         all_subjects(&mut c).await.is_empty(),

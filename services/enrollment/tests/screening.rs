@@ -57,10 +57,7 @@ async fn screening_reports_every_criterion(backend: Backend) {
         values: eligible_values(),
     };
     let err = c.screen_subject(unregistered).await.expect_err("unregistered site");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "SITE_NOT_REGISTERED")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "SITE_NOT_REGISTERED");
     server.stop().await;
 }
 

@@ -66,19 +66,13 @@ async fn trials_and_sites(backend: Backend) {
         ..req.clone()
     };
     let err = c.register_site(again).await.expect_err("registered twice");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "SITE_ALREADY_REGISTERED")
-    );
+    assert_refused(&err, Code::AlreadyExists, "SITE_ALREADY_REGISTERED");
     let reused = pb::RegisterSiteRequest {
         site_code: "COG-102".into(),
         ..req
     };
     let err = c.register_site(reused).await.expect_err("request id reused");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::AlreadyExists, "REQUEST_ID_REUSED")
-    );
+    assert_refused(&err, Code::AlreadyExists, "REQUEST_ID_REUSED");
 
     for code in ["COG-103", "COG-102", "AB"] {
         register_site(&mut c, code).await;

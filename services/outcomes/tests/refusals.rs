@@ -70,10 +70,7 @@ async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
         })
         .await
         .expect_err("a design was found");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "NO_ADMISSIBLE_DESIGN")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "NO_ADMISSIBLE_DESIGN");
 
     let err = o
         .evaluate_simon_interim(pb::EvaluateSimonInterimRequest {
@@ -81,10 +78,7 @@ async fn designs_and_interims_that_cannot_be_given(backend: Backend) {
         })
         .await
         .expect_err("an interim without a design");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "NO_SIMON_DESIGN")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "NO_SIMON_DESIGN");
     server.stop().await;
 }
 
@@ -119,10 +113,7 @@ async fn an_update_must_change_something(backend: Backend) {
         })
         .await
         .expect_err("an update changing nothing was accepted");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "UPDATE_CHANGES_NOTHING")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "UPDATE_CHANGES_NOTHING");
     let history = audit_events!(o, pb, "adverse_event", event.adverse_event_id.clone());
     assert_eq!(history.len(), 1, "only the recording is in the trail");
     s.stop().await;
@@ -157,10 +148,7 @@ async fn adverse_events_before_the_reporting_period_are_baseline_conditions(back
         .record_adverse_event(adverse_event(&subject.subject_id, time.date(-4), time))
         .await
         .expect_err("an event four days before enrollment was recorded");
-    assert_eq!(
-        (err.code(), reason(&err).as_str()),
-        (Code::FailedPrecondition, "ONSET_BEFORE_REPORTING_PERIOD")
-    );
+    assert_refused(&err, Code::FailedPrecondition, "ONSET_BEFORE_REPORTING_PERIOD");
     assert_eq!(metadata(&err, "reporting_period_starts"), "enrollment");
     let listed = o
         .list_audit_events(pb::ListAuditEventsRequest {

@@ -3,6 +3,7 @@
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 use trialops_domain::dosing::administration::AdministrationStatus;
+use trialops_platform::records;
 
 /// One administration.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -75,14 +76,8 @@ pub async fn save_if_version<C: ConnectionTrait>(
     updated: &Model,
     expected_version: i32,
 ) -> Result<bool, DbErr> {
-    use sea_orm::ActiveModelTrait;
-    let result = Entity::update_many()
-        .set(ActiveModel::from(updated.clone()).reset_all())
-        .filter(Column::AdministrationId.eq(updated.administration_id.as_str()))
-        .filter(Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let key = (Column::AdministrationId, updated.administration_id.as_str());
+    records::store::save_if_version(conn, updated.clone(), key, Column::Version, expected_version).await
 }
 
 /// One page of a site's worklist: administrations whose worklist key (date first) lies in

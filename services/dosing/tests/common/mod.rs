@@ -5,7 +5,7 @@
 use tonic::transport::Channel;
 pub use trialops_enrollment::testing as enrollment;
 pub use trialops_platform::testing::{
-    Backend, RunningServer, TestDatabase, metadata, reason, request_id, violated_fields,
+    Backend, RunningServer, TestDatabase, assert_refused, metadata, reason, request_id, violated_fields,
 };
 use trialops_proto::common::v1::{Date, Decimal};
 use trialops_proto::dosing::v1 as pb;

@@ -4,6 +4,7 @@
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 use trialops_domain::subject::SubjectStatus;
+use trialops_platform::records;
 
 /// An enrolled subject.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -102,15 +103,8 @@ pub async fn save_if_version<C: ConnectionTrait>(
     updated: &Model,
     expected_version: i32,
 ) -> Result<bool, DbErr> {
-    use sea_orm::ActiveModelTrait;
-    let result = Entity::update_many()
-        // From<Model> marks fields Unchanged, which `set` skips: mark them all for writing.
-        .set(ActiveModel::from(updated.clone()).reset_all())
-        .filter(Column::SubjectId.eq(updated.subject_id.as_str()))
-        .filter(Column::Version.eq(expected_version))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let key = (Column::SubjectId, updated.subject_id.as_str());
+    records::store::save_if_version(conn, updated.clone(), key, Column::Version, expected_version).await
 }
 
 /// Which subjects of a trial a list shows; empty or `None` filters match everything.

@@ -3,5 +3,5 @@
 
 pub use trialops_enrollment::testing::*;
 pub use trialops_platform::testing::{
-    Backend, RunningServer, TestDatabase, metadata, reason, request_id, violated_fields,
+    Backend, RunningServer, TestDatabase, assert_refused, metadata, reason, request_id, violated_fields,
 };
