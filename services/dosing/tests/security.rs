@@ -79,27 +79,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         name: "Hospital".into(),
     };
     e.register_site(with_bearer(site, &admin)).await.unwrap();
-    let screening = epb::ScreenSubjectRequest {
-        request_id: request_id(),
-        trial_id: "ANBL1221".into(),
-        site_code: "COG-101".into(),
-        screening_id: "SCR-1".into(),
-        assessed_on: enrollment::today(),
-        values: enrollment::eligible_values(),
-    };
-    e.screen_subject(with_bearer(screening, &coordinator)).await.unwrap();
-    let request = enrollment::enroll_request(
-        "COG-101",
-        "SCR-1",
-        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
-    );
-    let subject = e
-        .enroll_subject(with_bearer(request, &coordinator))
-        .await
-        .unwrap()
-        .into_inner()
-        .subject
-        .unwrap_or_default();
+    let subject = enrollment::enroll_as(&mut e, &coordinator, "COG-101", "SCR-1").await;
 
     // Dosing refuses a call without a token, and with one it reaches enrollment on the
     // caller's behalf (enrollment also demands a token).
@@ -183,14 +163,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
             .map(|e| e.code()),
         Some(Code::NotFound)
     );
-    let screening = epb::ScreenSubjectRequest {
-        request_id: request_id(),
-        trial_id: "ANBL1221".into(),
-        site_code: "COG-101".into(),
-        screening_id: "SCR-2".into(),
-        assessed_on: enrollment::today(),
-        values: enrollment::eligible_values(),
-    };
+    let screening = enrollment::screen_request("COG-101", "SCR-2");
     assert_eq!(
         e.screen_subject(with_bearer(screening, &other))
             .await

@@ -133,14 +133,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     let channel = tls_channel(enrollment_port, &pki, Some(&his)).await.unwrap();
     let mut his_client = EnrollmentServiceClient::new(channel);
     his_client
-        .screen_subject(epb::ScreenSubjectRequest {
-            request_id: request_id(),
-            trial_id: "ANBL1221".into(),
-            site_code: "COG-101".into(),
-            screening_id: "SCR-1".into(),
-            assessed_on: enrollment::today(),
-            values: enrollment::eligible_values(),
-        })
+        .screen_subject(enrollment::screen_request("COG-101", "SCR-1"))
         .await
         .unwrap();
     let subject = his_client
@@ -155,14 +148,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
         .subject
         .unwrap_or_default();
     let err = his_client
-        .screen_subject(epb::ScreenSubjectRequest {
-            request_id: request_id(),
-            trial_id: "ANBL1221".into(),
-            site_code: "COG-202".into(),
-            screening_id: "SCR-2".into(),
-            assessed_on: enrollment::today(),
-            values: enrollment::eligible_values(),
-        })
+        .screen_subject(enrollment::screen_request("COG-202", "SCR-2"))
         .await
         .expect_err("screened for another site");
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -180,14 +166,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
     // token's principal acts, and the audit trail records the system that carried the call.
     his_client
         .screen_subject(with_bearer(
-            epb::ScreenSubjectRequest {
-                request_id: request_id(),
-                trial_id: "ANBL1221".into(),
-                site_code: "COG-101".into(),
-                screening_id: "SCR-3".into(),
-                assessed_on: enrollment::today(),
-                values: enrollment::eligible_values(),
-            },
+            enrollment::screen_request("COG-101", "SCR-3"),
             &jwt_token("coordinator-17", "site_coordinator", Some("COG-101")),
         ))
         .await

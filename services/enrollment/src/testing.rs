@@ -137,6 +137,18 @@ pub async fn register_site(client: &mut Client, code: &str) {
         .unwrap_or_else(|e| panic!("register {code}: {e}"));
 }
 
+/// An ANBL1221 screening of `screening_id` at `site` today, with eligible values.
+pub fn screen_request(site: &str, screening_id: &str) -> pb::ScreenSubjectRequest {
+    pb::ScreenSubjectRequest {
+        request_id: request_id(),
+        trial_id: "ANBL1221".into(),
+        site_code: site.into(),
+        screening_id: screening_id.into(),
+        assessed_on: today(),
+        values: eligible_values(),
+    }
+}
+
 /// Screens a candidate at a site today.
 pub async fn screen(
     client: &mut Client,
@@ -146,12 +158,8 @@ pub async fn screen(
 ) -> pb::Screening {
     client
         .screen_subject(pb::ScreenSubjectRequest {
-            request_id: request_id(),
-            trial_id: "ANBL1221".into(),
-            site_code: site.into(),
-            screening_id: screening_id.into(),
-            assessed_on: today(),
             values,
+            ..screen_request(site, screening_id)
         })
         .await
         .unwrap_or_else(|e| panic!("screen {screening_id}: {e}"))
@@ -194,6 +202,25 @@ pub async fn enroll(client: &mut Client, site: &str, screening_id: &str, strata:
     screen(client, site, screening_id, eligible_values()).await;
     client
         .enroll_subject(enroll_request(site, screening_id, strata))
+        .await
+        .unwrap_or_else(|e| panic!("enroll {screening_id}: {e}"))
+        .into_inner()
+        .subject
+        .unwrap_or_else(|| panic!("no subject"))
+}
+
+/// Screens eligible and enrolls (no prior irinotecan/temozolomide, MYCN amplified) as the
+/// holder of `token`; returns the subject.
+pub async fn enroll_as(client: &mut Client, token: &str, site: &str, screening_id: &str) -> pb::Subject {
+    let screening = trialops_platform::testing::with_bearer(screen_request(site, screening_id), token);
+    client
+        .screen_subject(screening)
+        .await
+        .unwrap_or_else(|e| panic!("screen {screening_id}: {e}"));
+    let strata = strata("no_prior_irinotecan_temozolomide", "amplified");
+    let request = trialops_platform::testing::with_bearer(enroll_request(site, screening_id, strata), token);
+    client
+        .enroll_subject(request)
         .await
         .unwrap_or_else(|e| panic!("enroll {screening_id}: {e}"))
         .into_inner()

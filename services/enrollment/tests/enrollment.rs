@@ -140,12 +140,8 @@ async fn refusals_write_nothing(backend: Backend) {
     let old = chrono::Utc::now().date_naive() - chrono::Days::new(22);
     use chrono::Datelike;
     c.screen_subject(pb::ScreenSubjectRequest {
-        request_id: request_id(),
-        trial_id: "ANBL1221".into(),
-        site_code: "COG-101".into(),
-        screening_id: "SCR-OLD".into(),
         assessed_on: date(old.year(), old.month() as i32, old.day() as i32),
-        values: eligible_values(),
+        ..screen_request("COG-101", "SCR-OLD")
     })
     .await
     .unwrap();

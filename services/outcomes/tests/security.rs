@@ -52,27 +52,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
     ))
     .await
     .unwrap();
-    let screening = epb::ScreenSubjectRequest {
-        request_id: request_id(),
-        trial_id: "ANBL1221".into(),
-        site_code: "COG-101".into(),
-        screening_id: "SCR-1".into(),
-        assessed_on: enrollment::today(),
-        values: enrollment::eligible_values(),
-    };
-    e.screen_subject(with_bearer(screening, &coordinator)).await.unwrap();
-    let request = enrollment::enroll_request(
-        "COG-101",
-        "SCR-1",
-        enrollment::strata("no_prior_irinotecan_temozolomide", "amplified"),
-    );
-    let subject = e
-        .enroll_subject(with_bearer(request, &coordinator))
-        .await
-        .unwrap()
-        .into_inner()
-        .subject
-        .unwrap_or_default();
+    let subject = enrollment::enroll_as(&mut e, &coordinator, "COG-101", "SCR-1").await;
     d.create_treatment_plan(with_bearer(
         dpb::CreateTreatmentPlanRequest {
             request_id: request_id(),

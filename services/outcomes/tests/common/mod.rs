@@ -81,12 +81,9 @@ impl Stack {
             enrollment::register_site(&mut e, "COG-101").await;
         }
         e.screen_subject(epb::ScreenSubjectRequest {
-            request_id: request_id(),
             trial_id: trial_id.into(),
-            site_code: "COG-101".into(),
-            screening_id: screening_id.into(),
             assessed_on: self.time.date(0),
-            values: enrollment::eligible_values(),
+            ..enrollment::screen_request("COG-101", screening_id)
         })
         .await
         .unwrap_or_else(|e| panic!("screen {screening_id}: {e}"));
