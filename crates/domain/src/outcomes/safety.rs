@@ -28,6 +28,33 @@ pub enum Attribution {
     Definite,
 }
 
+impl Attribution {
+    /// Every attribution, from unrelated to definite.
+    pub const ALL: [Attribution; 5] = [
+        Attribution::Unrelated,
+        Attribution::Unlikely,
+        Attribution::Possible,
+        Attribution::Probable,
+        Attribution::Definite,
+    ];
+
+    /// The stored name, for example "possible".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Unrelated => "unrelated",
+            Attribution::Unlikely => "unlikely",
+            Attribution::Possible => "possible",
+            Attribution::Probable => "probable",
+            Attribution::Definite => "definite",
+        }
+    }
+
+    /// The attribution with this stored name.
+    pub fn parse(name: &str) -> Option<Attribution> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
 /// What the rules need to know about an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFacts {
@@ -167,4 +194,29 @@ pub fn update_course(
         return Err(UpdateRefusal::ChangesNothing);
     }
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_attribution_names() {
+        let names: Vec<&str> = Attribution::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, ["unrelated", "unlikely", "possible", "probable", "definite"]);
+        for a in Attribution::ALL {
+            assert_eq!(Attribution::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Attribution::parse("Possible"), None);
+        assert_eq!(Attribution::parse("related"), None);
+    }
+
+    #[test]
+    fn related_from_possible_upwards() {
+        // NCI attribution scale: possible, probable and definite count as related.
+        assert!(!related(&[Attribution::Unrelated, Attribution::Unlikely]));
+        assert!(related(&[Attribution::Unlikely, Attribution::Possible]));
+        assert!(related(&[Attribution::Definite]));
+        assert!(!related(&[]));
+    }
 }

@@ -10,7 +10,7 @@ use trialops_platform::wire::convert::{to_date, to_timestamp};
 use trialops_proto::common::v1 as common;
 use trialops_proto::outcomes::v1 as pb;
 
-use crate::store::{adverse_event, assessment, obligation};
+use crate::store::{adverse_event, assessment, follow_up, obligation};
 
 /// A statistic on the wire: a decimal rounded to 6 places (None for NaN or infinity).
 pub fn stat(x: f64) -> Option<common::Decimal> {
@@ -47,6 +47,32 @@ fn stored_response(a: &assessment::Model, column: &'static str, name: &str) -> R
     Ok(a.response(column, name)?.map_or(pb::Response::Unspecified, response) as i32)
 }
 
+/// An assessor from the wire: SITE or CENTRAL_REVIEW.
+pub fn assessor_from(value: i32) -> Option<assessment::Assessor> {
+    match pb::Assessor::try_from(value).ok()? {
+        pb::Assessor::Site => Some(assessment::Assessor::Site),
+        pb::Assessor::CentralReview => Some(assessment::Assessor::CentralReview),
+        pb::Assessor::Unspecified => None,
+    }
+}
+
+/// The wire form of an assessor.
+pub fn assessor_to(assessor: assessment::Assessor) -> pb::Assessor {
+    match assessor {
+        assessment::Assessor::Site => pb::Assessor::Site,
+        assessment::Assessor::CentralReview => pb::Assessor::CentralReview,
+    }
+}
+
+/// A vital status from the wire: ALIVE or DEAD.
+pub fn vital_status_from(value: i32) -> Option<follow_up::VitalStatus> {
+    match pb::VitalStatus::try_from(value).ok()? {
+        pb::VitalStatus::Alive => Some(follow_up::VitalStatus::Alive),
+        pb::VitalStatus::Dead => Some(follow_up::VitalStatus::Dead),
+        pb::VitalStatus::Unspecified => None,
+    }
+}
+
 /// The wire form of an assessment.
 pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppError> {
     Ok(pb::ResponseAssessment {
@@ -54,10 +80,7 @@ pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppEr
         subject_id: a.subject_id.clone(),
         assessed_on: Some(to_date(a.assessed_on)),
         after_cycle: a.after_cycle,
-        assessor: match a.assessor()? {
-            assessment::Assessor::CentralReview => pb::Assessor::CentralReview,
-            assessment::Assessor::Site => pb::Assessor::Site,
-        } as i32,
+        assessor: assessor_to(a.assessor()?) as i32,
         criteria: pb::ResponseCriteria::Inrc2017 as i32,
         primary_tumour_response: stored_response(a, "primary_response", &a.primary_response)?,
         metastases_response: stored_response(a, "metastases_response", &a.metastases_response)?,
@@ -66,17 +89,6 @@ pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppEr
         overall_response: stored_response(a, "overall", &a.overall)?,
         override_reason: a.override_reason.clone(),
     })
-}
-
-/// Stored name of an attribution.
-pub fn attribution_name(a: Attribution) -> &'static str {
-    match a {
-        Attribution::Unrelated => "unrelated",
-        Attribution::Unlikely => "unlikely",
-        Attribution::Possible => "possible",
-        Attribution::Probable => "probable",
-        Attribution::Definite => "definite",
-    }
 }
 
 /// Domain attribution of a wire one.
@@ -91,14 +103,13 @@ pub fn attribution(value: i32) -> Option<Attribution> {
     }
 }
 
-fn attribution_of(name: &str) -> pb::Attribution {
-    match name {
-        "unrelated" => pb::Attribution::Unrelated,
-        "unlikely" => pb::Attribution::Unlikely,
-        "possible" => pb::Attribution::Possible,
-        "probable" => pb::Attribution::Probable,
-        "definite" => pb::Attribution::Definite,
-        _ => pb::Attribution::Unspecified,
+fn attribution_to(a: Attribution) -> pb::Attribution {
+    match a {
+        Attribution::Unrelated => pb::Attribution::Unrelated,
+        Attribution::Unlikely => pb::Attribution::Unlikely,
+        Attribution::Possible => pb::Attribution::Possible,
+        Attribution::Probable => pb::Attribution::Probable,
+        Attribution::Definite => pb::Attribution::Definite,
     }
 }
 
@@ -143,8 +154,7 @@ pub fn adverse_event(
     e: &adverse_event::Model,
     obligations: &[obligation::Model],
 ) -> Result<pb::AdverseEvent, AppError> {
-    let attributions: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&e.attributions).map_err(AppError::internal)?;
+    let attributions = e.attributions()?;
     let seriousness: Vec<Seriousness> = serde_json::from_str(&e.seriousness).map_err(AppError::internal)?;
     let agents: Vec<String> = serde_json::from_str(&e.agents_at_onset).map_err(AppError::internal)?;
     Ok(pb::AdverseEvent {
@@ -160,7 +170,7 @@ pub fn adverse_event(
             .into_iter()
             .map(|(agent_id, a)| pb::AgentAttribution {
                 agent_id,
-                attribution: attribution_of(&a) as i32,
+                attribution: attribution_to(a) as i32,
             })
             .collect(),
         seriousness: seriousness.into_iter().map(|s| seriousness_to(s) as i32).collect(),

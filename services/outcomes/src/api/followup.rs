@@ -10,7 +10,7 @@ use trialops_platform::{AppError, records::idempotency, wire::convert as wire};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
-use super::OutcomesApi;
+use super::{OutcomesApi, convert};
 use crate::store::follow_up;
 
 pub(super) async fn record(
@@ -19,11 +19,7 @@ pub(super) async fn record(
 ) -> Result<pb::RecordFollowUpResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let status = match pb::VitalStatus::try_from(req.vital_status) {
-        Ok(pb::VitalStatus::Alive) => Ok("alive"),
-        Ok(pb::VitalStatus::Dead) => Ok("dead"),
-        _ => Err(violation("vital_status", "ALIVE or DEAD")),
-    };
+    let status = convert::vital_status_from(req.vital_status).ok_or_else(|| violation("vital_status", "ALIVE or DEAD"));
     let date = |field: &'static str| move |d| wire::date(field, Some(d));
     let (request_id, _, last, status, progression, malignancy) = (
         wire::request_id("request_id", &req.request_id),
@@ -61,7 +57,7 @@ pub(super) async fn record(
         subject_id: req.subject_id.clone(),
         trial_id: subject.trial_id.clone(),
         last_contact_on: last,
-        vital_status: status.to_owned(),
+        vital_status: status.as_str().to_owned(),
         progression_on: progression,
         second_malignancy_on: malignancy,
         recorded_at: trialops_platform::clock::now(),

@@ -46,11 +46,7 @@ pub(super) async fn record(
 ) -> Result<pb::RecordResponseAssessmentResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let assessor = match pb::Assessor::try_from(req.assessor) {
-        Ok(pb::Assessor::Site) => Ok("site"),
-        Ok(pb::Assessor::CentralReview) => Ok("central_review"),
-        _ => Err(violation("assessor", "SITE or CENTRAL_REVIEW")),
-    };
+    let assessor = convert::assessor_from(req.assessor).ok_or_else(|| violation("assessor", "SITE or CENTRAL_REVIEW"));
     let (request_id, _, assessed_on, (), assessor, (), measures, override_to) = (
         wire::request_id("request_id", &req.request_id),
         wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
@@ -100,7 +96,7 @@ pub(super) async fn record(
 /// override, beside the request's other fields.
 struct Assessment {
     assessed_on: chrono::NaiveDate,
-    assessor: &'static str,
+    assessor: assessment::Assessor,
     measures: Measures,
     override_to: Option<Response>,
     request: pb::RecordResponseAssessmentRequest,
@@ -115,7 +111,7 @@ async fn record_in(
     fdg_route: bool,
     assessment: Assessment,
 ) -> Result<pb::RecordResponseAssessmentResponse, AppError> {
-    let (req, assessor) = (&assessment.request, assessment.assessor);
+    let (req, assessor) = (&assessment.request, assessment.assessor.as_str());
     let history: Vec<_> = rederivation::subject_assessments(tx, &req.subject_id)
         .await?
         .into_iter()
@@ -183,7 +179,7 @@ fn stored_assessment(
         arm_code: subject.arm_code.clone(),
         assessed_on: assessment.assessed_on,
         after_cycle: req.after_cycle,
-        assessor: assessment.assessor.to_owned(),
+        assessor: assessment.assessor.as_str().to_owned(),
         criteria: "inrc_2017".into(),
         primary_mm: measures.primary_mm.map(wire::to_stored).unwrap_or_default(),
         primary_avid: measures.primary_avid,

@@ -54,11 +54,8 @@ fn new_obligations(
 
 fn facts_of(event: &adverse_event::Model) -> Result<safety::EventFacts, AppError> {
     let seriousness: Vec<Seriousness> = serde_json::from_str(&event.seriousness).map_err(AppError::internal)?;
-    let attributions: BTreeMap<String, String> =
-        serde_json::from_str(&event.attributions).map_err(AppError::internal)?;
-    let related = attributions
-        .values()
-        .any(|a| matches!(a.as_str(), "possible" | "probable" | "definite"));
+    let attributions: Vec<Attribution> = event.attributions()?.into_iter().map(|(_, a)| a).collect();
+    let related = safety::related(&attributions);
     Ok(safety::EventFacts {
         grade: event.grade as u8,
         expected: event.expected,
@@ -215,10 +212,7 @@ pub(super) async fn record(
     let facts = safety::facts(req.grade as u8, expected, seriousness, &kinds);
     let due = safety::obligations(&protocol.reporting, &facts, aware);
     let audit_ctx = AuditContext::new(call, request_id);
-    let attributions: BTreeMap<_, _> = attributions
-        .iter()
-        .map(|(a, x)| (a.clone(), convert::attribution_name(*x)))
-        .collect();
+    let attributions: BTreeMap<_, _> = attributions.iter().map(|(a, x)| (a.clone(), x.as_str())).collect();
     let event = adverse_event::Model {
         adverse_event_id: Uuid::new_v4().to_string(),
         subject_id: req.subject_id.clone(),

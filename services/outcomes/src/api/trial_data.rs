@@ -59,14 +59,16 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
             .collect::<Result<_, AppError>>()?,
         follow_ups: follow_ups
             .into_iter()
-            .map(|f| analysis::FollowUp {
-                dead: f.vital_status == "dead",
-                last_contact_on: f.last_contact_on,
-                progression_on: f.progression_on,
-                second_malignancy_on: f.second_malignancy_on,
-                subject_id: f.subject_id,
+            .map(|f| {
+                Ok(analysis::FollowUp {
+                    dead: f.vital_status()? == follow_up::VitalStatus::Dead,
+                    last_contact_on: f.last_contact_on,
+                    progression_on: f.progression_on,
+                    second_malignancy_on: f.second_malignancy_on,
+                    subject_id: f.subject_id,
+                })
             })
-            .collect(),
+            .collect::<Result<_, AppError>>()?,
         evaluation_cycle: protocol.assessments.primary_evaluation_after_cycle as i32,
         arms: protocol.arms.iter().map(|a| a.code.clone()).collect(),
     })

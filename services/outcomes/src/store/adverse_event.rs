@@ -3,6 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
+use trialops_domain::outcomes::safety::Attribution;
 
 /// An adverse event.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
@@ -55,6 +56,25 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Each agent's attribution, by agent; a stored name no version writes is an error (never
+    /// read as unrelated, which would drop an expedited report).
+    pub fn attributions(&self) -> Result<Vec<(String, Attribution)>, DbErr> {
+        let stored: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&self.attributions).map_err(|e| DbErr::Custom(e.to_string()))?;
+        stored
+            .into_iter()
+            .map(|(agent, name)| match Attribution::parse(&name) {
+                Some(a) => Ok((agent, a)),
+                None => Err(DbErr::Custom(format!(
+                    "adverse event {} has the unknown stored attribution {name:?}",
+                    self.adverse_event_id
+                ))),
+            })
+            .collect()
+    }
+}
 
 /// An adverse event by its id.
 pub async fn find<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> Result<Option<Model>, DbErr> {

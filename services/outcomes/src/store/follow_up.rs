@@ -16,7 +16,7 @@ pub struct Model {
     pub trial_id: String,
     /// Last contact (or death) date.
     pub last_contact_on: Date,
-    /// "alive" or "dead".
+    /// The stored name of a [`VitalStatus`].
     pub vital_status: String,
     /// Relapse or progression date.
     pub progression_on: Option<Date>,
@@ -31,6 +31,40 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A subject's vital status at a contact, by its stored name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VitalStatus {
+    /// Alive at the contact (`alive`).
+    Alive,
+    /// Dead; the contact date is the date of death (`dead`).
+    Dead,
+}
+
+impl VitalStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VitalStatus::Alive => "alive",
+            VitalStatus::Dead => "dead",
+        }
+    }
+}
+
+impl Model {
+    /// The vital status; a stored name no version writes is an error, never read as alive.
+    pub fn vital_status(&self) -> Result<VitalStatus, DbErr> {
+        [VitalStatus::Alive, VitalStatus::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == self.vital_status)
+            .ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "follow-up {} has the unknown stored vital status {:?}",
+                    self.id, self.vital_status
+                ))
+            })
+    }
+}
 
 /// Stores a follow-up contact.
 pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
