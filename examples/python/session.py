@@ -15,6 +15,7 @@ import uuid
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_status import rpc_status
 
 from trialops.common.v1 import common_pb2
@@ -59,6 +60,9 @@ def wait_ready(channel, seconds=30):
 def main(address):
     channel = grpc.insecure_channel(address)
     wait_ready(channel)
+    # grpcio-reflection speaks reflection v1alpha: the service describes itself to it.
+    services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert "trialops.enrollment.v1.EnrollmentService" in services, f"reflection lists {services}"
     api = enrollment_pb2_grpc.EnrollmentServiceStub(channel)
 
     trials = api.ListTrials(pb.ListTrialsRequest())

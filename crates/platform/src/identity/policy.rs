@@ -34,6 +34,7 @@ impl Role {
 pub fn is_known(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
         || POLICY.iter().any(|(p, _)| *p == path)
 }
 

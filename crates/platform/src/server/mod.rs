@@ -220,15 +220,23 @@ pub async fn serve(
     for name in service.names.iter().copied().chain([""]) {
         health.set_service_status(name, ServingStatus::Serving).await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(trialops_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection in both versions: v1, and v1alpha, which Python's grpcio-reflection, Postman
+    // and older grpcurl still speak.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(trialops_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     let health_only = listeners.health.map(|l| {
         let server = tonic::transport::Server::builder().add_service(health_service.clone());
         (server, l)
     });
-    let routes = service.routes.add_service(health_service).add_service(reflection);
+    let routes = service
+        .routes
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_v1alpha);
     let health_stopped = CancellationToken::new();
     let health_task = health_only.map(|(server, l)| {
         let stop = health_stopped.clone();
