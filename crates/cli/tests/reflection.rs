@@ -1,7 +1,7 @@
 //! Server reflection in both versions a client may speak: `grpc.reflection.v1` and the older
 //! `grpc.reflection.v1alpha` (Python's grpcio-reflection, Postman, older grpcurl). Each
 //! service lists its own contract, health and reflection, and hands out the file that defines
-//! its service, unauthenticated, as health is.
+//! its service.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
