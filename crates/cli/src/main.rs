@@ -19,8 +19,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use trialops_platform::Settings;
-use trialops_platform::config::settings::Sources;
+use trialops_platform::config::settings::{MigrateOnStart, Sources};
 use trialops_platform::identity::auth::Role;
+use trialops_platform::records::database;
 use trialops_platform::server::{self, telemetry};
 use trialops_stack::{Service, ServiceSet};
 
@@ -192,20 +193,40 @@ async fn up(
     } else {
         Some(devkeys::ensure_key(&data_dir)?)
     };
-    let settings = |port: u16| -> anyhow::Result<Settings> {
+    // On PostgreSQL the three services share the one database, each in its own schema, and
+    // migrate at start unless TRIALOPS_MIGRATE_ON_START says otherwise.
+    let shared = Settings::load(enrollment_port, None, env.clone())?.database_url;
+    let postgres = shared.filter(|url| url.starts_with("postgres"));
+    let names = [
+        trialops_enrollment::SERVICE_NAME,
+        trialops_dosing::SERVICE_NAME,
+        trialops_outcomes::SERVICE_NAME,
+    ];
+    if let Some(url) = &postgres {
+        for name in names {
+            database::create_schema(url, name).await?;
+        }
+    }
+    let settings = |service: Service, port: u16| -> anyhow::Result<Settings> {
         let mut s = settings(env, port, host, &data_dir)?;
         if let Some(key) = &dev_key {
             devkeys::apply(&mut s, key);
         }
+        if let Some(url) = &postgres {
+            s.database_url = Some(database::schema_url(url, names[service as usize]));
+            if !env.contains_key("TRIALOPS_MIGRATE_ON_START") {
+                s.migrate_on_start = MigrateOnStart::Always;
+            }
+        }
         Ok(s)
     };
-    let base = settings(enrollment_port)?;
+    let base = settings(Service::Enrollment, enrollment_port)?;
     let _telemetry = telemetry::init("trialops", &base, env)?;
     let set = ServiceSet::start(
         |service| match service {
             Service::Enrollment => Ok(base.clone()),
-            Service::Dosing => settings(dosing_port),
-            Service::Outcomes => settings(outcomes_port),
+            Service::Dosing => settings(service, dosing_port),
+            Service::Outcomes => settings(service, outcomes_port),
         },
         &Sources::new(None, env.clone()),
         trialops_enrollment::Options::default(),

@@ -113,6 +113,111 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
     assert!(out.contains(&format!("dosing      127.0.0.1:{}", ports[1])), "{out}");
 }
 
+/// A development token for `role` from `trialops token` with the key in `data`.
+fn token(data: &std::path::Path, role: &str) -> String {
+    let minted = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["token", "--role", role, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{}", String::from_utf8_lossy(&minted.stderr));
+    String::from_utf8_lossy(&minted.stdout).trim().to_owned()
+}
+
+/// Sends SIGINT and expects a clean exit.
+fn interrupt(mut child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_the_three_services_on_one_postgresql_database_and_starts_again_on_it() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE, TestDatabase, request_id, with_bearer};
+    use trialops_proto::enrollment::v1 as epb;
+    use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (data, secret) = (dir.path().join("data"), dir.path().join("randomization.secret"));
+    std::fs::write(&secret, "a randomization secret of at least thirty-two bytes").unwrap();
+    // Twice: the second start finds the schemas, tables and migration histories of the first.
+    for round in 0..2 {
+        let mut command = up(&data);
+        command
+            .env("TRIALOPS_DATABASE_URL", &db.url)
+            .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
+            .stderr(Stdio::null());
+        let Started { mut child, ports, .. } = start(command);
+        let started = Instant::now();
+        for port in ports {
+            while !serving(port).await {
+                assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
+                assert!(child.try_wait().ok().flatten().is_none(), "trialops up exited early");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let admin = token(&data, "administrator");
+        let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
+            .await
+            .unwrap();
+        if round == 0 {
+            let site = epb::RegisterSiteRequest {
+                request_id: request_id(),
+                site_code: "COG-777".into(),
+                name: "Hospital".into(),
+            };
+            enrollment.register_site(with_bearer(site, &admin)).await.unwrap();
+        }
+        let sites = enrollment
+            .list_sites(with_bearer(epb::ListSitesRequest::default(), &admin))
+            .await
+            .unwrap()
+            .into_inner()
+            .sites;
+        assert_eq!(
+            sites.iter().map(|s| s.site_code.as_str()).collect::<Vec<_>>(),
+            ["COG-777"]
+        );
+        interrupt(child);
+    }
+    // Each service's tables and migration history sit in its own schema.
+    let conn = Database::connect(&db.url).await.unwrap();
+    for (schema, table) in [
+        ("trialops_enrollment", "sites"),
+        ("trialops_dosing", "plans"),
+        ("trialops_outcomes", "adverse_events"),
+    ] {
+        for wanted in [table, "seaql_migrations", "audit_events"] {
+            let found = conn
+                .query_one_raw(Statement::from_sql_and_values(
+                    conn.get_database_backend(),
+                    "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                    [schema.into(), wanted.into()],
+                ))
+                .await
+                .unwrap()
+                .and_then(|row| row.try_get::<i64>("", "n").ok());
+            assert_eq!(found, Some(1), "{schema}.{wanted}");
+        }
+    }
+    conn.close().await.unwrap();
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_data_folder_is_readable_by_its_owner_only() {

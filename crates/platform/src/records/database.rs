@@ -23,6 +23,35 @@ pub fn database_url(settings: &Settings, service: &str) -> String {
     })
 }
 
+/// The URL of `service`'s own schema, `trialops_<service>`, in the PostgreSQL database at `url`
+/// (its search path): services sharing one database then keep their tables and migration
+/// histories apart, as `trialops up` runs them.
+pub fn schema_url(url: &str, service: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{}", schema_name(service))
+}
+
+fn schema_name(service: &str) -> String {
+    let plain: String = service
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || *c == '_')
+        .collect();
+    format!("trialops_{plain}")
+}
+
+/// Creates `service`'s schema (see [`schema_url`]) in the PostgreSQL database at `url`, unless it
+/// exists.
+pub async fn create_schema(url: &str, service: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let db = Database::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database to create the {service} schema: {e}"))?;
+    db.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {}", schema_name(service)))
+        .await?;
+    db.close().await?;
+    Ok(())
+}
+
 /// Opens the connection pool of `service`, creating the data folder for SQLite.
 pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<DatabaseConnection> {
     let url = database_url(settings, service);
