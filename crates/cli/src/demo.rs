@@ -125,6 +125,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             data_dir.display()
         );
     }
+    // The allocation secret is derived from the seed: the same seed, the same allocations. In a
+    // folder of the caller's it is kept, so `trialops up --data-dir` serves the replayed trial.
+    let secret = Sha256::digest(format!("trialops demo randomization secret, seed {}", options.seed)).to_vec();
+    if options.data_dir.is_some() {
+        let secret_file = trialops_enrollment::secret::local_path(&data_dir);
+        trialops_platform::config::private_files::create_dir(&data_dir)?;
+        trialops_enrollment::secret::write(&secret_file, &secret)?;
+    }
     let key = devkeys::ensure_key(&data_dir)?;
     let settings = || -> anyhow::Result<Settings> {
         let mut s = Settings::load(0, None, Vec::<(String, String)>::new())?;
@@ -134,8 +142,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         devkeys::apply(&mut s, &key);
         Ok(s)
     };
-    // The allocation secret is derived from the seed: the same seed, the same allocations.
-    let secret = Sha256::digest(format!("trialops demo randomization secret, seed {}", options.seed)).to_vec();
     let shutdown = CancellationToken::new();
     let set = ServiceSet::start(
         |_| settings(),

@@ -218,6 +218,52 @@ async fn up_runs_the_three_services_on_one_postgresql_database_and_starts_again_
     conn.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_trial_a_demo_replayed_into_the_same_folder() {
+    use trialops_platform::testing::with_bearer;
+    use trialops_proto::enrollment::v1 as epb;
+    use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["demo", "--json", "--seed", "3", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&demo.stdout).unwrap();
+    let enrolled = report["run"]["enrolled"].as_u64().unwrap();
+
+    let mut command = up(dir.path());
+    command.stderr(Stdio::null());
+    let Started { mut child, ports, .. } = start(command);
+    let started = Instant::now();
+    while !serving(ports[0]).await {
+        assert!(started.elapsed() < Duration::from_secs(60), "enrollment never served");
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "trialops up refused the demo's folder"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin = token(dir.path(), "administrator");
+    let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
+        .await
+        .unwrap();
+    let list = epb::ListSubjectsRequest {
+        trial_id: "ANBL1221".into(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    let subjects = enrollment
+        .list_subjects(with_bearer(list, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .subjects;
+    assert_eq!(subjects.len() as u64, enrolled);
+    interrupt(child);
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_data_folder_is_readable_by_its_owner_only() {

@@ -6,6 +6,10 @@
 //!   `<data_dir>/enrollment-randomization.secret` (mode 0600) for local use.
 //! - PostgreSQL without it: refusing to start, since a lost or changed secret breaks the
 //!   sequence.
+//!
+//! A secret file holds the secret as text (surrounding white space is not part of it), or
+//! `hex:` and the secret's bytes in hexadecimal, which keeps any bytes exactly (`trialops demo`
+//! writes its seed's secret so).
 
 use std::path::Path;
 
@@ -25,7 +29,7 @@ pub fn load(settings: &Settings, secret_file: Option<&Path>) -> anyhow::Result<V
              to a file holding at least {MIN_SECRET_BYTES} random bytes"
         );
     }
-    let path = settings.data_dir.join("enrollment-randomization.secret");
+    let path = local_path(&settings.data_dir);
     if path.exists() {
         return read(&path);
     }
@@ -37,9 +41,29 @@ pub fn load(settings: &Settings, secret_file: Option<&Path>) -> anyhow::Result<V
     read(&path)
 }
 
+/// Where a local (embedded database) secret is kept in a data folder.
+pub fn local_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("enrollment-randomization.secret")
+}
+
+/// Writes `secret` to a new private file at `path`, exactly (as `hex:` and its bytes).
+pub fn write(path: &Path, secret: &[u8]) -> anyhow::Result<()> {
+    write_private(path, format!("hex:{}\n", hex::encode(secret)).as_bytes())
+        .map_err(|e| anyhow::anyhow!("randomization secret {}: {e}", path.display()))
+}
+
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("randomization secret {}: {e}", path.display()))?;
-    let trimmed = bytes.trim_ascii().to_vec();
+    let text = bytes.trim_ascii();
+    let trimmed = match text.strip_prefix(b"hex:") {
+        Some(digits) => hex::decode(digits).map_err(|e| {
+            anyhow::anyhow!(
+                "randomization secret {}: not hexadecimal after hex: ({e})",
+                path.display()
+            )
+        })?,
+        None => text.to_vec(),
+    };
     if trimmed.len() < MIN_SECRET_BYTES {
         anyhow::bail!(
             "randomization secret {} is shorter than {MIN_SECRET_BYTES} bytes",
@@ -58,4 +82,38 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     file.write_all(contents)?;
     file.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_written_secret_reads_back_exactly_even_with_white_space_bytes_at_its_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let mut secret = vec![b' '; 34];
+        secret[1..33].copy_from_slice(&[0x0a; 32]);
+        write(&path, &secret).unwrap();
+        assert_eq!(read(&path).unwrap(), secret);
+        assert!(
+            write(&path, &secret).is_err(),
+            "an existing secret is never overwritten"
+        );
+    }
+
+    #[test]
+    fn text_secrets_are_trimmed_and_hex_ones_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "  thirty-two bytes of secret text, at least\n").unwrap();
+        assert_eq!(read(&path).unwrap(), b"thirty-two bytes of secret text, at least");
+        std::fs::write(&path, format!("hex:{}\n", "ab".repeat(32))).unwrap();
+        assert_eq!(read(&path).unwrap(), vec![0xab; 32]);
+        std::fs::write(&path, format!("hex:{}", "ab".repeat(16))).unwrap();
+        assert!(read(&path).is_err(), "16 bytes are too short");
+        std::fs::write(&path, "hex:not hexadecimal at all, but long enough to pass").unwrap();
+        assert!(read(&path).is_err());
+    }
 }
