@@ -97,6 +97,10 @@ pub struct Settings {
     pub max_concurrent_streams: u32,
     /// Longest any call may run, seconds (a caller's shorter deadline wins).
     pub request_timeout_seconds: u64,
+    /// Origins whose browser pages may call the API over gRPC-Web (CORS), comma-separated, for
+    /// example `https://tools.hospital.example`; empty: none. gRPC-Web itself is always served
+    /// on the gRPC port; this only lets pages of other origins use it.
+    pub grpc_web_allowed_origins: String,
 }
 
 /// How callers are authenticated.
@@ -166,6 +170,7 @@ impl Default for Settings {
             max_in_flight_calls: 512,
             max_concurrent_streams: 128,
             request_timeout_seconds: 60,
+            grpc_web_allowed_origins: String::new(),
         }
     }
 }
@@ -277,7 +282,30 @@ impl Settings {
                 "max_in_flight_calls, max_concurrent_streams and request_timeout_seconds must be at least 1".into(),
             ));
         }
+        self.web_origins()?;
         self.check_exposure()
+    }
+
+    /// The origins of `grpc_web_allowed_origins`, each `scheme://host[:port]`.
+    pub fn web_origins(&self) -> Result<Vec<String>, SettingsError> {
+        let origins: Vec<String> = self
+            .grpc_web_allowed_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for origin in &origins {
+            let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', ' ', '*'])
+            });
+            if !well_formed {
+                return Err(SettingsError(format!(
+                    "grpc_web_allowed_origins: {origin:?} is not an origin like https://tools.hospital.example"
+                )));
+            }
+        }
+        Ok(origins)
     }
 
     /// Whether the gRPC port speaks TLS.
@@ -499,6 +527,15 @@ mod tests {
         assert!(err(&[("TRIALOPS_TLS_CLIENT_CA_FILE", "/tls/ca.crt")]).contains("tls_client_ca_file needs"));
         assert!(err(&[("TRIALOPS_TLS_REQUIRE_CLIENT_CERT", "true")]).contains("tls_require_client_cert"));
         assert!(err(&[("TRIALOPS_TLS_CLIENT_IDENTITIES", "dosing=service")]).contains("tls_client_identities"));
+        for bad in [
+            "*",
+            "tools.hospital.example",
+            "https://tools.example/path",
+            "ftp://tools.example",
+        ] {
+            let message = err(&[("TRIALOPS_GRPC_WEB_ALLOWED_ORIGINS", bad)]);
+            assert!(message.contains("grpc_web_allowed_origins"), "{bad}: {message}");
+        }
     }
 
     #[test]

@@ -160,6 +160,40 @@ impl Application {
     }
 }
 
+/// The CORS policy that lets pages of `origins` call over gRPC-Web with a bearer token; none
+/// without origins.
+fn web_cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = HeaderName::from_static;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([http::Method::POST])
+            .allow_headers([
+                AUTHORIZATION,
+                CONTENT_TYPE,
+                name("x-grpc-web"),
+                name("x-user-agent"),
+                name("grpc-timeout"),
+                name("traceparent"),
+            ])
+            .expose_headers([
+                name("grpc-status"),
+                name("grpc-message"),
+                name("grpc-status-details-bin"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
 /// Binds the listen address. Port 0 picks a free port (tests).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
@@ -276,7 +310,13 @@ pub async fn serve(
             .tls_config(tls)
             .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
     }
+    // gRPC-Web on the same port (HTTP/1.1 too), translated before the RPC layer sees a call, so
+    // it is authenticated, authorized and audited as any other; CORS for the configured origins.
+    let cors = web_cors(&settings.web_origins()?)?;
     let server = builder
+        .accept_http1(true)
+        .layer(tower::util::option_layer(cors))
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(RpcLayer::new(authenticator, identities, settings.max_in_flight_calls, refusals).with_clock(clock))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop_accepting);
