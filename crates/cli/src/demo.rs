@@ -153,6 +153,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                 ..Default::default()
             },
         },
+        |_| None,
     )
     .await?;
     let [enrollment_url, dosing_url, outcomes_url] = set.addresses()?.urls();

@@ -222,6 +222,11 @@ async fn up(
     };
     let base = settings(Service::Enrollment, enrollment_port)?;
     let _telemetry = telemetry::init("trialops", &base, env)?;
+    // Exported traces name each service, as its own deployment would.
+    let mut traced = Vec::new();
+    for name in names {
+        traced.push(telemetry::service_dispatch(name, &base, env)?);
+    }
     let set = ServiceSet::start(
         |service| match service {
             Service::Enrollment => Ok(base.clone()),
@@ -230,6 +235,7 @@ async fn up(
         },
         &Sources::new(None, env.clone()),
         trialops_enrollment::Options::default(),
+        |service| traced[service as usize].as_ref().map(|(dispatch, _)| dispatch.clone()),
     )
     .await?;
     let addresses = set.addresses()?;

@@ -1,6 +1,8 @@
 //! Traces across services: `trialops up` exporting OTLP to an in-process receiver. A call to
 //! dosing that makes dosing call enrollment arrives as one trace: enrollment's server span is a
-//! child of dosing's, through W3C trace context in gRPC metadata. No span carries request text.
+//! child of dosing's, through W3C trace context in gRPC metadata. Each span names the service it
+//! ran in (the OTLP resource's `service.name`), though one process runs all three. No span
+//! carries request text.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,8 +24,9 @@ use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
 
+/// The spans received, each with its resource's `service.name`.
 #[derive(Default, Clone)]
-struct Receiver(Arc<Mutex<Vec<Span>>>);
+struct Receiver(Arc<Mutex<Vec<(String, Span)>>>);
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
@@ -31,14 +34,21 @@ impl TraceService for Receiver {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        if let Ok(mut all) = self.0.lock() {
-            all.extend(spans);
+        for resource_spans in request.into_inner().resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let spans = resource_spans.scope_spans.into_iter().flat_map(|s| s.spans);
+            if let Ok(mut all) = self.0.lock() {
+                all.extend(spans.map(|span| (service.clone(), span)));
+            }
         }
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
@@ -119,7 +129,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
     let started = Instant::now();
     let (dosing_span, enrollment_span, all) = loop {
         let spans = receiver.0.lock().map(|s| s.clone()).unwrap_or_default();
-        let find = |name: &str| spans.iter().find(|s| s.name == name).cloned();
+        let find = |name: &str| spans.iter().find(|(_, s)| s.name == name).cloned();
         if let (Some(d), Some(e)) = (
             find("trialops.dosing.v1.DosingService/CreateTreatmentPlan"),
             find("trialops.enrollment.v1.EnrollmentService/GetSubject"),
@@ -129,12 +139,17 @@ async fn one_trace_spans_dosing_and_enrollment() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "spans never arrived: {:?}",
-            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            spans.iter().map(|(_, s)| &s.name).collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let _ = child.wait();
+    let ((dosing_service, dosing_span), (enrollment_service, enrollment_span)) = (dosing_span, enrollment_span);
+    assert_eq!(
+        (dosing_service.as_str(), enrollment_service.as_str()),
+        ("dosing", "enrollment")
+    );
 
     assert_eq!(
         enrollment_span.trace_id, dosing_span.trace_id,
@@ -165,7 +180,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
         Some("9"),
         "FAILED_PRECONDITION"
     );
-    for span in &all {
+    for (_, span) in &all {
         assert!(
             !text_of(span).contains(marker),
             "request text in a span: {}",

@@ -54,29 +54,36 @@ impl ServiceSet {
     /// enrollment's own section is read from `sources` (its randomization secret file), and
     /// dosing's and outcomes' say where they reach the services bound before them.
     /// `enrollment` carries enrollment's options (a fixed randomization secret, an
-    /// authenticator, the clock); the three services run on its clock.
+    /// authenticator, the clock); the three services run on its clock. `tracing` gives a service
+    /// a subscriber of its own (see `Options::tracing`), or leaves it to the global one.
     pub async fn start(
         settings: impl Fn(Service) -> anyhow::Result<Settings>,
         sources: &Sources,
-        enrollment: trialops_enrollment::Options,
+        mut enrollment: trialops_enrollment::Options,
+        tracing: impl Fn(Service) -> Option<tracing::Dispatch>,
     ) -> anyhow::Result<ServiceSet> {
         let clock = enrollment.server.clock.clone();
+        if let Some(dispatch) = tracing(Service::Enrollment) {
+            enrollment.server.tracing = Some(dispatch);
+        }
         let enrollment =
             trialops_enrollment::build(settings(Service::Enrollment)?, sources.section()?, enrollment).await?;
         let enrollment_url = format!("http://{}", enrollment.local_addr()?);
         let config = trialops_dosing::Config {
             enrollment_url: enrollment_url.clone(),
         };
-        let options = trialops_platform::server::Options {
-            clock,
+        let options = |service| trialops_platform::server::Options {
+            clock: clock.clone(),
             authenticator: None,
+            tracing: tracing(service),
         };
-        let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options.clone()).await?;
+        let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options(Service::Dosing)).await?;
         let config = trialops_outcomes::Config {
             enrollment_url,
             dosing_url: format!("http://{}", dosing.local_addr()?),
         };
-        let outcomes = trialops_outcomes::build(settings(Service::Outcomes)?, config, options).await?;
+        let outcomes =
+            trialops_outcomes::build(settings(Service::Outcomes)?, config, options(Service::Outcomes)).await?;
         Ok(ServiceSet {
             enrollment,
             dosing,
@@ -167,6 +174,7 @@ pub mod testing {
                 },
                 &Sources::default(),
                 enrollment,
+                |_| None,
             )
             .await
             .unwrap_or_else(|e| panic!("starting the services: {e:#}"));

@@ -51,6 +51,9 @@ pub struct Options {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// The clock the service runs on (the system clock by default; a replay simulates one).
     pub clock: crate::clock::Clock,
+    /// The subscriber the service's calls are traced and logged with, instead of the process's
+    /// global one: `trialops up` gives each service its own, so traces name the service.
+    pub tracing: Option<tracing::Dispatch>,
 }
 
 /// A built, bound service, ready to run: what every service's `build` returns.
@@ -63,6 +66,7 @@ pub struct Application {
     authenticator: Arc<dyn Authenticator>,
     db: sea_orm::DatabaseConnection,
     clock: crate::clock::Clock,
+    tracing: Option<tracing::Dispatch>,
 }
 
 impl Application {
@@ -104,6 +108,7 @@ impl Application {
             authenticator,
             db,
             clock: options.clock,
+            tracing: options.tracing,
         })
     }
 
@@ -141,7 +146,7 @@ impl Application {
             self.service,
             listeners,
             &self.settings,
-            (self.authenticator, self.clock),
+            (self.authenticator, self.clock, self.tracing),
             Some(refusals),
             shutdown,
         )
@@ -244,7 +249,7 @@ pub async fn serve(
     service: ServiceRoutes,
     listeners: Listeners,
     settings: &Settings,
-    (authenticator, clock): (Arc<dyn Authenticator>, crate::clock::Clock),
+    (authenticator, clock, tracing): (Arc<dyn Authenticator>, crate::clock::Clock, Option<tracing::Dispatch>),
     refusals: Option<RefusalRecorder>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -317,7 +322,11 @@ pub async fn serve(
         .accept_http1(true)
         .layer(tower::util::option_layer(cors))
         .layer(tonic_web::GrpcWebLayer::new())
-        .layer(RpcLayer::new(authenticator, identities, settings.max_in_flight_calls, refusals).with_clock(clock))
+        .layer(
+            RpcLayer::new(authenticator, identities, settings.max_in_flight_calls, refusals)
+                .with_clock(clock)
+                .with_dispatch(tracing),
+        )
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop_accepting);
 

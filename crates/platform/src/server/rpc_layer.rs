@@ -54,6 +54,7 @@ pub struct RpcLayer {
     in_flight: Arc<Semaphore>,
     refusals: Option<RefusalRecorder>,
     clock: crate::clock::Clock,
+    dispatch: Option<tracing::Dispatch>,
 }
 
 impl RpcLayer {
@@ -72,7 +73,15 @@ impl RpcLayer {
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             refusals,
             clock: crate::clock::Clock::system(),
+            dispatch: None,
         }
+    }
+
+    /// The layer tracing and logging every call with `dispatch` instead of the process's global
+    /// subscriber (several services in one process each name themselves in their traces).
+    pub fn with_dispatch(mut self, dispatch: Option<tracing::Dispatch>) -> Self {
+        self.dispatch = dispatch;
+        self
     }
 
     /// The layer running every call on `clock` (what `clock::now` reads in the handlers).
@@ -219,7 +228,26 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        use tracing::instrument::WithSubscriber;
+        match self.config.dispatch.clone() {
+            None => self.handle(request),
+            Some(dispatch) => {
+                let answer = tracing::dispatcher::with_default(&dispatch, || self.handle(request));
+                Box::pin(answer.with_subscriber(dispatch))
+            }
+        }
+    }
+}
+
+impl<S> RpcService<S> {
+    /// The call, traced by the current subscriber.
+    fn handle<B>(&mut self, mut request: Request<B>) -> BoxFuture<S::Response, S::Error>
+    where
+        S: Service<Request<B>, Response = Response<tonic::body::Body>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
         // The clone is ready-checked by tower's contract only for `self.inner`; swap it in.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -261,7 +289,7 @@ where
             span.record("trace_id", trace_id.as_str());
         }
 
-        let answer_now = |status: tonic::Status| -> Self::Future {
+        let answer_now = |status: tonic::Status| -> BoxFuture<S::Response, S::Error> {
             span.record("rpc.grpc.status_code", status.code() as i32);
             span.record("otel.status_code", "ERROR");
             crate::server::metrics::observe(service, method, status.code() as i32, started.elapsed().as_secs_f64());

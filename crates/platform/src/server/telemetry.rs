@@ -41,7 +41,44 @@ pub fn otlp_requested(env: &HashMap<String, String>) -> bool {
 /// OTLP exporter's gRPC client needs it). `env` is the process environment.
 pub fn init(service_name: &str, settings: &Settings, env: &HashMap<String, String>) -> anyhow::Result<Telemetry> {
     opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let (subscriber, provider) = pipeline(service_name, settings, env)?;
+    if let Some(p) = &provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    subscriber.try_init()?;
+    if provider.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    Ok(Telemetry { provider })
+}
 
+/// A subscriber of its own for one service of several in a process (`trialops up`), when traces
+/// are exported: its spans carry `service_name` as the service (OTLP resource), as they would
+/// from the service's own deployment. `None` when nothing is exported (the global subscriber
+/// then logs for every service). Keep the guard as long as the service runs.
+pub fn service_dispatch(
+    service_name: &str,
+    settings: &Settings,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<Option<(tracing::Dispatch, Telemetry)>> {
+    if !otlp_requested(env) {
+        return Ok(None);
+    }
+    let mut own = env.clone();
+    own.remove("OTEL_SERVICE_NAME");
+    let (subscriber, provider) = pipeline(service_name, settings, &own)?;
+    Ok(Some((tracing::Dispatch::new(subscriber), Telemetry { provider })))
+}
+
+/// The log layer and, when OTLP export is requested, the trace layer with its provider.
+fn pipeline(
+    service_name: &str,
+    settings: &Settings,
+    env: &HashMap<String, String>,
+) -> anyhow::Result<(
+    impl tracing::Subscriber + Send + Sync + 'static,
+    Option<SdkTracerProvider>,
+)> {
     // sqlx and sea-orm log every statement at info/debug: keep them at warn whatever the level.
     let filter = EnvFilter::try_new(format!(
         "{},sqlx=warn,sea_orm=warn,h2=warn,tower=warn",
@@ -56,7 +93,6 @@ pub fn init(service_name: &str, settings: &Settings, env: &HashMap<String, Strin
             .flatten_event(true)
             .boxed(),
     };
-
     let provider = if otlp_requested(env) {
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
         let name = env
@@ -76,17 +112,6 @@ pub fn init(service_name: &str, settings: &Settings, env: &HashMap<String, Strin
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("trialops")));
-    if let Some(p) = &provider {
-        opentelemetry::global::set_tracer_provider(p.clone());
-    }
-
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init()?;
-    if provider.is_some() {
-        tracing::info!("exporting traces over OTLP");
-    }
-    Ok(Telemetry { provider })
+    let subscriber = tracing_subscriber::registry().with(filter).with(fmt).with(otel);
+    Ok((subscriber, provider))
 }
