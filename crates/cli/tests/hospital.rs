@@ -151,6 +151,29 @@ fn one_child_from_screening_to_response_through_the_cli() {
         &admin,
         &["register-site", "--site", "COG-101", "--name", "Children's Hospital"],
     );
+    // An administrator closes the site to accrual and opens it again, each with a reason.
+    let close = ["close-accrual", "--site", "COG-101", "--reason", "monitoring visit"];
+    let closed = trialops(&up, &[&["--token", admin.as_str()][..], &close[..]].concat());
+    assert!(closed.status.success(), "{}", String::from_utf8_lossy(&closed.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&closed.stdout).trim(),
+        "accrual to site COG-101 of trial ANBL1221 is closed; 0 enrolled"
+    );
+    let again = trialops(&up, &[&["--token", admin.as_str()][..], &close[..]].concat());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("ACCRUAL_ALREADY_CLOSED"));
+    let opened = json(
+        &up,
+        &admin,
+        &[
+            "open-accrual",
+            "--site",
+            "COG-101",
+            "--reason",
+            "visit findings resolved",
+        ],
+    );
+    assert_eq!(opened["accrual"]["open"], true, "{opened}");
     let values = [
         "histology_confirmed=true",
         "disease_status=first_recurrence",

@@ -103,7 +103,7 @@ fn contract_roles() -> Vec<(String, Vec<String>)> {
 fn the_policy_is_what_the_contracts_access_options_say() {
     let contract = contract_roles();
     assert_eq!(contract.len(), POLICY.len(), "every RPC's contract names its roles");
-    assert_eq!(contract.len(), 41, "the contracts' RPCs");
+    assert_eq!(contract.len(), 43, "the contracts' RPCs");
     for (path, listed) in contract {
         let mut expected: Vec<Role> = listed
             .iter()
@@ -123,6 +123,11 @@ fn the_policy_is_what_the_contracts_access_options_say() {
 
 #[test]
 fn the_contracts_wording_holds() {
+    for accrual in ["CloseAccrual", "OpenAccrual"] {
+        let path = format!("/trialops.enrollment.v1.EnrollmentService/{accrual}");
+        let allowed: Vec<Role> = Role::ALL.into_iter().filter(|r| allows(&path, *r)).collect();
+        assert_eq!(allowed, [Role::Administrator], "{path}");
+    }
     assert!(allows(
         "/trialops.enrollment.v1.EnrollmentService/RegisterSite",
         Role::Administrator

@@ -3,6 +3,7 @@
 //!
 //! No I/O, no async, no proto or database types: services convert at their edges.
 
+pub mod accrual;
 pub mod dosing;
 pub mod eligibility;
 pub mod enrollment;

@@ -166,3 +166,33 @@ fn syntax_and_type_errors_point_at_the_line() {
     let p = broken("[trial]", "[trial]\ncolour = \"blue\"");
     assert!(p[0].contains("unknown field"), "{p:?}");
 }
+
+/// The definition with `section` appended as its `[accrual]` section.
+fn with_accrual(section: &str) -> Result<protocol::Protocol, Vec<String>> {
+    let text = format!("{}\n[accrual]\n{section}\n", protocol::ANBL1221_TOML);
+    protocol::load(&text).map_err(|e| e.problems.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn accrual_targets_and_limits() {
+    // None by default: the bundled definition sets no accrual limit.
+    assert_eq!(protocol::anbl1221().unwrap().accrual, protocol::AccrualRules::default());
+    let rules = with_accrual("target = 36\nmaximum = 40\nsite_maximum = 8\nstratum_target = 9")
+        .unwrap()
+        .accrual;
+    assert_eq!(
+        (rules.target, rules.maximum, rules.site_target, rules.site_maximum),
+        (Some(36), Some(40), None, Some(8))
+    );
+    assert_eq!((rules.stratum_target, rules.stratum_maximum), (Some(9), None));
+    assert_eq!(
+        with_accrual("target = 41\nmaximum = 40").unwrap_err(),
+        ["accrual.target: must not exceed accrual.maximum (40)"]
+    );
+    assert_eq!(
+        with_accrual("stratum_maximum = 0").unwrap_err(),
+        ["accrual.stratum_maximum: must be at least 1 (leave it out for none)"]
+    );
+    let unknown = with_accrual("maximun = 40").unwrap_err();
+    assert!(unknown[0].contains("maximun"), "{unknown:?}");
+}

@@ -45,6 +45,109 @@ impl RegisterSite {
     }
 }
 
+/// Close accrual to the trial or one site, with a reason (administrator).
+#[derive(Args, Debug)]
+pub struct CloseAccrual {
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+    /// Close only this site; without it, the whole trial.
+    #[arg(long)]
+    site: Option<String>,
+    /// Why, for example "Simon stage 1 complete: interim analysis".
+    #[arg(long)]
+    reason: String,
+}
+
+impl CloseAccrual {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let CloseAccrual { trial, site, reason } = self;
+        let closed = session
+            .call(
+                format!("closing accrual to {}", scope(&trial, site.as_deref())),
+                epb::CloseAccrualRequest {
+                    request_id: request_id(),
+                    trial_id: trial.clone(),
+                    site_code: site.clone().unwrap_or_default(),
+                    reason,
+                },
+                async |c, r| c.enrollment.close_accrual(r).await,
+            )
+            .await?;
+        let place = scope(&trial, site.as_deref());
+        session
+            .out
+            .show("trialops.enrollment.v1.CloseAccrualResponse", &closed, |r| {
+                say(format!("accrual to {place} is closed; {}", figures(r.accrual.as_ref())));
+            })
+    }
+}
+
+/// Open accrual again to the trial or one site, with a reason (administrator).
+#[derive(Args, Debug)]
+pub struct OpenAccrual {
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+    /// Open only this site; without it, the whole trial.
+    #[arg(long)]
+    site: Option<String>,
+    /// Why, for example "stage 2 opened after 3 responses".
+    #[arg(long)]
+    reason: String,
+}
+
+impl OpenAccrual {
+    /// Sends the request and shows the answer.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let OpenAccrual { trial, site, reason } = self;
+        let opened = session
+            .call(
+                format!("opening accrual to {}", scope(&trial, site.as_deref())),
+                epb::OpenAccrualRequest {
+                    request_id: request_id(),
+                    trial_id: trial.clone(),
+                    site_code: site.clone().unwrap_or_default(),
+                    reason,
+                },
+                async |c, r| c.enrollment.open_accrual(r).await,
+            )
+            .await?;
+        let place = scope(&trial, site.as_deref());
+        session
+            .out
+            .show("trialops.enrollment.v1.OpenAccrualResponse", &opened, |r| {
+                say(format!("accrual to {place} is open; {}", figures(r.accrual.as_ref())));
+            })
+    }
+}
+
+/// "trial T" or "site S of trial T".
+fn scope(trial: &str, site: Option<&str>) -> String {
+    match site {
+        Some(site) => format!("site {site} of trial {trial}"),
+        None => format!("trial {trial}"),
+    }
+}
+
+/// "N enrolled (target T, maximum M)", naming only what the protocol sets.
+fn figures(accrual: Option<&epb::Accrual>) -> String {
+    let a = accrual.cloned().unwrap_or_default();
+    let mut limits = Vec::new();
+    if a.target > 0 {
+        limits.push(format!("target {}", a.target));
+    }
+    if a.maximum > 0 {
+        limits.push(format!("maximum {}", a.maximum));
+    }
+    if limits.is_empty() {
+        format!("{} enrolled", a.enrolled)
+    } else {
+        format!("{} enrolled ({})", a.enrolled, limits.join(", "))
+    }
+}
+
 /// Show a trial: arms, strata, screening variables.
 #[derive(Args, Debug)]
 pub struct Trial {

@@ -41,6 +41,28 @@ pub struct Protocol {
     /// The expedited-reporting matrix, in order.
     #[serde(default)]
     pub reporting: Vec<ReportingRule>,
+    /// Accrual targets and limits (none by default).
+    #[serde(default)]
+    pub accrual: AccrualRules,
+}
+
+/// Accrual targets and limits of a trial, per site and per stratum. A target is what the
+/// protocol plans (shown against the count); a maximum refuses enrollment beyond it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccrualRules {
+    /// Planned enrollments in the trial.
+    pub target: Option<u32>,
+    /// Most enrollments in the trial.
+    pub maximum: Option<u32>,
+    /// Planned enrollments at each site.
+    pub site_target: Option<u32>,
+    /// Most enrollments at any one site.
+    pub site_maximum: Option<u32>,
+    /// Planned enrollments in each stratum.
+    pub stratum_target: Option<u32>,
+    /// Most enrollments in any one stratum.
+    pub stratum_maximum: Option<u32>,
 }
 
 /// Outcome rules.

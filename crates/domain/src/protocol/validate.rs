@@ -57,6 +57,29 @@ fn snake_id(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
 }
 
+fn check_accrual(c: &mut Checker, a: &super::model::AccrualRules) {
+    for (scope, target, maximum) in [
+        ("", a.target, a.maximum),
+        ("site_", a.site_target, a.site_maximum),
+        ("stratum_", a.stratum_target, a.stratum_maximum),
+    ] {
+        for (name, value) in [("target", target), ("maximum", maximum)] {
+            c.require(
+                value != Some(0),
+                format!("accrual.{scope}{name}"),
+                "must be at least 1 (leave it out for none)",
+            );
+        }
+        if let (Some(target), Some(maximum)) = (target, maximum) {
+            c.require(
+                target <= maximum,
+                format!("accrual.{scope}target"),
+                format!("must not exceed accrual.{scope}maximum ({maximum})"),
+            );
+        }
+    }
+}
+
 /// Every problem of the definition; empty when it is usable.
 pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
     let mut c = Checker { problems: Vec::new() };
@@ -84,6 +107,7 @@ pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
         "must be at least 1",
     );
     check_randomization(&mut c, p);
+    check_accrual(&mut c, &p.accrual);
     check_variables(&mut c, p);
     c.unique(p.eligibility.iter().map(|e| e.id.as_str()), "eligibility");
     for (i, criterion) in p.eligibility.iter().enumerate() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{NaiveDate, SubsecRound};
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
+use trialops_domain::accrual::{AccrualRefusal, Enrolled, check_accrual};
 use trialops_domain::enrollment::{LatestScreening, ScreeningRefusal, check_screening};
 use trialops_domain::identifiers::{self, ScreeningId, SiteCode};
 use trialops_domain::randomization::Sequence;
@@ -25,7 +26,7 @@ use trialops_proto::enrollment::v1 as pb;
 use super::parse::{self, require_accepted_version};
 use super::{EnrollmentApi, convert, require_registered};
 use crate::error::Reason;
-use crate::store::{allocation, counter, screening, subject, trial_key};
+use crate::store::{accrual_closure, allocation, counter, screening, subject, trial_key};
 use crate::trials::{Trial, Trials};
 
 /// An EnrollSubject request, parsed: every field present, valid and typed.
@@ -126,6 +127,24 @@ async fn allocate(
     let subject_id = identifiers::subject_id(&trial_id, number as u64);
     let stratum = stratum_key(&trial.protocol, &command.strata);
     let position = counter::next(tx, &format!("stratum|{trial_id}|{stratum}")).await? - 1;
+    // The subject-number counter's row lock serializes the trial's enrollments: the counts below
+    // include every enrollment committed before this one, and none can slip in beside it.
+    let enrolled = Enrolled {
+        trial: u64::try_from(number - 1).unwrap_or(0),
+        site: subject::count_at_site(tx, &trial_id, command.site.as_str()).await?,
+        stratum: u64::try_from(position).unwrap_or(0),
+    };
+    let trial_hold = accrual_closure::find(tx, &trial_id, "").await?;
+    let site_hold = accrual_closure::find(tx, &trial_id, command.site.as_str()).await?;
+    let reason = |c: &Option<accrual_closure::Model>| c.as_ref().map(|c| c.reason.clone());
+    let (trial_hold, site_hold) = (reason(&trial_hold), reason(&site_hold));
+    check_accrual(
+        &trial.protocol.accrual,
+        enrolled,
+        trial_hold.as_deref(),
+        site_hold.as_deref(),
+    )
+    .map_err(accrual_refusal)?;
     let assignment = Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
     let record = subject::Model {
         subject_id: subject_id.clone(),
@@ -154,6 +173,31 @@ async fn allocate(
         allocated_at: now,
     };
     Ok((record, alloc))
+}
+
+/// The domain's accrual decision as the refusal a caller gets.
+fn accrual_refusal(refusal: AccrualRefusal) -> AppError {
+    match refusal {
+        AccrualRefusal::Closed { scope, reason } => AppError::FailedPrecondition {
+            reason: Reason::AccrualClosed.into(),
+            message: format!("accrual is closed to the {}: {reason}", scope.as_str()),
+            metadata: vec![
+                ("scope".into(), scope.as_str().into()),
+                ("closure_reason".into(), reason),
+            ],
+        },
+        AccrualRefusal::LimitReached { scope, maximum } => AppError::FailedPrecondition {
+            reason: Reason::AccrualLimitReached.into(),
+            message: format!(
+                "the protocol's maximum accrual of {maximum} for the {} is reached",
+                scope.as_str()
+            ),
+            metadata: vec![
+                ("scope".into(), scope.as_str().into()),
+                ("maximum".into(), maximum.to_string()),
+            ],
+        },
+    }
 }
 
 /// The domain's decision on the latest screening, as the refusal a caller gets.

@@ -1,6 +1,7 @@
 //! The gRPC API of the enrollment service: one file per RPC group, each converting the proto
 //! request, asking the domain to decide, persisting through the store, and converting back.
 
+mod accrual;
 mod allocation;
 mod audit;
 mod convert;
@@ -60,6 +61,8 @@ trialops_platform::rpc_handlers! {
         change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse
             = subjects::change_status;
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
+        close_accrual(pb::CloseAccrualRequest) -> pb::CloseAccrualResponse = accrual::close;
+        open_accrual(pb::OpenAccrualRequest) -> pb::OpenAccrualResponse = accrual::open;
         get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse
             = allocation::summary;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;

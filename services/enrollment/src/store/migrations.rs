@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateEnrollmentTables));
+        all.push(Box::new(CreateAccrualClosures));
         all
     }
 }
@@ -270,5 +271,62 @@ impl MigrationTrait for CreateEnrollmentTables {
                 .to_owned(),
         )
         .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AccrualClosures {
+    Table,
+    Scope,
+    TrialId,
+    SiteCode,
+    Reason,
+    ClosedAt,
+}
+
+/// Closures of accrual to a trial or a site (a new table: nothing existing changes).
+struct CreateAccrualClosures;
+
+impl MigrationName for CreateAccrualClosures {
+    fn name(&self) -> &str {
+        "m20261201_000101_accrual_closures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAccrualClosures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(AccrualClosures::Table)
+                .col(
+                    ColumnDef::new(AccrualClosures::Scope)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(AccrualClosures::TrialId).string_len(20).not_null())
+                .col(ColumnDef::new(AccrualClosures::SiteCode).string_len(32).not_null())
+                .col(ColumnDef::new(AccrualClosures::Reason).text().not_null())
+                .col(
+                    ColumnDef::new(AccrualClosures::ClosedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "accrual_closures_by_trial",
+            AccrualClosures::Table,
+            &["trial_id", "site_code"],
+            false,
+        ))
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(AccrualClosures::Table).to_owned())
+            .await
     }
 }

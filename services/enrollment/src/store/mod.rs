@@ -1,5 +1,6 @@
 //! Persistence of the enrollment service: entities and migrations.
 
+pub mod accrual_closure;
 pub mod allocation;
 pub mod counter;
 mod migrations;

@@ -145,3 +145,35 @@ pub async fn list<C: ConnectionTrait>(
     }
     query.limit(limit).all(conn).await
 }
+
+/// Subjects enrolled at `site_code` in `trial_id`.
+pub async fn count_at_site<C: ConnectionTrait>(conn: &C, trial_id: &str, site_code: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .filter(Column::SiteCode.eq(site_code))
+        .count(conn)
+        .await
+}
+
+/// Subjects enrolled in `trial_id` per site, by site code.
+pub async fn counts_by_site<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<(String, i64)>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{QueryOrder, QuerySelect};
+    Entity::find()
+        .select_only()
+        .column(Column::SiteCode)
+        .column_as(Expr::col(Column::SubjectId).count(), "subjects")
+        .filter(Column::TrialId.eq(trial_id))
+        .group_by(Column::SiteCode)
+        .order_by_asc(Column::SiteCode)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Subjects enrolled in `trial_id`.
+pub async fn count_in_trial<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Entity::find().filter(Column::TrialId.eq(trial_id)).count(conn).await
+}
