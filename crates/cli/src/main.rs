@@ -11,6 +11,7 @@ mod demo;
 mod devkeys;
 mod hospital;
 mod report;
+mod simulate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,6 +76,22 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Simulate the protocol's allocation method before go-live: imbalance and predictability
+    /// over synthetic enrollment streams (runs locally).
+    SimulateAllocation {
+        /// A protocol definition file (TOML); the bundled ANBL1221 without one.
+        #[arg(long)]
+        protocol: Option<PathBuf>,
+        /// Subjects enrolled in each run.
+        #[arg(long, default_value_t = 35)]
+        subjects: u32,
+        /// Runs.
+        #[arg(long, default_value_t = 1000)]
+        runs: u32,
+        /// Makes the figures repeatable.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     #[command(flatten)]
     Hospital(hospital::Hospital),
@@ -156,6 +173,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dosing_port,
             outcomes_port,
         } => up(&env, data_dir, host, [enrollment_port, dosing_port, outcomes_port]).await,
+        Command::SimulateAllocation {
+            protocol,
+            subjects,
+            runs,
+            seed,
+        } => simulate::run(simulate::SimulateOptions {
+            protocol,
+            subjects,
+            runs,
+            seed,
+            json: cli.connection.json,
+        }),
         Command::Hospital(command) => hospital::run(cli.connection, command).await,
         Command::Demo { seed, data_dir, json } => demo::run(demo::DemoOptions { seed, data_dir, json }).await,
         Command::Token {

@@ -11,6 +11,7 @@ pub mod identifiers;
 pub mod outcomes;
 pub mod protocol;
 pub mod randomization;
+pub mod simulation;
 pub mod strata;
 pub mod subject;
 
