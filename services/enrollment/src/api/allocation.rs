@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use tonic::Request;
+use trialops_domain::simulation::{self, Distribution};
 use trialops_domain::strata::parse_stratum_key;
 use trialops_platform::AppError;
+use trialops_platform::wire::fields::{self, AllFields};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::EnrollmentApi;
@@ -78,5 +80,51 @@ pub(super) async fn summary(
         trial_accrual: Some(accrual(count(total_subjects), rules.target, rules.maximum, closure(""))),
         site_accrual,
         stratum_accrual,
+    })
+}
+
+/// Most subjects per simulated run, and most allocations in all runs (a few seconds' work).
+const MAX_SIMULATED_SUBJECTS: i32 = 10_000;
+const MAX_SIMULATED_ALLOCATIONS: i64 = 2_000_000;
+
+pub(super) async fn simulate(
+    api: &EnrollmentApi,
+    request: Request<pb::SimulateAllocationRequest>,
+) -> Result<pb::SimulateAllocationResponse, AppError> {
+    let req = request.into_inner();
+    let subjects_ok = (1..=MAX_SIMULATED_SUBJECTS).contains(&req.subjects);
+    let allocations = i64::from(req.subjects) * i64::from(req.runs);
+    let (trial, (), ()) = (
+        super::parse::trial(&api.trials, &req.trial_id)?,
+        fields::ensure(subjects_ok, "subjects", format!("1 to {MAX_SIMULATED_SUBJECTS}")),
+        fields::ensure(
+            req.runs >= 1 && allocations <= MAX_SIMULATED_ALLOCATIONS,
+            "runs",
+            format!("at least 1, and subjects × runs at most {MAX_SIMULATED_ALLOCATIONS}"),
+        ),
+    )
+        .all()?;
+    let protocol = trial.protocol.clone();
+    let (subjects, runs) = (req.subjects.unsigned_abs(), req.runs.unsigned_abs());
+    // CPU work: off the runtime's threads, so other calls keep being served.
+    let oc = tokio::task::spawn_blocking(move || simulation::simulate(&protocol, subjects, runs, req.seed))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(anyhow::anyhow!("the protocol's block scheme: {e:?}")))?;
+    let d = |d: &Distribution| pb::SimulatedDistribution {
+        mean: d.mean,
+        median: d.median,
+        p95: d.p95,
+        max: d.max,
+    };
+    Ok(pb::SimulateAllocationResponse {
+        runs: req.runs,
+        subjects: req.subjects,
+        strata: i32::try_from(oc.strata).unwrap_or(i32::MAX),
+        final_imbalance: Some(d(&oc.final_imbalance)),
+        running_imbalance: Some(d(&oc.running_imbalance)),
+        stratum_final_imbalance: Some(d(&oc.stratum_final_imbalance)),
+        stratum_running_imbalance: Some(d(&oc.stratum_running_imbalance)),
+        correct_guess_rate: oc.correct_guess_rate,
     })
 }

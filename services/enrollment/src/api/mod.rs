@@ -61,6 +61,8 @@ trialops_platform::rpc_handlers! {
         change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse
             = subjects::change_status;
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
+        simulate_allocation(pb::SimulateAllocationRequest) -> pb::SimulateAllocationResponse
+            = allocation::simulate;
         close_accrual(pb::CloseAccrualRequest) -> pb::CloseAccrualResponse = accrual::close;
         open_accrual(pb::OpenAccrualRequest) -> pb::OpenAccrualResponse = accrual::open;
         get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse
