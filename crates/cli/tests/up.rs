@@ -29,6 +29,18 @@ async fn serving(port: u16) -> bool {
     status.is_ok_and(|s| s.into_inner().status == ServingStatus::Serving as i32)
 }
 
+/// Waits until every one of `ports` serves, failing if `up` exits first or a minute passes.
+async fn wait_serving(child: &mut std::process::Child, ports: &[u16]) {
+    let started = Instant::now();
+    for &port in ports {
+        while !serving(port).await {
+            assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
+            assert!(child.try_wait().ok().flatten().is_none(), "trialops up exited early");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_the_three_services_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -39,14 +51,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
         ports,
         output,
     } = start(command);
-    let started = Instant::now();
-    for port in ports {
-        while !serving(port).await {
-            assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
-            assert!(child.try_wait().ok().flatten().is_none(), "trialops up exited early");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    wait_serving(&mut child, &ports).await;
     // Callers need a token: `trialops token` mints one with the key `up` created.
     let mut dosing = DosingServiceClient::connect(format!("http://127.0.0.1:{}", ports[1]))
         .await
@@ -163,14 +168,7 @@ async fn up_runs_the_three_services_on_one_postgresql_database_and_starts_again_
             .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
             .stderr(Stdio::null());
         let Started { mut child, ports, .. } = start(command);
-        let started = Instant::now();
-        for port in ports {
-            while !serving(port).await {
-                assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
-                assert!(child.try_wait().ok().flatten().is_none(), "trialops up exited early");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        wait_serving(&mut child, &ports).await;
         let admin = token(&data, "administrator");
         let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
             .await
@@ -236,15 +234,7 @@ async fn up_serves_the_trial_a_demo_replayed_into_the_same_folder() {
     let mut command = up(dir.path());
     command.stderr(Stdio::null());
     let Started { mut child, ports, .. } = start(command);
-    let started = Instant::now();
-    while !serving(ports[0]).await {
-        assert!(started.elapsed() < Duration::from_secs(60), "enrollment never served");
-        assert!(
-            child.try_wait().ok().flatten().is_none(),
-            "trialops up refused the demo's folder"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_serving(&mut child, &ports[..1]).await;
     let admin = token(dir.path(), "administrator");
     let mut enrollment = EnrollmentServiceClient::connect(format!("http://127.0.0.1:{}", ports[0]))
         .await
@@ -274,13 +264,7 @@ async fn a_fresh_data_folder_is_readable_by_its_owner_only() {
     command.stderr(Stdio::null());
     let Started { mut child, ports, .. } = start(command);
     // The services are bound: their databases are open (and in WAL mode, with -wal and -shm).
-    for port in ports {
-        let started = Instant::now();
-        while !serving(port).await {
-            assert!(started.elapsed() < Duration::from_secs(60), "port {port} never served");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    wait_serving(&mut child, &ports).await;
     let mode = |path: &std::path::Path| {
         std::fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o777)

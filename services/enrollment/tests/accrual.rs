@@ -52,6 +52,14 @@ async fn try_enroll(c: &mut Client, site: &str, screening_id: &str, mycn: &str) 
         .map(|r| r.into_inner().subject.unwrap_or_default())
 }
 
+/// ACCR1's allocation summary.
+async fn summary(c: &mut Client) -> pb::GetAllocationSummaryResponse {
+    let request = pb::GetAllocationSummaryRequest {
+        trial_id: "ACCR1".into(),
+    };
+    c.get_allocation_summary(request).await.unwrap().into_inner()
+}
+
 /// The (enrolled, target, maximum, open) of an accrual.
 fn figures(a: Option<&pb::Accrual>) -> (i64, i64, i64, bool) {
     let a = a.unwrap();
@@ -96,13 +104,7 @@ async fn maxima_refuse_the_enrollment_beyond_them(backend: Backend) {
         ("trial".into(), "4".into())
     );
 
-    let summary = c
-        .get_allocation_summary(pb::GetAllocationSummaryRequest {
-            trial_id: "ACCR1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let summary = summary(&mut c).await;
     assert_eq!(summary.total_subjects, 4);
     assert_eq!(figures(summary.trial_accrual.as_ref()), (4, 3, 4, true));
     let sites: Vec<_> = summary
@@ -179,14 +181,7 @@ async fn closures_hold_accrual_until_opened(backend: Backend) {
     let err = try_enroll(&mut c, "COG-202", "S3", "amplified").await.unwrap_err();
     assert_refused(&err, Code::FailedPrecondition, "ACCRUAL_CLOSED");
     assert_eq!(metadata(&err, "scope"), "trial");
-    let summary = c
-        .get_allocation_summary(pb::GetAllocationSummaryRequest {
-            trial_id: "ACCR1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let trial = summary.trial_accrual.unwrap();
+    let trial = summary(&mut c).await.trial_accrual.unwrap();
     assert_eq!((trial.enrolled, trial.target, trial.open), (1, 10, false));
     assert_eq!(trial.closure_reason, "Simon stage 1 complete: interim analysis");
 

@@ -45,13 +45,13 @@ impl RegisterSite {
     }
 }
 
-/// Close accrual to the trial or one site, with a reason (administrator).
+/// Where accrual closes or opens, and why (administrator).
 #[derive(Args, Debug)]
-pub struct CloseAccrual {
+pub struct AccrualChange {
     /// Trial.
     #[arg(long, default_value = "ANBL1221")]
     trial: String,
-    /// Close only this site; without it, the whole trial.
+    /// Only this site; without it, the whole trial.
     #[arg(long)]
     site: Option<String>,
     /// Why, for example "Simon stage 1 complete: interim analysis".
@@ -59,67 +59,46 @@ pub struct CloseAccrual {
     reason: String,
 }
 
-impl CloseAccrual {
-    /// Sends the request and shows the answer.
-    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
-        let CloseAccrual { trial, site, reason } = self;
-        let closed = session
-            .call(
-                format!("closing accrual to {}", scope(&trial, site.as_deref())),
-                epb::CloseAccrualRequest {
-                    request_id: request_id(),
-                    trial_id: trial.clone(),
-                    site_code: site.clone().unwrap_or_default(),
-                    reason,
-                },
-                async |c, r| c.enrollment.close_accrual(r).await,
-            )
-            .await?;
+impl AccrualChange {
+    /// Closes (`open` false) or opens accrual and shows the accrual now.
+    pub async fn run(self, session: &mut Session, open: bool) -> anyhow::Result<()> {
+        let AccrualChange { trial, site, reason } = self;
         let place = scope(&trial, site.as_deref());
-        session
-            .out
-            .show("trialops.enrollment.v1.CloseAccrualResponse", &closed, |r| {
-                say(format!("accrual to {place} is closed; {}", figures(r.accrual.as_ref())));
-            })
-    }
-}
-
-/// Open accrual again to the trial or one site, with a reason (administrator).
-#[derive(Args, Debug)]
-pub struct OpenAccrual {
-    /// Trial.
-    #[arg(long, default_value = "ANBL1221")]
-    trial: String,
-    /// Open only this site; without it, the whole trial.
-    #[arg(long)]
-    site: Option<String>,
-    /// Why, for example "stage 2 opened after 3 responses".
-    #[arg(long)]
-    reason: String,
-}
-
-impl OpenAccrual {
-    /// Sends the request and shows the answer.
-    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
-        let OpenAccrual { trial, site, reason } = self;
-        let opened = session
-            .call(
-                format!("opening accrual to {}", scope(&trial, site.as_deref())),
-                epb::OpenAccrualRequest {
-                    request_id: request_id(),
-                    trial_id: trial.clone(),
-                    site_code: site.clone().unwrap_or_default(),
-                    reason,
-                },
-                async |c, r| c.enrollment.open_accrual(r).await,
-            )
-            .await?;
-        let place = scope(&trial, site.as_deref());
-        session
-            .out
-            .show("trialops.enrollment.v1.OpenAccrualResponse", &opened, |r| {
-                say(format!("accrual to {place} is open; {}", figures(r.accrual.as_ref())));
-            })
+        let (request_id, trial_id, site_code) = (request_id(), trial, site.unwrap_or_default());
+        let accrual = if open {
+            let request = epb::OpenAccrualRequest {
+                request_id,
+                trial_id,
+                site_code,
+                reason,
+            };
+            let action = format!("opening accrual to {place}");
+            let opened = session.call(action, request, async |c, r| c.enrollment.open_accrual(r).await);
+            let opened = opened.await?;
+            session
+                .out
+                .show("trialops.enrollment.v1.OpenAccrualResponse", &opened, |_| ())?;
+            opened.accrual
+        } else {
+            let request = epb::CloseAccrualRequest {
+                request_id,
+                trial_id,
+                site_code,
+                reason,
+            };
+            let action = format!("closing accrual to {place}");
+            let closed = session.call(action, request, async |c, r| c.enrollment.close_accrual(r).await);
+            let closed = closed.await?;
+            session
+                .out
+                .show("trialops.enrollment.v1.CloseAccrualResponse", &closed, |_| ())?;
+            closed.accrual
+        };
+        if !session.out.json {
+            let state = if open { "open" } else { "closed" };
+            say(format!("accrual to {place} is {state}; {}", figures(accrual.as_ref())));
+        }
+        Ok(())
     }
 }
 

@@ -69,9 +69,9 @@ pub enum Hospital {
     /// Register a site (administrator).
     RegisterSite(enrollment::RegisterSite),
     /// Close accrual to the trial or one site, with a reason (administrator).
-    CloseAccrual(enrollment::CloseAccrual),
+    CloseAccrual(enrollment::AccrualChange),
     /// Open accrual again to the trial or one site, with a reason (administrator).
-    OpenAccrual(enrollment::OpenAccrual),
+    OpenAccrual(enrollment::AccrualChange),
     /// Show a trial: arms, strata, screening variables.
     Trial(enrollment::Trial),
     /// Screen a candidate: `--value variable=value` for each screening variable.
@@ -184,8 +184,8 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
     let mut session = Session::open(&connection)?;
     match command {
         Hospital::RegisterSite(command) => command.run(&mut session).await,
-        Hospital::CloseAccrual(command) => command.run(&mut session).await,
-        Hospital::OpenAccrual(command) => command.run(&mut session).await,
+        Hospital::CloseAccrual(command) => command.run(&mut session, false).await,
+        Hospital::OpenAccrual(command) => command.run(&mut session, true).await,
         Hospital::Trial(command) => command.run(&mut session).await,
         Hospital::Screen(command) => command.run(&mut session).await,
         Hospital::Enroll(command) => command.run(&mut session).await,

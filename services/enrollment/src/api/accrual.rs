@@ -10,7 +10,7 @@ use trialops_domain::identifiers::SiteCode;
 use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::records::idempotency::{self, Operation, RequestId};
 use trialops_platform::wire::convert as wire;
 use trialops_platform::wire::fields::{self, AllFields};
 use trialops_proto::enrollment::v1 as pb;
@@ -67,17 +67,49 @@ pub(super) async fn close(
     api: &EnrollmentApi,
     request: Request<pb::CloseAccrualRequest>,
 ) -> Result<pb::CloseAccrualResponse, AppError> {
+    fn fields(r: &pb::CloseAccrualRequest) -> [&str; 4] {
+        [&r.request_id, &r.trial_id, &r.site_code, &r.reason]
+    }
+    fn apply(tx: &DatabaseTransaction, a: AuditContext, c: AccrualChange) -> Operation<'_, pb::CloseAccrualResponse> {
+        Box::pin(close_in(tx, a, c))
+    }
+    change(api, request, "EnrollmentService/CloseAccrual", fields, apply).await
+}
+
+pub(super) async fn open(
+    api: &EnrollmentApi,
+    request: Request<pb::OpenAccrualRequest>,
+) -> Result<pb::OpenAccrualResponse, AppError> {
+    fn fields(r: &pb::OpenAccrualRequest) -> [&str; 4] {
+        [&r.request_id, &r.trial_id, &r.site_code, &r.reason]
+    }
+    fn apply(tx: &DatabaseTransaction, a: AuditContext, c: AccrualChange) -> Operation<'_, pb::OpenAccrualResponse> {
+        Box::pin(open_in(tx, a, c))
+    }
+    change(api, request, "EnrollmentService/OpenAccrual", fields, apply).await
+}
+
+/// What closing and opening share: the request parsed into an [`AccrualChange`], then `apply`
+/// in one transaction under the request id.
+async fn change<Req, Resp>(
+    api: &EnrollmentApi,
+    request: Request<Req>,
+    method: &'static str,
+    fields: fn(&Req) -> [&str; 4],
+    apply: for<'c> fn(&'c DatabaseTransaction, AuditContext, AccrualChange) -> Operation<'c, Resp>,
+) -> Result<Resp, AppError>
+where
+    Req: prost::Message,
+    Resp: prost::Message + Default,
+{
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let change = AccrualChange::parse(&api.trials, &req.request_id, &req.trial_id, &req.site_code, &req.reason)?;
+    let [request_id, trial_id, site_code, reason] = fields(&req);
+    let change = AccrualChange::parse(&api.trials, request_id, trial_id, site_code, reason)?;
     let audit_ctx = AuditContext::new(call, change.request_id);
-    idempotency::execute(
-        &api.db,
-        "EnrollmentService/CloseAccrual",
-        change.request_id,
-        &req,
-        move |tx| Box::pin(close_in(tx, audit_ctx, change)),
-    )
+    idempotency::execute(&api.db, method, change.request_id, &req, move |tx| {
+        apply(tx, audit_ctx, change)
+    })
     .await
 }
 
@@ -112,24 +144,6 @@ async fn close_in(
     Ok(pb::CloseAccrualResponse {
         accrual: Some(now(tx, &change.trial, site_code).await?),
     })
-}
-
-pub(super) async fn open(
-    api: &EnrollmentApi,
-    request: Request<pb::OpenAccrualRequest>,
-) -> Result<pb::OpenAccrualResponse, AppError> {
-    let call = CallContext::of(&request)?;
-    let req = request.into_inner();
-    let change = AccrualChange::parse(&api.trials, &req.request_id, &req.trial_id, &req.site_code, &req.reason)?;
-    let audit_ctx = AuditContext::new(call, change.request_id);
-    idempotency::execute(
-        &api.db,
-        "EnrollmentService/OpenAccrual",
-        change.request_id,
-        &req,
-        move |tx| Box::pin(open_in(tx, audit_ctx, change)),
-    )
-    .await
 }
 
 /// The transaction: the closure in force ended and audited with it as the previous state.
