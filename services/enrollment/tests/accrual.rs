@@ -194,6 +194,9 @@ async fn closures_hold_accrual_until_opened(backend: Backend) {
     assert_eq!(subject.subject_id, "ACCR1-0002");
 
     // Each closure and opening is in the audit trail with its reason.
+    let trial_history = trialops_platform::audit_events!(c, pb, "accrual", "ACCR1");
+    let actions: Vec<_> = trial_history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["accrual.closed", "accrual.opened"]);
     let history = trialops_platform::audit_events!(c, pb, "accrual", "ACCR1|COG-101");
     let entries: Vec<_> = history.iter().map(|e| (e.action.as_str(), e.reason.as_str())).collect();
     assert_eq!(

@@ -8,7 +8,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "accrual_closures")]
 pub struct Model {
-    /// `<trial_id>|<site_code>`, the site code empty for the whole trial.
+    /// `<trial_id>|<site_code>`, or the trial id alone for the whole trial (the audit trail's
+    /// entity id).
     #[sea_orm(primary_key, auto_increment = false)]
     pub scope: String,
     /// Trial.
@@ -29,7 +30,11 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// The key of the closure of `site_code` (empty: the whole trial) in `trial_id`.
 pub fn scope(trial_id: &str, site_code: &str) -> String {
-    format!("{trial_id}|{site_code}")
+    if site_code.is_empty() {
+        trial_id.to_owned()
+    } else {
+        format!("{trial_id}|{site_code}")
+    }
 }
 
 /// The closure in force on `site_code` (empty: the whole trial), if any.
