@@ -122,13 +122,36 @@ impl From<DbErr> for AppError {
         if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
             return AppError::Aborted("a concurrent change conflicted with this one; read again and retry".into());
         }
-        match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_)) => {
-                tracing::warn!(error = %err, "database unavailable");
-                AppError::Unavailable("the database cannot be reached; retry with the same request_id".into())
-            }
-            _ => AppError::Internal(err.into()),
+        if database_unreachable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return AppError::Unavailable("the database cannot be reached; retry with the same request_id".into());
         }
+        AppError::Internal(err.into())
+    }
+}
+
+/// Whether `err` says the database could not be reached or went away (a restart, a failover, a
+/// cut connection), rather than that a statement was wrong: no connection to be had, the
+/// connection lost mid-statement, or PostgreSQL's connection-exception (08…) and shutdown
+/// (57P01–57P03) codes. Such a call changed nothing and may be retried with its request id.
+fn database_unreachable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
@@ -293,6 +316,29 @@ impl Violations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_went_away_is_unavailable_and_a_wrong_statement_internal() {
+        use std::sync::Arc;
+        let sqlx = |e: sea_orm::sqlx::Error| RuntimeErr::SqlxError(Arc::new(e));
+        let reset = || sea_orm::sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        for gone in [
+            DbErr::Query(sqlx(reset())),
+            DbErr::Exec(sqlx(reset())),
+            DbErr::Exec(sqlx(sea_orm::sqlx::Error::PoolTimedOut)),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::Protocol("unexpected end of stream".into()))),
+            DbErr::Conn(sqlx(sea_orm::sqlx::Error::PoolClosed)),
+        ] {
+            assert_eq!(Status::from(AppError::from(gone)).code(), Code::Unavailable);
+        }
+        for wrong in [
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::RowNotFound)),
+            DbErr::Custom("a stored value no version writes".into()),
+            DbErr::RecordNotFound("counter".into()),
+        ] {
+            assert_eq!(Status::from(AppError::from(wrong)).code(), Code::Internal);
+        }
+    }
 
     #[test]
     fn invalid_argument_carries_every_field_violation() {
