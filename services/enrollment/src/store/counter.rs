@@ -1,7 +1,7 @@
 //! Named counters (subject numbers per trial, allocation positions per stratum), incremented
-//! inside the enrolling transaction. The increment is an UPDATE, which takes the row lock on
-//! PostgreSQL (and SQLite's write lock), so concurrent enrollments on any number of replicas
-//! are serialized per counter by the database and never share a number or a position.
+//! inside the enrolling transaction. The increment is one upsert whose update takes the row
+//! lock on PostgreSQL (and SQLite's write lock), so concurrent enrollments on any number of
+//! replicas are serialized per counter by the database and never share a number or a position.
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -24,23 +24,20 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// Increments counter `name` (creating it at 0) and returns the new value, from 1.
+/// Increments counter `name` (creating it at 0) and returns the new value, from 1: one
+/// statement, an insert that on conflict adds 1 and returns the row.
 pub async fn next<C: ConnectionTrait>(conn: &C, name: &str) -> Result<i64, DbErr> {
-    Entity::insert(ActiveModel {
+    use sea_orm::sea_query::OnConflict;
+    let bumped = Entity::insert(ActiveModel {
         name: Set(name.to_owned()),
-        value: Set(0),
+        value: Set(1),
     })
-    .on_conflict_do_nothing_on([Column::Name])
-    .exec_without_returning(conn)
+    .on_conflict(
+        OnConflict::column(Column::Name)
+            .value(Column::Value, Expr::col((Entity, Column::Value)).add(1))
+            .to_owned(),
+    )
+    .exec_with_returning(conn)
     .await?;
-    Entity::update_many()
-        .col_expr(Column::Value, Expr::col(Column::Value).add(1))
-        .filter(Column::Name.eq(name))
-        .exec(conn)
-        .await?;
-    Entity::find_by_id(name.to_owned())
-        .one(conn)
-        .await?
-        .map(|c| c.value)
-        .ok_or_else(|| DbErr::RecordNotFound(format!("counter {name}")))
+    Ok(bumped.value)
 }
