@@ -525,9 +525,26 @@ pub async fn raw_call(channel: tonic::transport::Channel, path: &str, body: Vec<
 
 /// The audit events a service lists for one record (`entity_type`, `entity_id`), or for all
 /// with no record named, through its generated client; `$pb` names the service's proto module
-/// (`audit_events!(client, pb, "administration", id)`).
+/// (`audit_events!(client, pb, "administration", id)`). With `bearer: token`, the first 500
+/// entries, asked with that token.
 #[macro_export]
 macro_rules! audit_events {
+    ($client:expr, $pb:ident, $entity_type:expr, $entity_id:expr, bearer: $token:expr) => {
+        $client
+            .list_audit_events($crate::testing::with_bearer(
+                $pb::ListAuditEventsRequest {
+                    entity_type: ($entity_type).into(),
+                    entity_id: ($entity_id).into(),
+                    page_size: 500,
+                    ..Default::default()
+                },
+                $token,
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("listing audit events: {e}"))
+            .into_inner()
+            .events
+    };
     ($client:expr, $pb:ident) => {
         $crate::audit_events!($client, $pb, "", "")
     };

@@ -18,11 +18,7 @@ backend_tests!(
 
 async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: Backend) {
     let s = stack(backend).await;
-    let mut d = s.dosing().await;
-    let plan = s.subject_with_plan("SCR-1").await;
-    d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
-        .await
-        .unwrap();
+    let (mut d, plan) = s.first_cycle().await;
     let tmz: Vec<_> = administrations(&mut d, date(2026, 1, 5), date(2026, 1, 9))
         .await
         .into_iter()
@@ -188,11 +184,7 @@ async fn administrations_are_recorded_once_and_corrected_with_a_reason(backend: 
 
 async fn modifications_apply_from_the_next_cycle_and_never_rewrite_given_doses(backend: Backend) {
     let s = stack(backend).await;
-    let mut d = s.dosing().await;
-    let plan = s.subject_with_plan("SCR-1").await;
-    d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
-        .await
-        .unwrap();
+    let (mut d, plan) = s.first_cycle().await;
     let cycle1 = administrations(&mut d, date(2026, 1, 5), date(2026, 1, 16)).await;
     let iri_day1 = cycle1
         .iter()

@@ -34,11 +34,7 @@ async fn four_year_old_is_dosed_and_scheduled_by_hand_values(backend: Backend) {
 
 async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
     let s = stack(backend).await;
-    let mut d = s.dosing().await;
-    let plan = s.subject_with_plan("SCR-1").await;
-    d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
-        .await
-        .unwrap();
+    let (mut d, plan) = s.first_cycle().await;
     // Cycle 2 is due on 26 January; ANC 600 < 750 refuses it and names values and thresholds.
     let err = d
         .start_cycle(start(&plan.subject_id, 2, date(2026, 1, 26), "102", "16", "600"))
@@ -103,11 +99,7 @@ async fn low_counts_refuse_and_record_the_delay(backend: Backend) {
 
 async fn implausible_changes_need_confirmation(backend: Backend) {
     let s = stack(backend).await;
-    let mut d = s.dosing().await;
-    let plan = s.subject_with_plan("SCR-1").await;
-    d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
-        .await
-        .unwrap();
+    let (mut d, plan) = s.first_cycle().await;
     // 16 -> 20 kg: BSA sqrt(102 x 20 / 3600) = 0.7528 -> 0.75, up 11.94% from 0.67 (limit 10%).
     let mut req = start(&plan.subject_id, 2, date(2026, 1, 26), "102", "20", "1000");
     let err = d.start_cycle(req.clone()).await.expect_err("accepted");

@@ -102,19 +102,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
     assert_eq!(created.arm_code, subject.arm_code);
 
     // The audit trail names the token's subject and role.
-    let events = e
-        .list_audit_events(with_bearer(
-            epb::ListAuditEventsRequest {
-                entity_type: "subject".into(),
-                entity_id: subject.subject_id.clone(),
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = trialops_platform::audit_events!(e, epb, "subject", subject.subject_id.clone(), bearer: &admin);
     assert_eq!(
         (
             events[0].actor.as_str(),

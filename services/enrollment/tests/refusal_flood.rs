@@ -65,19 +65,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
     let server = start_with(jwt_settings(settings(&db.url))).await;
     let mut c = client(&server).await;
     let admin = jwt_token("admin", "administrator", None);
-    let events = c
-        .list_audit_events(with_bearer(
-            pb::ListAuditEventsRequest {
-                entity_type: "rpc".into(),
-                page_size: 500,
-                ..Default::default()
-            },
-            &admin,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let events = trialops_platform::audit_events!(c, pb, "rpc", "", bearer: &admin);
     let aggregated: Vec<_> = events
         .iter()
         .filter(|e| e.action == "calls.refused_unauthenticated")

@@ -67,6 +67,17 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// A client, and the plan of SCR-1 whose cycle 1 started on 5 January 2026 (102 cm, 16 kg,
+    /// ANC 1000/uL): where most cycle scenarios begin.
+    pub async fn first_cycle(&self) -> (Dosing, pb::TreatmentPlan) {
+        let mut d = self.dosing().await;
+        let plan = self.subject_with_plan("SCR-1").await;
+        d.start_cycle(start(&plan.subject_id, 1, date(2026, 1, 5), "102", "16", "1000"))
+            .await
+            .unwrap();
+        (d, plan)
+    }
+
     /// Plans for one subject on each arm, A then B: candidates are enrolled in one stratum until
     /// both arms have one. Every permuted block holds both arms and the first is at most 4 long,
     /// so this takes at most 4 candidates whatever the secret; with the tests' fixed secret it is
