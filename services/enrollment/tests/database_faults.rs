@@ -2,7 +2,9 @@
 //! proxy owned by the test sits between the service and PostgreSQL and cuts every connection
 //! (and refuses new ones), then lets them through again. Meanwhile calls fail with UNAVAILABLE
 //! (never INTERNAL) within their deadline and write nothing; once the database is reachable, a
-//! retry with the same request id completes, within 2 s.
+//! retry with the same request id completes, within 2 s. Under load the cuts land in the middle
+//! of transactions (before the fix, those calls answered INTERNAL); every candidate still ends
+//! enrolled exactly once, with no gap in the subject numbers.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -126,5 +128,71 @@ async fn a_database_restart_is_unavailable_then_served_again() {
     // The cut call wrote nothing: the retry took the next number, and there are two subjects.
     assert_eq!(subject.subject_id, "ANBL1221-0002");
     assert_eq!(all_subjects(&mut c).await.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_cut_under_load_answers_unavailable_and_half_writes_nothing() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set");
+        return;
+    };
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (upstream, path) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(upstream.to_owned()).await;
+    let server = start_with(settings(&format!("{scheme}://{user}@127.0.0.1:{}/{path}", proxy.port))).await;
+    let mut c = client(&server).await;
+    register_site(&mut c, "COG-101").await;
+    const CALLERS: usize = 6;
+    const EACH: usize = 8;
+    for caller in 0..CALLERS {
+        for n in 0..EACH {
+            screen(&mut c, "COG-101", &format!("L{caller}-{n}"), eligible_values()).await;
+        }
+    }
+    // Six callers enroll their candidates one after another, each retrying an UNAVAILABLE answer
+    // with the same request id; meanwhile the database is cut twice, in the middle of their work.
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let url = server.url();
+            tokio::spawn(async move {
+                let mut c = connect(&url).await;
+                let mut unavailable = 0;
+                for n in 0..EACH {
+                    let id = request_id();
+                    loop {
+                        match c.enroll_subject(enroll(&format!("L{caller}-{n}"), &id)).await {
+                            Ok(_) => break,
+                            Err(e) if e.code() == Code::Unavailable => {
+                                unavailable += 1;
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            Err(e) => panic!("caller {caller}, candidate {n}: {e:?}"),
+                        }
+                    }
+                }
+                unavailable
+            })
+        })
+        .collect();
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        proxy.cut();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.restore();
+    }
+    let mut unavailable = 0;
+    for caller in callers {
+        unavailable += caller.await.unwrap();
+    }
+    assert!(unavailable > 0, "the cuts met no call: the test proved nothing");
+    // Every candidate enrolled exactly once, numbered without a gap, whatever was cut.
+    let subjects = all_subjects(&mut c).await;
+    assert_eq!(subjects.len(), CALLERS * EACH, "{unavailable} answers were UNAVAILABLE");
+    let mut numbers: Vec<String> = subjects.into_iter().map(|s| s.subject_id).collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=CALLERS * EACH).map(|n| format!("ANBL1221-{n:04}")).collect();
+    assert_eq!(numbers, expected);
     server.stop().await;
 }
