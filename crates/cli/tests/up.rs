@@ -100,20 +100,7 @@ async fn up_runs_the_three_services_and_stops_cleanly() {
         assert!(dir.path().join(db).exists(), "{db} not created");
     }
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(exit.code(), Some(0));
+    interrupt(child);
     let out = output.all();
     assert!(out.contains(&format!("dosing      127.0.0.1:{}", ports[1])), "{out}");
 }

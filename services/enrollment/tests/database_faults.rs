@@ -66,6 +66,17 @@ impl Proxy {
     }
 }
 
+/// An enrollment server whose database connections go through a [`Proxy`] to `db`.
+async fn behind_proxy(db: &TestDatabase) -> (Proxy, RunningServer) {
+    // postgres://user@host:port/name -> the proxy in place of host:port.
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (upstream, path) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(upstream.to_owned()).await;
+    let server = start_with(settings(&format!("{scheme}://{user}@127.0.0.1:{}/{path}", proxy.port))).await;
+    (proxy, server)
+}
+
 /// An enrollment request for `screening_id` at COG-101 with a deadline.
 fn enroll(screening_id: &str, request_id: &str) -> tonic::Request<pb::EnrollSubjectRequest> {
     let mut request = enroll_request(
@@ -85,12 +96,7 @@ async fn a_database_restart_is_unavailable_then_served_again() {
         eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set");
         return;
     };
-    // postgres://user@host:port/name -> the proxy in place of host:port.
-    let (scheme, rest) = db.url.split_once("://").unwrap();
-    let (user, rest) = rest.split_once('@').unwrap();
-    let (upstream, path) = rest.split_once('/').unwrap();
-    let proxy = Proxy::start(upstream.to_owned()).await;
-    let server = start_with(settings(&format!("{scheme}://{user}@127.0.0.1:{}/{path}", proxy.port))).await;
+    let (proxy, server) = behind_proxy(&db).await;
     let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     screen(&mut c, "COG-101", "SCR-1", eligible_values()).await;
@@ -137,11 +143,7 @@ async fn a_database_cut_under_load_answers_unavailable_and_half_writes_nothing()
         eprintln!("skipped: {POSTGRES_URL_VARIABLE} is not set");
         return;
     };
-    let (scheme, rest) = db.url.split_once("://").unwrap();
-    let (user, rest) = rest.split_once('@').unwrap();
-    let (upstream, path) = rest.split_once('/').unwrap();
-    let proxy = Proxy::start(upstream.to_owned()).await;
-    let server = start_with(settings(&format!("{scheme}://{user}@127.0.0.1:{}/{path}", proxy.port))).await;
+    let (proxy, server) = behind_proxy(&db).await;
     let mut c = client(&server).await;
     register_site(&mut c, "COG-101").await;
     const CALLERS: usize = 6;
