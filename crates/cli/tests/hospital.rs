@@ -407,4 +407,105 @@ fn one_child_from_screening_to_response_through_the_cli() {
         .collect();
     agents.sort_unstable();
     assert_eq!(agents, day_one_agents(&second_arm), "{worklist}");
+
+    watch_prints_each_services_changes_to_those_who_may_read_them(&up, &[&admin, &coordinator, &pharmacist, &reviewer]);
+}
+
+/// `trialops watch` with `args`, as the holder of `token`, stopped after a minute at most:
+/// its exit status, its JSON lines (with `--json`) or text, and its errors.
+fn watch(up: &Up, token: &str, args: &[&str]) -> (bool, String, String) {
+    let urls = up.ports.map(|p| format!("http://127.0.0.1:{p}"));
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_trialops"))
+        .args(["--enrollment", &urls[0], "--dosing", &urls[1], "--outcomes", &urls[2]])
+        .args(["--token", token, "watch"])
+        .args(args)
+        .env_remove("TRIALOPS_TOKEN")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The JSON events `trialops watch --json` printed.
+fn watched(up: &Up, token: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = watch(up, token, &all);
+    assert!(ok, "watch {args:?}: {err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn field<'a>(events: &'a [serde_json::Value], path: &[&str]) -> Vec<&'a str> {
+    events
+        .iter()
+        .map(|e| path.iter().fold(e, |v, k| &v[*k]).as_str().unwrap_or_default())
+        .collect()
+}
+
+/// After the walk-through: each service's changes as `trialops watch` prints them, resumed from
+/// a cursor, and only what each role reads.
+fn watch_prints_each_services_changes_to_those_who_may_read_them(up: &Up, tokens: &[&String; 4]) {
+    let [admin, coordinator, pharmacist, reviewer] = *tokens;
+    // The first four subject entries: both children's enrollment and randomization.
+    let subjects = ["--entity-type", "subject", "--limit", "4"];
+    let all = watched(up, admin, &subjects);
+    assert_eq!(
+        field(&all, &["entry", "action"]),
+        [
+            "subject.enrolled",
+            "subject.randomized",
+            "subject.enrolled",
+            "subject.randomized"
+        ]
+    );
+    assert_eq!(
+        field(&all, &["entry", "entity_id"]),
+        ["ANBL1221-0001", "ANBL1221-0001", "ANBL1221-0002", "ANBL1221-0002"]
+    );
+    // The coordinator of the children's site sees the same; resumed after the second, the rest.
+    assert_eq!(watched(up, coordinator, &subjects), all);
+    let cursor = all[1]["cursor"].as_str().unwrap_or_default();
+    let resumed = watched(
+        up,
+        coordinator,
+        &["--entity-type", "subject", "--cursor", cursor, "--limit", "2"],
+    );
+    assert_eq!(resumed, all[2..].to_vec());
+
+    // The pharmacy follows dosing: the first plan, then its first cycle, at its own site.
+    let dosing = watched(up, pharmacist, &["--service", "dosing", "--limit", "2"]);
+    assert_eq!(field(&dosing, &["entry", "action"]), ["plan.created", "cycle.started"]);
+    assert_eq!(field(&dosing, &["site_code"]), ["COG-101", "COG-101"]);
+    assert_eq!(field(&dosing, &["trial_id"]), ["ANBL1221", "ANBL1221"]);
+
+    // The blinded central reviewer follows response assessments only, and never sees an arm.
+    let outcomes = watched(up, reviewer, &["--service", "outcomes", "--limit", "2"]);
+    assert_eq!(
+        field(&outcomes, &["entry", "entity_type"]),
+        ["assessment", "assessment"]
+    );
+    for value in field(&outcomes, &["entry", "new_value_json"]) {
+        assert!(value.contains("\"overall\"") && !value.contains("arm_code"), "{value}");
+    }
+    let (ok, _, err) = watch(
+        up,
+        reviewer,
+        &["--service", "outcomes", "--entity-type", "adverse_event"],
+    );
+    assert!(
+        !ok && err.contains("PermissionDenied") && err.contains("adverse_event"),
+        "{err}"
+    );
+
+    // As text: one line per change, with the cursor to resume after it.
+    let (ok, text, err) = watch(up, admin, &["--limit", "1"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.starts_with("enrollment/1 ") && text.contains("site.registered site COG-101") && text.contains("cursor "),
+        "{text}"
+    );
 }

@@ -55,7 +55,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
     check_trial_keys(&db, &trials).await?;
 
-    let api = api::EnrollmentApi::new(db.clone(), trials);
+    let api = api::EnrollmentApi::new(db.clone(), trials, settings.watch());
     let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)
         .max_decoding_message_size(limit)

@@ -56,11 +56,24 @@ async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
         (2, "hash does not match the entry's content")
     );
 
-    // Deleting the last entry is detected too (the chain head remembers it).
     conn.execute_unprepared("UPDATE audit_events SET reason = '' WHERE sequence = 2")
         .await
         .unwrap();
     assert!(verify(&mut c).await.intact);
+
+    // Moving an entry to another site (which would show it to that site's WatchEvents
+    // subscribers) breaks its hash as well.
+    conn.execute_unprepared("UPDATE audit_events SET site_code = 'COG-202' WHERE sequence = 3")
+        .await
+        .unwrap();
+    let moved = verify(&mut c).await;
+    assert_eq!((moved.intact, moved.first_broken_sequence), (false, 3), "{moved:?}");
+    conn.execute_unprepared("UPDATE audit_events SET site_code = 'COG-101' WHERE sequence = 3")
+        .await
+        .unwrap();
+    assert!(verify(&mut c).await.intact);
+
+    // Deleting the last entry is detected too (the chain head remembers it).
     conn.execute_unprepared("DELETE FROM audit_events WHERE sequence = 4")
         .await
         .unwrap();

@@ -51,7 +51,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
     let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
     let deps = deps::Dependencies::new(&settings, &config)?;
-    let api = api::OutcomesApi::new(db.clone(), protocols, deps);
+    let api = api::OutcomesApi::new(db.clone(), protocols, deps, settings.watch());
     let limit = settings.max_message_bytes;
     let server = OutcomesServiceServer::new(api)
         .max_decoding_message_size(limit)

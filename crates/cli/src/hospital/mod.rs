@@ -1,9 +1,9 @@
 //! The commands people at a hospital use: screen, enroll, show a subject, start a cycle, see the
 //! worklist, record an administration, a response assessment or an adverse event, list overdue
-//! reports, print the trial report. They speak only the public gRPC API, with the caller's
-//! bearer token (`--token` or `TRIALOPS_TOKEN`), print readable tables, or with `--json` the
-//! responses in the protobuf JSON mapping (proto field names). A refused call prints the code,
-//! the message, the reason and every field violation, and exits 1.
+//! reports, print the trial report, watch changes as they commit. They speak only the public
+//! gRPC API, with the caller's bearer token (`--token` or `TRIALOPS_TOKEN`), print readable
+//! tables, or with `--json` the responses in the protobuf JSON mapping (proto field names). A
+//! refused call prints the code, the message, the reason and every field violation, and exits 1.
 //!
 //! One file per service holds its commands (`enrollment`, `dosing`, `outcomes`); each command is
 //! a struct of its options whose `run` builds the request, calls with the token and shows the
@@ -12,6 +12,7 @@
 mod dosing;
 mod enrollment;
 mod outcomes;
+mod watch;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
@@ -96,6 +97,8 @@ pub enum Hospital {
     Overdue(outcomes::Overdue),
     /// The trial report (statistician).
     Report(outcomes::Report),
+    /// Print one service's changes as they commit, resumable with --cursor.
+    Watch(watch::Watch),
 }
 
 fn pair<'a>(option: &str, text: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -198,6 +201,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::AdverseEvent(command) => command.run(&mut session).await,
         Hospital::Overdue(command) => command.run(&mut session).await,
         Hospital::Report(command) => command.run(&mut session).await,
+        Hospital::Watch(command) => command.run(&mut session).await,
     }
 }
 

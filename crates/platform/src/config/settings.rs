@@ -101,6 +101,13 @@ pub struct Settings {
     /// example `https://tools.hospital.example`; empty: none. gRPC-Web itself is always served
     /// on the gRPC port; this only lets pages of other origins use it.
     pub grpc_web_allowed_origins: String,
+    /// How often a WatchEvents subscriber that has every event so far looks for new ones, ms.
+    pub watch_poll_interval_ms: u64,
+    /// How long an event may wait for a WatchEvents subscriber that does not read (its buffer
+    /// full) before its stream ends with SUBSCRIBER_TOO_SLOW, ms.
+    pub watch_slow_subscriber_ms: u64,
+    /// Events a WatchEvents subscriber may leave unread in the server's buffer.
+    pub watch_buffer_events: usize,
 }
 
 /// How callers are authenticated.
@@ -171,6 +178,9 @@ impl Default for Settings {
             max_concurrent_streams: 128,
             request_timeout_seconds: 60,
             grpc_web_allowed_origins: String::new(),
+            watch_poll_interval_ms: 250,
+            watch_slow_subscriber_ms: 30_000,
+            watch_buffer_events: 256,
         }
     }
 }
@@ -282,6 +292,11 @@ impl Settings {
                 "max_in_flight_calls, max_concurrent_streams and request_timeout_seconds must be at least 1".into(),
             ));
         }
+        if self.watch_poll_interval_ms == 0 || self.watch_slow_subscriber_ms == 0 || self.watch_buffer_events == 0 {
+            return Err(SettingsError(
+                "watch_poll_interval_ms, watch_slow_subscriber_ms and watch_buffer_events must be at least 1".into(),
+            ));
+        }
         self.web_origins()?;
         self.check_exposure()
     }
@@ -341,6 +356,16 @@ impl Settings {
     /// Longest a call may run.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    /// How WatchEvents serves its subscribers.
+    pub fn watch(&self) -> crate::records::watch::Options {
+        crate::records::watch::Options {
+            poll_interval: Duration::from_millis(self.watch_poll_interval_ms),
+            slow_after: Duration::from_millis(self.watch_slow_subscriber_ms),
+            buffer: self.watch_buffer_events,
+            ..Default::default()
+        }
     }
 
     /// Deadline of calls to other trialops services.

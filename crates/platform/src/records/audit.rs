@@ -3,8 +3,9 @@
 //!
 //! Entry hash = SHA-256 over the JSON array `[sequence, occurred_at (RFC 3339, µs, Z), actor,
 //! actor_role, actor_site, action, entity_type, entity_id, old_value, new_value, reason,
-//! request_id, trace_id, previous_hash]`, with `actor_via` appended when it is not empty (so
-//! entries written before it existed keep their hashes); the first entry's previous hash is 64
+//! request_id, trace_id, previous_hash]`, then `actor_via`, `trial_id`, `site_code` when the
+//! entry has a trial or a site, or only `actor_via` when just that is not empty (so entries
+//! written before those fields existed keep their hashes); the first entry's previous hash is 64
 //! zeros.
 
 use crate::records::idempotency::RequestId;
@@ -32,6 +33,8 @@ pub struct AuditContext {
     actor_site: String,
     request_id: String,
     trace_id: String,
+    trial_id: String,
+    site_code: String,
 }
 
 impl AuditContext {
@@ -44,6 +47,18 @@ impl AuditContext {
             actor_site: call.principal.site.unwrap_or_default(),
             request_id: request_id.to_string(),
             trace_id: call.trace_id,
+            trial_id: String::new(),
+            site_code: String::new(),
+        }
+    }
+
+    /// The same context for a call about one record of `trial_id` at `site_code`: its entries
+    /// carry them unless a [`Change`] names its own (see [`Change::within`]).
+    pub fn within(self, trial_id: &str, site_code: &str) -> Self {
+        AuditContext {
+            trial_id: trial_id.to_owned(),
+            site_code: site_code.to_owned(),
+            ..self
         }
     }
 
@@ -57,6 +72,8 @@ impl AuditContext {
             actor_site: principal.and_then(|p| p.site.clone()).unwrap_or_default(),
             request_id: String::new(),
             trace_id: trace_id.to_owned(),
+            trial_id: String::new(),
+            site_code: String::new(),
         }
     }
 }
@@ -76,6 +93,10 @@ pub struct Change<'a> {
     pub new: serde_json::Value,
     /// The reason given (empty when the action needs none).
     pub reason: &'a str,
+    /// The trial the record belongs to, empty when none.
+    pub trial_id: &'a str,
+    /// The site the record belongs to, empty when none.
+    pub site_code: &'a str,
 }
 
 impl<'a> Change<'a> {
@@ -88,6 +109,8 @@ impl<'a> Change<'a> {
             old: None,
             new,
             reason: "",
+            trial_id: "",
+            site_code: "",
         }
     }
 
@@ -107,6 +130,18 @@ impl<'a> Change<'a> {
             old: Some(old),
             new,
             reason,
+            trial_id: "",
+            site_code: "",
+        }
+    }
+
+    /// The same change to a record of `trial_id` at `site_code` (either may be empty): WatchEvents
+    /// filters by them and shows a site's records only to callers who see that site.
+    pub fn within(self, trial_id: &'a str, site_code: &'a str) -> Self {
+        Change {
+            trial_id,
+            site_code,
+            ..self
         }
     }
 }
@@ -128,10 +163,15 @@ fn entry_hash(e: &event::Model) -> String {
         e.trace_id,
         e.previous_hash,
     ]);
-    if !e.actor_via.is_empty()
-        && let Some(all) = fields.as_array_mut()
-    {
-        all.push(e.actor_via.clone().into());
+    let scoped = !e.trial_id.is_empty() || !e.site_code.is_empty();
+    if let Some(all) = fields.as_array_mut() {
+        if scoped || !e.actor_via.is_empty() {
+            all.push(e.actor_via.clone().into());
+        }
+        if scoped {
+            all.push(e.trial_id.clone().into());
+            all.push(e.site_code.clone().into());
+        }
     }
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
 }
@@ -169,6 +209,14 @@ pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Ch
         previous_hash: current.last_hash,
         hash: String::new(),
         actor_via: ctx.actor_via.clone(),
+        trial_id: Some(change.trial_id)
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&ctx.trial_id)
+            .to_owned(),
+        site_code: Some(change.site_code)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&ctx.site_code)
+            .to_owned(),
     };
     entry.hash = entry_hash(&entry);
     let sequence = entry.sequence;
@@ -307,12 +355,35 @@ pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerific
     }
 }
 
-/// Defines the `list` and `verify` handlers of `ListAuditEvents` and `VerifyAuditTrail` for a
-/// service API type with a `db: DatabaseConnection` field, whose proto module is in scope as
-/// `$pb` (every service's contract declares the same two messages pairs).
+/// Defines the `list`, `verify` and `watch` handlers of `ListAuditEvents`, `VerifyAuditTrail`
+/// and `WatchEvents` for a service API type with a `db: DatabaseConnection` field, whose proto
+/// module is in scope as `$pb` (every service's contract declares the same message pairs).
+/// `$service` names the service in event ids and cursors; `$may_read(role, entity_type)` says
+/// which records a role reads.
 #[macro_export]
 macro_rules! audit_handlers {
-    ($api:ty, $pb:ident) => {
+    ($api:ty, $pb:ident, $service:literal, $may_read:path) => {
+        pub(super) async fn watch(
+            api: &$api,
+            request: tonic::Request<$pb::WatchEventsRequest>,
+        ) -> Result<$crate::server::handlers::EventStream<$pb::WatchEventsResponse>, $crate::AppError> {
+            use $crate::records::watch;
+            let call = $crate::identity::auth::CallContext::of(&request)?;
+            let req = request.into_inner();
+            let asked = watch::Request {
+                cursor: &req.cursor,
+                from_now: req.from_now,
+                entity_types: &req.entity_types,
+                trial_id: &req.trial_id,
+                site_code: &req.site_code,
+            };
+            let subscription = watch::Subscription::new(&api.db, $service, &call, asked, $may_read).await?;
+            let events = watch::stream(api.db.clone(), subscription, api.watch);
+            Ok(watch::boxed(events, |event| $pb::WatchEventsResponse {
+                event: Some(event),
+            }))
+        }
+
         pub(super) async fn list(
             api: &$api,
             request: tonic::Request<$pb::ListAuditEventsRequest>,

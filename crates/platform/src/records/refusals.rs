@@ -154,6 +154,8 @@ async fn write(db: &DatabaseConnection, refusal: Refusal) -> Result<(), AppError
                 "message": refusal.message,
             }),
             reason: "",
+            trial_id: "",
+            site_code: "",
         },
     )
     .await?;
@@ -198,6 +200,8 @@ async fn write_aggregate(
                 "first_method": first_method,
             }),
             reason: "",
+            trial_id: "",
+            site_code: "",
         },
     )
     .await?;

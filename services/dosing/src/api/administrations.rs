@@ -221,7 +221,8 @@ async fn record_in(
     viewer.require_visible(&current.site_code, "administration", &current.administration_id)?;
     let kind = check_recording(current.status()?, current.version, rec.correction.as_ref().map(|c| c.0))
         .map_err(|refusal| recording_refused(refusal, &current))?;
-    let rules = &rules_of(tx, &protocols, &current.subject_id).await?.treatment;
+    let (protocol, trial_id) = protocol_of(tx, &protocols, &current.subject_id).await?;
+    let rules = &protocol.treatment;
     if let Some(started) = rec.started_at {
         check_given_on(current.planned_on, started.date_naive(), rules)
             .map_err(|early| given_too_early(&current, early))?;
@@ -251,7 +252,8 @@ async fn record_in(
         _ => ("administration.recorded", rec.reason.clone()),
     };
     let (old, new) = (audit::to_json(&current)?, audit::to_json(&updated)?);
-    let change = Change::updated(action, "administration", &updated.administration_id, old, new, &reason);
+    let change = Change::updated(action, "administration", &updated.administration_id, old, new, &reason)
+        .within(&trial_id, &updated.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RecordAdministrationResponse {
         administration: Some(convert::administration(&updated)?),
@@ -259,19 +261,20 @@ async fn record_in(
 }
 
 /// The protocol of the trial the administration's subject is planned in.
-async fn rules_of(
+async fn protocol_of(
     tx: &DatabaseTransaction,
     protocols: &BTreeMap<String, Arc<Protocol>>,
     subject_id: &str,
-) -> Result<Arc<Protocol>, AppError> {
+) -> Result<(Arc<Protocol>, String), AppError> {
     let trial = plan::find(tx, subject_id)
         .await?
         .map(|p| p.trial_id)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("administration without a plan")))?;
-    protocols
+    let protocol = protocols
         .get(&trial)
         .cloned()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no protocol for {trial}")))?;
+    Ok((protocol, trial))
 }
 
 /// The refusal a caller gets for a recording the administration's state does not allow.

@@ -114,7 +114,8 @@ pub(super) async fn start(
     let subject = api.enrollment.subject_on_therapy(&call, &command.subject_id).await?;
     let protocol = api.protocol(&subject.trial_id)?;
     let audit_ctx = AuditContext::new(call, command.request_id);
-    refuse_unmet_counts(api, &audit_ctx, &command, &protocol.treatment).await?;
+    let scope = (subject.trial_id.as_str(), subject.site_code.as_str());
+    refuse_unmet_counts(api, &audit_ctx, &command, &protocol.treatment, scope).await?;
     idempotency::execute(
         &api.db,
         "DosingService/StartCycle",
@@ -132,6 +133,7 @@ async fn refuse_unmet_counts(
     audit_ctx: &AuditContext,
     command: &StartCycle,
     rules: &TreatmentRules,
+    (trial_id, site_code): (&str, &str),
 ) -> Result<(), AppError> {
     let unmet = unmet_start_criteria(&rules.cycle_start, command.anc_per_ul, command.platelets_per_ul);
     if unmet.is_empty() {
@@ -153,7 +155,7 @@ async fn refuse_unmet_counts(
         detail: detail.clone(),
         recorded_at: trialops_platform::clock::now().trunc_subsecs(6),
     };
-    record_refused_start(api, audit_ctx, attempt).await?;
+    record_refused_start(api, audit_ctx, attempt, (trial_id, site_code)).await?;
     let mut metadata: Vec<(String, String)> = Vec::new();
     for u in &unmet {
         metadata.push((u.measure.to_owned(), u.value.to_string()));
@@ -223,7 +225,7 @@ async fn start_in(
         "doses": audit::to_json(&doses)?,
         "implausible_confirmed": implausible,
     });
-    let change = Change::created("cycle.started", "cycle", &record.id, new);
+    let change = Change::created("cycle.started", "cycle", &record.id, new).within(&plan.trial_id, &plan.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     tracing::info!(
         cycle = command.number,
@@ -373,6 +375,7 @@ async fn record_refused_start(
     api: &DosingApi,
     ctx: &AuditContext,
     attempt: start_attempt::Model,
+    (trial_id, site_code): (&str, &str),
 ) -> Result<(), AppError> {
     let tx = begin_write(&api.db).await?;
     if start_attempt::insert_once(&tx, &attempt).await? {
@@ -384,6 +387,8 @@ async fn record_refused_start(
             old: None,
             new: audit::to_json(&attempt)?,
             reason: &attempt.detail,
+            trial_id,
+            site_code,
         };
         audit::append(&tx, ctx, change).await?;
     }

@@ -25,19 +25,23 @@ pub struct DosingApi {
     db: DatabaseConnection,
     protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     enrollment: Enrollment,
+    watch: trialops_platform::records::watch::Options,
 }
 
 impl DosingApi {
-    /// The API over a migrated database, the loaded protocols and an enrollment client.
+    /// The API over a migrated database, the loaded protocols and an enrollment client, serving
+    /// WatchEvents with `watch`.
     pub fn new(
         db: DatabaseConnection,
         protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
         enrollment: Enrollment,
+        watch: trialops_platform::records::watch::Options,
     ) -> Self {
         DosingApi {
             db,
             protocols,
             enrollment,
+            watch,
         }
     }
 
@@ -111,4 +115,5 @@ trialops_platform::rpc_handlers! {
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
+    stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

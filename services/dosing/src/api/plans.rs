@@ -102,7 +102,7 @@ async fn create_in(
     audit::append(
         tx,
         &audit_ctx,
-        Change::created("plan.created", "plan", &record.subject_id, new),
+        Change::created("plan.created", "plan", &record.subject_id, new).within(&record.trial_id, &record.site_code),
     )
     .await?;
     Ok(pb::CreateTreatmentPlanResponse {
@@ -310,7 +310,8 @@ async fn modify_in(
         old,
         new,
         &checked.reason,
-    );
+    )
+    .within(&change.found.trial_id, &change.found.site_code);
     audit::append(tx, &audit_ctx, entry).await?;
     Ok(pb::ApplyDoseModificationResponse { plan: Some(plan) })
 }
@@ -372,7 +373,8 @@ async fn discontinue_in(
         old,
         new,
         &checked.reason,
-    );
+    )
+    .within(&change.found.trial_id, &change.found.site_code);
     audit::append(tx, &audit_ctx, entry).await?;
     Ok(pb::DiscontinueAgentResponse { plan: Some(plan) })
 }

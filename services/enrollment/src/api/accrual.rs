@@ -138,7 +138,8 @@ async fn close_in(
         closed_at: trialops_platform::clock::now().trunc_subsecs(6),
     };
     accrual_closure::insert(tx, &record).await?;
-    let mut entry = Change::created("accrual.closed", "accrual", &record.scope, audit::to_json(&record)?);
+    let mut entry = Change::created("accrual.closed", "accrual", &record.scope, audit::to_json(&record)?)
+        .within(&record.trial_id, &record.site_code);
     entry.reason = &change.reason;
     audit::append(tx, &audit_ctx, entry).await?;
     Ok(pb::CloseAccrualResponse {
@@ -162,7 +163,8 @@ async fn open_in(
     accrual_closure::delete(tx, &closure).await?;
     let opened = serde_json::json!({ "trial_id": trial_id, "site_code": site_code, "open": true });
     let old = audit::to_json(&closure)?;
-    let entry = Change::updated("accrual.opened", "accrual", &closure.scope, old, opened, &change.reason);
+    let entry = Change::updated("accrual.opened", "accrual", &closure.scope, old, opened, &change.reason)
+        .within(&closure.trial_id, &closure.site_code);
     audit::append(tx, &audit_ctx, entry).await?;
     Ok(pb::OpenAccrualResponse {
         accrual: Some(now(tx, &change.trial, site_code).await?),

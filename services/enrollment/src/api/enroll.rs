@@ -105,7 +105,8 @@ async fn enroll_in(
         ("subject.enrolled", audit::to_json(&record)?),
         ("subject.randomized", audit::to_json(&alloc)?),
     ] {
-        let change = Change::created(action, "subject", &record.subject_id, new);
+        let change =
+            Change::created(action, "subject", &record.subject_id, new).within(&record.trial_id, &record.site_code);
         audit::append(tx, &audit_ctx, change).await?;
     }
     tracing::info!(subject_id = %record.subject_id, "subject enrolled and randomized");

@@ -27,12 +27,13 @@ use trialops_platform::AppError;
 pub struct EnrollmentApi {
     db: DatabaseConnection,
     trials: Arc<Trials>,
+    watch: trialops_platform::records::watch::Options,
 }
 
 impl EnrollmentApi {
-    /// The API over a migrated database and the loaded trials.
-    pub fn new(db: DatabaseConnection, trials: Arc<Trials>) -> Self {
-        EnrollmentApi { db, trials }
+    /// The API over a migrated database and the loaded trials, serving WatchEvents with `watch`.
+    pub fn new(db: DatabaseConnection, trials: Arc<Trials>, watch: trialops_platform::records::watch::Options) -> Self {
+        EnrollmentApi { db, trials, watch }
     }
 }
 
@@ -70,4 +71,5 @@ trialops_platform::rpc_handlers! {
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
+    stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

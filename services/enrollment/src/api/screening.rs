@@ -137,7 +137,8 @@ async fn screen_in(
     };
     screening::insert(tx, &record).await?;
     let entity_id = format!("{}/{}/{}", record.trial_id, record.screening_id, record.attempt);
-    let change = Change::created("screening.recorded", "screening", &entity_id, audit::to_json(&record)?);
+    let change = Change::created("screening.recorded", "screening", &entity_id, audit::to_json(&record)?)
+        .within(&record.trial_id, &record.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::ScreenSubjectResponse {
         screening: Some(convert::screening(&record)?),

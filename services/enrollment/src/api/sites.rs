@@ -51,7 +51,8 @@ async fn register_in(
         });
     }
     site::insert(tx, &record).await?;
-    let change = Change::created("site.registered", "site", &record.site_code, audit::to_json(&record)?);
+    let change = Change::created("site.registered", "site", &record.site_code, audit::to_json(&record)?)
+        .within("", &record.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RegisterSiteResponse {
         site: Some(convert::site(&record)),

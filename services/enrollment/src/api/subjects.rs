@@ -74,7 +74,8 @@ async fn commit<C: ConnectionTrait>(
             audit::to_json(current)?,
             audit::to_json(&updated)?,
             reason,
-        ),
+        )
+        .within(&updated.trial_id, &updated.site_code),
     )
     .await?;
     convert::subject(&updated)

@@ -51,7 +51,7 @@ pub(super) async fn record(
     if enrolled.is_some_and(|e| last < e) {
         return Err(AppError::invalid("last_contact_on", "must not be before enrollment"));
     }
-    let audit_ctx = AuditContext::new(call, request_id);
+    let audit_ctx = AuditContext::new(call, request_id).within(&subject.trial_id, &subject.site_code);
     let record = follow_up::Model {
         id: Uuid::new_v4().to_string(),
         subject_id: req.subject_id.clone(),

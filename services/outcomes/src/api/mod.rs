@@ -27,12 +27,24 @@ pub struct OutcomesApi {
     db: DatabaseConnection,
     protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     deps: Dependencies,
+    watch: trialops_platform::records::watch::Options,
 }
 
 impl OutcomesApi {
-    /// The API over a migrated database, the loaded protocols and the other services' clients.
-    pub fn new(db: DatabaseConnection, protocols: Arc<BTreeMap<String, Arc<Protocol>>>, deps: Dependencies) -> Self {
-        OutcomesApi { db, protocols, deps }
+    /// The API over a migrated database, the loaded protocols and the other services' clients,
+    /// serving WatchEvents with `watch`.
+    pub fn new(
+        db: DatabaseConnection,
+        protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
+        deps: Dependencies,
+        watch: trialops_platform::records::watch::Options,
+    ) -> Self {
+        OutcomesApi {
+            db,
+            protocols,
+            deps,
+            watch,
+        }
     }
 
     fn protocol(&self, trial_id: &str) -> Result<Arc<Protocol>, AppError> {
@@ -66,4 +78,5 @@ trialops_platform::rpc_handlers! {
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
     }
+    stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

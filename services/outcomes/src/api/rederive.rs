@@ -45,9 +45,9 @@ pub(super) async fn reenter(
     };
     // Scoped like a first call, before the idempotency record: enrollment (with the caller's
     // token) decides whether the subject is theirs.
-    api.deps.subject(&call, &target.subject_id).await?;
+    let subject = api.deps.subject(&call, &target.subject_id).await?;
     let fdg_route = api.protocol(&target.trial_id)?.outcomes.fdg_avid_lesion_route;
-    let audit_ctx = AuditContext::new(call, request_id);
+    let audit_ctx = AuditContext::new(call, request_id).within(&subject.trial_id, &subject.site_code);
     let scores = Reentry {
         total: scores.iter().sum(),
         skeletal: scores[..9].iter().sum(),

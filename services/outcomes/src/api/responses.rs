@@ -77,7 +77,7 @@ pub(super) async fn record(
             ),
         ));
     }
-    let audit_ctx = AuditContext::new(call, request_id);
+    let audit_ctx = AuditContext::new(call, request_id).within(&subject.trial_id, &subject.site_code);
     let assessment = Assessment {
         assessed_on,
         assessor,
@@ -154,6 +154,8 @@ async fn record_in(
         old: None,
         new: audit::to_json(&record)?,
         reason: &record.override_reason,
+        trial_id: "",
+        site_code: "",
     };
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RecordResponseAssessmentResponse {

@@ -256,7 +256,8 @@ async fn record_in(
         "event": audit::to_json(&event)?,
         "obligations": audit::to_json(&obligations)?,
     });
-    let change = Change::created("adverse_event.recorded", "adverse_event", &event.adverse_event_id, new);
+    let change = Change::created("adverse_event.recorded", "adverse_event", &event.adverse_event_id, new)
+        .within(&event.trial_id, &event.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RecordAdverseEventResponse {
         adverse_event: Some(convert::adverse_event(&event, &obligations)?),
@@ -381,7 +382,8 @@ async fn update_in(
     audit::append(
         tx,
         &audit_ctx,
-        Change::updated("adverse_event.updated", "adverse_event", id, old, new, &update.reason),
+        Change::updated("adverse_event.updated", "adverse_event", id, old, new, &update.reason)
+            .within(&current.trial_id, &current.site_code),
     )
     .await?;
     let all: Vec<_> = existing.into_iter().chain(added).collect();
@@ -447,7 +449,12 @@ async fn submitted_in(
     };
     obligation::save(tx, &updated).await?;
     let (old, new) = (audit::to_json(&current)?, audit::to_json(&updated)?);
-    let change = Change::updated("report.submitted", "obligation", &updated.obligation_id, old, new, "");
+    let trial_id = adverse_event::find(tx, &current.adverse_event_id)
+        .await?
+        .map(|event| event.trial_id)
+        .unwrap_or_default();
+    let change = Change::updated("report.submitted", "obligation", &updated.obligation_id, old, new, "")
+        .within(&trial_id, &updated.site_code);
     audit::append(tx, &audit_ctx, change).await?;
     Ok(pb::RecordReportSubmittedResponse {
         obligation: Some(convert::obligation(&updated)),

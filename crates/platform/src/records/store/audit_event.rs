@@ -42,6 +42,10 @@ pub struct Model {
     pub hash: String,
     /// The system that carried the call (verified client certificate name), empty when none.
     pub actor_via: String,
+    /// Trial of the changed record, empty when none (or written before entries carried it).
+    pub trial_id: String,
+    /// Site of the changed record, empty when none (or written before entries carried it).
+    pub site_code: String,
 }
 
 /// No relations.

@@ -23,6 +23,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateIdempotencyRecords),
         Box::new(CreateAuditTrail),
         Box::new(AddAuditActorVia),
+        Box::new(AddAuditScope),
     ]
 }
 
@@ -55,6 +56,46 @@ enum AuditEvents {
     PreviousHash,
     Hash,
     ActorVia,
+    TrialId,
+    SiteCode,
+}
+
+/// Adds the trial and the site of the changed record to the audit trail, so WatchEvents can
+/// filter by them and keep a site's records from other sites; existing entries get "" (they
+/// reach only callers who see every site).
+struct AddAuditScope;
+
+impl MigrationName for AddAuditScope {
+    fn name(&self) -> &str {
+        "m20261201_000001_platform_audit_scope"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAuditScope {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one at a time.
+        for column in [AuditEvents::TrialId, AuditEvents::SiteCode] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(AuditEvents::Table)
+                        .add_column(ColumnDef::new(column).string().not_null().default(""))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [AuditEvents::SiteCode, AuditEvents::TrialId] {
+            manager
+                .alter_table(Table::alter().table(AuditEvents::Table).drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Adds the system that carried a call (mutual TLS) to the audit trail; existing entries get "".
