@@ -3,6 +3,7 @@
 
 mod api;
 pub mod error;
+mod fhir;
 pub mod secret;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -61,7 +62,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     Application::bind(
-        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE),
+        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE).with_fhir(fhir::EnrollmentFhir),
         settings,
         db,
         options.server,

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod fhir;
 pub mod handlers;
 pub mod metrics;
 pub mod rpc_layer;
@@ -32,6 +33,8 @@ pub struct ServiceRoutes {
     pub routes: Routes,
     /// Fully qualified service names, for example `trialops.enrollment.v1.EnrollmentService`.
     pub names: Vec<&'static str>,
+    /// The service's FHIR resources, served read-only under `/fhir` on the same port.
+    pub fhir: Option<Arc<dyn fhir::Resources>>,
 }
 
 impl ServiceRoutes {
@@ -40,6 +43,15 @@ impl ServiceRoutes {
         ServiceRoutes {
             routes,
             names: vec![name],
+            fhir: None,
+        }
+    }
+
+    /// The same, also serving `resources` under `/fhir`.
+    pub fn with_fhir(self, resources: impl fhir::Resources) -> Self {
+        ServiceRoutes {
+            fhir: Some(Arc::new(resources)),
+            ..self
         }
     }
 }
@@ -318,8 +330,10 @@ pub async fn serve(
     // gRPC-Web on the same port (HTTP/1.1 too), translated before the RPC layer sees a call, so
     // it is authenticated, authorized and audited as any other; CORS for the configured origins.
     let cors = web_cors(&settings.web_origins()?)?;
+    // FHIR in front of it all: a FHIR read becomes gRPC calls made through the layers below.
     let server = builder
         .accept_http1(true)
+        .layer(fhir::FhirLayer::new(service.fhir.clone(), settings.tls_enabled()))
         .layer(tower::util::option_layer(cors))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(

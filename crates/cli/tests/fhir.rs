@@ -1,0 +1,264 @@
+//! The FHIR R4 read facade over HTTP/1.1 with bearer tokens: the CapabilityStatement, a trial as
+//! `ResearchStudy`, enrolled children as `ResearchSubject` read by id and searched by study with
+//! `Bundle` paging, under the same role, site and blinding rules as the gRPC reads. With
+//! `TRIALOPS_FHIR_SAMPLES=DIR` every resource fetched is also written there, for CI to validate
+//! with the PyPI package `fhir.resources` (R4 models): `scripts/check-fhir.py`.
+
+// Test code, helpers included, unwraps: a failure is a test failure with the value shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use trialops_enrollment::testing::enroll_as;
+use trialops_platform::backend_tests;
+use trialops_platform::testing::{Backend, jwt_settings, jwt_token, request_id, with_bearer};
+use trialops_proto::enrollment::v1 as epb;
+use trialops_stack::Service;
+use trialops_stack::testing::TestStack;
+
+backend_tests!(research_studies_and_subjects_under_the_grpc_rules);
+
+/// GETs `path` over HTTP/1.1 with an optional bearer token: the status and the JSON body.
+async fn get(addr: &str, path: &str, token: Option<&str>) -> (http::StatusCode, Value) {
+    fetch(addr, "GET", path, token).await
+}
+
+async fn fetch(addr: &str, method: &str, path: &str, token: Option<&str>) -> (http::StatusCode, Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr)
+        .header("accept", "application/fhir+json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let content_type = parts.headers["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("application/fhir+json"), "{content_type}");
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).unwrap();
+    keep(&value);
+    (parts.status, value)
+}
+
+/// Writes each resource (and each Bundle's entries) to `TRIALOPS_FHIR_SAMPLES`, if set.
+fn keep(value: &Value) {
+    let Ok(dir) = std::env::var("TRIALOPS_FHIR_SAMPLES") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let kind = value["resourceType"].as_str().unwrap_or("unknown");
+    let name = format!("{kind}-{}.json", uuid::Uuid::new_v4());
+    std::fs::write(std::path::Path::new(&dir).join(name), value.to_string()).unwrap();
+}
+
+/// The one issue of an OperationOutcome: `(code, diagnostics)`.
+fn issue(outcome: &Value) -> (String, String) {
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    let issue = &outcome["issue"][0];
+    assert_eq!(issue["severity"], "error");
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    (text(&issue["code"]), text(&issue["diagnostics"]))
+}
+
+/// Every ResearchSubject of a search, following its `next` links; and how many pages it took.
+async fn all_pages(addr: &str, first: &str, token: &str) -> (Vec<Value>, usize) {
+    let mut subjects = Vec::new();
+    let mut path = first.to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, bundle) = get(addr, &path, Some(token)).await;
+        assert_eq!(status, http::StatusCode::OK, "{bundle}");
+        assert_eq!(
+            (bundle["resourceType"].as_str(), bundle["type"].as_str()),
+            (Some("Bundle"), Some("searchset"))
+        );
+        pages += 1;
+        for entry in bundle["entry"].as_array().unwrap() {
+            let resource = entry["resource"].clone();
+            let full = format!(
+                "http://{addr}/fhir/ResearchSubject/{}",
+                resource["id"].as_str().unwrap()
+            );
+            assert_eq!(entry["fullUrl"], full.as_str());
+            subjects.push(resource);
+        }
+        let links = bundle["link"].as_array().unwrap();
+        match links.iter().find(|l| l["relation"] == "next") {
+            Some(next) => {
+                let url = next["url"].as_str().unwrap();
+                path = url.strip_prefix(&format!("http://{addr}")).unwrap().to_owned();
+            }
+            None => return (subjects, pages),
+        }
+    }
+}
+
+async fn research_studies_and_subjects_under_the_grpc_rules(backend: Backend) {
+    let stack = TestStack::start(backend, |_, s| *s = jwt_settings(s.clone())).await;
+    let url = stack.url(Service::Enrollment);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut c = trialops_enrollment::testing::connect(&url).await;
+    let admin = jwt_token("admin-1", "administrator", None);
+    for site in ["COG-101", "COG-202"] {
+        let request = epb::RegisterSiteRequest {
+            site_code: site.into(),
+            name: format!("Site {site}"),
+            request_id: request_id(),
+        };
+        c.register_site(with_bearer(request, &admin)).await.unwrap();
+    }
+    // Five children: three at COG-101, two at COG-202; their arms as enrollment answered.
+    let mut arms = BTreeMap::new();
+    for (site, screening) in [
+        ("COG-101", "F1"),
+        ("COG-202", "F2"),
+        ("COG-101", "F3"),
+        ("COG-202", "F4"),
+        ("COG-101", "F5"),
+    ] {
+        let coordinator = jwt_token(&format!("coord-{site}"), "site_coordinator", Some(site));
+        let subject = enroll_as(&mut c, &coordinator, site, screening).await;
+        arms.insert(subject.subject_id, (site, subject.arm_code));
+    }
+    let statistician = jwt_token("statistician-1", "statistician", None);
+
+    // The CapabilityStatement needs no token and names what this service serves.
+    let (status, capability) = get(&addr, "/fhir/metadata", None).await;
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(capability["resourceType"], "CapabilityStatement");
+    assert_eq!(capability["fhirVersion"], "4.0.1");
+    let types: Vec<&str> = capability["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ResearchStudy", "ResearchSubject"]);
+
+    // The trial, with ANBL1221's two arms (protocol: A irinotecan/temozolomide/temsirolimus,
+    // B irinotecan/temozolomide/dinutuximab/GM-CSF) and its registry number.
+    let (status, study) = get(&addr, "/fhir/ResearchStudy/ANBL1221", Some(&statistician)).await;
+    assert_eq!(status, http::StatusCode::OK, "{study}");
+    assert_eq!(study["id"], "ANBL1221");
+    assert_eq!(study["identifier"][0]["value"], "NCT01767194");
+    let arm_names: Vec<&str> = study["arm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(arm_names, ["A", "B"]);
+    let (_, studies) = get(&addr, "/fhir/ResearchStudy", Some(&statistician)).await;
+    assert_eq!(studies["entry"][0]["resource"]["id"], "ANBL1221");
+
+    // Every child, two per page: three pages, each child once, with the arm enrollment gave.
+    let first = "/fhir/ResearchSubject?study=ResearchStudy/ANBL1221&_count=2";
+    let (subjects, pages) = all_pages(&addr, first, &statistician).await;
+    assert_eq!(pages, 3);
+    let seen: BTreeMap<String, String> = subjects
+        .iter()
+        .map(|s| {
+            assert_eq!(s["status"], "on-study-intervention", "{s}");
+            assert_eq!(s["study"]["reference"], "ResearchStudy/ANBL1221");
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["assignedArm"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = arms.iter().map(|(id, (_, arm))| (id.clone(), arm.clone())).collect();
+    assert_eq!(seen, expected);
+
+    // A coordinator sees their site's children only, as over gRPC: another site's is not found.
+    let coordinator = jwt_token("coord-101", "site_coordinator", Some("COG-101"));
+    let (own, _) = all_pages(&addr, "/fhir/ResearchSubject?study=ANBL1221", &coordinator).await;
+    let own_ids: Vec<&str> = own.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let expected_own: Vec<&str> = arms
+        .iter()
+        .filter(|(_, (site, _))| *site == "COG-101")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(own_ids, expected_own);
+    let other = arms.iter().find(|(_, (site, _))| *site == "COG-202").unwrap().0;
+    let (status, outcome) = get(&addr, &format!("/fhir/ResearchSubject/{other}"), Some(&coordinator)).await;
+    assert_eq!(status, http::StatusCode::NOT_FOUND);
+    assert_eq!(issue(&outcome).0, "not-found");
+
+    // A central reviewer reads the child without the arm.
+    let reviewer = jwt_token("reviewer-1", "central_reviewer", None);
+    let (status, blinded) = get(&addr, &format!("/fhir/ResearchSubject/{other}"), Some(&reviewer)).await;
+    assert_eq!(status, http::StatusCode::OK, "{blinded}");
+    assert!(blinded.get("assignedArm").is_none(), "{blinded}");
+    assert_eq!(blinded["individual"]["identifier"]["value"], other.as_str());
+
+    // Refusals are OperationOutcomes with FHIR's HTTP statuses, each naming what is wrong.
+    let (status, outcome) = get(&addr, "/fhir/ResearchStudy/ANBL1221", None).await;
+    assert_eq!(
+        (status, issue(&outcome).0.as_str()),
+        (http::StatusCode::UNAUTHORIZED, "login")
+    );
+    let (status, outcome) = get(&addr, "/fhir/ResearchSubject?_count=2", Some(&statistician)).await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST);
+    assert!(issue(&outcome).1.starts_with("study: required"), "{outcome}");
+    let (status, outcome) = get(
+        &addr,
+        "/fhir/ResearchSubject?study=ANBL1221&name=x",
+        Some(&statistician),
+    )
+    .await;
+    assert_eq!(status, http::StatusCode::BAD_REQUEST);
+    assert!(
+        issue(&outcome).1.starts_with("name: not a search parameter"),
+        "{outcome}"
+    );
+    let (status, outcome) = get(
+        &addr,
+        "/fhir/ResearchSubject?study=ANBL1221&_count=0",
+        Some(&statistician),
+    )
+    .await;
+    assert_eq!(
+        (status, issue(&outcome).1.starts_with("_count")),
+        (http::StatusCode::BAD_REQUEST, true)
+    );
+    let (status, outcome) = get(
+        &addr,
+        "/fhir/ResearchSubject?study=ANBL1221&status=dead",
+        Some(&statistician),
+    )
+    .await;
+    assert_eq!(
+        (status, issue(&outcome).1.starts_with("status: one of")),
+        (http::StatusCode::BAD_REQUEST, true)
+    );
+    let (status, outcome) = get(&addr, "/fhir/Patient/1", Some(&statistician)).await;
+    assert_eq!(
+        (status, issue(&outcome).0.as_str()),
+        (http::StatusCode::NOT_FOUND, "not-found")
+    );
+    let (status, outcome) = fetch(&addr, "POST", "/fhir/ResearchSubject", Some(&statistician)).await;
+    assert_eq!(
+        (status, issue(&outcome).0.as_str()),
+        (http::StatusCode::METHOD_NOT_ALLOWED, "not-supported")
+    );
+    // The gRPC API on the same port is unchanged.
+    let request = epb::GetTrialRequest {
+        trial_id: "ANBL1221".into(),
+    };
+    c.get_trial(with_bearer(request, &statistician)).await.unwrap();
+    stack.stop().await;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Validates every FHIR resource in a folder (as `crates/cli/tests/fhir.rs` writes them with
+TRIALOPS_FHIR_SAMPLES=DIR) against the FHIR R4 models of the PyPI package `fhir.resources`
+(6.4.x, the last release modelling R4 4.0.1 itself), Bundles with each entry's resource.
+
+`fhir.resources` checks structure, types and cardinality but not the codes of required value
+sets, so those this facade uses are checked here against the R4 specification's lists.
+Exits 1 naming every file that does not validate, and when a resource kind the facade serves was
+not seen at all (so a test that stops fetching one cannot pass unnoticed).
+
+Usage: check-fhir.py DIR
+"""
+
+import json
+import pathlib
+import sys
+
+import fhir.resources
+from fhir.resources import get_fhir_model_class
+
+# Codes of required bindings (hl7.org/fhir/R4, each element's value set).
+REQUIRED_CODES = {
+    ("ResearchSubject", "status"): {
+        "candidate", "eligible", "follow-up", "ineligible", "not-registered", "off-study",
+        "on-study", "on-study-intervention", "on-study-observation", "pending-on-study",
+        "potential-candidate", "screening", "withdrawn",
+    },
+    ("ResearchStudy", "status"): {
+        "active", "administratively-completed", "approved", "closed-to-accrual",
+        "closed-to-accrual-and-intervention", "completed", "disapproved", "in-review",
+        "temporarily-closed-to-accrual", "temporarily-closed-to-accrual-and-intervention",
+        "withdrawn",
+    },
+    ("CapabilityStatement", "status"): {"draft", "active", "retired", "unknown"},
+    ("CapabilityStatement", "kind"): {"instance", "capability", "requirements"},
+    ("Bundle", "type"): {
+        "document", "message", "transaction", "transaction-response", "batch", "batch-response",
+        "history", "searchset", "collection",
+    },
+}
+ISSUE_CODES = {
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
+    "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
+    "multiple-matches", "not-found", "deleted", "too-long", "code-invalid", "extension",
+    "too-costly", "business-rule", "conflict", "transient", "lock-error", "no-store",
+    "exception", "timeout", "incomplete", "throttled", "informational",
+}
+# What the facade serves; each must be among the samples.
+EXPECTED = {"CapabilityStatement", "Bundle", "OperationOutcome", "ResearchStudy", "ResearchSubject"}
+
+
+def problems(resource):
+    """Every problem of one resource (and, for a Bundle, of its entries)."""
+    kind = resource.get("resourceType", "")
+    found = []
+    try:
+        get_fhir_model_class(kind).parse_obj(resource)
+    except Exception as error:  # the models raise pydantic's ValidationError, or KeyError for a kind
+        found.append(f"{kind}: {error}")
+    for (of, field), codes in REQUIRED_CODES.items():
+        if kind == of and resource.get(field) not in codes:
+            found.append(f"{kind}.{field} {resource.get(field)!r} is not an R4 code")
+    if kind == "OperationOutcome":
+        for issue in resource.get("issue", []):
+            if issue.get("code") not in ISSUE_CODES:
+                found.append(f"OperationOutcome.issue.code {issue.get('code')!r} is not an R4 code")
+    if kind == "Bundle":
+        for entry in resource.get("entry", []):
+            found.extend(problems(entry["resource"]))
+    return found
+
+
+def kinds(resource):
+    yield resource.get("resourceType")
+    for entry in resource.get("entry", []):
+        yield from kinds(entry["resource"])
+
+
+def main():
+    folder = pathlib.Path(sys.argv[1])
+    files = sorted(folder.glob("*.json"))
+    failed, seen = 0, set()
+    for path in files:
+        resource = json.loads(path.read_text())
+        seen.update(kinds(resource))
+        for problem in problems(resource):
+            failed += 1
+            print(f"FAIL {path.name}: {problem}")
+    missing = EXPECTED - seen
+    if missing:
+        failed += 1
+        print(f"FAIL no sample of {', '.join(sorted(missing))}")
+    print(f"{len(files)} files, kinds {sorted(k for k in seen if k)}: "
+          f"{'valid FHIR R4' if not failed else f'{failed} problems'} (fhir.resources {fhir.resources.__version__})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
