@@ -32,11 +32,27 @@ REQUIRED_CODES = {
         "withdrawn",
     },
     ("CapabilityStatement", "status"): {"draft", "active", "retired", "unknown"},
+    ("MedicationAdministration", "status"): {
+        "in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped", "unknown",
+    },
+    ("AdverseEvent", "actuality"): {"actual", "potential"},
+    ("Observation", "status"): {
+        "registered", "preliminary", "final", "amended", "corrected", "cancelled",
+        "entered-in-error", "unknown",
+    },
     ("CapabilityStatement", "kind"): {"instance", "capability", "requirements"},
     ("Bundle", "type"): {
         "document", "message", "transaction", "transaction-response", "batch", "batch-response",
         "history", "searchset", "collection",
     },
+}
+# CodeableConcepts with required bindings: each coding of that system must use one of the codes.
+REQUIRED_CONCEPTS = {
+    ("AdverseEvent", "severity"): (
+        "http://terminology.hl7.org/CodeSystem/adverse-event-severity", {"mild", "moderate", "severe"}),
+    ("AdverseEvent", "outcome"): (
+        "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
+        {"resolved", "recovering", "ongoing", "resolvedWithSequelae", "fatal", "unknown"}),
 }
 ISSUE_CODES = {
     "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
@@ -46,7 +62,10 @@ ISSUE_CODES = {
     "exception", "timeout", "incomplete", "throttled", "informational",
 }
 # What the facade serves; each must be among the samples.
-EXPECTED = {"CapabilityStatement", "Bundle", "OperationOutcome", "ResearchStudy", "ResearchSubject"}
+EXPECTED = {
+    "CapabilityStatement", "Bundle", "OperationOutcome", "ResearchStudy", "ResearchSubject",
+    "MedicationAdministration", "AdverseEvent", "Observation",
+}
 
 
 def problems(resource):
@@ -60,6 +79,12 @@ def problems(resource):
     for (of, field), codes in REQUIRED_CODES.items():
         if kind == of and resource.get(field) not in codes:
             found.append(f"{kind}.{field} {resource.get(field)!r} is not an R4 code")
+    for (of, field), (system, codes) in REQUIRED_CONCEPTS.items():
+        if kind != of or field not in resource:
+            continue
+        codings = [c for c in resource[field].get("coding", []) if c.get("system") == system]
+        if not codings or any(c.get("code") not in codes for c in codings):
+            found.append(f"{kind}.{field} {resource[field]!r} has no R4 code of {system}")
     if kind == "OperationOutcome":
         for issue in resource.get("issue", []):
             if issue.get("code") not in ISSUE_CODES:

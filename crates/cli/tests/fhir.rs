@@ -1,11 +1,15 @@
 //! The FHIR R4 read facade over HTTP/1.1 with bearer tokens: the CapabilityStatement, a trial as
 //! `ResearchStudy`, enrolled children as `ResearchSubject` read by id and searched by study with
-//! `Bundle` paging, under the same role, site and blinding rules as the gRPC reads. With
-//! `TRIALOPS_FHIR_SAMPLES=DIR` every resource fetched is also written there, for CI to validate
-//! with the PyPI package `fhir.resources` (R4 models): `scripts/check-fhir.py`.
+//! `Bundle` paging, under the same role, site and blinding rules as the gRPC reads; and every
+//! resource kind of the three services over the trial `trialops demo` replays, counted against
+//! the replay's own figures. With `TRIALOPS_FHIR_SAMPLES=DIR` every resource fetched is also
+//! written there, for CI to validate with the PyPI package `fhir.resources` (R4 models):
+//! `scripts/check-fhir.py`.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,198 @@ use trialops_stack::Service;
 use trialops_stack::testing::TestStack;
 
 backend_tests!(research_studies_and_subjects_under_the_grpc_rules);
+
+/// A `trialops token` for `role` (with `--site` when given) over the demo's data folder.
+fn token(dir: &std::path::Path, role: &str, site: Option<&str>) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trialops"));
+    command.args(["token", "--role", role, "--data-dir"]).arg(dir);
+    if let Some(site) = site {
+        command.args(["--site", site]);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every resource of a search over all its pages.
+async fn everything(addr: &str, first: &str, token: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let (status, bundle) = get(addr, &path, Some(token)).await;
+        assert_eq!(status, http::StatusCode::OK, "{path}: {bundle}");
+        found.extend(
+            bundle["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["resource"].clone()),
+        );
+        match bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+        {
+            Some(next) => {
+                path = next["url"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix(&format!("http://{addr}"))
+                    .unwrap()
+                    .to_owned()
+            }
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resource_kind_over_the_replayed_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::process::Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .args(["demo", "--json", "--seed", "5", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let report: Value = serde_json::from_slice(&demo.stdout).unwrap();
+    let run = &report["run"];
+    let mut command = common::up(dir.path());
+    command.stderr(std::process::Stdio::null());
+    let common::Started { mut child, ports, .. } = common::start(command);
+    let [enrollment, dosing, outcomes] = ports.map(|p| format!("127.0.0.1:{p}"));
+    let statistician = token(dir.path(), "statistician", None);
+
+    for (addr, kinds) in [
+        (&enrollment, vec!["ResearchStudy", "ResearchSubject"]),
+        (&dosing, vec!["MedicationAdministration"]),
+        (&outcomes, vec!["AdverseEvent", "Observation"]),
+    ] {
+        let (_, capability) = get(addr, "/fhir/metadata", None).await;
+        let served: Vec<&str> = capability["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(served, kinds);
+    }
+    let subjects = everything(
+        &enrollment,
+        "/fhir/ResearchSubject?study=ANBL1221&_count=10",
+        &statistician,
+    )
+    .await;
+    assert_eq!(subjects.len() as u64, run["enrolled"].as_u64().unwrap());
+
+    // Each child's medication record, adverse events and response assessments, as FHIR.
+    let (mut administrations, mut adverse_events, mut observations) = (0u64, 0u64, 0u64);
+    let mut kept: BTreeMap<&str, Value> = BTreeMap::new();
+    for subject in &subjects {
+        let id = subject["id"].as_str().unwrap();
+        let given = everything(
+            &dosing,
+            &format!("/fhir/MedicationAdministration?subject={id}&_count=20"),
+            &statistician,
+        )
+        .await;
+        for a in &given {
+            assert_eq!(a["subject"]["identifier"]["value"], id);
+            assert_ne!(a["status"], "unknown", "{a}");
+        }
+        administrations += given.len() as u64;
+        let events = everything(&outcomes, &format!("/fhir/AdverseEvent?subject={id}"), &statistician).await;
+        adverse_events += events.len() as u64;
+        let assessed = everything(&outcomes, &format!("/fhir/Observation?subject={id}"), &statistician).await;
+        observations += assessed.len() as u64;
+        for (kind, found) in [
+            ("MedicationAdministration", &given),
+            ("AdverseEvent", &events),
+            ("Observation", &assessed),
+        ] {
+            if let Some(first) = found.first() {
+                kept.entry(kind).or_insert_with(|| first.clone());
+            }
+        }
+    }
+    // The replay's own counts: every adverse event it recorded, every administration it recorded
+    // (discontinuations also close planned doses as not given, so there may be more).
+    assert_eq!(
+        adverse_events,
+        run["adverse_events_recorded"].as_u64().unwrap(),
+        "{run}"
+    );
+    assert!(
+        administrations >= run["administrations_recorded"].as_u64().unwrap(),
+        "{administrations}: {run}"
+    );
+    // Children still in their first cycle when the replay stops may have no assessment yet.
+    assert!(observations > 0);
+
+    // Each kind read by id is the resource the search returned.
+    for (kind, addr) in [
+        ("MedicationAdministration", &dosing),
+        ("AdverseEvent", &outcomes),
+        ("Observation", &outcomes),
+    ] {
+        let found = kept.get(kind).unwrap_or_else(|| panic!("no {kind} in the replay"));
+        let (status, read) = get(
+            addr,
+            &format!("/fhir/{kind}/{}", found["id"].as_str().unwrap()),
+            Some(&statistician),
+        )
+        .await;
+        assert_eq!(status, http::StatusCode::OK, "{read}");
+        assert_eq!(&read, found);
+    }
+    // A central reviewer reads assessments but not adverse events, as over gRPC.
+    let reviewer = token(dir.path(), "central_reviewer", None);
+    let event = kept["AdverseEvent"]["id"].as_str().unwrap();
+    let (status, outcome) = get(&outcomes, &format!("/fhir/AdverseEvent/{event}"), Some(&reviewer)).await;
+    assert_eq!(
+        (status, issue(&outcome).0.as_str()),
+        (http::StatusCode::FORBIDDEN, "forbidden")
+    );
+    let observation = kept["Observation"]["id"].as_str().unwrap();
+    let (status, _) = get(&outcomes, &format!("/fhir/Observation/{observation}"), Some(&reviewer)).await;
+    assert_eq!(status, http::StatusCode::OK);
+    // Staff of a site with none of these children see none of their records, as over gRPC.
+    let elsewhere = |role: &str| token(dir.path(), role, Some("NO-SUCH-SITE"));
+    let administration = kept["MedicationAdministration"]["id"].as_str().unwrap();
+    for (addr, path, role) in [
+        (
+            &dosing,
+            format!("/fhir/MedicationAdministration/{administration}"),
+            "pharmacist",
+        ),
+        (&outcomes, format!("/fhir/AdverseEvent/{event}"), "investigator"),
+        (
+            &outcomes,
+            format!("/fhir/Observation/{observation}"),
+            "site_coordinator",
+        ),
+    ] {
+        let (status, outcome) = get(addr, &path, Some(&elsewhere(role))).await;
+        assert_eq!(
+            (status, issue(&outcome).0.as_str()),
+            (http::StatusCode::NOT_FOUND, "not-found"),
+            "{path}"
+        );
+    }
+    let subject = kept["AdverseEvent"]["subject"]["identifier"]["value"].as_str().unwrap();
+    let events = everything(
+        &outcomes,
+        &format!("/fhir/AdverseEvent?subject={subject}"),
+        &elsewhere("investigator"),
+    )
+    .await;
+    assert!(events.is_empty(), "another site's events: {events:?}");
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
 
 /// GETs `path` over HTTP/1.1 with an optional bearer token: the status and the JSON body.
 async fn get(addr: &str, path: &str, token: Option<&str>) -> (http::StatusCode, Value) {

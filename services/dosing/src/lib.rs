@@ -5,6 +5,7 @@
 mod api;
 pub mod enrollment;
 pub mod error;
+mod fhir;
 pub mod store;
 
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     Application::bind(
-        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE),
+        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE).with_fhir(fhir::DosingFhir),
         settings,
         db,
         options,

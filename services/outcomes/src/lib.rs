@@ -6,6 +6,7 @@ pub mod analysis;
 mod api;
 pub mod deps;
 pub mod error;
+mod fhir;
 pub mod store;
 
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     Application::bind(
-        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE),
+        ServiceRoutes::one(Routes::new(server), GRPC_SERVICE).with_fhir(fhir::OutcomesFhir),
         settings,
         db,
         options,

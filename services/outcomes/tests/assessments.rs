@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use tonic::Code;
 use trialops_platform::backend_tests;
 use trialops_proto::outcomes::v1 as pb;
 
@@ -110,6 +111,24 @@ async fn assessments_derive_inrc_responses(backend: Backend) {
         (listed.best_central_response, listed.best_site_response),
         (resp(pb::Response::Cr), resp(pb::Response::Sd))
     );
+    // One by id: the site's assessment as recorded (its override kept), and an unknown id.
+    let read = o
+        .get_response_assessment(pb::GetResponseAssessmentRequest {
+            assessment_id: site.assessment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .assessment
+        .unwrap_or_default();
+    assert_eq!(read, site);
+    let unknown = o
+        .get_response_assessment(pb::GetResponseAssessmentRequest {
+            assessment_id: "no-such-assessment".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&unknown, Code::NotFound, "NOT_FOUND");
 
     let mut bad = assessment(id, 6, true, ("30", true), ("20", 4, false), "120");
     bad.assessed_on = s.time.date(30);

@@ -133,5 +133,80 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         .await
         .expect_err("accepted");
     assert_eq!(violated_fields(&wrong_agent), ["attributions[0].agent_id"]);
+
+    // Read back: the subject's events as recorded, the seizure at its raised grade, one per page.
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = o
+            .list_adverse_events(pb::ListAdverseEventsRequest {
+                subject_id: subject.subject_id.clone(),
+                page_size: 1,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.adverse_events.len() <= 1);
+        listed.extend(page.adverse_events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    // What identifies each as recorded and updated (the times are stored to the microsecond,
+    // and the neutropenia's notification was submitted since it was recorded).
+    // In onset order, then by id (both may fall on one day, at any hour the test runs).
+    let key = |e: &pb::AdverseEvent| {
+        let kinds: Vec<String> = e.obligations.iter().map(|x| x.kind.clone()).collect();
+        let d = e.onset_on.unwrap_or_default();
+        let onset = (d.year, d.month, d.day);
+        (
+            onset,
+            e.adverse_event_id.clone(),
+            e.ctcae_term.clone(),
+            e.grade,
+            e.etag.clone(),
+            kinds,
+        )
+    };
+    let mut expected = vec![key(&neutropenia), key(&raised)];
+    expected.sort();
+    assert_eq!(listed.iter().map(key).collect::<Vec<_>>(), expected);
+    let neutropenia_now = listed
+        .iter()
+        .find(|e| e.adverse_event_id == neutropenia.adverse_event_id)
+        .unwrap();
+    let submitted: Vec<bool> = neutropenia_now
+        .obligations
+        .iter()
+        .map(|x| x.submitted_at.is_some())
+        .collect();
+    assert_eq!(submitted, [true, false], "the 24-hour notification was submitted");
+    let one = o
+        .get_adverse_event(pb::GetAdverseEventRequest {
+            adverse_event_id: seizure.adverse_event_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .adverse_event
+        .unwrap_or_default();
+    assert_eq!(
+        Some(&one),
+        listed.iter().find(|e| e.adverse_event_id == seizure.adverse_event_id)
+    );
+    let unknown = o
+        .get_adverse_event(pb::GetAdverseEventRequest {
+            adverse_event_id: "no-such-event".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_refused(&unknown, Code::NotFound, "NOT_FOUND");
+    let bad = o
+        .list_adverse_events(pb::ListAdverseEventsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["subject_id"]);
     s.stop().await;
 }

@@ -263,6 +263,12 @@ impl From<Violations> for AppError {
     }
 }
 
+impl From<Violation> for AppError {
+    fn from(bad: Violation) -> Self {
+        AppError::InvalidArgument(vec![bad])
+    }
+}
+
 /// Collects field violations so one response names every bad field.
 #[derive(Debug, Default)]
 pub struct Violations(Vec<Violation>);

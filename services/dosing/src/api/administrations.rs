@@ -14,7 +14,7 @@ use tonic::Request;
 use trialops_domain::dosing::administration::{Recording as RecordingKind, RecordingRefusal, check_recording};
 use trialops_domain::dosing::cycle::{GivenTooEarly, check_given_on};
 use trialops_domain::dosing::dose::deviation_percent;
-use trialops_domain::identifiers::SiteCode;
+use trialops_domain::identifiers::{SiteCode, SubjectId};
 use trialops_domain::protocol::Protocol;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
@@ -51,6 +51,58 @@ pub(super) async fn list(
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, |a| a.worklist_key.clone());
     let administrations = rows.iter().map(convert::administration).collect::<Result<_, _>>()?;
     Ok(pb::ListAdministrationsResponse {
+        administrations,
+        next_page_token,
+    })
+}
+
+/// GetAdministration: one administration the caller's site sees.
+pub(super) async fn get(
+    api: &DosingApi,
+    request: Request<pb::GetAdministrationRequest>,
+) -> Result<pb::GetAdministrationResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    required("administration_id", &req.administration_id)?;
+    let not_found = || AppError::NotFound {
+        what: "administration",
+        id: req.administration_id.clone(),
+    };
+    let found = administration::find(&api.db, &req.administration_id)
+        .await?
+        .ok_or_else(not_found)?;
+    call.require_visible(&found.site_code, "administration", &found.administration_id)?;
+    Ok(pb::GetAdministrationResponse {
+        administration: Some(convert::administration(&found)?),
+    })
+}
+
+/// ListSubjectAdministrations: one subject's administrations, when the caller sees its site.
+pub(super) async fn of_subject(
+    api: &DosingApi,
+    request: Request<pb::ListSubjectAdministrationsRequest>,
+) -> Result<pb::ListSubjectAdministrationsResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    wire::parsed("subject_id", SubjectId::parse(&req.subject_id))?;
+    // No plan yet: no administrations (and nothing to reveal about the subject).
+    let Some(plan) = plan::find(&api.db, &req.subject_id).await? else {
+        return Ok(pb::ListSubjectAdministrationsResponse::default());
+    };
+    call.require_visible(&plan.site_code, "treatment plan", &plan.subject_id)?;
+    let scope = format!("subject-administrations|{}|{}", req.subject_id, req.recorded_only);
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let rows = administration::of_subject(
+        &api.db,
+        &req.subject_id,
+        req.recorded_only,
+        page.after.as_deref(),
+        page.size + 1,
+    )
+    .await?;
+    let (rows, next_page_token) = pagination::split(rows, &page, &scope, |a| a.worklist_key.clone());
+    let administrations = rows.iter().map(convert::administration).collect::<Result<_, _>>()?;
+    Ok(pb::ListSubjectAdministrationsResponse {
         administrations,
         next_page_token,
     })

@@ -104,6 +104,9 @@ trialops_platform::rpc_handlers! {
         start_cycle(pb::StartCycleRequest) -> pb::StartCycleResponse = cycles::start;
         get_cycle(pb::GetCycleRequest) -> pb::GetCycleResponse = cycles::get;
         list_administrations(pb::ListAdministrationsRequest) -> pb::ListAdministrationsResponse = administrations::list;
+        get_administration(pb::GetAdministrationRequest) -> pb::GetAdministrationResponse = administrations::get;
+        list_subject_administrations(pb::ListSubjectAdministrationsRequest) -> pb::ListSubjectAdministrationsResponse
+            = administrations::of_subject;
         record_administration(pb::RecordAdministrationRequest) -> pb::RecordAdministrationResponse
             = administrations::record;
         apply_dose_modification(pb::ApplyDoseModificationRequest) -> pb::ApplyDoseModificationResponse = plans::modify;

@@ -101,6 +101,28 @@ pub async fn worklist<C: ConnectionTrait>(
     query.limit(limit).all(conn).await
 }
 
+/// One page of a subject's administrations (only recorded ones, if asked) in worklist-key
+/// order, at most `limit`, after `after`.
+pub async fn of_subject<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    recorded_only: bool,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .order_by_asc(Column::WorklistKey);
+    if recorded_only {
+        query = query.filter(Column::Status.ne(AdministrationStatus::Planned.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(Column::WorklistKey.gt(after));
+    }
+    query.limit(limit).all(conn).await
+}
+
 /// A subject's administrations of one agent still open (planned or held).
 pub async fn open_of_agent<C: ConnectionTrait>(
     conn: &C,

@@ -67,6 +67,10 @@ trialops_platform::rpc_handlers! {
         record_report_submitted(pb::RecordReportSubmittedRequest) -> pb::RecordReportSubmittedResponse
             = safety::submitted;
         list_overdue_reports(pb::ListOverdueReportsRequest) -> pb::ListOverdueReportsResponse = safety::overdue;
+        get_adverse_event(pb::GetAdverseEventRequest) -> pb::GetAdverseEventResponse = safety::get;
+        list_adverse_events(pb::ListAdverseEventsRequest) -> pb::ListAdverseEventsResponse = safety::list;
+        get_response_assessment(pb::GetResponseAssessmentRequest) -> pb::GetResponseAssessmentResponse
+            = responses::get;
         record_follow_up(pb::RecordFollowUpRequest) -> pb::RecordFollowUpResponse = followup::record;
         get_response_rate(pb::GetResponseRateRequest) -> pb::GetResponseRateResponse = statistics::response_rate;
         compute_simon_design(pb::ComputeSimonDesignRequest) -> pb::ComputeSimonDesignResponse

@@ -208,6 +208,33 @@ fn stored_assessment(
     }
 }
 
+/// GetResponseAssessment: one assessment, of a subject the caller sees.
+pub(super) async fn get(
+    api: &OutcomesApi,
+    request: Request<pb::GetResponseAssessmentRequest>,
+) -> Result<pb::GetResponseAssessmentResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    trialops_platform::wire::fields::required("assessment_id", &req.assessment_id)?;
+    let not_found = || AppError::NotFound {
+        what: "assessment",
+        id: req.assessment_id.clone(),
+    };
+    let found = assessment::find(&api.db, &req.assessment_id)
+        .await?
+        .ok_or_else(not_found)?;
+    // A site-bound caller sees only their site's subjects: enrollment (with their token) decides.
+    if call.site_scope.is_some() {
+        api.deps.subject(&call, &found.subject_id).await.map_err(|e| match e {
+            AppError::FailedPrecondition { .. } | AppError::NotFound { .. } => not_found(),
+            other => other,
+        })?;
+    }
+    Ok(pb::GetResponseAssessmentResponse {
+        assessment: Some(convert::assessment(&found)?),
+    })
+}
+
 pub(super) async fn list(
     api: &OutcomesApi,
     request: Request<pb::ListResponseAssessmentsRequest>,

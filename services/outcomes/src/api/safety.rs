@@ -492,3 +492,60 @@ pub(super) async fn overdue(
         next_page_token,
     })
 }
+
+/// GetAdverseEvent: one adverse event the caller's site sees, with its obligations.
+pub(super) async fn get(
+    api: &OutcomesApi,
+    request: Request<pb::GetAdverseEventRequest>,
+) -> Result<pb::GetAdverseEventResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    required("adverse_event_id", &req.adverse_event_id)?;
+    let not_found = || AppError::NotFound {
+        what: "adverse event",
+        id: req.adverse_event_id.clone(),
+    };
+    let event = adverse_event::find(&api.db, &req.adverse_event_id)
+        .await?
+        .ok_or_else(not_found)?;
+    call.require_visible(&event.site_code, "adverse event", &event.adverse_event_id)?;
+    let obligations = obligation::of_event(&api.db, &event.adverse_event_id).await?;
+    Ok(pb::GetAdverseEventResponse {
+        adverse_event: Some(convert::adverse_event(&event, &obligations)?),
+    })
+}
+
+/// ListAdverseEvents: a subject's adverse events (those of the caller's site, for a site-bound
+/// caller) in onset order.
+pub(super) async fn list(
+    api: &OutcomesApi,
+    request: Request<pb::ListAdverseEventsRequest>,
+) -> Result<pb::ListAdverseEventsResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    wire::parsed("subject_id", SubjectId::parse(&req.subject_id))?;
+    let scope = format!("adverse-events|{}", req.subject_id);
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(key) => Some(
+            key.split_once('|')
+                .and_then(|(onset, id)| Some((onset.parse::<NaiveDate>().ok()?, id)))
+                .ok_or_else(|| AppError::invalid("page_token", "not a token this list issued"))?,
+        ),
+    };
+    let site = call.site_scope.as_deref();
+    let rows = adverse_event::of_subject(&api.db, &req.subject_id, site, after, page.size + 1).await?;
+    let (rows, next_page_token) = pagination::split(rows, &page, &scope, |e| {
+        format!("{}|{}", e.onset_on, e.adverse_event_id)
+    });
+    let mut adverse_events = Vec::with_capacity(rows.len());
+    for event in &rows {
+        let obligations = obligation::of_event(&api.db, &event.adverse_event_id).await?;
+        adverse_events.push(convert::adverse_event(event, &obligations)?);
+    }
+    Ok(pb::ListAdverseEventsResponse {
+        adverse_events,
+        next_page_token,
+    })
+}

@@ -81,6 +81,36 @@ pub async fn find<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> Resul
     Entity::find_by_id(adverse_event_id.to_owned()).one(conn).await
 }
 
+/// One page of a subject's adverse events (of `site` only, when given), by onset date then id,
+/// at most `limit`, after the key `after` ("onset|id").
+pub async fn of_subject<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    site: Option<&str>,
+    after: Option<(chrono::NaiveDate, &str)>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::SubjectId.eq(subject_id))
+        .order_by_asc(Column::OnsetOn)
+        .order_by_asc(Column::AdverseEventId);
+    if let Some(site) = site {
+        query = query.filter(Column::SiteCode.eq(site));
+    }
+    if let Some((onset, id)) = after {
+        query = query.filter(
+            Condition::any().add(Column::OnsetOn.gt(onset)).add(
+                Expr::col(Column::OnsetOn)
+                    .eq(onset)
+                    .and(Expr::col(Column::AdverseEventId).gt(id)),
+            ),
+        );
+    }
+    query.limit(limit).all(conn).await
+}
+
 /// Stores a new adverse event with its reporting obligations.
 pub async fn insert_with_obligations<C: ConnectionTrait>(
     conn: &C,

@@ -57,10 +57,13 @@ pub async fn save<C: ConnectionTrait>(conn: &C, obligation: &Model) -> Result<()
     Ok(())
 }
 
-/// An adverse event's obligations.
+/// An adverse event's obligations, earliest due first (the order they are created in).
 pub async fn of_event<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::QueryOrder;
     Entity::find()
         .filter(Column::AdverseEventId.eq(adverse_event_id))
+        .order_by_asc(Column::DueAt)
+        .order_by_asc(Column::ObligationId)
         .all(conn)
         .await
 }
