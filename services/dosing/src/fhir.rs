@@ -140,10 +140,7 @@ impl fhir::Resources for DosingFhir {
         params: &Params,
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
         params.only(&["subject", "_count", "_page"])?;
-        let subject = params
-            .get("subject")
-            .map(|s| s.rsplit('|').next().unwrap_or(s))
-            .ok_or_else(|| Outcome::invalid("subject: required, for example subject=ANBL1221-0001"))?;
+        let subject = params.subject()?;
         let request = read.request(pb::ListSubjectAdministrationsRequest {
             subject_id: subject.to_owned(),
             recorded_only: true,
@@ -156,14 +153,7 @@ impl fhir::Resources for DosingFhir {
             .iter()
             .filter_map(medication_administration)
             .collect();
-        let next = (!page.next_page_token.is_empty()).then(|| {
-            let mut query: Vec<(String, String)> = vec![("subject".into(), subject.to_owned())];
-            if let Some(count) = params.get("_count") {
-                query.push(("_count".into(), count.to_owned()));
-            }
-            query.push(("_page".into(), page.next_page_token));
-            query
-        });
+        let next = params.next(&["subject", "_count"], page.next_page_token);
         Ok((found, next))
     }
 }

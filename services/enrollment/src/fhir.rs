@@ -151,15 +151,7 @@ impl fhir::Resources for EnrollmentFhir {
                 let trial = c.get_trial(request).await?.into_inner().trial.unwrap_or_default();
                 studies.push(research_study(&trial));
             }
-            let next = (!page.next_page_token.is_empty()).then(|| {
-                vec![
-                    (
-                        "_count".to_owned(),
-                        params.count().unwrap_or(fhir::DEFAULT_COUNT).to_string(),
-                    ),
-                    ("_page".to_owned(), page.next_page_token),
-                ]
-            });
+            let next = params.next(&["_count"], page.next_page_token);
             return Ok((studies, next));
         }
         params.only(&["study", "site", "status", "_count", "_page"])?;
@@ -188,14 +180,7 @@ impl fhir::Resources for EnrollmentFhir {
         });
         let page = c.list_subjects(request).await?.into_inner();
         let subjects = page.subjects.iter().map(research_subject).collect();
-        let next = (!page.next_page_token.is_empty()).then(|| {
-            let mut query: Vec<(String, String)> = ["study", "site", "status", "_count"]
-                .iter()
-                .filter_map(|name| params.get(name).map(|v| ((*name).to_owned(), v.to_owned())))
-                .collect();
-            query.push(("_page".to_owned(), page.next_page_token));
-            query
-        });
+        let next = params.next(&["study", "site", "status", "_count"], page.next_page_token);
         Ok((subjects, next))
     }
 }

@@ -190,19 +190,6 @@ fn observation(a: &pb::ResponseAssessment) -> Value {
     resource
 }
 
-/// The query of the next page of a search by subject.
-fn next_page(params: &Params, subject: &str, token: String) -> Option<Vec<(String, String)>> {
-    if token.is_empty() {
-        return None;
-    }
-    let mut query = vec![("subject".to_owned(), subject.to_owned())];
-    if let Some(count) = params.get("_count") {
-        query.push(("_count".to_owned(), count.to_owned()));
-    }
-    query.push(("_page".to_owned(), token));
-    Some(query)
-}
-
 #[tonic::async_trait]
 impl fhir::Resources for OutcomesFhir {
     fn service(&self) -> &'static str {
@@ -264,10 +251,7 @@ impl fhir::Resources for OutcomesFhir {
         params: &Params,
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
         params.only(&["subject", "_count", "_page"])?;
-        let subject = params
-            .get("subject")
-            .map(|s| s.rsplit('|').next().unwrap_or(s))
-            .ok_or_else(|| Outcome::invalid("subject: required, for example subject=ANBL1221-0001"))?;
+        let subject = params.subject()?;
         let (page_size, page_token) = (params.count()?, params.get("_page").unwrap_or_default().to_owned());
         let mut c = client(read);
         if resource_type == "AdverseEvent" {
@@ -278,7 +262,7 @@ impl fhir::Resources for OutcomesFhir {
             });
             let page = c.list_adverse_events(request).await?.into_inner();
             let found = page.adverse_events.iter().map(adverse_event).collect();
-            return Ok((found, next_page(params, subject, page.next_page_token)));
+            return Ok((found, params.next(&["subject", "_count"], page.next_page_token)));
         }
         let request = read.request(pb::ListResponseAssessmentsRequest {
             subject_id: subject.to_owned(),
@@ -287,7 +271,7 @@ impl fhir::Resources for OutcomesFhir {
         });
         let page = c.list_response_assessments(request).await?.into_inner();
         let found = page.assessments.iter().map(observation).collect();
-        Ok((found, next_page(params, subject, page.next_page_token)))
+        Ok((found, params.next(&["subject", "_count"], page.next_page_token)))
     }
 }
 

@@ -194,6 +194,28 @@ impl Params {
         }
     }
 
+    /// The study subject id of a `subject` parameter (`ANBL1221-0001`, or a token
+    /// `system|ANBL1221-0001`), required.
+    pub fn subject(&self) -> Result<&str, Outcome> {
+        self.get("subject")
+            .map(|s| s.rsplit('|').next().unwrap_or(s))
+            .ok_or_else(|| Outcome::invalid("subject: required, for example subject=ANBL1221-0001"))
+    }
+
+    /// The query of the next page: the `kept` parameters as given, and `_page` = `token`; `None`
+    /// when `token` is empty (the last page).
+    pub fn next(&self, kept: &[&str], token: String) -> Option<Vec<(String, String)>> {
+        if token.is_empty() {
+            return None;
+        }
+        let mut query: Vec<(String, String)> = kept
+            .iter()
+            .filter_map(|name| self.get(name).map(|v| ((*name).to_owned(), v.to_owned())))
+            .collect();
+        query.push(("_page".to_owned(), token));
+        Some(query)
+    }
+
     /// `_count`: 1 to 500, [`DEFAULT_COUNT`] when absent.
     pub fn count(&self) -> Result<i32, Outcome> {
         match self.get("_count") {
