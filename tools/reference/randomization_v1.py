@@ -13,10 +13,17 @@ The algorithm, as documented in crates/domain/src/randomization.rs:
    uniform(i + 1).
 4. uniform(n) draws words and rejects any >= n * floor(2^32 / n), returning word mod n.
 The key's fingerprint is the first 8 bytes of HMAC-SHA256(trial key, "fingerprint"), in hex.
+A trial's commitment is SHA-256("trialops/allocation-commitment/v1" || 0x00 || trial id || 0x00 ||
+parameters || 0x00 || trial key), parameters = "permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2"
+(arms with ratios and multipliers in protocol order).
 
 Usage:
   randomization_v1.py            print the vectors (JSON)
   randomization_v1.py --check F  exit 1 unless F holds exactly these vectors
+  randomization_v1.py --verify-export F KEY COMMITMENT
+                                 exit 1 unless every allocation of the export F (of `trialops
+                                 allocations`) follows from the revealed trial KEY (hex) and
+                                 KEY and F's parameters give COMMITMENT
 """
 
 import hashlib
@@ -157,7 +164,43 @@ def vectors():
     }
 
 
+def verify_export(path, key_hex, commitment):
+    with open(path, encoding="utf-8") as f:
+        export = json.load(f)
+    trial_id, parameters = export["trial_id"], export["allocation_parameters"]
+    trial_key = bytes.fromhex(key_hex)
+    computed = hashlib.sha256(b"\x00".join([b"trialops/allocation-commitment/v1", trial_id.encode(),
+                                            parameters.encode(), trial_key])).hexdigest()
+    if computed != commitment.lower():
+        sys.exit(f"commitment {computed} from the key and {parameters!r}, not {commitment}")
+    method, arms_part, multipliers_part = parameters.split(";")
+    if method != "permuted-blocks/v1":
+        sys.exit(f"unknown method {method}")
+    arms = [(code, int(ratio)) for code, ratio in
+            (a.split(":") for a in arms_part.removeprefix("arms=").split(","))]
+    multipliers = [int(m) for m in multipliers_part.removeprefix("multipliers=").split(",")]
+    strata = {}
+    for a in export["allocations"]:
+        strata.setdefault(a["stratum"], []).append(a)
+    for stratum, rows in strata.items():
+        rows.sort(key=lambda a: int(a["position"]))
+        sequence, index = [], 0
+        while len(sequence) < len(rows):
+            sequence.extend(block(trial_key, arms, multipliers, stratum, index))
+            index += 1
+        for expected, a in enumerate(rows):
+            if int(a["position"]) != expected:
+                sys.exit(f"stratum {stratum}: position {expected} is missing or repeated")
+            if a["arm_code"] != sequence[expected]:
+                sys.exit(f"{a['subject_id']}: arm {a['arm_code']}, the sequence gives {sequence[expected]}")
+    print(f"{path}: {len(export['allocations'])} allocations in {len(strata)} strata follow from the commitment")
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--verify-export":
+        check_chacha20()
+        verify_export(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
     produced = vectors()
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
         with open(sys.argv[2], encoding="utf-8") as f:

@@ -12,6 +12,7 @@ mod devkeys;
 mod hospital;
 mod report;
 mod simulate;
+mod verify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -92,6 +93,23 @@ enum Command {
         /// Makes the figures repeatable.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Prove, offline, that every allocation followed from the committed sequence: from the key
+    /// RevealAllocationKey showed and the export of `trialops allocations`.
+    VerifyAllocation {
+        /// The file `trialops allocations` wrote.
+        #[arg(long)]
+        allocations: PathBuf,
+        /// The revealed allocation key (64 hex digits).
+        #[arg(long)]
+        key: String,
+        /// The commitment you saved from GetTrial before the first enrollment (the export's
+        /// without it).
+        #[arg(long)]
+        commitment: Option<String>,
+        /// The trial's protocol definition file (TOML); the bundled ANBL1221 without one.
+        #[arg(long)]
+        protocol: Option<PathBuf>,
     },
     #[command(flatten)]
     Hospital(hospital::Hospital),
@@ -184,6 +202,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             runs,
             seed,
             json: cli.connection.json,
+        }),
+        Command::VerifyAllocation {
+            allocations,
+            key,
+            commitment,
+            protocol,
+        } => verify::run(verify::VerifyOptions {
+            allocations,
+            key,
+            commitment,
+            protocol,
         }),
         Command::Hospital(command) => hospital::run(cli.connection, command).await,
         Command::Demo { seed, data_dir, json } => demo::run(demo::DemoOptions { seed, data_dir, json }).await,

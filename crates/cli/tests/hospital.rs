@@ -409,6 +409,72 @@ fn one_child_from_screening_to_response_through_the_cli() {
     assert_eq!(agents, day_one_agents(&second_arm), "{worklist}");
 
     watch_prints_each_services_changes_to_those_who_may_read_them(&up, &[&admin, &coordinator, &pharmacist, &reviewer]);
+    the_allocations_are_proven_from_the_revealed_key(&up, dir.path(), &admin);
+}
+
+/// Accrual closed, the key revealed, the allocations exported: `trialops verify-allocation` and
+/// the independent reference implementation both prove them; a steered arm is caught.
+fn the_allocations_are_proven_from_the_revealed_key(up: &Up, dir: &Path, admin: &str) {
+    let commitment = json(up, admin, &["trial"])["trial"]["allocation_commitment"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(commitment.len(), 64, "published before the reveal");
+    let refused = trialops(up, &["--token", admin, "reveal-allocation-key", "--reason", "audit"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("TRIAL_ACCRUAL_OPEN"));
+    json(up, admin, &["close-accrual", "--reason", "enrollment complete"]);
+    let revealed = json(up, admin, &["reveal-allocation-key", "--reason", "allocation audit"]);
+    let key = revealed["allocation_key"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(revealed["allocation_commitment"], commitment.as_str());
+
+    let export = trialops(up, &["--token", admin, "allocations"]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let file = dir.join("allocations.json");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let verify = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_trialops"))
+            .arg("verify-allocation")
+            .arg("--allocations")
+            .arg(file)
+            .args(["--key", &key, "--commitment", &commitment])
+            .output()
+            .unwrap()
+    };
+    let proven = verify(&file);
+    let said = String::from_utf8_lossy(&proven.stdout);
+    assert!(
+        proven.status.success() && said.contains("proven: all 2 allocations of ANBL1221"),
+        "{said}{}",
+        String::from_utf8_lossy(&proven.stderr)
+    );
+    let reference = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/reference/randomization_v1.py"))
+        .arg("--verify-export")
+        .arg(&file)
+        .args([&key, &commitment])
+        .output()
+        .unwrap();
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+
+    // The first child moved to the other arm in the file: caught, named, exit 1.
+    let mut steered: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    let arm = steered["allocations"][0]["arm_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    steered["allocations"][0]["arm_code"] = (if arm == "A" { "B" } else { "A" }).into();
+    let tampered = dir.join("steered.json");
+    std::fs::write(&tampered, steered.to_string()).unwrap();
+    let caught = verify(&tampered);
+    let said = String::from_utf8_lossy(&caught.stderr);
+    assert!(
+        !caught.status.success() && said.contains("NOT PROVEN: ANBL1221-0001"),
+        "{said}"
+    );
 }
 
 /// `trialops watch` with `args`, as the holder of `token`, stopped after a minute at most:

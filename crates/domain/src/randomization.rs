@@ -62,6 +62,46 @@ impl TrialKey {
         let digest = hmac(&self.0, &[b"fingerprint"]);
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// The key as 64 hex digits: what an administrator reveals once the trial's accrual is
+    /// closed, so that anyone can check every allocation against the commitment.
+    pub fn reveal(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A revealed key, from its 64 hex digits.
+    pub fn from_revealed(hex: &str) -> Option<TrialKey> {
+        let hex = hex.trim();
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(TrialKey(key))
+    }
+}
+
+/// The commitment a trial publishes before its first enrollment: SHA-256 (hex) of
+/// `"trialops/allocation-commitment/v1" 0x00 trial id 0x00 parameters 0x00 key`, where
+/// `parameters` is [`BlockScheme::parameters`]. It binds the method, its parameters and the key:
+/// once published, no other key or scheme yields it, and it reveals nothing about the key.
+pub fn commitment(trial_id: &str, scheme: &BlockScheme, key: &TrialKey) -> String {
+    use sha2::Digest;
+    let mut digest = Sha256::new();
+    for part in [
+        b"trialops/allocation-commitment/v1".as_slice(),
+        &[0],
+        trial_id.as_bytes(),
+        &[0],
+        scheme.parameters().as_bytes(),
+        &[0],
+        &key.0,
+    ] {
+        digest.update(part);
+    }
+    digest.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The block structure: arms with their ratios, and the block size multipliers.
@@ -114,6 +154,133 @@ impl BlockScheme {
     pub fn arms(&self) -> &[(String, u32)] {
         &self.arms
     }
+
+    /// The method and its parameters as committed: `permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2`
+    /// (arms in protocol order with their ratios, block size multipliers in protocol order).
+    pub fn parameters(&self) -> String {
+        let arms: Vec<String> = self
+            .arms
+            .iter()
+            .map(|(code, ratio)| format!("{code}:{ratio}"))
+            .collect();
+        let multipliers: Vec<String> = self.multipliers.iter().map(u32::to_string).collect();
+        format!(
+            "permuted-blocks/v1;arms={};multipliers={}",
+            arms.join(","),
+            multipliers.join(",")
+        )
+    }
+}
+
+/// One allocation as a trial recorded it, for [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAllocation {
+    /// The subject allocated.
+    pub subject_id: String,
+    /// The stratum key.
+    pub stratum: String,
+    /// Position in the stratum, 0-based.
+    pub position: u64,
+    /// The arm recorded.
+    pub arm_code: String,
+}
+
+/// Why a trial's allocations do not follow from its committed sequence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotProven {
+    /// The revealed key (or the parameters) do not produce the published commitment.
+    #[error("the revealed key and the protocol's parameters give commitment {computed}, not the published {published}")]
+    Commitment {
+        /// Computed from the revealed key and the parameters.
+        computed: String,
+        /// As published.
+        published: String,
+    },
+    /// A stratum's positions skip one (an allocation withheld) or repeat one.
+    #[error("stratum {stratum}: position {position} {problem}")]
+    Positions {
+        /// The stratum.
+        stratum: String,
+        /// The first position that is wrong.
+        position: u64,
+        /// "is missing" or "is used twice".
+        problem: &'static str,
+    },
+    /// An allocation's arm is not the sequence's.
+    #[error(
+        "{subject_id} (stratum {stratum}, position {position}) is on arm {recorded}; \
+         the committed sequence gives {expected}"
+    )]
+    Arm {
+        /// The subject.
+        subject_id: String,
+        /// The stratum.
+        stratum: String,
+        /// The position.
+        position: u64,
+        /// The arm recorded.
+        recorded: String,
+        /// The arm the sequence gives.
+        expected: String,
+    },
+}
+
+/// Checks that every allocation follows from the committed sequence: the revealed key and the
+/// scheme give the published commitment, each stratum's positions run 0, 1, 2, … with none
+/// skipped or repeated (nobody was allocated outside the record), and each arm is the one the
+/// sequence gives at its position. Returns the number of strata checked.
+pub fn verify(
+    trial_id: &str,
+    scheme: &BlockScheme,
+    key: &TrialKey,
+    published: &str,
+    allocations: &[RecordedAllocation],
+) -> Result<usize, NotProven> {
+    let computed = commitment(trial_id, scheme, key);
+    if !computed.eq_ignore_ascii_case(published.trim()) {
+        return Err(NotProven::Commitment {
+            computed,
+            published: published.trim().to_owned(),
+        });
+    }
+    let mut strata: std::collections::BTreeMap<&str, Vec<&RecordedAllocation>> = std::collections::BTreeMap::new();
+    for a in allocations {
+        strata.entry(a.stratum.as_str()).or_default().push(a);
+    }
+    for (stratum, mut rows) in strata.clone() {
+        rows.sort_by_key(|a| a.position);
+        let sequence = Sequence::new(key, scheme, stratum).take(rows.len() as u64);
+        for (expected_position, (a, assignment)) in rows.iter().zip(&sequence).enumerate() {
+            let expected_position = expected_position as u64;
+            if a.position != expected_position {
+                let problem = if a.position < expected_position {
+                    "is used twice"
+                } else {
+                    "is missing"
+                };
+                let position = if a.position < expected_position {
+                    a.position
+                } else {
+                    expected_position
+                };
+                return Err(NotProven::Positions {
+                    stratum: stratum.to_owned(),
+                    position,
+                    problem,
+                });
+            }
+            if a.arm_code != assignment.arm_code {
+                return Err(NotProven::Arm {
+                    subject_id: a.subject_id.clone(),
+                    stratum: stratum.to_owned(),
+                    position: a.position,
+                    recorded: a.arm_code.clone(),
+                    expected: assignment.arm_code.clone(),
+                });
+            }
+        }
+    }
+    Ok(strata.len())
 }
 
 /// One assignment of the sequence.

@@ -5,7 +5,9 @@
 
 use proptest::prelude::*;
 use trialops_domain::protocol;
-use trialops_domain::randomization::{BlockScheme, Sequence, TrialKey};
+use trialops_domain::randomization::{
+    BlockScheme, NotProven, RecordedAllocation, Sequence, TrialKey, commitment, verify,
+};
 
 fn scheme_strategy() -> impl Strategy<Value = BlockScheme> {
     (
@@ -196,4 +198,99 @@ fn sequences_match_the_independent_reference_vectors() {
             assert_eq!(&sequence.assignment(position as u64), mine, "{what}: by position");
         }
     }
+}
+
+/// The commitment and the revealed key of ANBL1221 under the master secret 00 01 … 1f, computed
+/// with Python's hmac and hashlib from the formulas in the module documentation:
+/// key = HMAC-SHA256(secret, "trialops/randomization/v1/ANBL1221"), commitment =
+/// SHA-256("trialops/allocation-commitment/v1" 0x00 "ANBL1221" 0x00
+/// "permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2" 0x00 key).
+const REFERENCE_KEY: &str = "5d50e05b284039f58a60d08a59fd907f5ac33bb77ddd4d6978474982716254dc";
+const REFERENCE_COMMITMENT: &str = "57cfd9d762c6ce019fe075000dd56b421974b05cfa50c62d2a316d1dea2d1db6";
+
+#[test]
+fn the_commitment_and_the_revealed_key_match_an_independent_computation() {
+    let master: Vec<u8> = (0u8..32).collect();
+    let key = TrialKey::derive(&master, "ANBL1221");
+    assert_eq!(key.reveal(), REFERENCE_KEY);
+    assert_eq!(
+        anbl_scheme().parameters(),
+        "permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2"
+    );
+    assert_eq!(commitment("ANBL1221", &anbl_scheme(), &key), REFERENCE_COMMITMENT);
+    let back = TrialKey::from_revealed(REFERENCE_KEY).map(|k| k.reveal());
+    assert_eq!(back.as_deref(), Some(REFERENCE_KEY));
+    assert!(TrialKey::from_revealed("5d50").is_none());
+    assert!(TrialKey::from_revealed(&"zz".repeat(32)).is_none());
+}
+
+/// The allocations an honest trial records: the sequence of each stratum from position 0.
+fn honest(key: &TrialKey, counts: &[(&str, u64)]) -> Vec<RecordedAllocation> {
+    let scheme = anbl_scheme();
+    let mut out = Vec::new();
+    for (stratum, count) in counts {
+        for a in Sequence::new(key, &scheme, stratum).take(*count) {
+            out.push(RecordedAllocation {
+                subject_id: format!("{stratum}-{}", a.position),
+                stratum: (*stratum).to_owned(),
+                position: a.position,
+                arm_code: a.arm_code,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn verification_proves_an_honest_record_and_names_the_first_steered_or_hidden_allocation() {
+    let master: Vec<u8> = (0u8..32).collect();
+    let key = TrialKey::derive(&master, "ANBL1221");
+    let scheme = anbl_scheme();
+    let record = honest(&key, &[("s1", 9), ("s2", 4)]);
+    assert_eq!(verify("ANBL1221", &scheme, &key, REFERENCE_COMMITMENT, &record), Ok(2));
+
+    // A child steered to the other arm.
+    let mut steered = record.clone();
+    let flipped = if steered[5].arm_code == "A" { "B" } else { "A" };
+    steered[5].arm_code = flipped.to_owned();
+    match verify("ANBL1221", &scheme, &key, REFERENCE_COMMITMENT, &steered) {
+        Err(NotProven::Arm {
+            subject_id, position, ..
+        }) => assert_eq!((subject_id.as_str(), position), ("s1-5", 5)),
+        other => panic!("{other:?}"),
+    }
+    // An allocation withheld from the record (position 3 of s2 skipped), and one used twice.
+    let hidden: Vec<_> = record
+        .iter()
+        .filter(|a| !(a.stratum == "s2" && a.position == 3))
+        .cloned()
+        .collect();
+    let mut shifted = hidden.clone();
+    if let Some(last) = shifted.iter_mut().find(|a| a.stratum == "s2" && a.position == 2) {
+        last.position = 4;
+    }
+    assert!(matches!(
+        verify("ANBL1221", &scheme, &key, REFERENCE_COMMITMENT, &shifted),
+        Err(NotProven::Positions {
+            position: 2,
+            problem: "is missing",
+            ..
+        })
+    ));
+    let mut twice = record.clone();
+    twice[1].position = 0;
+    assert!(matches!(
+        verify("ANBL1221", &scheme, &key, REFERENCE_COMMITMENT, &twice),
+        Err(NotProven::Positions {
+            position: 0,
+            problem: "is used twice",
+            ..
+        })
+    ));
+    // Another key cannot pass for the committed one.
+    let other = TrialKey::derive(b"another master secret of 32 bytes!", "ANBL1221");
+    assert!(matches!(
+        verify("ANBL1221", &scheme, &other, REFERENCE_COMMITMENT, &record),
+        Err(NotProven::Commitment { .. })
+    ));
 }

@@ -152,6 +152,10 @@ impl Trial {
             let t = t.trial.clone().unwrap_or_default();
             let summary = t.summary.unwrap_or_default();
             say(format!("{} {}", summary.trial_id, summary.title));
+            say(format!(
+                "allocation commitment: {} ({})",
+                t.allocation_commitment, t.allocation_parameters
+            ));
             let mut arms = table(&["arm", "name"]);
             for a in &t.arms {
                 arms.add_row(vec![a.code.clone(), a.name.clone()]);

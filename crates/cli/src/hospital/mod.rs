@@ -9,6 +9,7 @@
 //! a struct of its options whose `run` builds the request, calls with the token and shows the
 //! answer.
 
+mod allocation;
 mod dosing;
 mod enrollment;
 mod outcomes;
@@ -73,6 +74,10 @@ pub enum Hospital {
     CloseAccrual(enrollment::AccrualChange),
     /// Open accrual again to the trial or one site, with a reason (administrator).
     OpenAccrual(enrollment::AccrualChange),
+    /// Export a trial's allocations with its commitment, as JSON (statistician, administrator).
+    Allocations(allocation::Allocations),
+    /// Reveal a trial's allocation key once its accrual is closed (administrator).
+    RevealAllocationKey(allocation::RevealAllocationKey),
     /// Show a trial: arms, strata, screening variables.
     Trial(enrollment::Trial),
     /// Screen a candidate: `--value variable=value` for each screening variable.
@@ -189,6 +194,8 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::RegisterSite(command) => command.run(&mut session).await,
         Hospital::CloseAccrual(command) => command.run(&mut session, false).await,
         Hospital::OpenAccrual(command) => command.run(&mut session, true).await,
+        Hospital::Allocations(command) => command.run(&mut session).await,
+        Hospital::RevealAllocationKey(command) => command.run(&mut session).await,
         Hospital::Trial(command) => command.run(&mut session).await,
         Hospital::Screen(command) => command.run(&mut session).await,
         Hospital::Enroll(command) => command.run(&mut session).await,

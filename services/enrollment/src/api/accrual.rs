@@ -17,7 +17,7 @@ use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, parse, require_registered};
 use crate::error::Reason;
-use crate::store::{accrual_closure, subject};
+use crate::store::{accrual_closure, allocation_reveal, subject};
 use crate::trials::{Trial, Trials};
 
 /// A CloseAccrual or OpenAccrual request, parsed.
@@ -154,6 +154,17 @@ async fn open_in(
     change: AccrualChange,
 ) -> Result<pb::OpenAccrualResponse, AppError> {
     let (trial_id, site_code) = (change.trial_id(), change.site_code());
+    if site_code.is_empty()
+        && let Some(reveal) = allocation_reveal::find(tx, trial_id).await?
+    {
+        return Err(AppError::precondition(
+            Reason::AllocationKeyRevealed,
+            format!(
+                "trial {trial_id}'s allocation key was revealed on {}: its sequence is public, so accrual stays closed",
+                reveal.revealed_at.format("%Y-%m-%d")
+            ),
+        ));
+    }
     let Some(closure) = accrual_closure::find(tx, trial_id, site_code).await? else {
         return Err(AppError::precondition(
             Reason::AccrualAlreadyOpen,

@@ -233,6 +233,9 @@ pub fn trial(p: &Protocol) -> pb::Trial {
             .collect(),
         accepted_consent_form_versions: p.consent.accepted_form_versions.clone(),
         screening_validity_days: p.screening.validity_days as i32,
+        // The commitment needs the trial's key: GetTrial fills these in.
+        allocation_commitment: String::new(),
+        allocation_parameters: String::new(),
     }
 }
 

@@ -103,7 +103,7 @@ async fn enroll_in(
     subject::insert_enrolled(tx, &record, &alloc).await?;
     for (action, new) in [
         ("subject.enrolled", audit::to_json(&record)?),
-        ("subject.randomized", audit::to_json(&alloc)?),
+        ("subject.randomized", randomized(&command.trial, &alloc)?),
     ] {
         let change =
             Change::created(action, "subject", &record.subject_id, new).within(&record.trial_id, &record.site_code);
@@ -273,4 +273,16 @@ async fn require_trial_key(
     Err(AppError::internal(anyhow::anyhow!(
         "randomization secret does not match the one trial {id} started with; refusing to randomize"
     )))
+}
+
+/// The audit entry of an allocation: the allocation (stratum, position, arm) and the commitment
+/// it was made under, so the trail alone proves it once the key is revealed.
+fn randomized(trial: &Trial, alloc: &allocation::Model) -> Result<serde_json::Value, AppError> {
+    let mut entry = audit::to_json(alloc)?;
+    let (commitment, parameters) = super::commitment::published(trial);
+    if let Some(fields) = entry.as_object_mut() {
+        fields.insert("allocation_commitment".into(), commitment.into());
+        fields.insert("allocation_parameters".into(), parameters.into());
+    }
+    Ok(entry)
 }

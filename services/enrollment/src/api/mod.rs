@@ -4,6 +4,7 @@
 mod accrual;
 mod allocation;
 mod audit;
+mod commitment;
 mod convert;
 mod enroll;
 mod parse;
@@ -66,6 +67,9 @@ trialops_platform::rpc_handlers! {
             = allocation::simulate;
         close_accrual(pb::CloseAccrualRequest) -> pb::CloseAccrualResponse = accrual::close;
         open_accrual(pb::OpenAccrualRequest) -> pb::OpenAccrualResponse = accrual::open;
+        list_allocations(pb::ListAllocationsRequest) -> pb::ListAllocationsResponse = commitment::list;
+        reveal_allocation_key(pb::RevealAllocationKeyRequest) -> pb::RevealAllocationKeyResponse
+            = commitment::reveal;
         get_allocation_summary(pb::GetAllocationSummaryRequest) -> pb::GetAllocationSummaryResponse
             = allocation::summary;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;

@@ -40,7 +40,12 @@ pub(super) async fn get(
         return Err(AppError::invalid("trial_id", "required"));
     }
     let trial = api.trials.get(&req.trial_id)?;
+    let (allocation_commitment, allocation_parameters) = super::commitment::published(&trial);
     Ok(pb::GetTrialResponse {
-        trial: Some(convert::trial(&trial.protocol)),
+        trial: Some(pb::Trial {
+            allocation_commitment,
+            allocation_parameters,
+            ..convert::trial(&trial.protocol)
+        }),
     })
 }

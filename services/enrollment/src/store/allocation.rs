@@ -47,3 +47,20 @@ pub async fn counts<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<
         .all(conn)
         .await
 }
+
+/// One page of a trial's allocations in subject order, after `after`, at most `limit`.
+pub async fn of_trial<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .order_by_asc(Column::SubjectId);
+    if let Some(after) = after {
+        query = query.filter(Column::SubjectId.gt(after));
+    }
+    query.limit(limit).all(conn).await
+}

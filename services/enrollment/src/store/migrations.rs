@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateEnrollmentTables));
         all.push(Box::new(CreateAccrualClosures));
+        all.push(Box::new(CreateAllocationReveals));
         all
     }
 }
@@ -327,6 +328,52 @@ impl MigrationTrait for CreateAccrualClosures {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(AccrualClosures::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AllocationReveals {
+    Table,
+    TrialId,
+    Reason,
+    RevealedAt,
+}
+
+/// Trials whose allocation key was revealed (a new table: nothing existing changes).
+struct CreateAllocationReveals;
+
+impl MigrationName for CreateAllocationReveals {
+    fn name(&self) -> &str {
+        "m20261201_000102_allocation_reveals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAllocationReveals {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(AllocationReveals::Table)
+                .col(
+                    ColumnDef::new(AllocationReveals::TrialId)
+                        .string_len(20)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(AllocationReveals::Reason).text().not_null())
+                .col(
+                    ColumnDef::new(AllocationReveals::RevealedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(AllocationReveals::Table).to_owned())
             .await
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod accrual_closure;
 pub mod allocation;
+pub mod allocation_reveal;
 pub mod counter;
 mod migrations;
 pub mod screening;

@@ -1,0 +1,105 @@
+//! The committed sequence from the hospital side: export a trial's allocations with its
+//! commitment (statistician, administrator), and reveal its key once accrual is closed
+//! (administrator). `trialops verify-allocation` checks the two offline.
+
+use clap::Args;
+use trialops_proto::enrollment::v1 as epb;
+
+use super::{Session, request_id};
+use crate::report::say;
+
+/// Export a trial's allocations with the commitment GetTrial publishes, as JSON (the input of
+/// `trialops verify-allocation`).
+#[derive(Args, Debug)]
+pub struct Allocations {
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+}
+
+impl Allocations {
+    /// Reads every page and prints the export.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let request = epb::GetTrialRequest {
+            trial_id: self.trial.clone(),
+        };
+        let action = format!("reading trial {}", self.trial);
+        let trial = session.call(action, request, async |c, r| c.enrollment.get_trial(r).await);
+        let trial = trial.await?.trial.unwrap_or_default();
+        let mut rows = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = epb::ListAllocationsRequest {
+                trial_id: self.trial.clone(),
+                page_size: 500,
+                page_token,
+            };
+            let action = format!("listing the allocations of {}", self.trial);
+            let page = session.call(action, request, async |c, r| c.enrollment.list_allocations(r).await);
+            let page = page.await?;
+            // Every field written, position 0 included, as a number.
+            for a in &page.allocations {
+                let at = a
+                    .allocated_at
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                rows.push(serde_json::json!({
+                    "subject_id": a.subject_id,
+                    "stratum": a.stratum,
+                    "position": a.position,
+                    "arm_code": a.arm_code,
+                    "allocated_at": at,
+                }));
+            }
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        let export = serde_json::json!({
+            "trial_id": self.trial,
+            "allocation_commitment": trial.allocation_commitment,
+            "allocation_parameters": trial.allocation_parameters,
+            "allocations": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&export)?);
+        Ok(())
+    }
+}
+
+/// Reveal a trial's allocation key, with a reason, once accrual to the whole trial is closed
+/// (administrator): from then on anyone can verify every allocation, and accrual stays closed.
+#[derive(Args, Debug)]
+pub struct RevealAllocationKey {
+    /// Trial.
+    #[arg(long, default_value = "ANBL1221")]
+    trial: String,
+    /// Why, for example "final analysis: allocation audit by the DSMB".
+    #[arg(long)]
+    reason: String,
+}
+
+impl RevealAllocationKey {
+    /// Sends the request and shows the key and the commitment.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let request = epb::RevealAllocationKeyRequest {
+            request_id: request_id(),
+            trial_id: self.trial.clone(),
+            reason: self.reason,
+        };
+        let action = format!("revealing the allocation key of {}", self.trial);
+        let revealed = session.call(action, request, async |c, r| {
+            c.enrollment.reveal_allocation_key(r).await
+        });
+        let revealed = revealed.await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.RevealAllocationKeyResponse", &revealed, |r| {
+                say(format!("allocation key of {}: {}", r.trial_id, r.allocation_key));
+                say(format!(
+                    "commitment: {} ({})",
+                    r.allocation_commitment, r.allocation_parameters
+                ));
+            })
+    }
+}
