@@ -144,6 +144,26 @@ pub fn print(report: &opb::GetTrialReportResponse, efs: &opb::GetSurvivalAnalysi
     }
     println!("{t}\n");
 
+    if !report.randomized_in_error.is_empty() {
+        println!("Randomized in error (kept above, intention to treat; left out per protocol)");
+        let mut t = table(&["subject", "arm", "reason"]);
+        for row in &report.randomized_in_error {
+            t.add_row(vec![row.subject_id.clone(), row.arm_code.clone(), row.reason.clone()]);
+        }
+        println!("{t}\n");
+        println!("Per protocol: responders / evaluable");
+        let mut t = table(&["arm", "responders", "rate"]);
+        for row in &report.per_protocol_responses {
+            let rate = row.rate.clone().unwrap_or_default();
+            t.add_row(vec![
+                row.arm_code.clone(),
+                format!("{}/{}", rate.responders, rate.evaluable),
+                percent(&text(rate.rate.as_ref())),
+            ]);
+        }
+        println!("{t}\n");
+    }
+
     println!("Event-free survival (Kaplan-Meier)");
     let mut t = table(&["arm", "events", "deaths", "median days", "EFS 1 year", "EFS 2 years"]);
     for row in &report.survival {
@@ -175,20 +195,21 @@ pub fn json(
     efs: &opb::GetSurvivalAnalysisResponse,
     run: &serde_json::Value,
 ) -> serde_json::Value {
-    let responses: Vec<serde_json::Value> = report
-        .responses
-        .iter()
-        .map(|r| {
-            let rate = r.rate.clone().unwrap_or_default();
-            serde_json::json!({
-                "arm": r.arm_code, "cr": r.cr, "pr": r.pr, "mr": r.mr, "sd": r.sd, "pd": r.pd,
-                "not_assessed": r.not_assessed,
-                "responders": rate.responders, "evaluable": rate.evaluable,
-                "rate": text(rate.rate.as_ref()),
-                "ci_lower": text(rate.ci_lower.as_ref()), "ci_upper": text(rate.ci_upper.as_ref()),
+    let rows = |rows: &[opb::ArmResponseTable]| -> Vec<serde_json::Value> {
+        rows.iter()
+            .map(|r| {
+                let rate = r.rate.clone().unwrap_or_default();
+                serde_json::json!({
+                    "arm": r.arm_code, "cr": r.cr, "pr": r.pr, "mr": r.mr, "sd": r.sd, "pd": r.pd,
+                    "not_assessed": r.not_assessed,
+                    "responders": rate.responders, "evaluable": rate.evaluable,
+                    "rate": text(rate.rate.as_ref()),
+                    "ci_lower": text(rate.ci_lower.as_ref()), "ci_upper": text(rate.ci_upper.as_ref()),
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
+    let responses = rows(&report.responses);
     serde_json::json!({
         "trial_id": report.trial_id,
         "run": run,
@@ -203,6 +224,10 @@ pub fn json(
             "ctcae_term": e.ctcae_term, "arm": e.arm_code, "events": e.events, "subjects": e.subjects,
         })).collect::<Vec<_>>(),
         "responses": responses,
+        "per_protocol_responses": rows(&report.per_protocol_responses),
+        "randomized_in_error": report.randomized_in_error.iter().map(|r| serde_json::json!({
+            "subject_id": r.subject_id, "arm": r.arm_code, "reason": r.reason,
+        })).collect::<Vec<_>>(),
         "survival": report.survival.iter().map(|s| serde_json::json!({
             "arm": s.arm_code, "efs_events": s.efs_events, "deaths": s.deaths,
             "efs_median_days": text(s.efs_median_days.as_ref()),

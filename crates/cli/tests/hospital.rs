@@ -422,6 +422,20 @@ fn the_allocations_are_proven_from_the_revealed_key(up: &Up, dir: &Path, admin: 
     assert_eq!(commitment.len(), 64, "published before the reveal");
     let refused = trialops(up, &["--token", admin, "reveal-allocation-key", "--reason", "audit"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("TRIAL_ACCRUAL_OPEN"));
+    // The second child turns out to have been randomized twice: marked, on its arm still.
+    let marked = json(
+        up,
+        admin,
+        &[
+            "randomized-in-error",
+            "--subject",
+            "ANBL1221-0002",
+            "--reason",
+            "randomized twice",
+        ],
+    );
+    assert_eq!(marked["subject"]["randomized_in_error"], true, "{marked}");
+    assert_eq!(marked["subject"]["randomized_in_error_reason"], "randomized twice");
     json(up, admin, &["close-accrual", "--reason", "enrollment complete"]);
     let revealed = json(up, admin, &["reveal-allocation-key", "--reason", "allocation audit"]);
     let key = revealed["allocation_key"].as_str().unwrap_or_default().to_owned();

@@ -41,6 +41,7 @@ fn trial(n: usize) -> Data {
             subject_id: id.clone(),
             arm_code: if i % 2 == 0 { "A" } else { "B" }.into(),
             enrolled_on,
+            in_error: None,
         });
         treated.insert(id.clone());
         let responses = [Response::Cr, Response::Pr, Response::Mr, Response::Sd, Response::Pd];

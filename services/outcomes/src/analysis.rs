@@ -25,6 +25,9 @@ pub struct Subject {
     pub arm_code: String,
     /// Enrollment date.
     pub enrolled_on: NaiveDate,
+    /// Marked randomized in error, with this reason: in the intention-to-treat population, not
+    /// the per-protocol one.
+    pub in_error: Option<String>,
 }
 
 /// A recorded assessment, as the analyses need it.
@@ -232,6 +235,7 @@ mod tests {
             subject_id: id.into(),
             arm_code: arm.into(),
             enrolled_on: on,
+            in_error: None,
         };
         let follow = |id: &str, last, dead, progression, malignancy| FollowUp {
             subject_id: id.into(),

@@ -210,5 +210,73 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
         .map(|x| x.deaths)
         .sum();
     assert_eq!(deaths_by_arm, 1);
+
+    // T3 (a PR) is found ineligible after allocation: marked randomized in error. Intention to
+    // treat keeps it; per protocol its arm has one evaluable subject and one responder fewer.
+    let (_, t3, _, _) = &subjects[2];
+    let mut e = enrollment::connect(&s.set.url(Service::Enrollment)).await;
+    let mark = |etag: &str| trialops_proto::enrollment::v1::MarkRandomizedInErrorRequest {
+        request_id: request_id(),
+        subject_id: t3.subject_id.clone(),
+        etag: etag.into(),
+        reason: "ineligible: bilirubin above the limit at screening".into(),
+    };
+    let marked = e
+        .mark_randomized_in_error(mark(&t3.etag))
+        .await
+        .unwrap()
+        .into_inner()
+        .subject
+        .unwrap();
+    assert!(marked.randomized_in_error);
+    assert_eq!(marked.arm_code, t3.arm_code, "the arm never changes");
+    let again = e.mark_randomized_in_error(mark(&marked.etag)).await.unwrap_err();
+    assert_refused(&again, tonic::Code::FailedPrecondition, "ALREADY_RANDOMIZED_IN_ERROR");
+    let report = o
+        .get_trial_report(pb::GetTrialReportRequest {
+            trial_id: "ANBL1221".into(),
+            confidence_level: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let figures = |rows: &[pb::ArmResponseTable], arm: &str| {
+        let r = rows.iter().find(|r| r.arm_code == arm).cloned().unwrap_or_default();
+        let rate = r.rate.unwrap_or_default();
+        (rate.evaluable, rate.responders)
+    };
+    for arm in ["A", "B"] {
+        // By hand from the subjects above: evaluable = treated on the arm, responders = T1, T3.
+        let on_arm = |exclude_t3: bool| {
+            subjects
+                .iter()
+                .filter(|(name, s, treated, _)| s.arm_code == arm && *treated && !(exclude_t3 && *name == "T3"))
+                .fold((0, 0), |(n, r), (_, _, _, responded)| {
+                    (n + 1, r + i32::from(*responded))
+                })
+        };
+        assert_eq!(
+            figures(&report.responses, arm),
+            on_arm(false),
+            "intention to treat, arm {arm}"
+        );
+        assert_eq!(
+            figures(&report.per_protocol_responses, arm),
+            on_arm(true),
+            "per protocol, arm {arm}"
+        );
+    }
+    let listed: Vec<(&str, &str)> = report
+        .randomized_in_error
+        .iter()
+        .map(|r| (r.subject_id.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(
+            t3.subject_id.as_str(),
+            "ineligible: bilirubin above the limit at screening"
+        )]
+    );
     s.stop().await;
 }

@@ -103,3 +103,47 @@ impl RevealAllocationKey {
             })
     }
 }
+
+/// Mark a subject randomized in error, with a reason (investigator, administrator): it keeps its
+/// arm and stays in the intention-to-treat population; per-protocol analyses leave it out.
+#[derive(Args, Debug)]
+pub struct RandomizedInError {
+    /// Study subject id, for example ANBL1221-0007.
+    #[arg(long)]
+    subject: String,
+    /// Why, for example "ineligible: bilirubin above the limit at screening".
+    #[arg(long)]
+    reason: String,
+}
+
+impl RandomizedInError {
+    /// Reads the subject (for its etag), marks it and shows it.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let request = epb::GetSubjectRequest {
+            subject_id: self.subject.clone(),
+        };
+        let action = format!("reading subject {}", self.subject);
+        let current = session.call(action, request, async |c, r| c.enrollment.get_subject(r).await);
+        let current = current.await?.subject.unwrap_or_default();
+        let request = epb::MarkRandomizedInErrorRequest {
+            request_id: request_id(),
+            subject_id: self.subject.clone(),
+            etag: current.etag,
+            reason: self.reason,
+        };
+        let action = format!("marking {} randomized in error", self.subject);
+        let marked = session.call(action, request, async |c, r| {
+            c.enrollment.mark_randomized_in_error(r).await
+        });
+        let marked = marked.await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.MarkRandomizedInErrorResponse", &marked, |m| {
+                let s = m.subject.clone().unwrap_or_default();
+                say(format!(
+                    "{} is marked randomized in error ({}); it stays on arm {} for intention to treat",
+                    s.subject_id, s.randomized_in_error_reason, s.arm_code
+                ));
+            })
+    }
+}

@@ -78,6 +78,8 @@ pub enum Hospital {
     Allocations(allocation::Allocations),
     /// Reveal a trial's allocation key once its accrual is closed (administrator).
     RevealAllocationKey(allocation::RevealAllocationKey),
+    /// Mark a subject randomized in error, with a reason (investigator, administrator).
+    RandomizedInError(allocation::RandomizedInError),
     /// Show a trial: arms, strata, screening variables.
     Trial(enrollment::Trial),
     /// Screen a candidate: `--value variable=value` for each screening variable.
@@ -196,6 +198,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::OpenAccrual(command) => command.run(&mut session, true).await,
         Hospital::Allocations(command) => command.run(&mut session).await,
         Hospital::RevealAllocationKey(command) => command.run(&mut session).await,
+        Hospital::RandomizedInError(command) => command.run(&mut session).await,
         Hospital::Trial(command) => command.run(&mut session).await,
         Hospital::Screen(command) => command.run(&mut session).await,
         Hospital::Enroll(command) => command.run(&mut session).await,

@@ -161,6 +161,8 @@ pub fn subject(m: &subject::Model) -> Result<pb::Subject, AppError> {
         enrolled_at: Some(to_timestamp(m.enrolled_at)),
         updated_at: Some(to_timestamp(m.updated_at)),
         etag: m.version.to_string(),
+        randomized_in_error: m.randomized_in_error,
+        randomized_in_error_reason: m.randomized_in_error_reason.clone(),
     })
 }
 

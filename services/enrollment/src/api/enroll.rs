@@ -164,6 +164,8 @@ async fn allocate(
         enrolled_at: now,
         updated_at: now,
         version: 1,
+        randomized_in_error: false,
+        randomized_in_error_reason: String::new(),
     };
     let alloc = allocation::Model {
         subject_id,

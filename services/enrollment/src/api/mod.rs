@@ -63,6 +63,8 @@ trialops_platform::rpc_handlers! {
         change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse
             = subjects::change_status;
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
+        mark_randomized_in_error(pb::MarkRandomizedInErrorRequest) -> pb::MarkRandomizedInErrorResponse
+            = subjects::mark_in_error;
         simulate_allocation(pb::SimulateAllocationRequest) -> pb::SimulateAllocationResponse
             = allocation::simulate;
         close_accrual(pb::CloseAccrualRequest) -> pb::CloseAccrualResponse = accrual::close;

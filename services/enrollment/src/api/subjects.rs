@@ -260,6 +260,51 @@ async fn change_status_in(
     Ok(pb::ChangeSubjectStatusResponse { subject: Some(subject) })
 }
 
+/// MarkRandomizedInError: the subject flagged, with the reason, audited; the arm never changes.
+pub(super) async fn mark_in_error(
+    api: &EnrollmentApi,
+    request: Request<pb::MarkRandomizedInErrorRequest>,
+) -> Result<pb::MarkRandomizedInErrorResponse, AppError> {
+    let call = CallContext::of(&request)?;
+    let req = request.into_inner();
+    let (request_id, subject_id, version, reason) = (
+        wire::request_id("request_id", &req.request_id),
+        wire::parsed("subject_id", SubjectId::parse(&req.subject_id)),
+        wire::etag("etag", &req.etag),
+        wire::text("reason", &req.reason, 1000),
+    )
+        .all()?;
+    // Scoping before the idempotency record: a replay is authorized exactly as a first call.
+    let current = find(&api.db, subject_id.as_str()).await?;
+    call.require_visible(&current.site_code, "subject", &current.subject_id)?;
+    let visible = call.clone();
+    let audit_ctx = AuditContext::new(call, request_id);
+    let method = "EnrollmentService/MarkRandomizedInError";
+    idempotency::execute(&api.db, method, request_id, &req, move |tx| {
+        Box::pin(async move {
+            let current = find(tx, subject_id.as_str()).await?;
+            visible.require_visible(&current.site_code, "subject", &current.subject_id)?;
+            require_etag(&current, version)?;
+            if current.randomized_in_error {
+                return Err(AppError::precondition(
+                    Reason::AlreadyRandomizedInError,
+                    format!(
+                        "subject {} is already marked randomized in error: {}",
+                        current.subject_id, current.randomized_in_error_reason
+                    ),
+                ));
+            }
+            let mut updated = current.clone();
+            updated.randomized_in_error = true;
+            updated.randomized_in_error_reason = reason.clone();
+            let action = "subject.randomized_in_error";
+            let subject = commit(tx, &audit_ctx, action, &current, updated, version, &reason).await?;
+            Ok(pb::MarkRandomizedInErrorResponse { subject: Some(subject) })
+        })
+    })
+    .await
+}
+
 pub(super) async fn correct(
     api: &EnrollmentApi,
     request: Request<pb::CorrectSubjectRequest>,

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateEnrollmentTables));
         all.push(Box::new(CreateAccrualClosures));
         all.push(Box::new(CreateAllocationReveals));
+        all.push(Box::new(AddRandomizedInError));
         all
     }
 }
@@ -60,6 +61,8 @@ enum Subjects {
     EnrolledAt,
     UpdatedAt,
     Version,
+    RandomizedInError,
+    RandomizedInErrorReason,
 }
 
 #[derive(DeriveIden)]
@@ -375,5 +378,53 @@ impl MigrationTrait for CreateAllocationReveals {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(AllocationReveals::Table).to_owned())
             .await
+    }
+}
+
+/// Subjects randomized in error: a flag and its reason; existing subjects get false and "".
+struct AddRandomizedInError;
+
+impl MigrationName for AddRandomizedInError {
+    fn name(&self) -> &str {
+        "m20261201_000103_subjects_randomized_in_error"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRandomizedInError {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one at a time.
+        m.alter_table(
+            Table::alter()
+                .table(Subjects::Table)
+                .add_column(
+                    ColumnDef::new(Subjects::RandomizedInError)
+                        .boolean()
+                        .not_null()
+                        .default(false),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Subjects::Table)
+                .add_column(
+                    ColumnDef::new(Subjects::RandomizedInErrorReason)
+                        .text()
+                        .not_null()
+                        .default(""),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [Subjects::RandomizedInErrorReason, Subjects::RandomizedInError] {
+            m.alter_table(Table::alter().table(Subjects::Table).drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

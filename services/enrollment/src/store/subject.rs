@@ -44,6 +44,11 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Optimistic-locking version, exposed as the etag.
     pub version: i32,
+    /// Marked randomized in error (kept for intention to treat, out of per-protocol analyses).
+    pub randomized_in_error: bool,
+    /// Why it was marked; empty when not.
+    #[sea_orm(column_type = "Text")]
+    pub randomized_in_error_reason: String,
 }
 
 /// No relations.

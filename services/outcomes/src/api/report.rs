@@ -74,21 +74,41 @@ pub(super) async fn trial_report(
         })
         .collect();
 
-    let responses = analysis::response_table(&data)
-        .into_iter()
-        .map(|t| {
-            Ok(pb::ArmResponseTable {
-                rate: Some(rate(&t.arm_code, t.responders, t.evaluable, level)?),
-                arm_code: t.arm_code,
-                cr: t.cr as i32,
-                pr: t.pr as i32,
-                mr: t.mr as i32,
-                sd: t.sd as i32,
-                pd: t.pd as i32,
-                not_assessed: t.not_assessed as i32,
+    let table = |data: &analysis::Data| -> Result<Vec<pb::ArmResponseTable>, AppError> {
+        analysis::response_table(data)
+            .into_iter()
+            .map(|t| {
+                Ok(pb::ArmResponseTable {
+                    rate: Some(rate(&t.arm_code, t.responders, t.evaluable, level)?),
+                    arm_code: t.arm_code,
+                    cr: t.cr as i32,
+                    pr: t.pr as i32,
+                    mr: t.mr as i32,
+                    sd: t.sd as i32,
+                    pd: t.pd as i32,
+                    not_assessed: t.not_assessed as i32,
+                })
+            })
+            .collect()
+    };
+    let responses = table(&data)?;
+    // Per protocol: the same analysis without the subjects randomized in error.
+    let per_protocol = analysis::Data {
+        subjects: data.subjects.iter().filter(|s| s.in_error.is_none()).cloned().collect(),
+        ..data.clone()
+    };
+    let per_protocol_responses = table(&per_protocol)?;
+    let randomized_in_error = data
+        .subjects
+        .iter()
+        .filter_map(|s| {
+            s.in_error.as_ref().map(|reason| pb::RandomizedInError {
+                subject_id: s.subject_id.clone(),
+                arm_code: s.arm_code.clone(),
+                reason: reason.clone(),
             })
         })
-        .collect::<Result<_, AppError>>()?;
+        .collect();
 
     let severe = adverse_event::severe_by_term_and_arm(&api.db, &req.trial_id).await?;
     let severe_events = severe
@@ -136,6 +156,8 @@ pub(super) async fn trial_report(
         enrollment,
         exposure,
         responses,
+        per_protocol_responses,
+        randomized_in_error,
         severe_events,
         overdue_reports: overdue.iter().map(convert::obligation).collect(),
         survival,

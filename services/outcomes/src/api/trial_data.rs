@@ -37,6 +37,7 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
                     .unwrap_or_default(),
                 subject_id: s.subject_id,
                 arm_code: s.arm_code,
+                in_error: s.randomized_in_error.then_some(s.randomized_in_error_reason),
             })
             .collect(),
         treated: exposures
