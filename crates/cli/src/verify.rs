@@ -47,7 +47,8 @@ pub fn run(options: VerifyOptions) -> anyhow::Result<()> {
     let scheme = BlockScheme::from_protocol(&definition).map_err(|e| anyhow::anyhow!("{e}"))?;
     let key = TrialKey::from_revealed(&options.key).ok_or_else(|| anyhow::anyhow!("--key: 64 hex digits expected"))?;
     let (commitment, whose) = match options.commitment {
-        Some(c) => (c, "the commitment given"),
+        // As `trialops trial` prints it (groups of 8) or in one piece.
+        Some(c) => (c.split_whitespace().collect::<String>(), "the commitment given"),
         None => (
             field("allocation_commitment")
                 .ok_or_else(|| anyhow::anyhow!("{}: no allocation_commitment", path.display()))?,

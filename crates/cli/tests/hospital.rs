@@ -461,6 +461,16 @@ fn the_allocations_are_proven_from_the_revealed_key(up: &Up, dir: &Path, admin: 
         "{said}{}",
         String::from_utf8_lossy(&proven.stderr)
     );
+    // The commitment as `trialops trial` prints it, in groups of 8 hex digits, is taken too.
+    let grouped: Vec<&str> = (0..8).map(|i| &commitment[i * 8..i * 8 + 8]).collect();
+    let spaced = Command::new(env!("CARGO_BIN_EXE_trialops"))
+        .arg("verify-allocation")
+        .arg("--allocations")
+        .arg(&file)
+        .args(["--key", &key, "--commitment", &grouped.join(" ")])
+        .output()
+        .unwrap();
+    assert!(spaced.status.success(), "{}", String::from_utf8_lossy(&spaced.stderr));
     let reference = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/reference/randomization_v1.py"))
         .arg("--verify-export")

@@ -152,9 +152,18 @@ impl Trial {
             let t = t.trial.clone().unwrap_or_default();
             let summary = t.summary.unwrap_or_default();
             say(format!("{} {}", summary.trial_id, summary.title));
+            // In groups of 8 hex digits, as fingerprints are read, so it wraps in a narrow
+            // terminal; `verify-allocation --commitment` takes it with or without the spaces.
+            let groups: Vec<String> = t
+                .allocation_commitment
+                .as_bytes()
+                .chunks(8)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
             say(format!(
                 "allocation commitment: {} ({})",
-                t.allocation_commitment, t.allocation_parameters
+                groups.join(" "),
+                t.allocation_parameters
             ));
             let mut arms = table(&["arm", "name"]);
             for a in &t.arms {
