@@ -83,52 +83,28 @@ impl Watch {
             self.site.clone().unwrap_or_default(),
         );
         let clients = &mut session.clients;
+        // The three contracts declare the same request and response; only the package differs.
+        macro_rules! watch {
+            ($client:ident, $pb:ident) => {{
+                let request = $pb::WatchEventsRequest {
+                    cursor,
+                    from_now,
+                    entity_types,
+                    trial_id,
+                    site_code,
+                };
+                let response = clients
+                    .$client
+                    .watch_events(bearer(request, &token)?)
+                    .await
+                    .map_err(fail)?;
+                events(response.into_inner(), |m: $pb::WatchEventsResponse| m.event)
+            }};
+        }
         let stream = match self.service {
-            Service::Enrollment => {
-                let request = epb::WatchEventsRequest {
-                    cursor,
-                    from_now,
-                    entity_types,
-                    trial_id,
-                    site_code,
-                };
-                let response = clients
-                    .enrollment
-                    .watch_events(bearer(request, &token)?)
-                    .await
-                    .map_err(fail)?;
-                events(response.into_inner(), |m: epb::WatchEventsResponse| m.event)
-            }
-            Service::Dosing => {
-                let request = dpb::WatchEventsRequest {
-                    cursor,
-                    from_now,
-                    entity_types,
-                    trial_id,
-                    site_code,
-                };
-                let response = clients
-                    .dosing
-                    .watch_events(bearer(request, &token)?)
-                    .await
-                    .map_err(fail)?;
-                events(response.into_inner(), |m: dpb::WatchEventsResponse| m.event)
-            }
-            Service::Outcomes => {
-                let request = opb::WatchEventsRequest {
-                    cursor,
-                    from_now,
-                    entity_types,
-                    trial_id,
-                    site_code,
-                };
-                let response = clients
-                    .outcomes
-                    .watch_events(bearer(request, &token)?)
-                    .await
-                    .map_err(fail)?;
-                events(response.into_inner(), |m: opb::WatchEventsResponse| m.event)
-            }
+            Service::Enrollment => watch!(enrollment, epb),
+            Service::Dosing => watch!(dosing, dpb),
+            Service::Outcomes => watch!(outcomes, opb),
         };
         Ok(stream)
     }
