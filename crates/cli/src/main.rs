@@ -24,6 +24,7 @@ use trialops_platform::Settings;
 use trialops_platform::config::settings::{MigrateOnStart, Sources};
 use trialops_platform::identity::auth::Role;
 use trialops_platform::records::database;
+use trialops_platform::records::log::LogKey;
 use trialops_platform::server::{self, telemetry};
 use trialops_stack::{Service, ServiceSet};
 
@@ -269,6 +270,13 @@ async fn up(
         let mut s = settings(env, port, host, &data_dir)?;
         if let Some(key) = &dev_key {
             devkeys::apply(&mut s, key);
+        }
+        if s.audit_signing_key_file.is_none() {
+            // One log key per service, kept in the data folder, whatever the database.
+            let name = names[service as usize];
+            let path = LogKey::local_path(&data_dir, name);
+            LogKey::ensure(&path, &format!("localhost/trialops/{name}"))?;
+            s.audit_signing_key_file = Some(path);
         }
         if let Some(url) = &postgres {
             s.database_url = Some(database::schema_url(url, names[service as usize]));

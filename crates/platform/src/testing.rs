@@ -137,12 +137,39 @@ impl RunningServer {
     }
 }
 
-/// Settings for a test server on 127.0.0.1:0 over `database_url`, migrating at start.
+/// The audit log signing key file of this test process's servers (generated once, origin
+/// `test.trialops/log`).
+pub fn audit_key_file() -> std::path::PathBuf {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("trialops-test-audit-key")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temporary folder: {e}"))
+            .keep();
+        let path = dir.join("audit-log.key");
+        crate::records::log::LogKey::ensure(&path, "test.trialops/log").unwrap_or_else(|e| panic!("{e}"));
+        path
+    })
+    .clone()
+}
+
+/// The verifier key of [`audit_key_file`].
+pub fn audit_verifier_key() -> String {
+    crate::records::log::LogKey::read(&audit_key_file())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .verifier_key()
+        .to_owned()
+}
+
+/// Settings for a test server on 127.0.0.1:0 over `database_url`, migrating at start, signing
+/// its audit log with [`audit_key_file`].
 pub fn settings(database_url: &str) -> crate::Settings {
     crate::Settings {
         listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned()),
         migrate_on_start: crate::config::settings::MigrateOnStart::Always,
+        audit_signing_key_file: Some(audit_key_file()),
         ..crate::Settings::default()
     }
 }

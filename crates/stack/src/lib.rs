@@ -76,6 +76,7 @@ impl ServiceSet {
             clock: clock.clone(),
             authenticator: None,
             tracing: tracing(service),
+            audit_key: None,
         };
         let dosing = trialops_dosing::build(settings(Service::Dosing)?, config, options(Service::Dosing)).await?;
         let config = trialops_outcomes::Config {

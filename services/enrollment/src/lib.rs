@@ -56,7 +56,9 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
     check_trial_keys(&db, &trials).await?;
 
-    let api = api::EnrollmentApi::new(db.clone(), trials, settings.watch());
+    let trail =
+        trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?;
+    let api = api::EnrollmentApi::new(db.clone(), trials, trail.clone());
     let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)
         .max_decoding_message_size(limit)
@@ -68,6 +70,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
         options.server,
     )
     .await
+    .map(|app| app.with_trail(trail))
 }
 
 /// Refuses to start when a trial's stored key fingerprint differs from the loaded secret's: a

@@ -14,7 +14,8 @@ use trialops_proto::enrollment::v1 as pb;
 
 backend_tests!(
     adding_the_audit_column_keeps_existing_records,
-    a_later_releases_migrations_do_not_stop_this_release
+    a_later_releases_migrations_do_not_stop_this_release,
+    the_hash_chained_trail_moves_into_the_transparency_log
 );
 
 const ACTOR_VIA: &str = "m20261127_000001_platform_audit_actor_via";
@@ -145,6 +146,99 @@ async fn a_later_releases_migrations_do_not_stop_this_release(backend: Backend) 
         assert_eq!(subject.subject_id, format!("ANBL1221-{:04}", n + 2), "{mode:?}");
         let trail = verified(&mut c).await;
         assert!(trail.intact, "{mode:?}: {trail:?}");
+        server.stop().await;
+    }
+}
+
+/// The previous release's hash-chained entries, inserted as it wrote them (its chain formula,
+/// written out again here, not the service's code): `[sequence, occurred_at, actor, actor_role,
+/// actor_site, action, entity_type, entity_id, old_value, new_value, reason, request_id, trace_id,
+/// previous_hash]`, hashed as compact JSON with SHA-256.
+async fn chained_entries(conn: &sea_orm::DatabaseConnection, n: i64, break_at: Option<i64>) {
+    use sha2::Digest;
+    let mut previous = "0".repeat(64);
+    for sequence in 1..=n {
+        let at = format!("2026-11-2{sequence}T08:00:00.000000Z");
+        let new = format!("{{\"site_code\":\"COG-10{sequence}\"}}");
+        let fields = serde_json::json!([
+            sequence,
+            at,
+            "admin-1",
+            "administrator",
+            "",
+            "site.registered",
+            "site",
+            format!("COG-10{sequence}"),
+            "",
+            new,
+            "",
+            format!("00000000-0000-4000-8000-00000000000{sequence}"),
+            "",
+            previous,
+        ]);
+        let hash = hex::encode(sha2::Sha256::digest(fields.to_string().as_bytes()));
+        let stored_reason = if break_at == Some(sequence) { "edited" } else { "" };
+        let sql = format!(
+            "INSERT INTO audit_events (sequence, occurred_at, actor, actor_role, actor_site, action, entity_type, \
+             entity_id, old_value, new_value, reason, request_id, trace_id, previous_hash, hash) VALUES ({sequence}, \
+             '{at}', 'admin-1', 'administrator', '', 'site.registered', 'site', 'COG-10{sequence}', '', '{new}', \
+             '{stored_reason}', '00000000-0000-4000-8000-00000000000{sequence}', '', '{previous}', '{hash}')"
+        );
+        conn.execute_unprepared(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        previous = hash;
+    }
+    conn.execute_unprepared(&format!(
+        "UPDATE audit_chain_head SET last_sequence = {n}, last_hash = '{previous}'"
+    ))
+    .await
+    .unwrap();
+}
+
+/// The migration to the transparency log carries a hash-chained trail over: every entry keeps
+/// its sequence and chain hashes, the log verifies, and new entries continue after them. A
+/// broken chain stops the migration instead of being carried into a log that would vouch for it.
+async fn the_hash_chained_trail_moves_into_the_transparency_log(backend: Backend) {
+    use sea_orm_migration::MigratorTrait;
+    for broken in [false, true] {
+        let db = TestDatabase::create(backend)
+            .await
+            .unwrap_or_else(|| panic!("{backend:?}"));
+        let conn = Database::connect(&db.url).await.unwrap();
+        // The platform's migrations before the log: the chained trail and its head.
+        trialops_enrollment::Migrator::up(&conn, Some(4)).await.unwrap();
+        chained_entries(&conn, 3, broken.then_some(2)).await;
+        let migrated = trialops_enrollment::Migrator::up(&conn, None).await;
+        if broken {
+            let error = migrated.unwrap_err().to_string();
+            assert!(error.contains("entry 2 does not verify"), "{error}");
+            continue;
+        }
+        migrated.unwrap();
+        conn.close().await.unwrap();
+
+        let server = start_on(&db.url).await;
+        let mut c = client(&server).await;
+        let carried = verified(&mut c).await;
+        assert_eq!((carried.intact, carried.events_checked), (true, 3), "{carried:?}");
+        let events = trialops_platform::audit_events!(c, pb);
+        assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(events.iter().all(|e| e.hash.len() == 64 && e.leaf_hash.len() == 64));
+        assert_eq!(events[0].previous_hash, "0".repeat(64));
+        register_site(&mut c, "COG-201").await;
+        let grown = verified(&mut c).await;
+        assert_eq!((grown.intact, grown.events_checked), (true, 4), "{grown:?}");
+        let events = trialops_platform::audit_events!(c, pb);
+        assert_eq!((events[3].sequence, events[3].hash.as_str()), (4, ""));
+        // An edited carried entry is found by its leaf.
+        let conn = Database::connect(&db.url).await.unwrap();
+        conn.execute_unprepared("UPDATE audit_events SET reason = 'edited' WHERE sequence = 2")
+            .await
+            .unwrap();
+        let edited = verified(&mut c).await;
+        assert_eq!((edited.intact, edited.first_broken_sequence), (false, 2), "{edited:?}");
+        conn.close().await.unwrap();
         server.stop().await;
     }
 }

@@ -32,6 +32,10 @@ fn command(dir: &Path, database_url: &str) -> Command {
         .env("TRIALOPS_HEALTH_LISTEN_ADDR", "127.0.0.1:0")
         .env("TRIALOPS_METRICS_LISTEN_ADDR", "127.0.0.1:0")
         .env("TRIALOPS_RANDOMIZATION_SECRET_FILE", &secret)
+        .env(
+            "TRIALOPS_AUDIT_SIGNING_KEY_FILE",
+            trialops_platform::testing::audit_key_file(),
+        )
         .env("TRIALOPS_MIGRATE_ON_START", "never")
         .env("TRIALOPS_DRAIN_DELAY_SECONDS", "2")
         .env("TRIALOPS_LOG_FORMAT", "json")

@@ -10,6 +10,7 @@
 //! answer.
 
 mod allocation;
+mod audit;
 mod dosing;
 mod enrollment;
 mod outcomes;
@@ -106,6 +107,8 @@ pub enum Hospital {
     Report(outcomes::Report),
     /// Print one service's changes as they commit, resumable with --cursor.
     Watch(watch::Watch),
+    /// Save the services' signed audit checkpoints, verify the logs against them, make a log key.
+    Audit(audit::Audit),
 }
 
 fn pair<'a>(option: &str, text: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -212,6 +215,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::Overdue(command) => command.run(&mut session).await,
         Hospital::Report(command) => command.run(&mut session).await,
         Hospital::Watch(command) => command.run(&mut session).await,
+        Hospital::Audit(command) => command.run(&mut session).await,
     }
 }
 

@@ -108,6 +108,14 @@ pub struct Settings {
     pub watch_slow_subscriber_ms: u64,
     /// Events a WatchEvents subscriber may leave unread in the server's buffer.
     pub watch_buffer_events: usize,
+    /// File holding the audit log's Ed25519 signing key (`trialops audit keygen` writes one; a
+    /// Kubernetes Secret in production). Required with PostgreSQL; with the embedded database a
+    /// key is generated once into `<data_dir>/<service>-audit-log.key`.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// How often the sequencer gives committed audit entries their position in the log, ms.
+    pub audit_integrate_interval_ms: u64,
+    /// How often a new checkpoint is signed when the log grew, seconds.
+    pub audit_checkpoint_interval_seconds: u64,
 }
 
 /// How callers are authenticated.
@@ -181,6 +189,9 @@ impl Default for Settings {
             watch_poll_interval_ms: 250,
             watch_slow_subscriber_ms: 30_000,
             watch_buffer_events: 256,
+            audit_signing_key_file: None,
+            audit_integrate_interval_ms: 200,
+            audit_checkpoint_interval_seconds: 60,
         }
     }
 }
@@ -365,6 +376,14 @@ impl Settings {
             slow_after: Duration::from_millis(self.watch_slow_subscriber_ms),
             buffer: self.watch_buffer_events,
             ..Default::default()
+        }
+    }
+
+    /// How the audit log is sequenced and checkpointed.
+    pub fn audit_log(&self) -> crate::records::log::Schedule {
+        crate::records::log::Schedule {
+            integrate_every: Duration::from_millis(self.audit_integrate_interval_ms.max(1)),
+            checkpoint_every: Duration::from_secs(self.audit_checkpoint_interval_seconds.max(1)),
         }
     }
 

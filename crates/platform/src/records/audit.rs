@@ -1,22 +1,22 @@
 //! The audit trail (21 CFR Part 11): append-only, written in the same transaction as the change,
-//! hash-chained so that altering, removing or inserting an entry is detected by [`verify`].
+//! each entry a leaf of the service's transparency log ([`crate::records::log`]), so that
+//! altering, removing, reordering or inserting an entry is detected.
 //!
-//! Entry hash = SHA-256 over the JSON array `[sequence, occurred_at (RFC 3339, µs, Z), actor,
-//! actor_role, actor_site, action, entity_type, entity_id, old_value, new_value, reason,
-//! request_id, trace_id, previous_hash]`, then `actor_via`, `trial_id`, `site_code` when the
-//! entry has a trial or a site, or only `actor_via` when just that is not empty (so entries
-//! written before those fields existed keep their hashes); the first entry's previous hash is 64
-//! zeros.
+//! Entries written before the log were hash-chained: entry hash = SHA-256 over the JSON array
+//! `[sequence, occurred_at (RFC 3339, µs, Z), actor, actor_role, actor_site, action, entity_type,
+//! entity_id, old_value, new_value, reason, request_id, trace_id, previous_hash]`, then
+//! `actor_via`, `trial_id`, `site_code` when the entry has a trial or a site, or only `actor_via`
+//! when just that is not empty; the first entry's previous hash is 64 zeros. Their chain is still
+//! checked ([`LegacyChain`]), and their leaves include both chain hashes.
 
 use crate::records::idempotency::RequestId;
 use chrono::{SecondsFormat, SubsecRound};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
 
 use crate::identity::auth::{CallContext, Principal};
-use crate::records::store::{audit_chain_head as head, audit_event as event};
+use crate::records::store::{audit_event as event, audit_pending as pending};
 use crate::wire::convert::to_timestamp;
 use crate::wire::error::AppError;
 use crate::wire::pagination::{self, Page};
@@ -176,62 +176,70 @@ fn entry_hash(e: &event::Model) -> String {
     hex::encode(Sha256::digest(fields.to_string().as_bytes()))
 }
 
-/// Appends one entry inside the caller's transaction; returns its sequence number.
-pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Change<'_>) -> Result<i64, AppError> {
-    // Taking the head row first serializes appends: the chain cannot fork between replicas.
-    let bumped = head::Entity::update_many()
-        .col_expr(head::Column::LastSequence, Expr::col(head::Column::LastSequence).add(1))
-        .filter(head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    if bumped.rows_affected != 1 {
-        return Err(AppError::internal(anyhow::anyhow!("audit chain head is missing")));
-    }
-    let current = head::Entity::find_by_id(1)
-        .one(conn)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("audit chain head is missing")))?;
+/// The entries written before the transparency log, checked in sequence order: each one's chain
+/// hash over its content and its link to the one before. Entries after the log's start carry no
+/// chain hashes, and none may come before a chained one.
+#[derive(Debug, Default)]
+pub struct LegacyChain {
+    previous: Option<String>,
+    ended: bool,
+}
 
-    let mut entry = event::Model {
-        sequence: current.last_sequence,
-        occurred_at: crate::clock::now().trunc_subsecs(6),
-        actor: ctx.actor.clone(),
-        actor_role: ctx.actor_role.clone(),
-        actor_site: ctx.actor_site.clone(),
-        action: change.action.to_owned(),
-        entity_type: change.entity_type.to_owned(),
-        entity_id: change.entity_id.to_owned(),
-        old_value: change.old.map(|v| v.to_string()).unwrap_or_default(),
-        new_value: change.new.to_string(),
-        reason: change.reason.to_owned(),
-        request_id: ctx.request_id.clone(),
-        trace_id: ctx.trace_id.clone(),
-        previous_hash: current.last_hash,
-        hash: String::new(),
-        actor_via: ctx.actor_via.clone(),
-        trial_id: Some(change.trial_id)
-            .filter(|t| !t.is_empty())
-            .unwrap_or(&ctx.trial_id)
-            .to_owned(),
-        site_code: Some(change.site_code)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(&ctx.site_code)
-            .to_owned(),
+impl LegacyChain {
+    /// The problem with the next entry's chain, if any.
+    pub fn check(&mut self, e: &event::Model) -> Option<&'static str> {
+        if e.hash.is_empty() && e.previous_hash.is_empty() {
+            self.ended = true;
+            return None;
+        }
+        if self.ended {
+            return Some("a hash-chained entry after the log began");
+        }
+        let expected = self.previous.as_deref().unwrap_or(GENESIS_HASH);
+        if e.previous_hash != expected {
+            return Some("previous_hash does not match the previous entry");
+        }
+        if entry_hash(e) != e.hash {
+            return Some("hash does not match the entry's content");
+        }
+        self.previous = Some(e.hash.clone());
+        None
+    }
+}
+
+/// Appends one entry inside the caller's transaction. It has its position (its sequence) once
+/// the log's sequencer integrates it, shortly after the transaction commits.
+pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Change<'_>) -> Result<(), AppError> {
+    let entry = pending::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        occurred_at: sea_orm::ActiveValue::Set(crate::clock::now().trunc_subsecs(6)),
+        actor: sea_orm::ActiveValue::Set(ctx.actor.clone()),
+        actor_role: sea_orm::ActiveValue::Set(ctx.actor_role.clone()),
+        actor_site: sea_orm::ActiveValue::Set(ctx.actor_site.clone()),
+        actor_via: sea_orm::ActiveValue::Set(ctx.actor_via.clone()),
+        action: sea_orm::ActiveValue::Set(change.action.to_owned()),
+        entity_type: sea_orm::ActiveValue::Set(change.entity_type.to_owned()),
+        entity_id: sea_orm::ActiveValue::Set(change.entity_id.to_owned()),
+        old_value: sea_orm::ActiveValue::Set(change.old.map(|v| v.to_string()).unwrap_or_default()),
+        new_value: sea_orm::ActiveValue::Set(change.new.to_string()),
+        reason: sea_orm::ActiveValue::Set(change.reason.to_owned()),
+        request_id: sea_orm::ActiveValue::Set(ctx.request_id.clone()),
+        trace_id: sea_orm::ActiveValue::Set(ctx.trace_id.clone()),
+        trial_id: sea_orm::ActiveValue::Set(
+            Some(change.trial_id)
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&ctx.trial_id)
+                .to_owned(),
+        ),
+        site_code: sea_orm::ActiveValue::Set(
+            Some(change.site_code)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&ctx.site_code)
+                .to_owned(),
+        ),
     };
-    entry.hash = entry_hash(&entry);
-    let sequence = entry.sequence;
-    let hash = entry.hash.clone();
-    event::Entity::insert(event::ActiveModel::from(entry))
-        .exec_without_returning(conn)
-        .await?;
-    head::Entity::update(head::ActiveModel {
-        id: Set(1),
-        last_hash: Set(hash),
-        ..Default::default()
-    })
-    .exec(conn)
-    .await?;
-    Ok(sequence)
+    pending::Entity::insert(entry).exec_without_returning(conn).await?;
+    Ok(())
 }
 
 /// A stored record as the JSON an audit entry keeps.
@@ -258,6 +266,9 @@ pub fn to_proto(e: event::Model) -> common::AuditEvent {
         previous_hash: e.previous_hash,
         hash: e.hash,
         actor_via: e.actor_via,
+        trial_id: e.trial_id,
+        site_code: e.site_code,
+        leaf_hash: e.leaf_hash,
     }
 }
 
@@ -293,70 +304,10 @@ pub async fn list<C: ConnectionTrait>(
     Ok((rows.into_iter().map(to_proto).collect(), next))
 }
 
-/// Recomputes the chain from the first entry; reports the first entry that does not verify.
-pub async fn verify<C: ConnectionTrait>(conn: &C) -> Result<common::AuditVerification, AppError> {
-    const BATCH: u64 = 1000;
-    let broken = |sequence: i64, checked: i64, problem: &str| common::AuditVerification {
-        intact: false,
-        events_checked: checked,
-        first_broken_sequence: sequence,
-        problem: problem.to_owned(),
-    };
-    let mut expected_sequence = 1i64;
-    let mut previous_hash = GENESIS_HASH.to_owned();
-    loop {
-        let batch = event::Entity::find()
-            .filter(event::Column::Sequence.gte(expected_sequence))
-            .order_by_asc(event::Column::Sequence)
-            .limit(BATCH)
-            .all(conn)
-            .await?;
-        let done = (batch.len() as u64) < BATCH;
-        for e in batch {
-            let checked = expected_sequence - 1;
-            if e.sequence != expected_sequence {
-                return Ok(broken(
-                    expected_sequence,
-                    checked,
-                    "entry missing: the sequence has a gap",
-                ));
-            }
-            if e.previous_hash != previous_hash {
-                return Ok(broken(
-                    e.sequence,
-                    checked,
-                    "previous_hash does not match the previous entry",
-                ));
-            }
-            if entry_hash(&e) != e.hash {
-                return Ok(broken(e.sequence, checked, "hash does not match the entry's content"));
-            }
-            previous_hash = e.hash;
-            expected_sequence += 1;
-        }
-        if done {
-            break;
-        }
-    }
-    let checked = expected_sequence - 1;
-    let chain_head = head::Entity::find_by_id(1).one(conn).await?;
-    match chain_head {
-        Some(h) if h.last_sequence == checked && h.last_hash == previous_hash => Ok(common::AuditVerification {
-            intact: true,
-            events_checked: checked,
-            first_broken_sequence: 0,
-            problem: String::new(),
-        }),
-        _ => Ok(broken(
-            expected_sequence,
-            checked,
-            "entries missing at the end: the chain head records more",
-        )),
-    }
-}
-
-/// Defines the `list`, `verify` and `watch` handlers of `ListAuditEvents`, `VerifyAuditTrail`
-/// and `WatchEvents` for a service API type with a `db: DatabaseConnection` field, whose proto
+/// Defines the `list`, `verify`, `watch`, `checkpoint`, `inclusion` and `consistency` handlers of
+/// `ListAuditEvents`, `VerifyAuditTrail`, `WatchEvents`, `GetCheckpoint`, `GetInclusionProof` and
+/// `GetConsistencyProof` for a service API type with `db: DatabaseConnection` and
+/// `trail: records::log::Trail` fields, whose proto
 /// module is in scope as `$pb` (every service's contract declares the same message pairs).
 /// `$service` names the service in event ids and cursors; `$may_read(role, entity_type)` says
 /// which records a role reads.
@@ -378,7 +329,7 @@ macro_rules! audit_handlers {
                 site_code: &req.site_code,
             };
             let subscription = watch::Subscription::new(&api.db, $service, &call, asked, $may_read).await?;
-            let events = watch::stream(api.db.clone(), subscription, api.watch);
+            let events = watch::stream(api.db.clone(), subscription, api.trail.watch);
             Ok(watch::boxed(events, |event| $pb::WatchEventsResponse {
                 event: Some(event),
             }))
@@ -389,6 +340,8 @@ macro_rules! audit_handlers {
             request: tonic::Request<$pb::ListAuditEventsRequest>,
         ) -> Result<$pb::ListAuditEventsResponse, $crate::AppError> {
             let req = request.into_inner();
+            // What the caller wrote before this call is listed: integrate it first.
+            $crate::records::log::integrate(&api.db).await?;
             let (events, next_page_token) = $crate::records::audit::list(
                 &api.db,
                 &req.entity_type,
@@ -408,7 +361,42 @@ macro_rules! audit_handlers {
             _request: tonic::Request<$pb::VerifyAuditTrailRequest>,
         ) -> Result<$pb::VerifyAuditTrailResponse, $crate::AppError> {
             Ok($pb::VerifyAuditTrailResponse {
-                verification: Some($crate::records::audit::verify(&api.db).await?),
+                verification: Some($crate::records::log::verify(&api.db, &api.trail.key).await?),
+            })
+        }
+
+        pub(super) async fn checkpoint(
+            api: &$api,
+            _request: tonic::Request<$pb::GetCheckpointRequest>,
+        ) -> Result<$pb::GetCheckpointResponse, $crate::AppError> {
+            Ok($pb::GetCheckpointResponse {
+                checkpoint: Some($crate::records::log::checkpoint(&api.db, &api.trail.key).await?),
+            })
+        }
+
+        pub(super) async fn inclusion(
+            api: &$api,
+            request: tonic::Request<$pb::GetInclusionProofRequest>,
+        ) -> Result<$pb::GetInclusionProofResponse, $crate::AppError> {
+            let req = request.into_inner();
+            let (entry, proof) = $crate::records::log::inclusion_proof(&api.db, req.sequence, req.tree_size).await?;
+            Ok($pb::GetInclusionProofResponse {
+                entry: Some(entry),
+                tree_size: req.tree_size,
+                proof,
+            })
+        }
+
+        pub(super) async fn consistency(
+            api: &$api,
+            request: tonic::Request<$pb::GetConsistencyProofRequest>,
+        ) -> Result<$pb::GetConsistencyProofResponse, $crate::AppError> {
+            let req = request.into_inner();
+            let proof = $crate::records::log::consistency_proof(&api.db, req.old_size, req.new_size).await?;
+            Ok($pb::GetConsistencyProofResponse {
+                old_size: req.old_size,
+                new_size: req.new_size,
+                proof,
             })
         }
     };

@@ -66,6 +66,8 @@ pub struct Options {
     /// The subscriber the service's calls are traced and logged with, instead of the process's
     /// global one: `trialops up` gives each service its own, so traces name the service.
     pub tracing: Option<tracing::Dispatch>,
+    /// The audit log's signing key, instead of the one the settings name.
+    pub audit_key: Option<crate::records::log::LogKey>,
 }
 
 /// A built, bound service, ready to run: what every service's `build` returns.
@@ -79,6 +81,7 @@ pub struct Application {
     db: sea_orm::DatabaseConnection,
     clock: crate::clock::Clock,
     tracing: Option<tracing::Dispatch>,
+    trail: Option<crate::records::log::Trail>,
 }
 
 impl Application {
@@ -121,7 +124,14 @@ impl Application {
             db,
             clock: options.clock,
             tracing: options.tracing,
+            trail: None,
         })
+    }
+
+    /// Sequences and checkpoints the service's audit log with `trail` while it runs.
+    pub fn with_trail(mut self, trail: crate::records::log::Trail) -> Self {
+        self.trail = Some(trail);
+        self
     }
 
     /// The bound address (the real port when the setting asked for port 0).
@@ -154,6 +164,12 @@ impl Application {
         };
         let (refusals, refusal_writer) =
             crate::records::refusals::RefusalRecorder::start(self.db.clone(), self.clock.clone());
+        let sequencer_stop = CancellationToken::new();
+        let sequencer = self.trail.map(|trail| {
+            let work =
+                crate::records::log::run_sequencer(self.db.clone(), trail.key, trail.schedule, sequencer_stop.clone());
+            tokio::spawn(crate::clock::scope(self.clock.clone(), work))
+        });
         let served = serve(
             self.service,
             listeners,
@@ -166,6 +182,11 @@ impl Application {
         // Every layer (and so every recorder) is gone once the server stopped: the writer
         // finishes the queue and ends.
         let _ = refusal_writer.await;
+        // Then the sequencer integrates what the last calls wrote and signs a last checkpoint.
+        sequencer_stop.cancel();
+        if let Some(task) = sequencer {
+            let _ = task.await;
+        }
         metrics_stop.cancel();
         if let Some(task) = metrics {
             let _ = task.await;

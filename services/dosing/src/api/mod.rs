@@ -25,23 +25,23 @@ pub struct DosingApi {
     db: DatabaseConnection,
     protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     enrollment: Enrollment,
-    watch: trialops_platform::records::watch::Options,
+    trail: trialops_platform::records::log::Trail,
 }
 
 impl DosingApi {
     /// The API over a migrated database, the loaded protocols and an enrollment client, serving
-    /// WatchEvents with `watch`.
+    /// WatchEvents and the audit log with `trail`.
     pub fn new(
         db: DatabaseConnection,
         protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
         enrollment: Enrollment,
-        watch: trialops_platform::records::watch::Options,
+        trail: trialops_platform::records::log::Trail,
     ) -> Self {
         DosingApi {
             db,
             protocols,
             enrollment,
-            watch,
+            trail,
         }
     }
 
@@ -117,6 +117,9 @@ trialops_platform::rpc_handlers! {
         get_active_treatment(pb::GetActiveTreatmentRequest) -> pb::GetActiveTreatmentResponse = exposure::active;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
+        get_checkpoint(pb::GetCheckpointRequest) -> pb::GetCheckpointResponse = audit::checkpoint;
+        get_inclusion_proof(pb::GetInclusionProofRequest) -> pb::GetInclusionProofResponse = audit::inclusion;
+        get_consistency_proof(pb::GetConsistencyProofRequest) -> pb::GetConsistencyProofResponse = audit::consistency;
     }
     stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

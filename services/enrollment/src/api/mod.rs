@@ -28,13 +28,13 @@ use trialops_platform::AppError;
 pub struct EnrollmentApi {
     db: DatabaseConnection,
     trials: Arc<Trials>,
-    watch: trialops_platform::records::watch::Options,
+    trail: trialops_platform::records::log::Trail,
 }
 
 impl EnrollmentApi {
-    /// The API over a migrated database and the loaded trials, serving WatchEvents with `watch`.
-    pub fn new(db: DatabaseConnection, trials: Arc<Trials>, watch: trialops_platform::records::watch::Options) -> Self {
-        EnrollmentApi { db, trials, watch }
+    /// The API over a migrated database and the loaded trials, serving WatchEvents and the audit log with `trail`.
+    pub fn new(db: DatabaseConnection, trials: Arc<Trials>, trail: trialops_platform::records::log::Trail) -> Self {
+        EnrollmentApi { db, trials, trail }
     }
 }
 
@@ -76,6 +76,9 @@ trialops_platform::rpc_handlers! {
             = allocation::summary;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
+        get_checkpoint(pb::GetCheckpointRequest) -> pb::GetCheckpointResponse = audit::checkpoint;
+        get_inclusion_proof(pb::GetInclusionProofRequest) -> pb::GetInclusionProofResponse = audit::inclusion;
+        get_consistency_proof(pb::GetConsistencyProofRequest) -> pb::GetConsistencyProofResponse = audit::consistency;
     }
     stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

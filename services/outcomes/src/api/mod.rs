@@ -27,23 +27,23 @@ pub struct OutcomesApi {
     db: DatabaseConnection,
     protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     deps: Dependencies,
-    watch: trialops_platform::records::watch::Options,
+    trail: trialops_platform::records::log::Trail,
 }
 
 impl OutcomesApi {
     /// The API over a migrated database, the loaded protocols and the other services' clients,
-    /// serving WatchEvents with `watch`.
+    /// serving WatchEvents and the audit log with `trail`.
     pub fn new(
         db: DatabaseConnection,
         protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
         deps: Dependencies,
-        watch: trialops_platform::records::watch::Options,
+        trail: trialops_platform::records::log::Trail,
     ) -> Self {
         OutcomesApi {
             db,
             protocols,
             deps,
-            watch,
+            trail,
         }
     }
 
@@ -81,6 +81,9 @@ trialops_platform::rpc_handlers! {
         get_trial_report(pb::GetTrialReportRequest) -> pb::GetTrialReportResponse = report::trial_report;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse = audit::list;
         verify_audit_trail(pb::VerifyAuditTrailRequest) -> pb::VerifyAuditTrailResponse = audit::verify;
+        get_checkpoint(pb::GetCheckpointRequest) -> pb::GetCheckpointResponse = audit::checkpoint;
+        get_inclusion_proof(pb::GetInclusionProofRequest) -> pb::GetInclusionProofResponse = audit::inclusion;
+        get_consistency_proof(pb::GetConsistencyProofRequest) -> pb::GetConsistencyProofResponse = audit::consistency;
     }
     stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
 }

@@ -1,4 +1,5 @@
-//! One audit trail entry. Rows are only ever inserted.
+//! One audit trail entry with its position in the transparency log. Rows are only ever inserted,
+//! by the sequencer, from [`super::audit_pending`].
 
 use sea_orm::entity::prelude::*;
 
@@ -6,7 +7,7 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
-    /// Position in the chain, from 1, without gaps.
+    /// Position in the log, from 1, without gaps (leaf `sequence - 1` of the Merkle tree).
     #[sea_orm(primary_key, auto_increment = false)]
     pub sequence: i64,
     /// Commit time, UTC, microseconds.
@@ -36,9 +37,9 @@ pub struct Model {
     pub request_id: String,
     /// W3C trace id, empty when untraced.
     pub trace_id: String,
-    /// Hash of the previous entry.
+    /// Entries written before the log: the previous entry's chain hash; empty for later ones.
     pub previous_hash: String,
-    /// Hash of this entry.
+    /// Entries written before the log: this entry's chain hash; empty for later ones.
     pub hash: String,
     /// The system that carried the call (verified client certificate name), empty when none.
     pub actor_via: String,
@@ -46,6 +47,8 @@ pub struct Model {
     pub trial_id: String,
     /// Site of the changed record, empty when none (or written before entries carried it).
     pub site_code: String,
+    /// The RFC 6962 leaf hash of the entry (hex).
+    pub leaf_hash: String,
 }
 
 /// No relations.

@@ -24,6 +24,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateAuditTrail),
         Box::new(AddAuditActorVia),
         Box::new(AddAuditScope),
+        Box::new(CreateTransparencyLog),
     ]
 }
 
@@ -58,6 +59,173 @@ enum AuditEvents {
     ActorVia,
     TrialId,
     SiteCode,
+    LeafHash,
+}
+
+#[derive(DeriveIden)]
+enum AuditPending {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum AuditTreeHashes {
+    Table,
+    StoredIndex,
+    Hash,
+}
+
+#[derive(DeriveIden)]
+enum AuditLogHead {
+    Table,
+    Id,
+    TreeSize,
+    RootHash,
+    IntegratedAt,
+}
+
+#[derive(DeriveIden)]
+enum AuditCheckpoints {
+    Table,
+    TreeSize,
+    RootHash,
+    Note,
+    SignedAt,
+}
+
+/// The audit trail becomes a transparency log: entries are written to `audit_pending` (no row
+/// every write locks), the sequencer gives them positions in `audit_events` and keeps the Merkle
+/// tree in `audit_tree_hashes` and its size and root in `audit_log_head`; signed checkpoints go to
+/// `audit_checkpoints`. The hash-chained entries already written are checked and become the log's
+/// first leaves (their chain hashes stay and are part of their leaves); the chain head goes.
+struct CreateTransparencyLog;
+
+impl MigrationName for CreateTransparencyLog {
+    fn name(&self) -> &str {
+        "m20261206_000001_platform_transparency_log"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTransparencyLog {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::records::store::schema::{instant, long_text, text};
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuditEvents::Table)
+                    .add_column(ColumnDef::new(AuditEvents::LeafHash).string().not_null().default(""))
+                    .to_owned(),
+            )
+            .await?;
+        let mut queue = Table::create();
+        queue.table(AuditPending::Table).col(
+            ColumnDef::new(AuditPending::Id)
+                .big_integer()
+                .not_null()
+                .auto_increment()
+                .primary_key(),
+        );
+        queue.col(instant("occurred_at"));
+        for column in [
+            "actor",
+            "actor_role",
+            "actor_site",
+            "actor_via",
+            "action",
+            "entity_type",
+            "entity_id",
+        ] {
+            queue.col(text(column));
+        }
+        for column in ["old_value", "new_value", "reason"] {
+            queue.col(long_text(column));
+        }
+        for column in ["request_id", "trace_id", "trial_id", "site_code"] {
+            queue.col(text(column));
+        }
+        manager.create_table(queue.to_owned()).await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditTreeHashes::Table)
+                    .col(
+                        ColumnDef::new(AuditTreeHashes::StoredIndex)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(AuditTreeHashes::Hash).blob().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditLogHead::Table)
+                    .col(ColumnDef::new(AuditLogHead::Id).integer().not_null().primary_key())
+                    .col(ColumnDef::new(AuditLogHead::TreeSize).big_integer().not_null())
+                    .col(ColumnDef::new(AuditLogHead::RootHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(AuditLogHead::IntegratedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditCheckpoints::Table)
+                    .col(
+                        ColumnDef::new(AuditCheckpoints::TreeSize)
+                            .big_integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(AuditCheckpoints::RootHash).string_len(64).not_null())
+                    .col(ColumnDef::new(AuditCheckpoints::Note).text().not_null())
+                    .col(
+                        ColumnDef::new(AuditCheckpoints::SignedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(AuditLogHead::Table)
+                    .columns([
+                        AuditLogHead::Id,
+                        AuditLogHead::TreeSize,
+                        AuditLogHead::RootHash,
+                        AuditLogHead::IntegratedAt,
+                    ])
+                    .values_panic([
+                        1.into(),
+                        0i64.into(),
+                        crate::records::log::hex_of(&tlog_tiles::EMPTY_HASH).into(),
+                        chrono::Utc::now().into(),
+                    ])
+                    .to_owned(),
+            )
+            .await?;
+        let adopted = crate::records::log::adopt_chained_entries(manager.get_connection())
+            .await
+            .map_err(|e| DbErr::Migration(format!("{e:#}")))?;
+        if adopted > 0 {
+            tracing::info!(
+                entries = adopted,
+                "hash-chained audit entries moved into the transparency log"
+            );
+        }
+        manager
+            .drop_table(Table::drop().table(AuditChainHead::Table).to_owned())
+            .await
+    }
 }
 
 /// Adds the trial and the site of the changed record to the audit trail, so WatchEvents can

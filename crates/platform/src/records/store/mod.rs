@@ -1,8 +1,11 @@
-//! The platform's own tables (idempotency records, the audit trail and its chain head) and
+//! The platform's own tables (idempotency records, the audit trail and its transparency log) and
 //! their migrations, which every service's migrator runs before its own.
 
-pub mod audit_chain_head;
+pub mod audit_checkpoint;
 pub mod audit_event;
+pub mod audit_log_head;
+pub mod audit_pending;
+pub mod audit_tree_hash;
 pub mod idempotency_record;
 mod migrations;
 pub mod schema;
