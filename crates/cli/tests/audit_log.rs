@@ -119,7 +119,8 @@ const COLUMNS: &str = "occurred_at, actor, actor_role, actor_site, actor_via, ac
 /// service would have built it: the tree, the head and the checkpoints recomputed or removed.
 async fn rebuild(db: &TestDatabase, keep: i64, before: &[&str], drop_checkpoints: bool) {
     let copy = format!(
-        "INSERT INTO audit_pending ({COLUMNS}) SELECT {COLUMNS} FROM audit_events WHERE sequence <= {keep} ORDER BY sequence"
+        "INSERT INTO audit_pending ({COLUMNS}) SELECT {COLUMNS} FROM audit_events \
+         WHERE sequence <= {keep} ORDER BY sequence"
     );
     let empty = log::hex_of(&tlog_empty());
     let reset = format!("UPDATE audit_log_head SET tree_size = 0, root_hash = '{empty}'");

@@ -245,27 +245,8 @@ fn vkey_path(dir: &Path, service: Service) -> PathBuf {
 
 impl Save {
     async fn run(self, session: &mut Session) -> anyhow::Result<()> {
-        trialops_platform::config::private_files::create_dir(&self.save)?;
         for service in self.service.services() {
-            let checkpoint = current(session, service).await?;
-            let pinned = vkey_path(&self.save, service);
-            let key = if pinned.exists() {
-                std::fs::read_to_string(&pinned)?.trim().to_owned()
-            } else {
-                std::fs::write(&pinned, format!("{}\n", checkpoint.verifier_key))?;
-                checkpoint.verifier_key.clone()
-            };
-            let verified = log::verify_note(&checkpoint.note, &key).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: the checkpoint does not verify with the key saved in {}: {e}",
-                    service.name(),
-                    pinned.display()
-                )
-            })?;
-            let file = self
-                .save
-                .join(format!("{}-{}.checkpoint", service.name(), verified.size));
-            std::fs::write(&file, &checkpoint.note)?;
+            let (verified, file) = save_one(session, service, &self.save).await?;
             println!(
                 "{:<11} {} entries, root {}, saved {}",
                 service.name(),
@@ -276,6 +257,51 @@ impl Save {
         }
         Ok(())
     }
+}
+
+/// Saves `service`'s latest checkpoint into `dir`, pinning its verifier key the first time.
+async fn save_one(session: &mut Session, service: Service, dir: &Path) -> anyhow::Result<(Verified, PathBuf)> {
+    trialops_platform::config::private_files::create_dir(dir)?;
+    let checkpoint = current(session, service).await?;
+    let pinned = vkey_path(dir, service);
+    let key = if pinned.exists() {
+        std::fs::read_to_string(&pinned)?.trim().to_owned()
+    } else {
+        std::fs::write(&pinned, format!("{}\n", checkpoint.verifier_key))?;
+        checkpoint.verifier_key.clone()
+    };
+    let verified = log::verify_note(&checkpoint.note, &key).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the checkpoint does not verify with the key saved in {}: {e}",
+            service.name(),
+            pinned.display()
+        )
+    })?;
+    let file = dir.join(format!("{}-{}.checkpoint", service.name(), verified.size));
+    std::fs::write(&file, &checkpoint.note)?;
+    Ok((verified, file))
+}
+
+/// Saves the three services' latest checkpoints into `dir` (the demo, during its replay).
+pub(crate) async fn save_all(session: &mut Session, dir: &Path) -> anyhow::Result<()> {
+    for service in Which::All.services() {
+        save_one(session, service, dir).await?;
+    }
+    Ok(())
+}
+
+/// Verifies the three services' logs against the checkpoints saved in `dir` (the demo, at its
+/// end): every problem, naming its service, and how many checkpoints were saved.
+pub(crate) async fn verify_all(session: &mut Session, dir: &Path) -> anyhow::Result<(Vec<String>, usize)> {
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for service in Which::All.services() {
+        let key = std::fs::read_to_string(vkey_path(dir, service))?.trim().to_owned();
+        let (found, summary) = verify_service(session, service, dir, &key).await?;
+        count += summary.saved;
+        problems.extend(found.into_iter().map(|p| format!("{}: {p}", service.name())));
+    }
+    Ok((problems, count))
 }
 
 /// One finding of `audit verify`.
@@ -304,7 +330,16 @@ impl Verify {
                         .to_owned()
                 }
             };
-            let found = verify_service(session, service, &self.checkpoints, &key).await?;
+            let (found, summary) = verify_service(session, service, &self.checkpoints, &key).await?;
+            if found.is_empty() {
+                println!(
+                    "{:<11} intact: {} entries, {} saved checkpoints consistent, current root {}",
+                    service.name(),
+                    summary.size,
+                    summary.saved,
+                    log::hex_of(&summary.root)
+                );
+            }
             problems.extend(found.into_iter().map(|text| Problem { service, text }));
         }
         if problems.is_empty() {
@@ -342,22 +377,36 @@ fn saved(
     Ok(found)
 }
 
-/// Every problem with `service`'s log, printing what verified.
-async fn verify_service(session: &mut Session, service: Service, dir: &Path, key: &str) -> anyhow::Result<Vec<String>> {
+/// What was verified of a log.
+#[derive(Default)]
+struct Summary {
+    size: u64,
+    saved: usize,
+    root: log::Hash,
+}
+
+/// Every problem with `service`'s log, and what was checked.
+async fn verify_service(
+    session: &mut Session,
+    service: Service,
+    dir: &Path,
+    key: &str,
+) -> anyhow::Result<(Vec<String>, Summary)> {
     let mut problems = Vec::new();
+    let mut summary = Summary::default();
     let saved = saved(dir, service, key, &mut problems)?;
     let now = match current(session, service).await {
         Ok(checkpoint) => checkpoint,
         Err(e) => {
             problems.push(format!("no current checkpoint: {e:#}"));
-            return Ok(problems);
+            return Ok((problems, summary));
         }
     };
     let now = match log::verify_note(&now.note, key) {
         Ok(v) => v,
         Err(e) => {
             problems.push(format!("the current checkpoint does not verify: {e}"));
-            return Ok(problems);
+            return Ok((problems, summary));
         }
     };
     // The entries as the service lists them, recomputed into leaves.
@@ -418,7 +467,8 @@ async fn verify_service(session: &mut Session, service: Service, dir: &Path, key
         };
         if !log::consistent(*old, now, &proof) {
             problems.push(format!(
-                "the log was rewritten: its first {} entries are not those {name} covers; the change lies at positions {}..={}",
+                "the log was rewritten: its first {} entries are not those {name} covers; \
+                 the change lies at positions {}..={}",
                 old.size,
                 intact_before + 1,
                 old.size
@@ -445,16 +495,12 @@ async fn verify_service(session: &mut Session, service: Service, dir: &Path, key
             own.first_broken_sequence, own.problem
         ));
     }
-    if problems.is_empty() {
-        println!(
-            "{:<11} intact: {} entries, {} saved checkpoints consistent, current root {}",
-            service.name(),
-            now.size,
-            saved.len(),
-            log::hex_of(&now.root)
-        );
-    }
-    Ok(problems)
+    summary = Summary {
+        size: now.size,
+        saved: saved.len(),
+        root: now.root,
+    };
+    Ok((problems, summary))
 }
 
 /// The first position (from 1) whose recomputed leaf is not in the tree of `checkpoint`: the

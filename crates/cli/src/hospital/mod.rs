@@ -10,7 +10,7 @@
 //! answer.
 
 mod allocation;
-mod audit;
+pub(crate) mod audit;
 mod dosing;
 mod enrollment;
 mod outcomes;
@@ -153,7 +153,7 @@ impl Output {
 
 /// What every command works with: the clients, the caller's token, how to show answers, and
 /// today's date (the default of date options).
-pub struct Session {
+pub(crate) struct Session {
     clients: Clients,
     token: String,
     out: Output,
@@ -161,6 +161,19 @@ pub struct Session {
 }
 
 impl Session {
+    /// A quiet session over existing clients (the demo's).
+    pub(crate) fn over(clients: Clients, token: &str) -> anyhow::Result<Session> {
+        Ok(Session {
+            clients,
+            token: token.to_owned(),
+            out: Output {
+                json: false,
+                pool: DescriptorPool::decode(trialops_proto::FILE_DESCRIPTOR_SET)?,
+            },
+            today: Utc::now().date_naive(),
+        })
+    }
+
     fn open(connection: &Connection) -> anyhow::Result<Session> {
         Ok(Session {
             clients: Clients::new(&connection.enrollment, &connection.dosing, &connection.outcomes)?,
