@@ -3,8 +3,9 @@
 //! way someone with write access to the database could rewrite history is tried on a fresh
 //! enrollment service, after a checkpoint was saved, and `trialops audit verify` must name it:
 //! an edited entry, a deleted middle entry, a deleted last entry, the last entry deleted and the
-//! log rebuilt without it, an entry edited and the whole tree rebuilt, and two entries swapped.
-//! The proofs the service serves are checked with the RFC 9162 algorithms of `tlog_tiles`.
+//! log rebuilt without it, an entry edited and the whole tree rebuilt, two entries swapped, a
+//! subject's arm edited in its table, and a subject inserted without any entry. The proofs the
+//! service serves are checked with the RFC 9162 algorithms of `tlog_tiles`.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -260,6 +261,14 @@ async fn each_kind_of_tampering_is_found_from_a_saved_checkpoint(backend: Backen
             name: "swap",
             found: "entry 5 is not what",
         },
+        Case {
+            name: "arm edited in the subjects table",
+            found: "record differs from its trail: subject/ANBL1221-0002: arm_code",
+        },
+        Case {
+            name: "subject inserted without an entry",
+            found: "record differs from its trail: subject/ANBL1221-0009: no audit entry",
+        },
     ];
     for case in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -280,6 +289,21 @@ async fn each_kind_of_tampering_is_found_from_a_saved_checkpoint(backend: Backen
                 statements.push("UPDATE audit_events SET sequence = 6 WHERE sequence = -5".to_owned());
                 let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
                 sql(&db, &statements).await;
+            }
+            "arm edited in the subjects table" => {
+                let other = "UPDATE subjects SET arm_code = CASE WHEN arm_code = 'A' THEN 'B' ELSE 'A' END \
+                             WHERE subject_id = 'ANBL1221-0002'";
+                sql(&db, &[other]).await;
+            }
+            "subject inserted without an entry" => {
+                let columns = "trial_id, site_code, arm_code, strata, randomized_stratum, consent_signed_on, \
+                               consent_form_version, status, status_reason, status_effective_on, enrolled_at, \
+                               updated_at, version, randomized_in_error, randomized_in_error_reason";
+                let insert = format!(
+                    "INSERT INTO subjects (subject_id, subject_number, screening_id, {columns}) \
+                     SELECT 'ANBL1221-0009', 9, 'T9', {columns} FROM subjects WHERE subject_id = 'ANBL1221-0001'"
+                );
+                sql(&db, &[&insert]).await;
             }
             other => panic!("{other}"),
         }

@@ -57,7 +57,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     check_trial_keys(&db, &trials).await?;
 
     let trail =
-        trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?;
+        trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?
+            .with_records(api::RECORDS);
     let api = api::EnrollmentApi::new(db.clone(), trials, trail.clone());
     let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use trialops_platform::testing::Backend;
 use trialops_platform::{audit_events, backend_tests};
 use trialops_proto::enrollment::v1 as pb;
@@ -89,6 +89,67 @@ async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
     let truncated = verify(&mut c).await;
     assert!(!truncated.intact);
     assert_eq!(truncated.first_broken_sequence, 4);
+    conn.close().await.unwrap();
+    server.stop().await;
+}
+
+/// No row every write must lock: while another write's transaction is held open (it has appended
+/// its audit entry through the platform, as every write does, and changed a site), two enrollments commit; the held
+/// write's entry, committed last, takes the next position after theirs. PostgreSQL only: SQLite
+/// allows one writer at a time by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollments_commit_while_another_write_is_held_open() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!(
+            "{} is not set: a PostgreSQL-only test",
+            trialops_platform::testing::POSTGRES_URL_VARIABLE
+        );
+        return;
+    };
+    let server = start_on(&db.url).await;
+    let mut c = client(&server).await;
+    for site in ["COG-101", "COG-202"] {
+        register_site(&mut c, site).await;
+    }
+    let before = audit_count(&mut c).await;
+
+    let conn = Database::connect(&db.url).await.unwrap();
+    let held = conn.begin().await.unwrap();
+    // The held write appends its entry the way every write does.
+    let ctx = trialops_platform::records::audit::AuditContext::refused(None, "");
+    let change = trialops_platform::records::audit::Change::created(
+        "site.renamed",
+        "site",
+        "COG-202",
+        serde_json::json!({ "name": "Renamed" }),
+    );
+    trialops_platform::records::audit::append(&held, &ctx, change)
+        .await
+        .unwrap();
+    held.execute_unprepared("UPDATE sites SET name = 'Renamed' WHERE site_code = 'COG-202'")
+        .await
+        .unwrap();
+
+    let strata = || strata("no_prior_irinotecan_temozolomide", "amplified");
+    for candidate in ["HELD-1", "HELD-2"] {
+        let enrolled = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            enroll(&mut c, "COG-101", candidate, strata()),
+        )
+        .await;
+        assert!(enrolled.is_ok(), "{candidate} waited for the open transaction");
+    }
+    let events = audit_events!(c, pb);
+    assert_eq!(events.len(), before + 6, "both enrollments are in the log");
+    assert!(events.iter().all(|e| e.action != "site.renamed"));
+
+    held.commit().await.unwrap();
+    let events = audit_events!(c, pb);
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.sequence),
+        ("site.renamed", before as i64 + 7)
+    );
     conn.close().await.unwrap();
     server.stop().await;
 }

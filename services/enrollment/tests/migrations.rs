@@ -216,6 +216,15 @@ async fn the_hash_chained_trail_moves_into_the_transparency_log(backend: Backend
             continue;
         }
         migrated.unwrap();
+        // The sites those entries registered (their table is the service's, created after).
+        for n in 1..=3 {
+            conn.execute_unprepared(&format!(
+                "INSERT INTO sites (site_code, name, registered_at) \
+                 VALUES ('COG-10{n}', 'Hospital', '2026-11-2{n}T08:00:00Z')"
+            ))
+            .await
+            .unwrap();
+        }
         conn.close().await.unwrap();
 
         let server = start_on(&db.url).await;

@@ -52,7 +52,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
     let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
     let deps = deps::Dependencies::new(&settings, &config)?;
-    let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?;
+    let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
+        .with_records(api::RECORDS);
     let api = api::OutcomesApi::new(db.clone(), protocols, deps, trail.clone());
     let limit = settings.max_message_bytes;
     let server = OutcomesServiceServer::new(api)

@@ -12,7 +12,8 @@
 //!   RFC 6962 consistency proof from each saved checkpoint to the current one; and every entry,
 //!   recomputed from what ListAuditEvents returns, against each checkpoint's root. A problem names
 //!   the first bad position, or the range it lies in when the tree itself was rewritten. The
-//!   service's own VerifyAuditTrail runs too. Exit status 1 when anything does not verify.
+//!   service's own VerifyAuditTrail runs too, which also compares each record with what its trail
+//!   recorded. Exit status 1 when anything does not verify.
 
 use std::path::{Path, PathBuf};
 
@@ -489,11 +490,14 @@ async fn verify_service(
         problems.push(format!("entry {first} does not match the log's current tree"));
     }
     let own = own_verification(session, service).await?;
-    if !own.intact {
+    if !own.intact && own.first_broken_sequence > 0 {
         problems.push(format!(
             "the service's own check fails at entry {}: {}",
             own.first_broken_sequence, own.problem
         ));
+    }
+    for record in &own.records_differing {
+        problems.push(format!("record differs from its trail: {record}"));
     }
     summary = Summary {
         size: now.size,

@@ -361,7 +361,7 @@ macro_rules! audit_handlers {
             _request: tonic::Request<$pb::VerifyAuditTrailRequest>,
         ) -> Result<$pb::VerifyAuditTrailResponse, $crate::AppError> {
             Ok($pb::VerifyAuditTrailResponse {
-                verification: Some($crate::records::log::verify(&api.db, &api.trail.key).await?),
+                verification: Some($crate::records::log::verify(&api.db, &api.trail).await?),
             })
         }
 

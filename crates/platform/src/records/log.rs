@@ -81,6 +81,8 @@ pub struct Trail {
     pub watch: crate::records::watch::Options,
     /// How often the log is sequenced and checkpointed.
     pub schedule: Schedule,
+    /// The service's kinds of record, checked against the trail by VerifyAuditTrail.
+    pub records: &'static [crate::records::replay::RecordKind],
 }
 
 impl Trail {
@@ -94,7 +96,13 @@ impl Trail {
             key,
             watch: settings.watch(),
             schedule: settings.audit_log(),
+            records: &[],
         })
+    }
+
+    /// The same trail, checking these kinds of record against it.
+    pub fn with_records(self, records: &'static [crate::records::replay::RecordKind]) -> Trail {
+        Trail { records, ..self }
     }
 }
 
@@ -927,14 +935,26 @@ fn broken(sequence: i64, checked: i64, problem: String) -> common::AuditVerifica
         events_checked: checked,
         first_broken_sequence: sequence,
         problem,
+        records_differing: Vec::new(),
     }
 }
 
 /// Checks the whole log: positions without gaps, every entry against its stored leaf, the
 /// entries written before the log against their hash chain, the tree rebuilt from the entries
 /// against the stored tree and the head, and every signed checkpoint (signature and root)
-/// against it. Reports the first entry that does not verify.
-pub async fn verify(db: &DatabaseConnection, key: &LogKey) -> Result<common::AuditVerification, AppError> {
+/// against it; then the service's records against the trail ([`crate::records::replay`]).
+/// Reports the first entry that does not verify and every record that differs.
+pub async fn verify(db: &DatabaseConnection, trail: &Trail) -> Result<common::AuditVerification, AppError> {
+    let mut verification = verify_log(db, &trail.key).await?;
+    verification.records_differing = crate::records::replay::differing(db, trail.records).await?;
+    if verification.intact && !verification.records_differing.is_empty() {
+        verification.intact = false;
+        verification.problem = "records differ from what their trail recorded".into();
+    }
+    Ok(verification)
+}
+
+async fn verify_log(db: &DatabaseConnection, key: &LogKey) -> Result<common::AuditVerification, AppError> {
     integrate(db).await?;
     let current = head::Entity::find_by_id(1)
         .one(db)
@@ -1046,6 +1066,7 @@ pub async fn verify(db: &DatabaseConnection, key: &LogKey) -> Result<common::Aud
         events_checked: checked,
         first_broken_sequence: 0,
         problem: String::new(),
+        records_differing: Vec::new(),
     })
 }
 

@@ -6,5 +6,6 @@ pub mod database;
 pub mod idempotency;
 pub mod log;
 pub mod refusals;
+pub mod replay;
 pub mod store;
 pub mod watch;

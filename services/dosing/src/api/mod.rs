@@ -2,6 +2,7 @@
 
 mod administrations;
 mod audit;
+pub(crate) use audit::RECORDS;
 mod convert;
 mod cycles;
 mod exposure;

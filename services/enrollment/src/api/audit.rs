@@ -1,6 +1,9 @@
-//! ListAuditEvents, VerifyAuditTrail and WatchEvents over the platform's audit trail.
+//! ListAuditEvents, VerifyAuditTrail, WatchEvents and the audit log's checkpoints and proofs over
+//! the platform's audit trail, and the enrollment records VerifyAuditTrail checks against it.
 
+use sea_orm::DatabaseConnection;
 use trialops_platform::identity::auth::Role;
+use trialops_platform::records::replay::{RecordKind, Rows, rows};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::EnrollmentApi;
@@ -11,3 +14,45 @@ fn may_read(_role: Role, _entity_type: &str) -> bool {
 }
 
 trialops_platform::audit_handlers!(EnrollmentApi, pb, "enrollment", may_read);
+
+/// Sites, screenings and subjects: each row was written with an entry holding the whole record
+/// (a subject's randomization entry holds its allocation, not the subject, and is not compared).
+pub(crate) const RECORDS: &[RecordKind] = &[
+    RecordKind {
+        entity_type: "site",
+        actions: &[("site.registered", "")],
+        every_row_has_entry: true,
+        rows: sites,
+    },
+    RecordKind {
+        entity_type: "screening",
+        actions: &[("screening.recorded", "")],
+        every_row_has_entry: true,
+        rows: screenings,
+    },
+    RecordKind {
+        entity_type: "subject",
+        actions: &[
+            ("subject.enrolled", ""),
+            ("subject.status_changed", ""),
+            ("subject.corrected", ""),
+            ("subject.randomized_in_error", ""),
+        ],
+        every_row_has_entry: true,
+        rows: subjects,
+    },
+];
+
+fn sites(db: &DatabaseConnection) -> Rows<'_> {
+    Box::pin(rows::<crate::store::site::Entity>(db, |s| s.site_code.clone()))
+}
+
+fn screenings(db: &DatabaseConnection) -> Rows<'_> {
+    Box::pin(rows::<crate::store::screening::Entity>(db, |s| {
+        format!("{}/{}/{}", s.trial_id, s.screening_id, s.attempt)
+    }))
+}
+
+fn subjects(db: &DatabaseConnection) -> Rows<'_> {
+    Box::pin(rows::<crate::store::subject::Entity>(db, |s| s.subject_id.clone()))
+}

@@ -4,6 +4,7 @@
 mod accrual;
 mod allocation;
 mod audit;
+pub(crate) use audit::RECORDS;
 mod commitment;
 mod convert;
 mod enroll;

@@ -1,6 +1,7 @@
 //! The gRPC API of the outcomes service: one file per RPC group.
 
 mod audit;
+pub(crate) use audit::RECORDS;
 mod convert;
 mod derivation;
 mod followup;
