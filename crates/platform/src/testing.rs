@@ -634,3 +634,98 @@ mod tests {
         assert_eq!(with_database("postgres://h:5432", "t1"), "postgres://h:5432/t1");
     }
 }
+
+/// A TCP proxy a test puts between a service and PostgreSQL to cut and restore the database:
+/// [`FaultProxy::cut`] closes every connection and refuses new ones (as a stopped server does),
+/// [`FaultProxy::restore`] accepts again.
+pub struct FaultProxy {
+    addr: std::net::SocketAddr,
+    state: std::sync::Arc<ProxyState>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    connections: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl FaultProxy {
+    /// A proxy on 127.0.0.1 forwarding to `target` (host:port).
+    pub async fn start(target: String) -> FaultProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("proxy: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("proxy: {e}"));
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = state.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if shared.cut.load(Ordering::SeqCst) {
+                    // A stopped server: the connection is closed at once.
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut connections = shared
+                    .connections
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                connections.retain(|c| !c.is_finished());
+                connections.push(task.abort_handle());
+            }
+        });
+        FaultProxy { addr, state, accept }
+    }
+
+    /// `url` (a PostgreSQL URL) through the proxy.
+    pub fn url(&self, url: &str) -> String {
+        let start = url
+            .find('@')
+            .map_or_else(|| url.find("://").map_or(0, |i| i + 3), |i| i + 1);
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        format!("{}{}{}", &url[..start], self.addr, &url[end..])
+    }
+
+    /// The database goes away: open connections are closed, new ones refused.
+    pub fn cut(&self) {
+        self.state.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let connections = std::mem::take(
+            &mut *self
+                .state
+                .connections
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for connection in connections {
+            connection.abort();
+        }
+    }
+
+    /// The database accepts connections again.
+    pub fn restore(&self) {
+        self.state.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// The host and port of a PostgreSQL URL.
+pub fn postgres_address(url: &str) -> String {
+    let start = url
+        .find('@')
+        .map_or_else(|| url.find("://").map_or(0, |i| i + 3), |i| i + 1);
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    url[start..end].to_owned()
+}

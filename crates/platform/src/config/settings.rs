@@ -35,6 +35,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Largest database connection pool.
     pub database_max_connections: u32,
+    /// Longest a call waits for a database connection before it answers UNAVAILABLE, ms (the
+    /// database unreachable, or every connection busy).
+    pub database_acquire_timeout_ms: u64,
     /// Run database migrations at start: `auto` (yes on SQLite, no on PostgreSQL, where the
     /// `migrate` subcommand runs them once, as a Kubernetes Job), `always` or `never`.
     pub migrate_on_start: MigrateOnStart,
@@ -160,6 +163,7 @@ impl Default for Settings {
             database_url_file: None,
             data_dir: PathBuf::from("./data"),
             database_max_connections: 10,
+            database_acquire_timeout_ms: 3000,
             migrate_on_start: MigrateOnStart::Auto,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),

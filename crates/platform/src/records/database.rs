@@ -62,8 +62,8 @@ pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<Datab
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(settings.database_max_connections)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_millis(settings.database_acquire_timeout_ms.max(1)))
+        .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms.max(1)))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
