@@ -1,6 +1,7 @@
 //! A migration that alters a table runs on a database that already holds clinical data, on
-//! SQLite and PostgreSQL: the enrolled subjects and the hash-chained audit trail survive it
-//! intact, and the service writes again afterwards.
+//! SQLite and PostgreSQL: the enrolled subjects and the audit trail survive it intact, and the
+//! service writes again afterwards; the hash-chained trail of an earlier release moves into the
+//! transparency log.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -210,36 +210,45 @@ impl LegacyChain {
 /// Appends one entry inside the caller's transaction. It has its position (its sequence) once
 /// the log's sequencer integrates it, shortly after the transaction commits.
 pub async fn append<C: ConnectionTrait>(conn: &C, ctx: &AuditContext, change: Change<'_>) -> Result<(), AppError> {
-    let entry = pending::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        occurred_at: sea_orm::ActiveValue::Set(crate::clock::now().trunc_subsecs(6)),
-        actor: sea_orm::ActiveValue::Set(ctx.actor.clone()),
-        actor_role: sea_orm::ActiveValue::Set(ctx.actor_role.clone()),
-        actor_site: sea_orm::ActiveValue::Set(ctx.actor_site.clone()),
-        actor_via: sea_orm::ActiveValue::Set(ctx.actor_via.clone()),
-        action: sea_orm::ActiveValue::Set(change.action.to_owned()),
-        entity_type: sea_orm::ActiveValue::Set(change.entity_type.to_owned()),
-        entity_id: sea_orm::ActiveValue::Set(change.entity_id.to_owned()),
-        old_value: sea_orm::ActiveValue::Set(change.old.map(|v| v.to_string()).unwrap_or_default()),
-        new_value: sea_orm::ActiveValue::Set(change.new.to_string()),
-        reason: sea_orm::ActiveValue::Set(change.reason.to_owned()),
-        request_id: sea_orm::ActiveValue::Set(ctx.request_id.clone()),
-        trace_id: sea_orm::ActiveValue::Set(ctx.trace_id.clone()),
-        trial_id: sea_orm::ActiveValue::Set(
-            Some(change.trial_id)
-                .filter(|t| !t.is_empty())
-                .unwrap_or(&ctx.trial_id)
-                .to_owned(),
-        ),
-        site_code: sea_orm::ActiveValue::Set(
-            Some(change.site_code)
-                .filter(|s| !s.is_empty())
-                .unwrap_or(&ctx.site_code)
-                .to_owned(),
-        ),
-    };
-    pending::Entity::insert(entry).exec_without_returning(conn).await?;
+    append_all(conn, ctx, vec![change]).await
+}
+
+/// Appends the entries of one call, in order, with one statement.
+pub async fn append_all<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &AuditContext,
+    changes: Vec<Change<'_>>,
+) -> Result<(), AppError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let at = crate::clock::now().trunc_subsecs(6);
+    let rows = changes.into_iter().map(|change| pending_row(ctx, change, at));
+    pending::Entity::insert_many(rows).exec_without_returning(conn).await?;
     Ok(())
+}
+
+fn pending_row(ctx: &AuditContext, change: Change<'_>, at: chrono::DateTime<chrono::Utc>) -> pending::ActiveModel {
+    use sea_orm::ActiveValue::{NotSet, Set};
+    let or_call = |own: &str, call: &str| Some(own).filter(|v| !v.is_empty()).unwrap_or(call).to_owned();
+    pending::ActiveModel {
+        id: NotSet,
+        occurred_at: Set(at),
+        actor: Set(ctx.actor.clone()),
+        actor_role: Set(ctx.actor_role.clone()),
+        actor_site: Set(ctx.actor_site.clone()),
+        actor_via: Set(ctx.actor_via.clone()),
+        action: Set(change.action.to_owned()),
+        entity_type: Set(change.entity_type.to_owned()),
+        entity_id: Set(change.entity_id.to_owned()),
+        old_value: Set(change.old.map(|v| v.to_string()).unwrap_or_default()),
+        new_value: Set(change.new.to_string()),
+        reason: Set(change.reason.to_owned()),
+        request_id: Set(ctx.request_id.clone()),
+        trace_id: Set(ctx.trace_id.clone()),
+        trial_id: Set(or_call(change.trial_id, &ctx.trial_id)),
+        site_code: Set(or_call(change.site_code, &ctx.site_code)),
+    }
 }
 
 /// A stored record as the JSON an audit entry keeps.
@@ -321,6 +330,8 @@ macro_rules! audit_handlers {
             use $crate::records::watch;
             let call = $crate::identity::auth::CallContext::of(&request)?;
             let req = request.into_inner();
+            // "From now" starts after every change committed before this call.
+            $crate::records::log::integrate(&api.db).await?;
             let asked = watch::Request {
                 cursor: &req.cursor,
                 from_now: req.from_now,

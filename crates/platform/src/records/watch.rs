@@ -1,11 +1,12 @@
 //! WatchEvents: every committed change of a service, in commit order, from an opaque cursor.
 //!
 //! The events are the audit trail's entries, so nothing is written twice and an event exists
-//! exactly when its change committed. Order: an entry's sequence is taken under the chain head's
-//! row lock, held until the writing transaction commits, so entries become visible in sequence
-//! order and a reader that has seen entry n never later finds an uncommitted n-1 appear. A
-//! subscriber is therefore served by reading "sequence > cursor" in pages, then polling for
-//! newer entries; reconnecting with the cursor of the last event processed misses nothing.
+//! exactly when its change committed. Order: an entry's sequence is its position in the
+//! transparency log, which the log's sequencer assigns after the change committed, in batches
+//! each committed at once ([`crate::records::log`]); so entries become visible in sequence order
+//! and a reader that has seen entry n never later finds an n-1 appear. A subscriber is
+//! therefore served by reading "sequence > cursor" in pages, then polling for newer entries;
+//! reconnecting with the cursor of the last event processed misses nothing.
 //!
 //! Memory is bounded per subscriber: one page read from the database and a channel of
 //! [`Options::buffer`] events. A subscriber that does not take an event within

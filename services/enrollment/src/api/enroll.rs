@@ -101,14 +101,16 @@ async fn enroll_in(
     require_trial_key(tx, &command.trial, now).await?;
     let (record, alloc) = allocate(tx, &command, now).await?;
     subject::insert_enrolled(tx, &record, &alloc).await?;
-    for (action, new) in [
+    let changes = [
         ("subject.enrolled", audit::to_json(&record)?),
         ("subject.randomized", randomized(&command.trial, &alloc)?),
-    ] {
-        let change =
-            Change::created(action, "subject", &record.subject_id, new).within(&record.trial_id, &record.site_code);
-        audit::append(tx, &audit_ctx, change).await?;
-    }
+    ]
+    .into_iter()
+    .map(|(action, new)| {
+        Change::created(action, "subject", &record.subject_id, new).within(&record.trial_id, &record.site_code)
+    })
+    .collect();
+    audit::append_all(tx, &audit_ctx, changes).await?;
     tracing::info!(subject_id = %record.subject_id, "subject enrolled and randomized");
     Ok(pb::EnrollSubjectResponse {
         subject: Some(convert::subject(&record)?),
