@@ -36,7 +36,7 @@ pub fn load(settings: &Settings, secret_file: Option<&Path>) -> anyhow::Result<V
     trialops_platform::config::private_files::create_dir(&settings.data_dir)?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
-    write_private(&path, hex::encode(bytes).as_bytes())?;
+    trialops_platform::config::private_files::write_new(&path, hex::encode(bytes).as_bytes())?;
     tracing::warn!(path = %path.display(), "generated a local randomization secret; keep it with the database");
     read(&path)
 }
@@ -48,7 +48,7 @@ pub fn local_path(data_dir: &Path) -> std::path::PathBuf {
 
 /// Writes `secret` to a new private file at `path`, exactly (as `hex:` and its bytes).
 pub fn write(path: &Path, secret: &[u8]) -> anyhow::Result<()> {
-    write_private(path, format!("hex:{}\n", hex::encode(secret)).as_bytes())
+    trialops_platform::config::private_files::write_new(path, format!("hex:{}\n", hex::encode(secret)).as_bytes())
         .map_err(|e| anyhow::anyhow!("randomization secret {}: {e}", path.display()))
 }
 
@@ -71,17 +71,6 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
         );
     }
     Ok(trimmed)
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut file = trialops_platform::config::private_files::open_options()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

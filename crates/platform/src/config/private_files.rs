@@ -27,6 +27,15 @@ pub fn open_options() -> std::fs::OpenOptions {
     options
 }
 
+/// Writes `contents` to a new file at `path` readable by its owner only, synced to disk; an
+/// existing file is never overwritten (a secret or a key is written once).
+pub fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = open_options().write(true).create_new(true).open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
 /// Makes sure the SQLite database at `path` exists readable by its owner only, and narrows the
 /// database and its `-wal` and `-shm` files if an earlier version created them wider. SQLite
 /// creates the companions with the database file's mode.

@@ -217,7 +217,7 @@ impl LogKey {
                 crate::config::private_files::create_dir(dir)?;
             }
             let (skey, _) = LogKey::generate(origin)?;
-            write_private(path, format!("{skey}\n").as_bytes())
+            crate::config::private_files::write_new(path, format!("{skey}\n").as_bytes())
                 .map_err(|e| anyhow::anyhow!("audit signing key {}: {e}", path.display()))?;
             tracing::warn!(path = %path.display(), "generated a local audit signing key; keep it with the database");
         }
@@ -230,16 +230,6 @@ impl LogKey {
             .map_err(|e| AppError::internal(anyhow::anyhow!("signing a checkpoint: {e}")))?;
         String::from_utf8(note.to_bytes()).map_err(AppError::internal)
     }
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = crate::config::private_files::open_options()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,13 +850,29 @@ fn positive(field: &str, value: i64) -> Result<u64, AppError> {
         .ok_or_else(|| AppError::invalid(field, "must be at least 1"))
 }
 
-/// The largest size a proof may be asked for: the latest checkpoint's.
-async fn signed_size<C: ConnectionTrait>(conn: &C) -> Result<u64, AppError> {
+/// Two positions a proof is asked for, `(lower, upper)`, each at least 1, the lower at most the
+/// upper, and the upper at most the latest checkpoint's size.
+async fn proof_range<C: ConnectionTrait>(
+    conn: &C,
+    (lower_field, lower): (&str, i64),
+    (upper_field, upper): (&str, i64),
+) -> Result<(u64, u64), AppError> {
+    let (lower, upper) = (positive(lower_field, lower)?, positive(upper_field, upper)?);
+    if lower > upper {
+        return Err(AppError::invalid(lower_field, format!("must be at most {upper_field}")));
+    }
     let last = checkpoint_row::Entity::find()
         .order_by_desc(checkpoint_row::Column::TreeSize)
         .one(conn)
         .await?;
-    Ok(last.map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0)))
+    let signed = last.map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+    if upper > signed {
+        return Err(AppError::invalid(
+            upper_field,
+            format!("must be at most the latest checkpoint's size, {signed} (GetCheckpoint signs a newer one)"),
+        ));
+    }
+    Ok((lower, upper))
 }
 
 /// Entry `sequence` and its inclusion proof in the tree of `tree_size` entries.
@@ -875,18 +881,7 @@ pub async fn inclusion_proof<C: ConnectionTrait>(
     sequence: i64,
     tree_size: i64,
 ) -> Result<(common::AuditEvent, Vec<Vec<u8>>), AppError> {
-    let n = positive("sequence", sequence)?;
-    let t = positive("tree_size", tree_size)?;
-    if n > t {
-        return Err(AppError::invalid("sequence", "must be at most tree_size"));
-    }
-    let signed = signed_size(conn).await?;
-    if t > signed {
-        return Err(AppError::invalid(
-            "tree_size",
-            format!("must be at most the latest checkpoint's size, {signed} (GetCheckpoint signs a newer one)"),
-        ));
-    }
+    let (n, t) = proof_range(conn, ("sequence", sequence), ("tree_size", tree_size)).await?;
     let entry = event::Entity::find_by_id(sequence)
         .one(conn)
         .await?
@@ -909,18 +904,7 @@ pub async fn consistency_proof<C: ConnectionTrait>(
     old_size: i64,
     new_size: i64,
 ) -> Result<Vec<Vec<u8>>, AppError> {
-    let m = positive("old_size", old_size)?;
-    let n = positive("new_size", new_size)?;
-    if m > n {
-        return Err(AppError::invalid("old_size", "must be at most new_size"));
-    }
-    let signed = signed_size(conn).await?;
-    if n > signed {
-        return Err(AppError::invalid(
-            "new_size",
-            format!("must be at most the latest checkpoint's size, {signed} (GetCheckpoint signs a newer one)"),
-        ));
-    }
+    let (m, n) = proof_range(conn, ("old_size", old_size), ("new_size", new_size)).await?;
     let proof = Hashes::default().run(conn, |r| tlog_tiles::prove_tree(n, m, r)).await?;
     Ok(proof.into_iter().map(|h| h.0.to_vec()).collect())
 }
