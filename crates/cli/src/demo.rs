@@ -904,6 +904,9 @@ impl Summary<'_> {
                 "service": service, "intact": v.intact, "entries": v.events_checked,
             })).collect::<Vec<_>>(),
             "audit_checkpoints_verified": c.checkpoints_verified,
+            // Round trips to the databases per RPC the replay called, as the services' metric
+            // `trialops_rpc_database_statements` counted them.
+            "database_statements": trialops_platform::server::metrics::statements_by_method(),
         })
     }
 

@@ -80,6 +80,12 @@ pub async fn scope<F: Future>(clock: Clock, work: F) -> F::Output {
     CURRENT.scope(clock, work).await
 }
 
+/// The clock of the service doing this work (the system clock outside any service's
+/// [`scope`]), to carry into a task that works for it.
+pub fn current() -> Clock {
+    CURRENT.try_with(Clock::clone).unwrap_or_else(|_| Clock::system())
+}
+
 /// The current instant on the clock of the service doing this work; the system clock outside
 /// any service's [`scope`].
 pub fn now() -> DateTime<Utc> {

@@ -26,7 +26,8 @@ pub struct TestDatabase {
     postgres: Option<(String, String)>,
 }
 
-fn with_database(server_url: &str, name: &str) -> String {
+/// The URL of database `name` on the server of `server_url`.
+pub fn with_database(server_url: &str, name: &str) -> String {
     let (base, query) = server_url.split_once('?').map_or((server_url, ""), |(b, q)| (b, q));
     let authority_start = base.find("://").map_or(0, |i| i + 3);
     let root = match base[authority_start..].find('/') {

@@ -1,6 +1,8 @@
 //! Two enrollment servers on one database, many clients enrolling at once: subject numbers stay
 //! unique and gap-free, and every stratum's arms are exactly the first positions of its
-//! concealed sequence (so block balance holds). Runs on SQLite and PostgreSQL.
+//! concealed sequence (so block balance holds). A trial's enrollments arriving together are
+//! committed together, each in its own savepoint: the refused ones among them change nothing and
+//! the others take the numbers and positions in turn. Runs on SQLite and PostgreSQL.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,7 +19,8 @@ use trialops_platform::testing::Backend;
 
 backend_tests!(
     two_servers_enroll_concurrently,
-    one_request_id_sent_twice_at_once_enrolls_once
+    one_request_id_sent_twice_at_once_enrolls_once,
+    refusals_among_concurrent_enrollments_leave_the_others
 );
 
 const CLIENTS: usize = 8;
@@ -130,4 +133,113 @@ async fn one_request_id_sent_twice_at_once_enrolls_once(backend: Backend) {
     assert_eq!(all_subjects(&mut c1).await.len(), 1);
     first.stop().await;
     second.stop().await;
+}
+
+async fn refusals_among_concurrent_enrollments_leave_the_others(backend: Backend) {
+    let (_db, server) = start(backend).await;
+    let mut admin = client(&server).await;
+    register_site(&mut admin, "COG-101").await;
+    for i in 0..10 {
+        screen(&mut admin, "COG-101", &format!("OK-{i}"), eligible_values()).await;
+    }
+    for i in 0..2 {
+        screen(
+            &mut admin,
+            "COG-101",
+            &format!("NO-{i}"),
+            values_with(dec("anc_per_ul", "400")),
+        )
+        .await;
+    }
+    let request = |screening_id: &str, i: usize| {
+        let mycn = if i.is_multiple_of(3) {
+            "not_amplified"
+        } else {
+            "amplified"
+        };
+        enroll_request(
+            "COG-101",
+            screening_id,
+            strata("no_prior_irinotecan_temozolomide", mycn),
+        )
+    };
+    // Ten to enroll, two ineligible, OK-0 a second time under another request id, and OK-1's
+    // very request again: fourteen calls at once.
+    let mut requests: Vec<_> = (0..10).map(|i| request(&format!("OK-{i}"), i)).collect();
+    requests.extend((0..2).map(|i| request(&format!("NO-{i}"), i)));
+    requests.push(request("OK-0", 0));
+    requests.push(requests[1].clone());
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, r) in requests.into_iter().enumerate() {
+        let mut c = client(&server).await;
+        calls.spawn(async move { (i, c.enroll_subject(r).await.map(|r| r.into_inner().subject.unwrap())) });
+    }
+    let mut answers: Vec<_> = calls.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    for (i, answer) in &answers[10..12] {
+        assert_refused(
+            answer.as_ref().unwrap_err(),
+            tonic::Code::FailedPrecondition,
+            "SUBJECT_INELIGIBLE",
+        );
+        assert!(*i >= 10);
+    }
+    // OK-0: exactly one of its two requests enrolled it; the other was told it is enrolled.
+    let ok0 = [&answers[0].1, &answers[12].1];
+    assert_eq!(ok0.iter().filter(|a| a.is_ok()).count(), 1, "{ok0:?}");
+    let refused = ok0.iter().find_map(|a| a.as_ref().err()).unwrap();
+    assert_refused(refused, tonic::Code::AlreadyExists, "SUBJECT_ALREADY_ENROLLED");
+    // OK-1's repeat is its first answer.
+    assert_eq!(answers[1].1.as_ref().unwrap(), answers[13].1.as_ref().unwrap());
+    // Ten subjects, numbered 1 to 10 with no gap, each stratum's arms its sequence's first.
+    let subjects = all_subjects(&mut admin).await;
+    let mut ids: Vec<_> = subjects.iter().map(|s| s.subject_id.clone()).collect();
+    ids.sort();
+    let expected: Vec<_> = (1..=10).map(|n| format!("ANBL1221-{n:04}")).collect();
+    assert_eq!(ids, expected);
+    let p = protocol::anbl1221().unwrap();
+    let scheme = BlockScheme::from_protocol(&p).unwrap();
+    let key = TrialKey::derive(SECRET, "ANBL1221");
+    let mut by_stratum: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for s in subjects {
+        by_stratum
+            .entry(s.strata_key())
+            .or_default()
+            .push((s.subject_id, s.arm_code));
+    }
+    for (stratum, mut members) in by_stratum {
+        members.sort();
+        let arms: Vec<_> = members.into_iter().map(|(_, arm)| arm).collect();
+        let sequence: Vec<_> = Sequence::new(&key, &scheme, &stratum)
+            .take(arms.len() as u64)
+            .into_iter()
+            .map(|a| a.arm_code)
+            .collect();
+        assert_eq!(arms, sequence, "stratum {stratum}");
+    }
+    // The trail: the site, twelve screenings, two entries per subject; nothing of the refused.
+    let verification = admin
+        .verify_audit_trail(trialops_proto::enrollment::v1::VerifyAuditTrailRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .verification
+        .unwrap_or_default();
+    assert!(verification.intact, "{verification:?}");
+    assert_eq!(verification.events_checked, 1 + 12 + 2 * 10);
+    server.stop().await;
+}
+
+trait StrataKey {
+    fn strata_key(&self) -> String;
+}
+
+impl StrataKey for trialops_proto::enrollment::v1::Subject {
+    fn strata_key(&self) -> String {
+        self.randomized_strata
+            .iter()
+            .map(|v| format!("{}={}", v.factor_id, v.value))
+            .collect::<Vec<_>>()
+            .join("|")
+    }
 }

@@ -71,9 +71,39 @@ pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<Datab
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
-    Database::connect(options)
+    let mut db = Database::connect(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open the {service} database: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot open the {service} database: {e}"))?;
+    db.set_metric_callback(|_| count_statement());
+    Ok(db)
+}
+
+tokio::task_local! {
+    static STATEMENTS: std::cell::Cell<u64>;
+}
+
+fn count_statement() {
+    // Outside a counting scope (the sequencer, migrations) there is nothing to count into.
+    let _ = STATEMENTS.try_with(|count| count.set(count.get() + 1));
+}
+
+/// Adds `count` statements sent on this task's behalf by another (a batch's writer) to the
+/// count of the enclosing [`counting_statements`].
+pub fn add_statements(count: u64) {
+    let _ = STATEMENTS.try_with(|c| c.set(c.get() + count));
+}
+
+/// Runs `work` and counts the SQL statements it sent over connections opened by [`connect`]
+/// (queries and commands; not transaction control: `BEGIN`, `COMMIT`, savepoints): the RPC
+/// layer's per-call figure
+/// (`trialops_rpc_database_statements`).
+pub async fn counting_statements<F: std::future::Future>(work: F) -> (F::Output, u64) {
+    STATEMENTS
+        .scope(std::cell::Cell::new(0), async {
+            let output = work.await;
+            (output, STATEMENTS.try_with(std::cell::Cell::get).unwrap_or(0))
+        })
+        .await
 }
 
 /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at

@@ -271,6 +271,7 @@ impl<S> RpcService<S> {
             rpc.service = %service,
             rpc.method = %method,
             rpc.grpc.status_code = tracing::field::Empty,
+            db.statements = tracing::field::Empty,
             enduser.role = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
@@ -336,8 +337,11 @@ impl<S> RpcService<S> {
         let clock = self.config.clock.clone();
         Box::pin(
             crate::clock::scope(clock, async move {
-                let response = inner.call(request).await?;
+                let (response, statements) = crate::records::database::counting_statements(inner.call(request)).await;
+                let response = response?;
                 drop(permit);
+                record_span.record("db.statements", statements);
+                crate::server::metrics::observe_statements(&service, &method, statements);
                 // Unary errors are trailers-only responses with grpc-status in the headers;
                 // a success carries it in the trailers, so no header means OK.
                 let code = response

@@ -3,7 +3,8 @@
 //! writes nothing; a retry with the same request id returns the same subject and arm.
 //!
 //! Three steps: the request is parsed into an [`Enroll`] command; the screening is judged by
-//! `trialops_domain::enrollment::check_screening`; the store's named functions read and write.
+//! `trialops_domain::enrollment::check_screening` and accrual by `check_accrual`, on facts the
+//! store reads in one statement; the store's named functions write.
 
 use std::sync::Arc;
 
@@ -24,9 +25,9 @@ use trialops_platform::wire::{convert as wire, fields::AllFields};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::parse::{self, require_accepted_version};
-use super::{EnrollmentApi, convert, require_registered};
+use super::{EnrollmentApi, convert, require_registered, site_not_registered};
 use crate::error::Reason;
-use crate::store::{accrual_closure, allocation, counter, screening, subject, trial_key};
+use crate::store::{admission, allocation, counter, screening, subject, trial_key};
 use crate::trials::{Trial, Trials};
 
 /// An EnrollSubject request, parsed: every field present, valid and typed.
@@ -75,35 +76,84 @@ pub(super) async fn enroll(
     require_accepted_version(&command.trial, &command.consent_form_version)?;
     let audit_ctx = AuditContext::new(call, command.request_id);
     let method = "EnrollmentService/EnrollSubject";
-    idempotency::execute(&api.db, method, command.request_id, &req, move |tx| {
+    // A trial's enrollments serialize on its subject-number counter: they are committed in
+    // batches, one lane per trial.
+    let lane = command.trial.protocol.trial.id.clone();
+    idempotency::execute_batched(&api.lanes, &lane, method, command.request_id, &req, move |tx| {
         Box::pin(enroll_in(tx, audit_ctx, command))
     })
     .await
 }
 
-/// The transaction: refuse or take the subject number and the allocation, and audit both.
+/// The transaction: take the subject number and the stratum's next position, read what the
+/// enrollment is judged on, refuse (rolling the numbers back) or store and audit the subject and
+/// its allocation. Six statements, seven at a trial's first enrollment (which records the key).
 async fn enroll_in(
     tx: &DatabaseTransaction,
     audit_ctx: AuditContext,
     command: Enroll,
 ) -> Result<pb::EnrollSubjectResponse, AppError> {
-    let (trial_id, screening_id) = (command.trial.protocol.trial.id.as_str(), command.screening.as_str());
-    require_registered(tx, command.site.as_str()).await?;
-    let latest = screening::latest(tx, trial_id, screening_id).await?;
-    admit(&command, latest.as_ref())?;
-    if subject::by_screening(tx, trial_id, screening_id).await?.is_some() {
+    let trial = &command.trial;
+    let (trial_id, screening_id, site_code) = (
+        trial.protocol.trial.id.as_str(),
+        command.screening.as_str(),
+        command.site.as_str(),
+    );
+    let stratum = stratum_key(&trial.protocol, &command.strata);
+    // The subject-number counter first: its row lock serializes the trial's enrollments, so the
+    // facts read next include every enrollment committed before this one, and none can slip in
+    // beside it. The stratum's counter comes second in every enrollment: no deadlock.
+    let counters = [
+        format!("subject_number|{trial_id}"),
+        format!("stratum|{trial_id}|{stratum}"),
+    ];
+    let taken = counter::next_each(tx, &[counters[0].as_str(), counters[1].as_str()]).await?;
+    let (number, position) = match taken[..] {
+        [number, next] => (number, next - 1),
+        _ => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "two counters asked, {} returned",
+                taken.len()
+            )));
+        }
+    };
+    let count_site = trial.protocol.accrual.site_maximum.is_some();
+    let Some(facts) = admission::read(tx, trial_id, screening_id, site_code, count_site).await? else {
+        require_registered(tx, site_code).await?;
+        admit(&command, None)?;
+        return Err(AppError::internal(anyhow::anyhow!(
+            "a candidate without a screening admitted"
+        )));
+    };
+    if facts.site_registered == 0 {
+        return Err(site_not_registered(site_code));
+    }
+    admit(&command, Some(&facts.screening))?;
+    if facts.enrolled_as.is_some() {
         return Err(AppError::AlreadyExists {
             reason: Reason::SubjectAlreadyEnrolled.into(),
             message: format!("screening {screening_id} is already enrolled"),
         });
     }
     let now = trialops_platform::clock::now().trunc_subsecs(6);
-    require_trial_key(tx, &command.trial, now).await?;
-    let (record, alloc) = allocate(tx, &command, now).await?;
+    require_trial_key(tx, trial, facts.key_fingerprint.as_deref(), now).await?;
+    let enrolled = Enrolled {
+        trial: u64::try_from(number - 1).unwrap_or(0),
+        site: u64::try_from(facts.enrolled_at_site).unwrap_or(0),
+        stratum: u64::try_from(position).unwrap_or(0),
+    };
+    check_accrual(
+        &trial.protocol.accrual,
+        enrolled,
+        facts.trial_hold.as_deref(),
+        facts.site_hold.as_deref(),
+    )
+    .map_err(accrual_refusal)?;
+    let (record, alloc) = allocate(&command, stratum, number, position, now);
     subject::insert_enrolled(tx, &record, &alloc).await?;
     let changes = [
         ("subject.enrolled", audit::to_json(&record)?),
-        ("subject.randomized", randomized(&command.trial, &alloc)?),
+        ("subject.randomized", randomized(trial, &alloc)?),
     ]
     .into_iter()
     .map(|(action, new)| {
@@ -117,37 +167,18 @@ async fn enroll_in(
     })
 }
 
-/// The next subject number and the next position of the stratum's sequence, as the records to
-/// store.
-async fn allocate(
-    tx: &DatabaseTransaction,
+/// The subject with subject number `number` and its allocation, the arm at `position` of the
+/// stratum's concealed sequence, as the records to store.
+fn allocate(
     command: &Enroll,
+    stratum: String,
+    number: i64,
+    position: i64,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(subject::Model, allocation::Model), AppError> {
+) -> (subject::Model, allocation::Model) {
     let trial = &command.trial;
     let trial_id = trial.protocol.trial.id.clone();
-    let number = counter::next(tx, &format!("subject_number|{trial_id}")).await?;
     let subject_id = identifiers::subject_id(&trial_id, number as u64);
-    let stratum = stratum_key(&trial.protocol, &command.strata);
-    let position = counter::next(tx, &format!("stratum|{trial_id}|{stratum}")).await? - 1;
-    // The subject-number counter's row lock serializes the trial's enrollments: the counts below
-    // include every enrollment committed before this one, and none can slip in beside it.
-    let enrolled = Enrolled {
-        trial: u64::try_from(number - 1).unwrap_or(0),
-        site: subject::count_at_site(tx, &trial_id, command.site.as_str()).await?,
-        stratum: u64::try_from(position).unwrap_or(0),
-    };
-    let trial_hold = accrual_closure::find(tx, &trial_id, "").await?;
-    let site_hold = accrual_closure::find(tx, &trial_id, command.site.as_str()).await?;
-    let reason = |c: &Option<accrual_closure::Model>| c.as_ref().map(|c| c.reason.clone());
-    let (trial_hold, site_hold) = (reason(&trial_hold), reason(&site_hold));
-    check_accrual(
-        &trial.protocol.accrual,
-        enrolled,
-        trial_hold.as_deref(),
-        site_hold.as_deref(),
-    )
-    .map_err(accrual_refusal)?;
     let assignment = Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
     let record = subject::Model {
         subject_id: subject_id.clone(),
@@ -177,7 +208,7 @@ async fn allocate(
         arm_code: assignment.arm_code,
         allocated_at: now,
     };
-    Ok((record, alloc))
+    (record, alloc)
 }
 
 /// The domain's accrual decision as the refusal a caller gets.
@@ -264,15 +295,21 @@ fn ineligible(s: &screening::Model) -> AppError {
     }
 }
 
-/// Records the trial key's fingerprint at the first allocation, and refuses a different key.
+/// Records the trial key's fingerprint at the first allocation (`recorded` is none), and
+/// refuses a key other than the recorded one.
 async fn require_trial_key(
     tx: &DatabaseTransaction,
     trial: &Trial,
+    recorded: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), AppError> {
     let id = &trial.protocol.trial.id;
-    if trial_key::record_or_match(tx, id, &trial.key.fingerprint(), now).await? {
-        return Ok(());
+    let ours = trial.key.fingerprint();
+    match recorded {
+        // Read under the subject-number counter's lock: no other enrollment can record it now.
+        None => return Ok(trial_key::record(tx, id, &ours, now).await?),
+        Some(recorded) if recorded == ours => return Ok(()),
+        Some(_) => {}
     }
     Err(AppError::internal(anyhow::anyhow!(
         "randomization secret does not match the one trial {id} started with; refusing to randomize"

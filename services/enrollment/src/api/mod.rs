@@ -30,12 +30,20 @@ pub struct EnrollmentApi {
     db: DatabaseConnection,
     trials: Arc<Trials>,
     trail: trialops_platform::records::log::Trail,
+    /// Enrollments, one lane per trial: each trial's are committed in batches.
+    lanes: trialops_platform::records::batch::Lanes,
 }
 
 impl EnrollmentApi {
     /// The API over a migrated database and the loaded trials, serving WatchEvents and the audit log with `trail`.
     pub fn new(db: DatabaseConnection, trials: Arc<Trials>, trail: trialops_platform::records::log::Trail) -> Self {
-        EnrollmentApi { db, trials, trail }
+        let lanes = trialops_platform::records::batch::Lanes::new(db.clone());
+        EnrollmentApi {
+            db,
+            trials,
+            trail,
+            lanes,
+        }
     }
 }
 
@@ -44,11 +52,16 @@ async fn require_registered<C: sea_orm::ConnectionTrait>(conn: &C, site_code: &s
     if site::is_registered(conn, site_code).await? {
         return Ok(());
     }
-    Err(AppError::FailedPrecondition {
+    Err(site_not_registered(site_code))
+}
+
+/// FAILED_PRECONDITION `SITE_NOT_REGISTERED`.
+fn site_not_registered(site_code: &str) -> AppError {
+    AppError::FailedPrecondition {
         reason: Reason::SiteNotRegistered.into(),
         message: format!("site {site_code} is not registered; an administrator registers it with RegisterSite"),
         metadata: vec![("site_code".into(), site_code.to_owned())],
-    })
+    }
 }
 
 trialops_platform::rpc_handlers! {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{EnrollmentApi, convert, parse};
 use crate::error::Reason;
-use crate::store::{screening, subject};
+use crate::store::{admission, screening};
 use crate::trials::{Trial, Trials};
 
 /// Most screening values one request may carry (a protocol defines a few dozen variables).
@@ -113,8 +113,11 @@ async fn screen_in(
     command: Screen,
 ) -> Result<pb::ScreenSubjectResponse, AppError> {
     let (trial_id, screening_id) = (command.trial.protocol.trial.id.as_str(), command.screening.as_str());
-    super::require_registered(tx, command.site.as_str()).await?;
-    if subject::by_screening(tx, trial_id, screening_id).await?.is_some() {
+    let prior = admission::prior(tx, trial_id, screening_id, command.site.as_str()).await?;
+    if prior.site_registered == 0 {
+        return Err(super::site_not_registered(command.site.as_str()));
+    }
+    if prior.enrolled_as.is_some() {
         return Err(AppError::AlreadyExists {
             reason: Reason::SubjectAlreadyEnrolled.into(),
             message: format!("screening {screening_id} is already enrolled"),
@@ -122,12 +125,11 @@ async fn screen_in(
     }
     let evaluation = eligibility::evaluate(&command.trial.protocol, &command.values);
     let results: Vec<convert::StoredResult> = evaluation.results.iter().map(convert::StoredResult::from).collect();
-    let previous = screening::latest(tx, trial_id, screening_id).await?;
     let record = screening::Model {
         id: Uuid::new_v4().to_string(),
         trial_id: trial_id.to_owned(),
         screening_id: screening_id.to_owned(),
-        attempt: previous.map_or(1, |p| p.attempt + 1),
+        attempt: prior.last_attempt.map_or(1, |last| last + 1),
         site_code: command.site.to_string(),
         assessed_on: command.assessed_on,
         eligible: evaluation.eligible(),

@@ -41,3 +41,32 @@ pub async fn next<C: ConnectionTrait>(conn: &C, name: &str) -> Result<i64, DbErr
     .await?;
     Ok(bumped.value)
 }
+
+/// Increments each of `names` (distinct; each created at 0) and returns their new values in the
+/// order given: one statement, an upsert of every row returning them. Rows are locked in the
+/// order given, so callers that list the counters in the same order never deadlock.
+pub async fn next_each<C: ConnectionTrait>(conn: &C, names: &[&str]) -> Result<Vec<i64>, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let rows = names.iter().map(|name| ActiveModel {
+        name: Set((*name).to_owned()),
+        value: Set(1),
+    });
+    let bumped = Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(Column::Name)
+                .value(Column::Value, Expr::col((Entity, Column::Value)).add(1))
+                .to_owned(),
+        )
+        .exec_with_returning(conn)
+        .await?;
+    names
+        .iter()
+        .map(|name| {
+            bumped
+                .iter()
+                .find(|row| row.name == *name)
+                .map(|row| row.value)
+                .ok_or_else(|| DbErr::RecordNotFound(format!("counter {name} was not returned")))
+        })
+        .collect()
+}

@@ -1,6 +1,7 @@
 //! Persistence of the enrollment service: entities and migrations.
 
 pub mod accrual_closure;
+pub mod admission;
 pub mod allocation;
 pub mod allocation_reveal;
 pub mod counter;

@@ -42,3 +42,22 @@ pub async fn record_or_match<C: ConnectionTrait>(
     let stored = Entity::find_by_id(trial_id.to_owned()).one(conn).await?;
     Ok(stored.is_some_and(|s| s.fingerprint == fingerprint))
 }
+
+/// Records `fingerprint` as the trial's key, where none is recorded (an insert that fails if one
+/// is).
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    fingerprint: &str,
+    now: DateTimeUtc,
+) -> Result<(), DbErr> {
+    let record = Model {
+        trial_id: trial_id.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        first_used_at: now,
+    };
+    Entity::insert(ActiveModel::from(record))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
