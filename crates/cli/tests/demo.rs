@@ -90,7 +90,10 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
 
     // Every write the replay called sent at most 8 SQL statements (transaction control aside),
     // EnrollSubject at most 7, as the services' own per-call metric counted them.
-    let statements = report["run"]["database_statements"].as_array().cloned().unwrap_or_default();
+    let statements = report["run"]["database_statements"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (method, budget) in [
         ("EnrollSubject", 7),
         ("ScreenSubject", 8),
@@ -116,7 +119,9 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
     // The same seed replays the same trial (how many statements the reads took may differ: the
     // audit log's sequencer runs on its own schedule).
     let without_statements = |mut report: serde_json::Value| {
-        report["run"].as_object_mut().map(|run| run.remove("database_statements"));
+        report["run"]
+            .as_object_mut()
+            .map(|run| run.remove("database_statements"));
         report
     };
     assert_eq!(without_statements(demo("12")), without_statements(report));

@@ -1,5 +1,5 @@
 //! Benchmark (not a test): the write path under load. An enrollment server runs on a fresh
-//! database; 1, 4 and 16 callers (one HTTP/2 connection each) call EnrollSubject back to back
+//! database, on threads of its own; 1, 4 and 16 callers (one HTTP/2 connection each) call EnrollSubject back to back
 //! for a fixed time; then 16 callers are paced at half the peak rate. Beside them, on the same
 //! PostgreSQL in the same run, pgbench runs the EnrollSubject transaction as trialops first
 //! built it (24 statements, `benches/baseline/enroll-v1.sql`). Latency percentiles are exact:
@@ -138,7 +138,16 @@ async fn run(phase: Duration) {
 /// at half the best rate.
 async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> {
     let db = TestDatabase::create(backend).await.unwrap();
-    let server = start_on(&db.url).await;
+    // The server on threads of its own, as a deployment's would be: the callers' work does not
+    // take its turns.
+    let server_threads = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = db.url.clone();
+    let server = server_threads.spawn(async move { start_on(&url).await }).await.unwrap();
     let mut admin = connect(&server.url()).await;
     register_site(&mut admin, SITE).await;
     let store = Database::connect(db.url.as_str()).await.unwrap();
@@ -158,6 +167,7 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
     f.print();
     rows.push(f);
     server.stop().await;
+    server_threads.shutdown_background();
     rows
 }
 

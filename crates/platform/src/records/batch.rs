@@ -111,6 +111,7 @@ impl Lanes {
                 return;
             }
         };
+        crate::server::metrics::observe_batch(batch.len());
         let mut completions = Vec::with_capacity(batch.len());
         for (write, span) in batch {
             completions.push((write.run)(&tx).instrument(span).await);

@@ -2,7 +2,8 @@
 //! `/metrics`): per service and method, requests by gRPC status code
 //! (`trialops_rpc_requests_total`; errors are the codes other than 0) and latency
 //! (`trialops_rpc_duration_seconds`), SQL statements per call (`trialops_rpc_database_statements`:
-//! each write's round trips to the database, which bound its throughput), refused calls the audit trail could not take
+//! each write's round trips to the database, which bound its throughput), the writes committed
+//! together per transaction (`trialops_write_batch_size`), refused calls the audit trail could not take
 //! (`trialops_refused_calls_not_recorded_total`) and calls refused for want of valid credentials
 //! (`trialops_unauthenticated_calls_total`, recorded in the audit trail only per source and
 //! minute). The RPC layer records every call.
@@ -18,6 +19,7 @@ struct RpcMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     statements: HistogramVec,
+    batches: prometheus::Histogram,
     refusals_not_recorded: IntCounter,
     unauthenticated: IntCounter,
 }
@@ -55,6 +57,14 @@ static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
         &["service", "method"],
     )
     .ok()?;
+    let batches = prometheus::Histogram::with_opts(
+        HistogramOpts::new(
+            "trialops_write_batch_size",
+            "Writes committed together in one transaction (a trial's enrollments)",
+        )
+        .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0]),
+    )
+    .ok()?;
     let refusals_not_recorded = IntCounter::new(
         "trialops_refused_calls_not_recorded_total",
         "Refused calls not written to the audit trail because its queue was full",
@@ -63,6 +73,7 @@ static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
     registry.register(Box::new(requests.clone())).ok()?;
     registry.register(Box::new(duration.clone())).ok()?;
     registry.register(Box::new(statements.clone())).ok()?;
+    registry.register(Box::new(batches.clone())).ok()?;
     let unauthenticated = IntCounter::new(
         "trialops_unauthenticated_calls_total",
         "Calls refused as UNAUTHENTICATED (no or invalid credentials)",
@@ -75,6 +86,7 @@ static METRICS: LazyLock<Option<RpcMetrics>> = LazyLock::new(|| {
         requests,
         duration,
         statements,
+        batches,
         refusals_not_recorded,
         unauthenticated,
     })
@@ -96,6 +108,13 @@ pub fn observe_statements(service: &str, method: &str, statements: u64) {
         m.statements
             .with_label_values(&[service, method])
             .observe(statements as f64);
+    }
+}
+
+/// Records the size of one batch of writes committed together.
+pub fn observe_batch(writes: usize) {
+    if let Some(m) = METRICS.as_ref() {
+        m.batches.observe(writes as f64);
     }
 }
 
