@@ -92,6 +92,13 @@ pub fn now() -> DateTime<Utc> {
     CURRENT.try_with(Clock::now).unwrap_or_else(|_| Utc::now())
 }
 
+/// [`now`] at the precision the databases keep (microseconds): what a record stores as its
+/// time, so the response that returns it and every later read agree.
+pub fn now_stored() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    now().trunc_subsecs(6)
+}
+
 /// Today's date, UTC, on the same clock as [`now`].
 pub fn today() -> NaiveDate {
     now().date_naive()

@@ -208,5 +208,30 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&bad), ["subject_id"]);
+
+    // An instant is kept to the microsecond, as the databases store it: the digits beyond are
+    // dropped when the request is read, so the response and every later read agree.
+    let mut fine = event("Fatigue", 1, 2, "irinotecan");
+    if let Some(t) = fine.site_aware_at.as_mut() {
+        t.nanos = 123_456_789;
+    }
+    let recorded = o
+        .record_adverse_event(fine)
+        .await
+        .unwrap()
+        .into_inner()
+        .adverse_event
+        .unwrap_or_default();
+    assert_eq!(recorded.site_aware_at.as_ref().map(|t| t.nanos), Some(123_456_000));
+    let read = o
+        .get_adverse_event(pb::GetAdverseEventRequest {
+            adverse_event_id: recorded.adverse_event_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .adverse_event
+        .unwrap_or_default();
+    assert_eq!(read, recorded);
     s.stop().await;
 }

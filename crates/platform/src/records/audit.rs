@@ -10,7 +10,7 @@
 //! checked ([`LegacyChain`]), and their leaves include both chain hashes.
 
 use crate::records::idempotency::RequestId;
-use chrono::{SecondsFormat, SubsecRound};
+use chrono::SecondsFormat;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sha2::{Digest, Sha256};
 use trialops_proto::common::v1 as common;
@@ -222,7 +222,7 @@ pub async fn append_all<C: ConnectionTrait>(
     if changes.is_empty() {
         return Ok(());
     }
-    let at = crate::clock::now().trunc_subsecs(6);
+    let at = crate::clock::now_stored();
     let rows = changes.into_iter().map(|change| pending_row(ctx, change, at));
     pending::Entity::insert_many(rows).exec_without_returning(conn).await?;
     Ok(())

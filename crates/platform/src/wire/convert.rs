@@ -115,7 +115,9 @@ pub fn to_timestamp(value: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-/// A required instant, not more than five minutes in the future (clock skew).
+/// A required instant, not more than five minutes in the future (clock skew), kept to the
+/// microsecond as the databases store it: finer digits are dropped, so the response that
+/// returns the instant and every later read agree.
 pub fn timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, Violation> {
     let Some(t) = value else {
         return Err(violation(field, "required"));
@@ -126,7 +128,7 @@ pub fn timestamp(field: &str, value: Option<&prost_types::Timestamp>) -> Result<
     if instant > crate::clock::now() + chrono::Duration::minutes(5) {
         return Err(violation(field, "must not be in the future"));
     }
-    Ok(instant)
+    Ok(chrono::SubsecRound::trunc_subsecs(instant, 6))
 }
 
 /// A decimal within an inclusive physical range (a measurement outside it is a typing error).

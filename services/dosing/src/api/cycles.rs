@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
@@ -153,7 +153,7 @@ async fn refuse_unmet_counts(
         platelets_per_ul: wire::to_stored(command.platelets_per_ul),
         measured_at: command.measured_at,
         detail: detail.clone(),
-        recorded_at: trialops_platform::clock::now().trunc_subsecs(6),
+        recorded_at: trialops_platform::clock::now_stored(),
     };
     record_refused_start(api, audit_ctx, attempt, (trial_id, site_code)).await?;
     let mut metadata: Vec<(String, String)> = Vec::new();
@@ -216,7 +216,7 @@ async fn start_in(
         measured_at: command.measured_at,
         delay_days: start.delay_days as i32,
         implausible_confirmed: !implausible.is_empty(),
-        created_at: trialops_platform::clock::now().trunc_subsecs(6),
+        created_at: trialops_platform::clock::now_stored(),
     };
     let administrations = schedule(&plan, &command, &active, &doses);
     cycle::insert_started(tx, &record, &doses, &administrations).await?;

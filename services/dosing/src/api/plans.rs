@@ -56,7 +56,7 @@ pub(super) async fn create(
         trial_id: subject.trial_id.clone(),
         arm_code: subject.arm_code.clone(),
         site_code: subject.site_code.clone(),
-        created_at: trialops_platform::clock::now(),
+        created_at: trialops_platform::clock::now_stored(),
         version: 1,
     };
     let agents: Vec<plan_agent::Model> = regimen

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::SubsecRound;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::identifiers::SiteCode;
@@ -135,7 +134,7 @@ async fn close_in(
         trial_id: trial_id.to_owned(),
         site_code: site_code.to_owned(),
         reason: change.reason.clone(),
-        closed_at: trialops_platform::clock::now().trunc_subsecs(6),
+        closed_at: trialops_platform::clock::now_stored(),
     };
     accrual_closure::insert(tx, &record).await?;
     let mut entry = Change::created("accrual.closed", "accrual", &record.scope, audit::to_json(&record)?)

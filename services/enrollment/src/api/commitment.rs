@@ -4,7 +4,6 @@
 //! administrator reveals the key (RevealAllocationKey), and anyone can recompute every arm from
 //! it and check it against the commitment (`trialops verify-allocation`).
 
-use chrono::SubsecRound;
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::randomization::commitment;
@@ -96,7 +95,7 @@ async fn reveal_in(
             ),
         ));
     }
-    let now = trialops_platform::clock::now().trunc_subsecs(6);
+    let now = trialops_platform::clock::now_stored();
     if !trial_key::record_or_match(tx, trial_id, &trial.key.fingerprint(), now).await? {
         return Err(AppError::internal(anyhow::anyhow!(
             "randomization secret does not match the one trial {trial_id} started with; refusing to reveal"

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, SubsecRound};
+use chrono::NaiveDate;
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::accrual::{AccrualRefusal, Enrolled, check_accrual};
@@ -135,7 +135,7 @@ async fn enroll_in(
             message: format!("screening {screening_id} is already enrolled"),
         });
     }
-    let now = trialops_platform::clock::now().trunc_subsecs(6);
+    let now = trialops_platform::clock::now_stored();
     require_trial_key(tx, trial, facts.key_fingerprint.as_deref(), now).await?;
     let enrolled = Enrolled {
         trial: u64::try_from(number - 1).unwrap_or(0),

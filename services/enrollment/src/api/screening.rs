@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, SubsecRound};
+use chrono::NaiveDate;
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::eligibility::{self, InputPart};
@@ -135,7 +135,7 @@ async fn screen_in(
         eligible: evaluation.eligible(),
         results_json: serde_json::to_string(&results).map_err(AppError::internal)?,
         values_json: convert::values_json(&command.values).to_string(),
-        recorded_at: trialops_platform::clock::now().trunc_subsecs(6),
+        recorded_at: trialops_platform::clock::now_stored(),
     };
     screening::insert(tx, &record).await?;
     let entity_id = format!("{}/{}/{}", record.trial_id, record.screening_id, record.attempt);

@@ -1,6 +1,5 @@
 //! RegisterSite and ListSites.
 
-use chrono::SubsecRound;
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
 use trialops_domain::identifiers::SiteCode;
@@ -30,7 +29,7 @@ pub(super) async fn register(
     let record = site::Model {
         site_code: site.to_string(),
         name,
-        registered_at: trialops_platform::clock::now().trunc_subsecs(6),
+        registered_at: trialops_platform::clock::now_stored(),
     };
     idempotency::execute(&api.db, "EnrollmentService/RegisterSite", request_id, &req, move |tx| {
         Box::pin(register_in(tx, audit_ctx, record))

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, SubsecRound};
+use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tonic::Request;
 use trialops_domain::identifiers::SubjectId;
@@ -61,7 +61,7 @@ async fn commit<C: ConnectionTrait>(
     version: i32,
     reason: &str,
 ) -> Result<pb::Subject, AppError> {
-    updated.updated_at = trialops_platform::clock::now().trunc_subsecs(6);
+    updated.updated_at = trialops_platform::clock::now_stored();
     updated.version = version + 1;
     save(conn, &updated, version).await?;
     audit::append(

@@ -60,7 +60,7 @@ pub(super) async fn record(
         vital_status: status.as_str().to_owned(),
         progression_on: progression,
         second_malignancy_on: malignancy,
-        recorded_at: trialops_platform::clock::now(),
+        recorded_at: trialops_platform::clock::now_stored(),
     };
     idempotency::execute(&api.db, "OutcomesService/RecordFollowUp", request_id, &req, move |tx| {
         Box::pin(record_in(tx, audit_ctx, record))

@@ -120,7 +120,7 @@ async fn reenter_in(
                 scores.reason, target.assessment_id
             ),
             sequence,
-            recorded_at: trialops_platform::clock::now(),
+            recorded_at: trialops_platform::clock::now_stored(),
         };
         rederivation::insert(tx, &row).await?;
         let (old, new) = (audit::to_json(was)?, audit::to_json(&row)?);

@@ -204,7 +204,7 @@ fn stored_assessment(
         } else {
             String::new()
         },
-        recorded_at: trialops_platform::clock::now(),
+        recorded_at: trialops_platform::clock::now_stored(),
     }
 }
 

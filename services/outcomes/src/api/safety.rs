@@ -231,7 +231,7 @@ pub(super) async fn record(
         cycle_at_onset: active.cycle_number,
         agents_at_onset: serde_json::to_string(&active.agent_ids).map_err(AppError::internal)?,
         version: 1,
-        recorded_at: trialops_platform::clock::now(),
+        recorded_at: trialops_platform::clock::now_stored(),
     };
     let obligations = new_obligations(&event, due, &[]);
     idempotency::execute(
