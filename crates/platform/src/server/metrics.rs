@@ -118,6 +118,13 @@ pub fn observe_batch(writes: usize) {
     }
 }
 
+/// Batches of writes committed together so far, and the writes in them.
+pub fn batches() -> (u64, u64) {
+    METRICS.as_ref().map_or((0, 0), |m| {
+        (m.batches.get_sample_count(), m.batches.get_sample_sum() as u64)
+    })
+}
+
 /// The SQL statements of one method's calls served by this process so far.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct StatementFigures {
