@@ -78,6 +78,24 @@ pub struct Data {
     pub evaluation_cycle: i32,
     /// Arms in protocol order.
     pub arms: Vec<String>,
+    /// The protocol keeps subjects randomized in error in its per-protocol population (most
+    /// leave them out: the default, false).
+    pub per_protocol_keeps_randomized_in_error: bool,
+}
+
+impl Data {
+    /// The per-protocol population's data: without the subjects randomized in error, unless the
+    /// protocol keeps them. Their assessments and follow-ups stay; the analyses read them per
+    /// subject.
+    pub fn per_protocol(&self) -> Data {
+        if self.per_protocol_keeps_randomized_in_error {
+            return self.clone();
+        }
+        Data {
+            subjects: self.subjects.iter().filter(|s| s.in_error.is_none()).cloned().collect(),
+            ..self.clone()
+        }
+    }
 }
 
 /// One arm's response table.
@@ -274,7 +292,23 @@ mod tests {
             ],
             evaluation_cycle: 6,
             arms: vec!["A".into(), "B".into()],
+            per_protocol_keeps_randomized_in_error: false,
         }
+    }
+
+    #[test]
+    fn the_per_protocol_population_leaves_out_subjects_randomized_in_error_unless_the_protocol_keeps_them() {
+        let mut data = trial();
+        data.subjects[0].in_error = Some("ineligible: bilirubin".into());
+        let ids = |d: &Data| d.subjects.iter().map(|s| s.subject_id.clone()).collect::<Vec<_>>();
+        let all = ids(&data);
+        // By default S1 is left out and everyone else kept, in order.
+        assert_eq!(ids(&data.per_protocol()), all[1..].to_vec());
+        // A: S1's CR goes with it; S2 (best SD) remains, so no responder of 1 evaluable.
+        let a = &response_table(&data.per_protocol())[0];
+        assert_eq!((a.arm_code.as_str(), a.evaluable, a.cr), ("A", 1, 0));
+        data.per_protocol_keeps_randomized_in_error = true;
+        assert_eq!(ids(&data.per_protocol()), all);
     }
 
     #[test]

@@ -85,6 +85,14 @@ pub struct OutcomeRules {
     /// Whether metastatic PR may be shown by >= 50% fewer FDG-avid lesions (revised INRC's route
     /// for disease that is not MIBG-avid, or beside the MIBG bone score).
     pub fdg_avid_lesion_route: bool,
+    /// Whether the per-protocol population leaves out the subjects randomized in error (they
+    /// always stay in the intention-to-treat population). Default: it does.
+    #[serde(default = "leave_out")]
+    pub per_protocol_excludes_randomized_in_error: bool,
+}
+
+fn leave_out() -> bool {
+    true
 }
 
 /// The start of the adverse-event reporting period.

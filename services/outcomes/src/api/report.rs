@@ -92,12 +92,9 @@ pub(super) async fn trial_report(
             .collect()
     };
     let responses = table(&data)?;
-    // Per protocol: the same analysis without the subjects randomized in error.
-    let per_protocol = analysis::Data {
-        subjects: data.subjects.iter().filter(|s| s.in_error.is_none()).cloned().collect(),
-        ..data.clone()
-    };
-    let per_protocol_responses = table(&per_protocol)?;
+    // Per protocol: the same analysis without the subjects randomized in error, as the
+    // protocol says.
+    let per_protocol_responses = table(&data.per_protocol())?;
     let randomized_in_error = data
         .subjects
         .iter()

@@ -72,6 +72,7 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
             .collect::<Result<_, AppError>>()?,
         evaluation_cycle: protocol.assessments.primary_evaluation_after_cycle as i32,
         arms: protocol.arms.iter().map(|a| a.code.clone()).collect(),
+        per_protocol_keeps_randomized_in_error: !protocol.outcomes.per_protocol_excludes_randomized_in_error,
     })
 }
 
