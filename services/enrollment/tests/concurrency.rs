@@ -69,29 +69,11 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
 
     // Per stratum, in allocation order (subject number order within a stratum is allocation
     // order, since both counters advance in the same transaction), the arms are the sequence.
-    let p = protocol::anbl1221().unwrap();
-    let scheme = BlockScheme::from_protocol(&p).unwrap();
-    let key = TrialKey::derive(SECRET, "ANBL1221");
-    let mut by_stratum: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for s in all_subjects(&mut admin).await {
-        let stratum = s
-            .randomized_strata
-            .iter()
-            .map(|v| format!("{}={}", v.factor_id, v.value))
-            .collect::<Vec<_>>()
-            .join("|");
-        by_stratum.entry(stratum).or_default().push((s.subject_id, s.arm_code));
-    }
+    let by_stratum = arms_by_stratum(all_subjects(&mut admin).await);
     assert_eq!(by_stratum.len(), 2);
-    for (stratum, mut members) in by_stratum {
-        members.sort();
-        let arms: Vec<_> = members.into_iter().map(|(_, arm)| arm).collect();
-        let sequence: Vec<_> = Sequence::new(&key, &scheme, &stratum)
-            .take(arms.len() as u64)
-            .into_iter()
-            .map(|a| a.arm_code)
-            .collect();
-        assert_eq!(arms, sequence, "stratum {stratum}");
+    let scheme = BlockScheme::from_protocol(&protocol::anbl1221().unwrap()).unwrap();
+    for (stratum, arms) in by_stratum {
+        assert_eq!(arms, sequence(&stratum, arms.len()), "stratum {stratum}");
         let a = arms.iter().filter(|a| *a == "A").count() as i64;
         let b = arms.len() as i64 - a;
         assert!(
@@ -197,25 +179,8 @@ async fn refusals_among_concurrent_enrollments_leave_the_others(backend: Backend
     ids.sort();
     let expected: Vec<_> = (1..=10).map(|n| format!("ANBL1221-{n:04}")).collect();
     assert_eq!(ids, expected);
-    let p = protocol::anbl1221().unwrap();
-    let scheme = BlockScheme::from_protocol(&p).unwrap();
-    let key = TrialKey::derive(SECRET, "ANBL1221");
-    let mut by_stratum: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for s in subjects {
-        by_stratum
-            .entry(s.strata_key())
-            .or_default()
-            .push((s.subject_id, s.arm_code));
-    }
-    for (stratum, mut members) in by_stratum {
-        members.sort();
-        let arms: Vec<_> = members.into_iter().map(|(_, arm)| arm).collect();
-        let sequence: Vec<_> = Sequence::new(&key, &scheme, &stratum)
-            .take(arms.len() as u64)
-            .into_iter()
-            .map(|a| a.arm_code)
-            .collect();
-        assert_eq!(arms, sequence, "stratum {stratum}");
+    for (stratum, arms) in arms_by_stratum(subjects) {
+        assert_eq!(arms, sequence(&stratum, arms.len()), "stratum {stratum}");
     }
     // The trail: the site, twelve screenings, two entries per subject; nothing of the refused.
     let verification = admin
@@ -230,16 +195,35 @@ async fn refusals_among_concurrent_enrollments_leave_the_others(backend: Backend
     server.stop().await;
 }
 
-trait StrataKey {
-    fn strata_key(&self) -> String;
-}
-
-impl StrataKey for trialops_proto::enrollment::v1::Subject {
-    fn strata_key(&self) -> String {
-        self.randomized_strata
+/// Each stratum's arms in allocation order (subject-number order within a stratum is
+/// allocation order, since both counters advance in the same transaction).
+fn arms_by_stratum(subjects: Vec<trialops_proto::enrollment::v1::Subject>) -> BTreeMap<String, Vec<String>> {
+    let mut by_stratum: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for s in subjects {
+        let stratum = s
+            .randomized_strata
             .iter()
             .map(|v| format!("{}={}", v.factor_id, v.value))
             .collect::<Vec<_>>()
-            .join("|")
+            .join("|");
+        by_stratum.entry(stratum).or_default().push((s.subject_id, s.arm_code));
     }
+    by_stratum
+        .into_iter()
+        .map(|(stratum, mut members)| {
+            members.sort();
+            (stratum, members.into_iter().map(|(_, arm)| arm).collect())
+        })
+        .collect()
+}
+
+/// The first `count` arms of `stratum`'s concealed sequence under the test secret.
+fn sequence(stratum: &str, count: usize) -> Vec<String> {
+    let scheme = BlockScheme::from_protocol(&protocol::anbl1221().unwrap()).unwrap();
+    let key = TrialKey::derive(SECRET, "ANBL1221");
+    Sequence::new(&key, &scheme, stratum)
+        .take(count as u64)
+        .into_iter()
+        .map(|a| a.arm_code)
+        .collect()
 }

@@ -24,24 +24,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// Increments counter `name` (creating it at 0) and returns the new value, from 1: one
-/// statement, an insert that on conflict adds 1 and returns the row.
-pub async fn next<C: ConnectionTrait>(conn: &C, name: &str) -> Result<i64, DbErr> {
-    use sea_orm::sea_query::OnConflict;
-    let bumped = Entity::insert(ActiveModel {
-        name: Set(name.to_owned()),
-        value: Set(1),
-    })
-    .on_conflict(
-        OnConflict::column(Column::Name)
-            .value(Column::Value, Expr::col((Entity, Column::Value)).add(1))
-            .to_owned(),
-    )
-    .exec_with_returning(conn)
-    .await?;
-    Ok(bumped.value)
-}
-
 /// Increments each of `names` (distinct; each created at 0) and returns their new values in the
 /// order given: one statement, an upsert of every row returning them. Rows are locked in the
 /// order given, so callers that list the counters in the same order never deadlock.
