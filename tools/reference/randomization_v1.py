@@ -17,6 +17,18 @@ A trial's commitment is SHA-256("trialops/allocation-commitment/v1" || 0x00 || t
 parameters || 0x00 || trial key), parameters = "permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2"
 (arms with ratios and multipliers in protocol order).
 
+Minimization (crates/domain/src/minimization.rs), parameters "minimization/v1;arms=A:1,B:1;
+factors=f:w,...;imbalance=range|variance;p=0.8": for a subject at trial position n (0-based) with
+value v_f of each factor f, each candidate arm k is scored sum_f w_f * imbalance(shares), where
+the shares are, per arm j, (subjects before n with value v_f allocated to j, plus 1 if j = k)
+divided by ratio_j, and the imbalance is max - min (range) or the sample variance (variance).
+Written here with exact fractions and the textbook variance, not the integer scaling the Rust
+code uses. The lowest-scored arms are preferred. With seed = HMAC-SHA256(trial key,
+"minimization" || 0x00 || n as 8 bytes big-endian): when every arm ties, one is drawn in
+proportion to the ratios (uniform(sum of ratios) against the cumulative ratios in protocol
+order); otherwise uniform(10000) < p * 10000 picks the preferred arms, else the others, and one
+of the group is drawn in proportion to its ratio the same way.
+
 Usage:
   randomization_v1.py            print the vectors (JSON)
   randomization_v1.py --check F  exit 1 unless F holds exactly these vectors
@@ -31,6 +43,8 @@ import hmac
 import json
 import struct
 import sys
+from decimal import Decimal
+from fractions import Fraction
 
 MASK = 0xFFFFFFFF
 
@@ -143,6 +157,76 @@ def vector(secret_hex, trial_id, arms, multipliers, stratum, count):
     }
 
 
+def parse_minimization(parameters):
+    method, arms_part, factors_part, measure_part, p_part = parameters.split(";")
+    if method != "minimization/v1":
+        sys.exit(f"unknown method {method}")
+    arms = [(code, int(ratio)) for code, ratio in
+            (a.split(":") for a in arms_part.removeprefix("arms=").split(","))]
+    factors = [(f, Fraction(Decimal(w))) for f, w in
+               (x.split(":") for x in factors_part.removeprefix("factors=").split(","))]
+    return arms, factors, measure_part.removeprefix("imbalance="), Fraction(Decimal(p_part.removeprefix("p=")))
+
+
+def levels(stratum):
+    return dict(part.split("=", 1) for part in stratum.split("|") if part)
+
+
+def spread(shares, measure):
+    if measure == "range":
+        return max(shares) - min(shares)
+    mean = sum(shares) / len(shares)
+    return sum((x - mean) ** 2 for x in shares) / (len(shares) - 1)
+
+
+def by_ratio(words, arms, group):
+    draw = uniform(words, sum(arms[i][1] for i in group))
+    for i in group:
+        if draw < arms[i][1]:
+            return i
+        draw -= arms[i][1]
+    raise AssertionError("draw beyond the group")
+
+
+def minimize(trial_key, parameters, earlier, stratum, position):
+    """The arm index at `position` for a subject in `stratum`, after `earlier` [(stratum, arm)]."""
+    arms, factors, measure, p = parse_minimization(parameters)
+    mine = levels(stratum)
+    scores = []
+    for k in range(len(arms)):
+        score = Fraction(0)
+        for factor, weight in factors:
+            counts = [0] * len(arms)
+            for s, arm in earlier:
+                if levels(s).get(factor) == mine[factor]:
+                    counts[arm] += 1
+            counts[k] += 1
+            score += weight * spread([Fraction(c, r) for c, (_, r) in zip(counts, arms)], measure)
+        scores.append(score)
+    preferred = [k for k, s in enumerate(scores) if s == min(scores)]
+    words = Words(mac(trial_key, b"minimization", b"\x00", struct.pack(">Q", position)))
+    if len(preferred) == len(arms):
+        return by_ratio(words, arms, preferred)
+    if uniform(words, 10000) < p * 10000:
+        return by_ratio(words, arms, preferred)
+    return by_ratio(words, arms, [k for k in range(len(arms)) if k not in preferred])
+
+
+def minimization_vector(secret_hex, trial_id, parameters, factor_values, count):
+    """`count` subjects allocated in turn; subject i's value of factor f is the (i-th SHA-256
+    byte f) mod the number of values, from SHA-256("subject i")."""
+    trial_key = mac(bytes.fromhex(secret_hex), b"trialops/randomization/v1/", trial_id.encode())
+    arms = parse_minimization(parameters)[0]
+    earlier, out = [], []
+    for i in range(count):
+        digest = hashlib.sha256(f"subject {i}".encode()).digest()
+        stratum = "|".join(f"{f}={values[digest[j] % len(values)]}" for j, (f, values) in enumerate(factor_values))
+        arm = minimize(trial_key, parameters, earlier, stratum, i)
+        earlier.append((stratum, arm))
+        out.append({"stratum": stratum, "arm": arms[arm][0]})
+    return {"secret_hex": secret_hex, "trial_id": trial_id, "parameters": parameters, "allocations": out}
+
+
 def vectors():
     check_chacha20()
     anbl = [("A", 1), ("B", 1)]
@@ -161,6 +245,17 @@ def vectors():
             vector(b"trialops CLI test secret: thirty-two bytes or more".hex(), "ANBL1221", anbl, [1, 2],
                    "prior_therapy=no_prior_irinotecan_temozolomide|mycn_status=amplified", 64),
         ],
+        "minimization_vectors": [
+            minimization_vector(
+                secret, "ANBL1221",
+                "minimization/v1;arms=A:1,B:1;factors=prior_therapy:1,mycn_status:2;imbalance=range;p=0.8",
+                [("prior_therapy", ["prior_irinotecan_temozolomide", "no_prior_irinotecan_temozolomide"]),
+                 ("mycn_status", ["amplified", "not_amplified", "unknown"])], 120),
+            minimization_vector(
+                hashlib.sha256(b"trialops reference vector 3").hexdigest(), "T-3ARM",
+                "minimization/v1;arms=X:2,Y:1,Z:1;factors=site:1.5,sex:1,age:0.25;imbalance=variance;p=0.7",
+                [("site", ["s1", "s2", "s3", "s4"]), ("sex", ["f", "m"]), ("age", ["young", "old"])], 120),
+        ],
     }
 
 
@@ -173,6 +268,19 @@ def verify_export(path, key_hex, commitment):
                                             parameters.encode(), trial_key])).hexdigest()
     if computed != commitment.lower():
         sys.exit(f"commitment {computed} from the key and {parameters!r}, not {commitment}")
+    if parameters.startswith("minimization/"):
+        rows = sorted(export["allocations"], key=lambda a: int(a["position"]))
+        arms = parse_minimization(parameters)[0]
+        earlier = []
+        for expected, a in enumerate(rows):
+            if int(a["position"]) != expected:
+                sys.exit(f"trial position {expected} is missing or repeated")
+            arm = minimize(trial_key, parameters, earlier, a["stratum"], expected)
+            if a["arm_code"] != arms[arm][0]:
+                sys.exit(f"{a['subject_id']}: arm {a['arm_code']}, minimization gives {arms[arm][0]}")
+            earlier.append((a["stratum"], arm))
+        print(f"{path}: {len(rows)} allocations follow from the commitment (minimization)")
+        return
     method, arms_part, multipliers_part = parameters.split(";")
     if method != "permuted-blocks/v1":
         sys.exit(f"unknown method {method}")
@@ -207,7 +315,8 @@ def main():
             stored = json.load(f)
         if stored != produced:
             sys.exit(f"{sys.argv[2]} differs from the independent implementation's vectors")
-        print(f"{sys.argv[2]}: {len(produced['vectors'])} vectors match")
+        print(f"{sys.argv[2]}: {len(produced['vectors'])} block vectors and "
+              f"{len(produced['minimization_vectors'])} minimization vectors match")
     elif len(sys.argv) == 1:
         print(json.dumps(produced, indent=1))
     else:

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use trialops_domain::protocol;
+use trialops_domain::randomization::Method;
 use trialops_domain::simulation::{Distribution, OperatingCharacteristics, simulate};
 
 use crate::report::{say, table};
@@ -44,15 +45,22 @@ pub fn run(options: SimulateOptions) -> anyhow::Result<()> {
     };
     let oc = simulate(&definition, options.subjects, options.runs, options.seed)
         .map_err(|e| anyhow::anyhow!("the protocol's randomization: {e:?}"))?;
+    let method =
+        Method::from_protocol(&definition).map_err(|e| anyhow::anyhow!("the protocol's randomization: {e}"))?;
+    let parameters = method.parameters();
+    let observer = match method {
+        Method::PermutedBlocks(_) => "the arm furthest behind in the stratum, the convergence strategy",
+        Method::Minimization(_) => "the arm minimization prefers, from the scores",
+    };
     if options.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json(&definition.trial.id, options.seed, &oc))?
+            serde_json::to_string_pretty(&json(&definition.trial.id, &parameters, options.seed, &oc))?
         );
         return Ok(());
     }
     say(format!(
-        "Allocation of {}: {} runs of {} subjects over {} strata (seed {}).",
+        "Allocation of {} ({parameters}): {} runs of {} subjects over {} strata (seed {}).",
         definition.trial.id, oc.runs, oc.subjects, oc.strata, options.seed
     ));
     let mut t = table(&["imbalance (arms apart)", "mean", "median", "95th percentile", "largest"]);
@@ -68,7 +76,7 @@ pub fn run(options: SimulateOptions) -> anyhow::Result<()> {
     println!("{t}");
     say(format!(
         "An observer who knows every earlier allocation guesses the next one right {:.1}% of the \
-         time (convergence strategy; 50% would be unpredictable).",
+         time (guessing {observer}; 50% would be unpredictable).",
         100.0 * oc.correct_guess_rate
     ));
     Ok(())
@@ -87,10 +95,11 @@ fn number(x: f64) -> String {
     format!("{x:.2}")
 }
 
-fn json(trial_id: &str, seed: u64, oc: &OperatingCharacteristics) -> serde_json::Value {
+fn json(trial_id: &str, parameters: &str, seed: u64, oc: &OperatingCharacteristics) -> serde_json::Value {
     let d = |d: &Distribution| serde_json::json!({ "mean": d.mean, "median": d.median, "p95": d.p95, "max": d.max });
     serde_json::json!({
         "trial_id": trial_id,
+        "allocation_parameters": parameters,
         "seed": seed,
         "runs": oc.runs,
         "subjects": oc.subjects,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use trialops_domain::protocol;
-use trialops_domain::randomization::{BlockScheme, RecordedAllocation, TrialKey, verify};
+use trialops_domain::randomization::{Method, RecordedAllocation, TrialKey, verify};
 
 use crate::report::say;
 
@@ -44,7 +44,7 @@ pub fn run(options: VerifyOptions) -> anyhow::Result<()> {
             definition.trial.id
         );
     }
-    let scheme = BlockScheme::from_protocol(&definition).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let method = Method::from_protocol(&definition).map_err(|e| anyhow::anyhow!("{e}"))?;
     let key = TrialKey::from_revealed(&options.key).ok_or_else(|| anyhow::anyhow!("--key: 64 hex digits expected"))?;
     let (commitment, whose) = match options.commitment {
         // As `trialops trial` prints it (groups of 8) or in one piece.
@@ -75,7 +75,7 @@ pub fn run(options: VerifyOptions) -> anyhow::Result<()> {
         });
     }
     let strata =
-        verify(&trial_id, &scheme, &key, &commitment, &allocations).map_err(|e| anyhow::anyhow!("NOT PROVEN: {e}"))?;
+        verify(&trial_id, &method, &key, &commitment, &allocations).map_err(|e| anyhow::anyhow!("NOT PROVEN: {e}"))?;
     say(format!(
         "proven: all {} allocations of {trial_id} in {strata} strata follow from the sequence committed to \
          ({whose}: {commitment}); no position skipped or repeated.",

@@ -66,3 +66,46 @@ fn bad_options_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/protocol.toml"));
 }
+
+/// A protocol selecting minimization, with one value per factor: every subject shares every
+/// value, so Pocock–Simon with two arms at 1:1 is Efron's biased coin, and an observer guessing
+/// the preferred arm is right (2p − 1)/(4p) + (1 − (2p − 1)/(2p))·p of the time: 0.6875 at p = 0.8.
+#[test]
+fn a_protocol_file_with_minimization() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("minimization.toml");
+    let definition = trialops_domain::protocol::ANBL1221_TOML
+        .replace(
+            "block_multipliers = [1, 2]",
+            "method = \"minimization\"\n[randomization.minimization]\nimbalance = \"variance\"\n\
+             preferred_arm_probability = \"0.8\"",
+        )
+        .replace(
+            r#"values = ["prior_irinotecan_temozolomide", "no_prior_irinotecan_temozolomide"]"#,
+            r#"values = ["any"]"#,
+        )
+        .replace(
+            r#"values = ["amplified", "not_amplified", "unknown"]"#,
+            r#"values = ["any"]"#,
+        );
+    std::fs::write(&file, definition).unwrap();
+    let out = trialops(&[
+        "simulate-allocation",
+        "--json",
+        "--protocol",
+        file.to_str().unwrap(),
+        "--subjects",
+        "1000",
+        "--runs",
+        "100",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["allocation_parameters"],
+        "minimization/v1;arms=A:1,B:1;factors=prior_therapy:1,mycn_status:1;imbalance=variance;p=0.8"
+    );
+    assert_eq!(report["strata"], 1);
+    let rate = report["correct_guess_rate"].as_f64().unwrap();
+    assert!((rate - 0.6875).abs() < 0.006, "{rate}");
+}

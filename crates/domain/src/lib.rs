@@ -8,6 +8,7 @@ pub mod dosing;
 pub mod eligibility;
 pub mod enrollment;
 pub mod identifiers;
+pub mod minimization;
 pub mod outcomes;
 pub mod protocol;
 pub mod randomization;

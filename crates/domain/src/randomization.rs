@@ -1,4 +1,6 @@
-//! Concealed stratified randomization: permuted blocks with randomly varying block sizes.
+//! Concealed stratified randomization: permuted blocks with randomly varying block sizes, the
+//! allocation method a protocol selects ([`Method`]; minimization is in [`crate::minimization`]),
+//! the commitment a trial publishes to it, and the check of every allocation against it.
 //!
 //! The whole allocation sequence of a stratum is a pure function of a per-trial secret key,
 //! the stratum and the position in the stratum — nothing else. The server never stores the
@@ -20,11 +22,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use sha2::Sha256;
 
-use crate::protocol::Protocol;
+use crate::minimization::{FactorCounts, Minimization};
+use crate::protocol::{AllocationMethodKind, Protocol};
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so construction cannot fail.
     let mut mac = match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,
@@ -63,6 +66,10 @@ impl TrialKey {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The key as 64 hex digits: what an administrator reveals once the trial's accrual is
     /// closed, so that anyone can check every allocation against the commitment.
     pub fn reveal(&self) -> String {
@@ -83,11 +90,50 @@ impl TrialKey {
     }
 }
 
+/// A trial's allocation method with its parameters, as its protocol selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// Stratified permuted blocks: each stratum's sequence is fixed by the key alone.
+    PermutedBlocks(BlockScheme),
+    /// Pocock–Simon minimization: each allocation follows from the key and every earlier one.
+    Minimization(Minimization),
+}
+
+impl Method {
+    /// The method a validated protocol selects.
+    pub fn from_protocol(protocol: &Protocol) -> Result<Self, InvalidScheme> {
+        match protocol.randomization.method {
+            AllocationMethodKind::PermutedBlocks => BlockScheme::from_protocol(protocol).map(Method::PermutedBlocks),
+            AllocationMethodKind::Minimization => match Minimization::from_protocol(protocol) {
+                Some(scheme) => scheme.map(Method::Minimization),
+                None => Err(InvalidScheme("minimization needs [randomization.minimization]")),
+            },
+        }
+    }
+
+    /// The method and its parameters as committed ([`BlockScheme::parameters`],
+    /// [`Minimization::parameters`]).
+    pub fn parameters(&self) -> String {
+        match self {
+            Method::PermutedBlocks(scheme) => scheme.parameters(),
+            Method::Minimization(scheme) => scheme.parameters(),
+        }
+    }
+
+    /// The arms and their ratios.
+    pub fn arms(&self) -> &[(String, u32)] {
+        match self {
+            Method::PermutedBlocks(scheme) => scheme.arms(),
+            Method::Minimization(scheme) => scheme.arms(),
+        }
+    }
+}
+
 /// The commitment a trial publishes before its first enrollment: SHA-256 (hex) of
 /// `"trialops/allocation-commitment/v1" 0x00 trial id 0x00 parameters 0x00 key`, where
-/// `parameters` is [`BlockScheme::parameters`]. It binds the method, its parameters and the key:
-/// once published, no other key or scheme yields it, and it reveals nothing about the key.
-pub fn commitment(trial_id: &str, scheme: &BlockScheme, key: &TrialKey) -> String {
+/// `parameters` is [`Method::parameters`]. It binds the method, its parameters and the key: once
+/// published, no other key or method yields it, and it reveals nothing about the key.
+pub fn commitment(trial_id: &str, method: &Method, key: &TrialKey) -> String {
     use sha2::Digest;
     let mut digest = Sha256::new();
     for part in [
@@ -95,7 +141,7 @@ pub fn commitment(trial_id: &str, scheme: &BlockScheme, key: &TrialKey) -> Strin
         &[0],
         trial_id.as_bytes(),
         &[0],
-        scheme.parameters().as_bytes(),
+        method.parameters().as_bytes(),
         &[0],
         &key.0,
     ] {
@@ -114,7 +160,7 @@ pub struct BlockScheme {
 /// Why a block scheme cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid block scheme: {0}")]
-pub struct InvalidScheme(&'static str);
+pub struct InvalidScheme(pub(crate) &'static str);
 
 impl BlockScheme {
     /// A scheme from arms `(code, ratio)` and multipliers; all must be positive.
@@ -226,17 +272,18 @@ pub enum NotProven {
 }
 
 /// Checks that every allocation follows from the committed sequence: the revealed key and the
-/// scheme give the published commitment, each stratum's positions run 0, 1, 2, … with none
-/// skipped or repeated (nobody was allocated outside the record), and each arm is the one the
-/// sequence gives at its position. Returns the number of strata checked.
+/// method give the published commitment, positions run 0, 1, 2, … with none skipped or repeated
+/// (nobody was allocated outside the record) — per stratum for permuted blocks, over the trial
+/// for minimization — and each arm is the one the method gives at its position (for
+/// minimization, given every allocation before it). Returns the number of strata seen.
 pub fn verify(
     trial_id: &str,
-    scheme: &BlockScheme,
+    method: &Method,
     key: &TrialKey,
     published: &str,
     allocations: &[RecordedAllocation],
 ) -> Result<usize, NotProven> {
-    let computed = commitment(trial_id, scheme, key);
+    let computed = commitment(trial_id, method, key);
     if !computed.eq_ignore_ascii_case(published.trim()) {
         return Err(NotProven::Commitment {
             computed,
@@ -247,40 +294,60 @@ pub fn verify(
     for a in allocations {
         strata.entry(a.stratum.as_str()).or_default().push(a);
     }
-    for (stratum, mut rows) in strata.clone() {
-        rows.sort_by_key(|a| a.position);
-        let sequence = Sequence::new(key, scheme, stratum).take(rows.len() as u64);
-        for (expected_position, (a, assignment)) in rows.iter().zip(&sequence).enumerate() {
-            let expected_position = expected_position as u64;
-            if a.position != expected_position {
-                let problem = if a.position < expected_position {
-                    "is used twice"
-                } else {
-                    "is missing"
-                };
-                let position = if a.position < expected_position {
-                    a.position
-                } else {
-                    expected_position
-                };
-                return Err(NotProven::Positions {
-                    stratum: stratum.to_owned(),
-                    position,
-                    problem,
-                });
+    match method {
+        Method::PermutedBlocks(scheme) => {
+            for (stratum, mut rows) in strata.clone() {
+                rows.sort_by_key(|a| a.position);
+                check_positions(&rows, stratum)?;
+                let sequence = Sequence::new(key, scheme, stratum).take(rows.len() as u64);
+                for (a, assignment) in rows.iter().zip(&sequence) {
+                    check_arm(a, &assignment.arm_code)?;
+                }
             }
-            if a.arm_code != assignment.arm_code {
-                return Err(NotProven::Arm {
-                    subject_id: a.subject_id.clone(),
-                    stratum: stratum.to_owned(),
-                    position: a.position,
-                    recorded: a.arm_code.clone(),
-                    expected: assignment.arm_code.clone(),
-                });
+        }
+        Method::Minimization(scheme) => {
+            let mut rows: Vec<&RecordedAllocation> = allocations.iter().collect();
+            rows.sort_by_key(|a| a.position);
+            check_positions(&rows, "(the whole trial)")?;
+            let mut counts = FactorCounts::default();
+            let arms = scheme.arms();
+            for a in rows {
+                let expected = scheme.allocate(key, a.position, &counts, &a.stratum);
+                check_arm(a, &arms[expected].0)?;
+                counts.add(&a.stratum, expected, arms.len(), 1);
             }
         }
     }
     Ok(strata.len())
+}
+
+/// Positions 0, 1, 2, … of `rows` (sorted by position), in `sequence` (a stratum, or the trial).
+fn check_positions(rows: &[&RecordedAllocation], sequence: &str) -> Result<(), NotProven> {
+    for (expected, a) in rows.iter().enumerate() {
+        let expected = expected as u64;
+        if a.position != expected {
+            let twice = a.position < expected;
+            return Err(NotProven::Positions {
+                stratum: sequence.to_owned(),
+                position: if twice { a.position } else { expected },
+                problem: if twice { "is used twice" } else { "is missing" },
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_arm(a: &RecordedAllocation, expected: &str) -> Result<(), NotProven> {
+    if a.arm_code == expected {
+        return Ok(());
+    }
+    Err(NotProven::Arm {
+        subject_id: a.subject_id.clone(),
+        stratum: a.stratum.clone(),
+        position: a.position,
+        recorded: a.arm_code.clone(),
+        expected: expected.to_owned(),
+    })
 }
 
 /// One assignment of the sequence.
@@ -377,7 +444,7 @@ impl<'a> Sequence<'a> {
 }
 
 /// A uniform draw from `0..n` by rejection sampling (no modulo bias). `n` ≥ 1.
-fn uniform(rng: &mut ChaCha20Rng, n: u32) -> u32 {
+pub(crate) fn uniform(rng: &mut ChaCha20Rng, n: u32) -> u32 {
     let n = n.max(1);
     let zone = (u64::from(u32::MAX) + 1) / u64::from(n) * u64::from(n);
     loop {

@@ -4,18 +4,22 @@
 //!
 //! A run draws a fresh master secret and `subjects` candidates, each in a stratum drawn
 //! uniformly from every combination of the protocol's factor values, and allocates them in
-//! order with the protocol's sequences ([`crate::randomization::Sequence`]), exactly as
+//! order with the protocol's method — permuted blocks' sequences
+//! ([`crate::randomization::Sequence`]) or minimization ([`crate::minimization`]) — exactly as
 //! EnrollSubject does. Imbalance among arms is `max(n_a / r_a) − min(n_a / r_a)` over arms `a`
 //! with allocation ratio `r_a`: for two arms at 1:1, `|n_A − n_B|`. The observer follows the
 //! convergence strategy (Blackwell and Hodges, 1957): it guesses the arm furthest behind its
 //! share in the candidate's stratum, splitting a tie evenly, so a guess among `k` tied arms that
-//! include the true one counts `1/k`.
+//! include the true one counts `1/k`. Under minimization the observer guesses the arm the
+//! method prefers — it knows every earlier allocation, so it can compute the scores — and only
+//! the secret draw stands between it and the next arm.
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::minimization::{FactorCounts, Minimization};
 use crate::protocol::Protocol;
-use crate::randomization::{BlockScheme, InvalidScheme, Sequence, TrialKey};
+use crate::randomization::{BlockScheme, InvalidScheme, Method, Sequence, TrialKey};
 
 /// A summary of one measure over the runs (or over every stratum of every run).
 #[derive(Debug, Clone, PartialEq)]
@@ -137,9 +141,8 @@ pub fn simulate(
     runs: u32,
     seed: u64,
 ) -> Result<OperatingCharacteristics, InvalidScheme> {
-    let scheme = BlockScheme::from_protocol(protocol)?;
-    let ratios: Vec<u32> = scheme.arms().iter().map(|(_, r)| *r).collect();
-    let arm_index = |code: &str| scheme.arms().iter().position(|(c, _)| c == code).unwrap_or(0);
+    let method = Method::from_protocol(protocol)?;
+    let ratios: Vec<u32> = method.arms().iter().map(|(_, r)| *r).collect();
     let strata = strata_of(protocol);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut finals, mut runnings, mut stratum_finals, mut stratum_runnings) = (vec![], vec![], vec![], vec![]);
@@ -151,18 +154,11 @@ pub fn simulate(
         let drawn: Vec<usize> = (0..subjects)
             .map(|_| (rng.next_u64() % strata.len() as u64) as usize)
             .collect();
-        let sequences: Vec<Vec<usize>> = strata
-            .iter()
-            .enumerate()
-            .map(|(s, stratum)| {
-                let needed = drawn.iter().filter(|d| **d == s).count() as u64;
-                Sequence::new(&key, &scheme, stratum)
-                    .take(needed)
-                    .iter()
-                    .map(|a| arm_index(&a.arm_code))
-                    .collect()
-            })
-            .collect();
+        // Each candidate's arm, and for minimization the observer's credit.
+        let allocated: Vec<(usize, Option<f64>)> = match &method {
+            Method::PermutedBlocks(scheme) => by_blocks(&key, scheme, &strata, &drawn),
+            Method::Minimization(scheme) => by_minimization(&key, scheme, &strata, &drawn),
+        };
         let tally = || Tally {
             counts: vec![0; ratios.len()],
             ratios: &ratios,
@@ -172,10 +168,9 @@ pub fn simulate(
         let mut taken = vec![0usize; strata.len()];
         let mut running = 0.0f64;
         let mut stratum_running = vec![0.0f64; strata.len()];
-        for s in drawn {
-            let arm = sequences[s][taken[s]];
+        for (s, (arm, observed)) in drawn.into_iter().zip(allocated) {
             taken[s] += 1;
-            credit += per_stratum[s].guess_credit(arm);
+            credit += observed.unwrap_or_else(|| per_stratum[s].guess_credit(arm));
             guesses += 1;
             per_stratum[s].counts[arm] += 1;
             overall.counts[arm] += 1;
@@ -201,6 +196,56 @@ pub fn simulate(
         stratum_running_imbalance: Distribution::of(stratum_runnings),
         correct_guess_rate: if guesses == 0 { 0.0 } else { credit / guesses as f64 },
     })
+}
+
+/// Permuted blocks: each stratum's arms are the first positions of its sequence.
+fn by_blocks(key: &TrialKey, scheme: &BlockScheme, strata: &[String], drawn: &[usize]) -> Vec<(usize, Option<f64>)> {
+    let arm_index = |code: &str| scheme.arms().iter().position(|(c, _)| c == code).unwrap_or(0);
+    let mut sequences: Vec<std::vec::IntoIter<usize>> = strata
+        .iter()
+        .enumerate()
+        .map(|(s, stratum)| {
+            let needed = drawn.iter().filter(|d| **d == s).count() as u64;
+            let arms: Vec<usize> = Sequence::new(key, scheme, stratum)
+                .take(needed)
+                .iter()
+                .map(|a| arm_index(&a.arm_code))
+                .collect();
+            arms.into_iter()
+        })
+        .collect();
+    drawn
+        .iter()
+        .map(|s| (sequences[*s].next().unwrap_or(0), None))
+        .collect()
+}
+
+/// Minimization: each arm follows from every earlier one. The observer guesses the arm the
+/// method prefers (it can compute the scores), splitting a tie evenly.
+fn by_minimization(
+    key: &TrialKey,
+    scheme: &Minimization,
+    strata: &[String],
+    drawn: &[usize],
+) -> Vec<(usize, Option<f64>)> {
+    let mut counts = FactorCounts::default();
+    let arms = scheme.arms().len();
+    drawn
+        .iter()
+        .enumerate()
+        .map(|(position, s)| {
+            let stratum = &strata[*s];
+            let preferred = scheme.preferred(&counts, stratum);
+            let arm = scheme.allocate(key, position as u64, &counts, stratum);
+            counts.add(stratum, arm, arms, 1);
+            let credit = if preferred.contains(&arm) {
+                1.0 / preferred.len() as f64
+            } else {
+                0.0
+            };
+            (arm, Some(credit))
+        })
+        .collect()
 }
 
 #[cfg(test)]

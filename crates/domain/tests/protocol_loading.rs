@@ -196,3 +196,51 @@ fn accrual_targets_and_limits() {
     let unknown = with_accrual("maximun = 40").unwrap_err();
     assert!(unknown[0].contains("maximun"), "{unknown:?}");
 }
+
+#[test]
+fn minimization_settings_are_checked() {
+    let minimization = |settings: &str| {
+        broken(
+            "block_multipliers = [1, 2]",
+            &format!("method = \"minimization\"\n\n[randomization.minimization]\n{settings}"),
+        )
+    };
+    assert_eq!(
+        minimization("imbalance = \"range\"\npreferred_arm_probability = \"0.5\""),
+        [
+            "randomization.minimization.preferred_arm_probability: must be above 1/2 (the chance of any arm) \
+          and below 1 (a random element), with at most 4 decimal places"
+        ]
+    );
+    assert_eq!(
+        minimization("imbalance = \"range\"\npreferred_arm_probability = \"0.8\"\nweights = { mycn = \"2\" }"),
+        ["randomization.minimization.weights.mycn: is not a stratification factor"]
+    );
+    assert_eq!(
+        minimization(
+            "imbalance = \"variance\"\npreferred_arm_probability = \"0.8\"\nweights = { mycn_status = \"0\" }"
+        ),
+        [
+            "randomization.minimization.weights.mycn_status: must be above 0 and at most 1000, \
+          with at most 4 decimal places"
+        ]
+    );
+    let unknown_measure = minimization("imbalance = \"sd\"\npreferred_arm_probability = \"0.8\"");
+    assert!(
+        unknown_measure[0].contains("range") && unknown_measure[0].contains("variance"),
+        "{unknown_measure:?}"
+    );
+    // The method needs its section; the section needs its method; blocks need no minimization.
+    assert_eq!(
+        broken("block_multipliers = [1, 2]", "method = \"minimization\""),
+        ["randomization.minimization: is required when method = \"minimization\""]
+    );
+    assert_eq!(
+        broken(
+            "block_multipliers = [1, 2]",
+            "method = \"minimization\"\nblock_multipliers = [1]\n[randomization.minimization]\n\
+             imbalance = \"range\"\npreferred_arm_probability = \"0.8\""
+        ),
+        ["randomization.block_multipliers: is for permuted blocks; minimization takes [randomization.minimization]"]
+    );
+}

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use trialops_domain::protocol;
 use trialops_domain::randomization::{
-    BlockScheme, NotProven, RecordedAllocation, Sequence, TrialKey, commitment, verify,
+    BlockScheme, Method, NotProven, RecordedAllocation, Sequence, TrialKey, commitment, verify,
 };
 
 fn scheme_strategy() -> impl Strategy<Value = BlockScheme> {
@@ -217,7 +217,10 @@ fn the_commitment_and_the_revealed_key_match_an_independent_computation() {
         anbl_scheme().parameters(),
         "permuted-blocks/v1;arms=A:1,B:1;multipliers=1,2"
     );
-    assert_eq!(commitment("ANBL1221", &anbl_scheme(), &key), REFERENCE_COMMITMENT);
+    assert_eq!(
+        commitment("ANBL1221", &Method::PermutedBlocks(anbl_scheme()), &key),
+        REFERENCE_COMMITMENT
+    );
     let back = TrialKey::from_revealed(REFERENCE_KEY).map(|k| k.reveal());
     assert_eq!(back.as_deref(), Some(REFERENCE_KEY));
     assert!(TrialKey::from_revealed("5d50").is_none());
@@ -245,7 +248,7 @@ fn honest(key: &TrialKey, counts: &[(&str, u64)]) -> Vec<RecordedAllocation> {
 fn verification_proves_an_honest_record_and_names_the_first_steered_or_hidden_allocation() {
     let master: Vec<u8> = (0u8..32).collect();
     let key = TrialKey::derive(&master, "ANBL1221");
-    let scheme = anbl_scheme();
+    let scheme = Method::PermutedBlocks(anbl_scheme());
     let record = honest(&key, &[("s1", 9), ("s2", 4)]);
     assert_eq!(verify("ANBL1221", &scheme, &key, REFERENCE_COMMITMENT, &record), Ok(2));
 
@@ -291,6 +294,126 @@ fn verification_proves_an_honest_record_and_names_the_first_steered_or_hidden_al
     let other = TrialKey::derive(b"another master secret of 32 bytes!", "ANBL1221");
     assert!(matches!(
         verify("ANBL1221", &scheme, &other, REFERENCE_COMMITMENT, &record),
+        Err(NotProven::Commitment { .. })
+    ));
+}
+
+/// Minimization against allocations computed by an independent implementation of the documented
+/// algorithm (tools/reference/randomization_v1.py: exact fractions and the textbook variance
+/// where the Rust code scales to integers; the same draws). Each vector is a stream of subjects
+/// allocated in turn: a change to the scores, the tie rule, the draws or the weights changes an arm.
+#[test]
+fn minimization_matches_the_independent_reference_vectors() {
+    use trialops_domain::Decimal;
+    use trialops_domain::minimization::{FactorCounts, Minimization};
+    use trialops_domain::protocol::ImbalanceMeasure;
+
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/randomization_v1.json")).expect("fixture");
+    let vectors = fixture["minimization_vectors"].as_array().cloned().unwrap_or_default();
+    let anbl = Minimization::new(
+        vec![("A".into(), 1), ("B".into(), 1)],
+        vec![
+            ("prior_therapy".into(), Decimal::ONE),
+            ("mycn_status".into(), Decimal::from(2)),
+        ],
+        ImbalanceMeasure::Range,
+        Decimal::new(8, 1),
+    )
+    .unwrap();
+    let three_arms = Minimization::new(
+        vec![("X".into(), 2), ("Y".into(), 1), ("Z".into(), 1)],
+        vec![
+            ("site".into(), Decimal::new(15, 1)),
+            ("sex".into(), Decimal::ONE),
+            ("age".into(), Decimal::new(25, 2)),
+        ],
+        ImbalanceMeasure::Variance,
+        Decimal::new(7, 1),
+    )
+    .unwrap();
+    assert_eq!(vectors.len(), 2, "the fixture holds two minimization vectors");
+    for (v, scheme) in vectors.iter().zip([anbl, three_arms]) {
+        assert_eq!(Some(scheme.parameters().as_str()), v["parameters"].as_str());
+        let secret: Vec<u8> = v["secret_hex"]
+            .as_str()
+            .unwrap()
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect();
+        let key = TrialKey::derive(&secret, v["trial_id"].as_str().unwrap());
+        let expected = v["allocations"].as_array().cloned().unwrap_or_default();
+        assert_eq!(expected.len(), 120);
+        let mut counts = FactorCounts::default();
+        let arms = scheme.arms().len();
+        for (position, theirs) in expected.iter().enumerate() {
+            let stratum = theirs["stratum"].as_str().unwrap();
+            let arm = scheme.allocate(&key, position as u64, &counts, stratum);
+            assert_eq!(
+                Some(scheme.arms()[arm].0.as_str()),
+                theirs["arm"].as_str(),
+                "{} position {position}",
+                scheme.parameters()
+            );
+            counts.add(stratum, arm, arms, 1);
+        }
+    }
+}
+
+/// Minimization's record is checked as one sequence over the trial: each arm given every earlier
+/// one. The first reference vector's stream, recorded honestly, is proven; a steered child, a
+/// withheld allocation and a changed weight are each found.
+#[test]
+fn verification_of_minimization_replays_the_whole_trial() {
+    use trialops_domain::protocol::Protocol;
+    let text = protocol::ANBL1221_TOML.replace(
+        "block_multipliers = [1, 2]",
+        "method = \"minimization\"\n\n[randomization.minimization]\nimbalance = \"range\"\n\
+         preferred_arm_probability = \"0.8\"\nweights = { mycn_status = \"2\" }",
+    );
+    let p: Protocol = protocol::load(&text).unwrap();
+    let method = Method::from_protocol(&p).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/randomization_v1.json")).expect("fixture");
+    let vector = &fixture["minimization_vectors"][0];
+    assert_eq!(Some(method.parameters().as_str()), vector["parameters"].as_str());
+    let key = TrialKey::derive(&(0u8..32).collect::<Vec<_>>(), "ANBL1221");
+    let record: Vec<RecordedAllocation> = vector["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| RecordedAllocation {
+            subject_id: format!("ANBL1221-{:04}", i + 1),
+            stratum: a["stratum"].as_str().unwrap().to_owned(),
+            position: i as u64,
+            arm_code: a["arm"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    let published = commitment("ANBL1221", &method, &key);
+    assert_eq!(verify("ANBL1221", &method, &key, &published, &record), Ok(6));
+
+    let mut steered = record.clone();
+    steered[40].arm_code = if steered[40].arm_code == "A" { "B" } else { "A" }.to_owned();
+    match verify("ANBL1221", &method, &key, &published, &steered) {
+        Err(NotProven::Arm { position, .. }) => assert_eq!(position, 40),
+        other => panic!("{other:?}"),
+    }
+    let hidden: Vec<_> = record.iter().filter(|a| a.position != 17).cloned().collect();
+    assert!(matches!(
+        verify("ANBL1221", &method, &key, &published, &hidden),
+        Err(NotProven::Positions {
+            position: 17,
+            problem: "is missing",
+            ..
+        })
+    ));
+    // The same key under equal weights is another commitment.
+    let equal = Method::from_protocol(&protocol::load(&text.replace("weights = { mycn_status = \"2\" }", "")).unwrap())
+        .unwrap();
+    assert!(matches!(
+        verify("ANBL1221", &equal, &key, &published, &record),
         Err(NotProven::Commitment { .. })
     ));
 }

@@ -1,12 +1,12 @@
 //! The trials this service runs (the protocol definitions the platform loads), each with its
-//! block scheme and randomization key.
+//! allocation method and randomization key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use trialops_domain::protocol::Protocol;
-use trialops_domain::randomization::{BlockScheme, TrialKey};
+use trialops_domain::randomization::{Method, TrialKey};
 use trialops_platform::{AppError, config::protocols};
 
 /// One trial, ready to screen and randomize.
@@ -14,8 +14,8 @@ use trialops_platform::{AppError, config::protocols};
 pub struct Trial {
     /// The validated protocol definition.
     pub protocol: Arc<Protocol>,
-    /// Its block scheme.
-    pub scheme: BlockScheme,
+    /// Its allocation method.
+    pub method: Method,
     /// Its randomization key (secret).
     pub key: TrialKey,
 }
@@ -29,9 +29,9 @@ impl Trials {
     pub fn load(dir: Option<&Path>, master_secret: &[u8]) -> anyhow::Result<Trials> {
         let mut trials = BTreeMap::new();
         for (id, protocol) in protocols::load(dir)? {
-            let scheme = BlockScheme::from_protocol(&protocol).map_err(|e| anyhow::anyhow!("trial {id}: {e}"))?;
+            let method = Method::from_protocol(&protocol).map_err(|e| anyhow::anyhow!("trial {id}: {e}"))?;
             let key = TrialKey::derive(master_secret, &id);
-            trials.insert(id, Arc::new(Trial { protocol, scheme, key }));
+            trials.insert(id, Arc::new(Trial { protocol, method, key }));
         }
         Ok(Trials(trials))
     }

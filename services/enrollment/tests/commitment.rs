@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use tonic::Code;
-use trialops_domain::randomization::{self, BlockScheme, RecordedAllocation, TrialKey};
+use trialops_domain::randomization::{self, Method, RecordedAllocation, TrialKey};
 use trialops_platform::{audit_events, backend_tests};
 use trialops_proto::enrollment::v1 as pb;
 
@@ -55,7 +55,7 @@ async fn the_committed_sequence_is_revealed_after_accrual_and_proves_every_alloc
     // service derives from its secret commit to.
     let before = trial(&mut c).await;
     let protocol = trialops_domain::protocol::anbl1221().unwrap();
-    let scheme = BlockScheme::from_protocol(&protocol).unwrap();
+    let scheme = Method::from_protocol(&protocol).unwrap();
     let key = TrialKey::derive(SECRET, "ANBL1221");
     assert_eq!(
         before.allocation_commitment,

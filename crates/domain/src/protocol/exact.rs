@@ -28,3 +28,11 @@ pub mod option {
 pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Decimal>, D::Error> {
     Vec::<String>::deserialize(d)?.iter().map(|s| parse(s)).collect()
 }
+
+/// A map of names to decimals written as strings.
+pub fn map<'de, D: Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, Decimal>, D::Error> {
+    std::collections::BTreeMap::<String, String>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| parse(&v).map(|v| (k, v)))
+        .collect()
+}

@@ -220,12 +220,59 @@ pub struct ScreeningRules {
     pub validity_days: u32,
 }
 
-/// Randomization scheme: stratified permuted blocks with randomly varying sizes.
+/// Randomization: the allocation method and its parameters.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RandomizationRules {
-    /// Block size multipliers; a block holds each arm `allocation_ratio × multiplier` times.
+    /// The allocation method: stratified permuted blocks (the default) or minimization.
+    #[serde(default)]
+    pub method: AllocationMethodKind,
+    /// Block size multipliers, for permuted blocks; a block holds each arm
+    /// `allocation_ratio × multiplier` times.
+    #[serde(default)]
     pub block_multipliers: Vec<u32>,
+    /// The parameters of minimization, required when it is the method.
+    pub minimization: Option<MinimizationRules>,
+}
+
+/// An allocation method a protocol may select.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationMethodKind {
+    /// Stratified permuted blocks with randomly varying block sizes.
+    #[default]
+    PermutedBlocks,
+    /// Pocock–Simon minimization over the stratification factors, with a random element.
+    Minimization,
+}
+
+/// Pocock–Simon minimization: each candidate arm is scored by the imbalance the new subject
+/// would leave on every stratification factor (among subjects sharing the subject's value of
+/// it), weighted; the arm with the lowest score is preferred and given with a probability.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MinimizationRules {
+    /// How the imbalance of one factor among the arms is measured.
+    pub imbalance: ImbalanceMeasure,
+    /// Probability of allocating the preferred arm, above 1 / (number of arms) and below 1, with
+    /// at most 4 decimal places (for example "0.8").
+    #[serde(deserialize_with = "exact::deserialize")]
+    pub preferred_arm_probability: Decimal,
+    /// Weight of each stratification factor by id (a factor left out weighs 1), exact decimals
+    /// above 0 written as strings.
+    #[serde(default, deserialize_with = "exact::map")]
+    pub weights: std::collections::BTreeMap<String, Decimal>,
+}
+
+/// An imbalance measure of one factor's counts among the arms, each count divided by its arm's
+/// allocation ratio.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ImbalanceMeasure {
+    /// The largest minus the smallest.
+    Range,
+    /// The variance.
+    Variance,
 }
 
 /// A treatment arm.

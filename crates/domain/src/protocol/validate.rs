@@ -120,6 +120,37 @@ pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
     c.problems
 }
 
+fn check_minimization(c: &mut Checker, p: &Protocol, rules: &MinimizationRules) {
+    let probability = rules.preferred_arm_probability;
+    let arms = Decimal::from(p.arms.len().max(1) as u64);
+    c.require(
+        probability * arms > Decimal::ONE && probability < Decimal::ONE && probability.normalize().scale() <= 4,
+        "randomization.minimization.preferred_arm_probability",
+        format!(
+            "must be above 1/{} (the chance of any arm) and below 1 (a random element), with at most 4 decimal places",
+            p.arms.len()
+        ),
+    );
+    for (factor, weight) in &rules.weights {
+        let field = format!("randomization.minimization.weights.{factor}");
+        c.require(
+            p.strata.iter().any(|f| &f.id == factor),
+            field.clone(),
+            "is not a stratification factor",
+        );
+        c.require(
+            *weight > Decimal::ZERO && *weight <= Decimal::from(1000) && weight.normalize().scale() <= 4,
+            field,
+            "must be above 0 and at most 1000, with at most 4 decimal places",
+        );
+    }
+    c.require(
+        !p.strata.is_empty(),
+        "strata",
+        "minimization balances the stratification factors: list at least one",
+    );
+}
+
 fn check_randomization(c: &mut Checker, p: &Protocol) {
     c.require(p.arms.len() >= 2, "arms", "a randomized trial needs at least two arms");
     c.unique(p.arms.iter().map(|a| a.code.as_str()), "arms");
@@ -132,11 +163,35 @@ fn check_randomization(c: &mut Checker, p: &Protocol) {
         );
     }
     let m = &p.randomization.block_multipliers;
-    c.require(
-        !m.is_empty(),
-        "randomization.block_multipliers",
-        "must list at least one multiplier",
-    );
+    match p.randomization.method {
+        AllocationMethodKind::PermutedBlocks => {
+            c.require(
+                !m.is_empty(),
+                "randomization.block_multipliers",
+                "must list at least one multiplier",
+            );
+            c.require(
+                p.randomization.minimization.is_none(),
+                "randomization.minimization",
+                "is for method = \"minimization\"; permuted blocks take block_multipliers",
+            );
+        }
+        AllocationMethodKind::Minimization => {
+            c.require(
+                m.is_empty(),
+                "randomization.block_multipliers",
+                "is for permuted blocks; minimization takes [randomization.minimization]",
+            );
+            match &p.randomization.minimization {
+                Some(rules) => check_minimization(c, p, rules),
+                None => c.require(
+                    false,
+                    "randomization.minimization",
+                    "is required when method = \"minimization\"",
+                ),
+            }
+        }
+    }
     for (i, v) in m.iter().enumerate() {
         c.require(
             (1..=10).contains(v),

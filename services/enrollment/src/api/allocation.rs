@@ -110,7 +110,7 @@ pub(super) async fn simulate(
     let oc = tokio::task::spawn_blocking(move || simulation::simulate(&protocol, subjects, runs, req.seed))
         .await
         .map_err(AppError::internal)?
-        .map_err(|e| AppError::internal(anyhow::anyhow!("the protocol's block scheme: {e:?}")))?;
+        .map_err(|e| AppError::internal(anyhow::anyhow!("the protocol's allocation method: {e:?}")))?;
     let d = |d: &Distribution| pb::SimulatedDistribution {
         mean: d.mean,
         median: d.median,

@@ -24,7 +24,7 @@ use crate::trials::Trial;
 /// The commitment and parameters of a trial, as GetTrial publishes them.
 pub(super) fn published(trial: &Trial) -> (String, String) {
     let id = &trial.protocol.trial.id;
-    (commitment(id, &trial.scheme, &trial.key), trial.scheme.parameters())
+    (commitment(id, &trial.method, &trial.key), trial.method.parameters())
 }
 
 /// ListAllocations: a trial's allocations in subject order.

@@ -1,5 +1,6 @@
 //! EnrollSubject: consent, eligibility and strata checked, then the next subject number and the
-//! next position of the stratum's concealed sequence taken, all in one transaction. A refusal
+//! next position of the stratum's concealed sequence taken (or, under minimization, the arm
+//! judged on every earlier allocation), all in one transaction. A refusal
 //! writes nothing; a retry with the same request id returns the same subject and arm.
 //!
 //! Three steps: the request is parsed into an [`Enroll`] command; the screening is judged by
@@ -14,7 +15,8 @@ use tonic::Request;
 use trialops_domain::accrual::{AccrualRefusal, Enrolled, check_accrual};
 use trialops_domain::enrollment::{LatestScreening, ScreeningRefusal, check_screening};
 use trialops_domain::identifiers::{self, ScreeningId, SiteCode};
-use trialops_domain::randomization::Sequence;
+use trialops_domain::minimization::FactorCounts;
+use trialops_domain::randomization::{Method, Sequence};
 use trialops_domain::strata::{self, stratum_key};
 use trialops_domain::subject::SubjectStatus;
 use trialops_platform::AppError;
@@ -149,7 +151,8 @@ async fn enroll_in(
         facts.site_hold.as_deref(),
     )
     .map_err(accrual_refusal)?;
-    let (record, alloc) = allocate(&command, stratum, number, position, now);
+    let (arm_code, position) = arm(tx, trial, &stratum, number, position).await?;
+    let (record, alloc) = allocate(&command, stratum, number, (arm_code, position), now);
     subject::insert_enrolled(tx, &record, &alloc).await?;
     let changes = [
         ("subject.enrolled", audit::to_json(&record)?),
@@ -167,26 +170,59 @@ async fn enroll_in(
     })
 }
 
-/// The subject with subject number `number` and its allocation, the arm at `position` of the
-/// stratum's concealed sequence, as the records to store.
+/// The arm of the subject with subject number `number` in `stratum`, and the position it is
+/// recorded at. Permuted blocks: the arm at `stratum_position` of the stratum's concealed
+/// sequence. Minimization: the arm at the trial's position `number − 1`, judged on every earlier
+/// allocation of the trial — read under the subject-number counter's lock, so it holds every
+/// allocation committed before this one (one more statement).
+async fn arm(
+    tx: &DatabaseTransaction,
+    trial: &Trial,
+    stratum: &str,
+    number: i64,
+    stratum_position: i64,
+) -> Result<(String, i64), AppError> {
+    let scheme = match &trial.method {
+        Method::PermutedBlocks(scheme) => {
+            let assignment = Sequence::new(&trial.key, scheme, stratum).assignment(stratum_position as u64);
+            return Ok((assignment.arm_code, stratum_position));
+        }
+        Method::Minimization(scheme) => scheme,
+    };
+    let arms = scheme.arms();
+    let mut counts = FactorCounts::default();
+    for (earlier, code, subjects) in allocation::counts(tx, &trial.protocol.trial.id).await? {
+        let Some(index) = arms.iter().position(|(c, _)| *c == code) else {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "a stored allocation is on arm {code}, which the protocol does not define"
+            )));
+        };
+        counts.add(&earlier, index, arms.len(), u64::try_from(subjects).unwrap_or(0));
+    }
+    let position = number - 1;
+    let index = scheme.allocate(&trial.key, position as u64, &counts, stratum);
+    Ok((arms[index].0.clone(), position))
+}
+
+/// The subject with subject number `number` and its allocation (`arm` at its position), as the
+/// records to store.
 fn allocate(
     command: &Enroll,
     stratum: String,
     number: i64,
-    position: i64,
+    (arm_code, position): (String, i64),
     now: chrono::DateTime<chrono::Utc>,
 ) -> (subject::Model, allocation::Model) {
     let trial = &command.trial;
     let trial_id = trial.protocol.trial.id.clone();
     let subject_id = identifiers::subject_id(&trial_id, number as u64);
-    let assignment = Sequence::new(&trial.key, &trial.scheme, &stratum).assignment(position as u64);
     let record = subject::Model {
         subject_id: subject_id.clone(),
         trial_id: trial_id.clone(),
         subject_number: number,
         site_code: command.site.to_string(),
         screening_id: command.screening.to_string(),
-        arm_code: assignment.arm_code.clone(),
+        arm_code: arm_code.clone(),
         strata: stratum.clone(),
         randomized_stratum: stratum.clone(),
         consent_signed_on: command.consent_signed_on,
@@ -205,7 +241,7 @@ fn allocate(
         trial_id,
         stratum,
         position,
-        arm_code: assignment.arm_code,
+        arm_code,
         allocated_at: now,
     };
     (record, alloc)
