@@ -164,6 +164,22 @@ pub fn print(report: &opb::GetTrialReportResponse, efs: &opb::GetSurvivalAnalysi
         println!("{t}\n");
     }
 
+    if !report.emergency_unblindings.is_empty() {
+        println!("Emergency unblindings");
+        let mut t = table(&["subject", "site", "arm", "when (UTC)", "by", "reason"]);
+        for u in &report.emergency_unblindings {
+            t.add_row(vec![
+                u.subject_id.clone(),
+                u.site_code.clone(),
+                u.arm_code.clone(),
+                instant(u.unblinded_at.as_ref()),
+                format!("{} ({})", u.unblinded_by, u.unblinded_by_role),
+                u.reason.clone(),
+            ]);
+        }
+        println!("{t}\n");
+    }
+
     println!("Event-free survival (Kaplan-Meier)");
     let mut t = table(&["arm", "events", "deaths", "median days", "EFS 1 year", "EFS 2 years"]);
     for row in &report.survival {
@@ -228,6 +244,11 @@ pub fn json(
         "randomized_in_error": report.randomized_in_error.iter().map(|r| serde_json::json!({
             "subject_id": r.subject_id, "arm": r.arm_code, "reason": r.reason,
         })).collect::<Vec<_>>(),
+        "emergency_unblindings": report.emergency_unblindings.iter().map(|u| serde_json::json!({
+            "subject_id": u.subject_id, "site_code": u.site_code, "arm": u.arm_code, "reason": u.reason,
+            "unblinded_by": u.unblinded_by, "unblinded_by_role": u.unblinded_by_role,
+            "unblinded_at": instant(u.unblinded_at.as_ref()),
+        })).collect::<Vec<_>>(),
         "survival": report.survival.iter().map(|s| serde_json::json!({
             "arm": s.arm_code, "efs_events": s.efs_events, "deaths": s.deaths,
             "efs_median_days": text(s.efs_median_days.as_ref()),
@@ -236,4 +257,11 @@ pub fn json(
         "efs_log_rank_p_value": text(efs.log_rank_p_value.as_ref()),
         "overdue_reports": report.overdue_reports.len(),
     })
+}
+
+/// An instant from the wire as RFC 3339 UTC to the microsecond (empty when absent).
+pub fn instant(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
 }

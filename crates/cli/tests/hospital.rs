@@ -408,6 +408,54 @@ fn one_child_from_screening_to_response_through_the_cli() {
     agents.sort_unstable();
     assert_eq!(agents, day_one_agents(&second_arm), "{worklist}");
 
+    // An emergency: the site's investigator is told the second child's arm, and the trial
+    // report lists who asked, why and when.
+    let investigator = token(dir.path(), &["--role", "investigator", "--site", "COG-101"]);
+    let reason = "anaphylaxis during infusion: the treating physician needs the agent";
+    let unblinded = trialops(
+        &up,
+        &[
+            "--token",
+            &investigator,
+            "unblind",
+            "--subject",
+            "ANBL1221-0002",
+            "--reason",
+            reason,
+        ],
+    );
+    let said = String::from_utf8_lossy(&unblinded.stdout);
+    assert!(
+        unblinded.status.success() && said.contains(&format!("ANBL1221-0002 is on arm {second_arm}.")),
+        "{said}{}",
+        String::from_utf8_lossy(&unblinded.stderr)
+    );
+    let report = json(&up, &admin, &["report"]);
+    let listed = &report["emergency_unblindings"][0];
+    assert_eq!(
+        (&listed["subject_id"], &listed["arm_code"], &listed["reason"]),
+        (&"ANBL1221-0002".into(), &second_arm.as_str().into(), &reason.into()),
+        "{report}"
+    );
+    assert_eq!(listed["unblinded_by_role"], "investigator");
+    let refused = trialops(
+        &up,
+        &[
+            "--token",
+            &coordinator,
+            "unblind",
+            "--subject",
+            "ANBL1221-0002",
+            "--reason",
+            "x",
+        ],
+    );
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("may not call UnblindSubject"),
+        "{said}"
+    );
+
     watch_prints_each_services_changes_to_those_who_may_read_them(&up, &[&admin, &coordinator, &pharmacist, &reviewer]);
     the_allocations_are_proven_from_the_revealed_key(&up, dir.path(), &admin);
 }

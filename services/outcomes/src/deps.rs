@@ -101,6 +101,34 @@ impl Dependencies {
         }
     }
 
+    /// A trial's emergency unblindings, oldest first.
+    pub async fn unblindings(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Unblinding>, AppError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let request = Self::request(
+                epb::ListUnblindingsRequest {
+                    trial_id: trial_id.to_owned(),
+                    page_size: PAGE,
+                    page_token: token,
+                },
+                call,
+            );
+            let page = self
+                .enrollment
+                .clone()
+                .list_unblindings(request)
+                .await
+                .map_err(|s| dependency_error("enrollment", s))?
+                .into_inner();
+            out.extend(page.unblindings);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// Subjects per arm and stratum.
     pub async fn allocation(
         &self,

@@ -232,6 +232,18 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
     assert_eq!(marked.arm_code, t3.arm_code, "the arm never changes");
     let again = e.mark_randomized_in_error(mark(&marked.etag)).await.unwrap_err();
     assert_refused(&again, tonic::Code::FailedPrecondition, "ALREADY_RANDOMIZED_IN_ERROR");
+    // T1 is unblinded in an emergency: the report lists who, why and when.
+    let unblinding = e
+        .unblind_subject(trialops_proto::enrollment::v1::UnblindSubjectRequest {
+            request_id: request_id(),
+            subject_id: t1.subject_id.clone(),
+            reason: "grade 4 diarrhea: the treating physician needs the agents".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .unblinding
+        .unwrap();
     let report = o
         .get_trial_report(pb::GetTrialReportRequest {
             trial_id: "ANBL1221".into(),
@@ -266,6 +278,29 @@ async fn response_rate_interim_survival_and_report(backend: Backend) {
             "per protocol, arm {arm}"
         );
     }
+    let unblinded: Vec<_> = report
+        .emergency_unblindings
+        .iter()
+        .map(|u| {
+            (
+                u.subject_id.as_str(),
+                u.arm_code.as_str(),
+                u.reason.as_str(),
+                u.unblinded_by.as_str(),
+                u.unblinded_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        unblinded,
+        [(
+            t1.subject_id.as_str(),
+            t1.arm_code.as_str(),
+            "grade 4 diarrhea: the treating physician needs the agents",
+            unblinding.unblinded_by.as_str(),
+            unblinding.unblinded_at
+        )]
+    );
     let listed: Vec<(&str, &str)> = report
         .randomized_in_error
         .iter()

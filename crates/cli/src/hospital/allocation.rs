@@ -6,7 +6,7 @@ use clap::Args;
 use trialops_proto::enrollment::v1 as epb;
 
 use super::{Session, request_id};
-use crate::report::say;
+use crate::report::{instant, say};
 
 /// Export a trial's allocations with the commitment GetTrial publishes, as JSON (the input of
 /// `trialops verify-allocation`).
@@ -39,10 +39,7 @@ impl Allocations {
             let page = page.await?;
             // Every field written, position 0 included, as a number.
             for a in &page.allocations {
-                let at = a
-                    .allocated_at
-                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                let at = instant(a.allocated_at.as_ref());
                 rows.push(serde_json::json!({
                     "subject_id": a.subject_id,
                     "stratum": a.stratum,
@@ -143,6 +140,46 @@ impl RandomizedInError {
                 say(format!(
                     "{} is marked randomized in error ({}); it stays on arm {} for intention to treat",
                     s.subject_id, s.randomized_in_error_reason, s.arm_code
+                ));
+            })
+    }
+}
+
+/// Emergency unblinding (investigator, own site): shows a subject's arm and records who asked,
+/// why and when, in the audit trail and the trial report.
+#[derive(Args, Debug)]
+pub struct Unblind {
+    /// Study subject id, for example ANBL1221-0007.
+    #[arg(long)]
+    subject: String,
+    /// Why the treatment must be known, for example "grade 4 hypotension during infusion".
+    #[arg(long)]
+    reason: String,
+}
+
+impl Unblind {
+    /// Unblinds and shows the arm.
+    pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
+        let request = epb::UnblindSubjectRequest {
+            request_id: request_id(),
+            subject_id: self.subject.clone(),
+            reason: self.reason,
+        };
+        let action = format!("unblinding {}", self.subject);
+        let unblinded = session.call(action, request, async |c, r| c.enrollment.unblind_subject(r).await);
+        let unblinded = unblinded.await?;
+        session
+            .out
+            .show("trialops.enrollment.v1.UnblindSubjectResponse", &unblinded, |r| {
+                let u = r.unblinding.clone().unwrap_or_default();
+                say(format!(
+                    "{} is on arm {}. Recorded as emergency unblinding {} at {} by {} ({}).",
+                    u.subject_id,
+                    u.arm_code,
+                    u.unblinding_id,
+                    instant(u.unblinded_at.as_ref()),
+                    u.unblinded_by,
+                    u.unblinded_by_role
                 ));
             })
     }

@@ -81,6 +81,9 @@ pub enum Hospital {
     RevealAllocationKey(allocation::RevealAllocationKey),
     /// Mark a subject randomized in error, with a reason (investigator, administrator).
     RandomizedInError(allocation::RandomizedInError),
+    /// Emergency unblinding: show a subject's arm, with a reason, recorded and audited
+    /// (investigator, own site).
+    Unblind(allocation::Unblind),
     /// Show a trial: arms, strata, screening variables.
     Trial(enrollment::Trial),
     /// Screen a candidate: `--value variable=value` for each screening variable.
@@ -215,6 +218,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::Allocations(command) => command.run(&mut session).await,
         Hospital::RevealAllocationKey(command) => command.run(&mut session).await,
         Hospital::RandomizedInError(command) => command.run(&mut session).await,
+        Hospital::Unblind(command) => command.run(&mut session).await,
         Hospital::Trial(command) => command.run(&mut session).await,
         Hospital::Screen(command) => command.run(&mut session).await,
         Hospital::Enroll(command) => command.run(&mut session).await,

@@ -15,7 +15,7 @@ fn may_read(_role: Role, _entity_type: &str) -> bool {
 
 trialops_platform::audit_handlers!(EnrollmentApi, pb, "enrollment", may_read);
 
-/// Sites, screenings and subjects: each row was written with an entry holding the whole record
+/// Sites, screenings, subjects and unblindings: each row was written with an entry holding the whole record
 /// (a subject's randomization entry holds its allocation, not the subject, and is not compared).
 pub(crate) const RECORDS: &[RecordKind] = &[
     RecordKind {
@@ -41,6 +41,12 @@ pub(crate) const RECORDS: &[RecordKind] = &[
         every_row_has_entry: true,
         rows: subjects,
     },
+    RecordKind {
+        entity_type: "unblinding",
+        actions: &[("subject.unblinded", "")],
+        every_row_has_entry: true,
+        rows: unblindings,
+    },
 ];
 
 fn sites(db: &DatabaseConnection) -> Rows<'_> {
@@ -50,6 +56,12 @@ fn sites(db: &DatabaseConnection) -> Rows<'_> {
 fn screenings(db: &DatabaseConnection) -> Rows<'_> {
     Box::pin(rows::<crate::store::screening::Entity>(db, |s| {
         format!("{}/{}/{}", s.trial_id, s.screening_id, s.attempt)
+    }))
+}
+
+fn unblindings(db: &DatabaseConnection) -> Rows<'_> {
+    Box::pin(rows::<crate::store::unblinding::Entity>(db, |u| {
+        u.unblinding_id.clone()
     }))
 }
 

@@ -13,6 +13,7 @@ mod screening;
 mod sites;
 mod subjects;
 mod trials;
+mod unblinding;
 
 use std::sync::Arc;
 
@@ -79,6 +80,8 @@ trialops_platform::rpc_handlers! {
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;
         mark_randomized_in_error(pb::MarkRandomizedInErrorRequest) -> pb::MarkRandomizedInErrorResponse
             = subjects::mark_in_error;
+        unblind_subject(pb::UnblindSubjectRequest) -> pb::UnblindSubjectResponse = unblinding::unblind;
+        list_unblindings(pb::ListUnblindingsRequest) -> pb::ListUnblindingsResponse = unblinding::list;
         simulate_allocation(pb::SimulateAllocationRequest) -> pb::SimulateAllocationResponse
             = allocation::simulate;
         close_accrual(pb::CloseAccrualRequest) -> pb::CloseAccrualResponse = accrual::close;

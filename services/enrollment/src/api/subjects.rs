@@ -22,7 +22,7 @@ use crate::error::Reason;
 use crate::store::subject;
 use crate::trials::Trial;
 
-async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
+pub(super) async fn find<C: ConnectionTrait>(conn: &C, subject_id: &str) -> Result<subject::Model, AppError> {
     subject::find(conn, subject_id)
         .await?
         .ok_or_else(|| AppError::NotFound {

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateAccrualClosures));
         all.push(Box::new(CreateAllocationReveals));
         all.push(Box::new(AddRandomizedInError));
+        all.push(Box::new(CreateUnblindings));
         all
     }
 }
@@ -426,5 +427,69 @@ impl MigrationTrait for AddRandomizedInError {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum Unblindings {
+    Table,
+    UnblindingId,
+    SubjectId,
+    TrialId,
+    SiteCode,
+    ArmCode,
+    Reason,
+    UnblindedBy,
+    UnblindedByRole,
+    UnblindedAt,
+}
+
+/// Emergency unblindings, listed per trial in time order.
+struct CreateUnblindings;
+
+impl MigrationName for CreateUnblindings {
+    fn name(&self) -> &str {
+        "m20261207_000104_unblindings"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateUnblindings {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Unblindings::Table)
+                .col(
+                    ColumnDef::new(Unblindings::UnblindingId)
+                        .string_len(36)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Unblindings::SubjectId).string_len(40).not_null())
+                .col(ColumnDef::new(Unblindings::TrialId).string_len(20).not_null())
+                .col(ColumnDef::new(Unblindings::SiteCode).string_len(32).not_null())
+                .col(ColumnDef::new(Unblindings::ArmCode).string_len(8).not_null())
+                .col(ColumnDef::new(Unblindings::Reason).text().not_null())
+                .col(ColumnDef::new(Unblindings::UnblindedBy).string_len(200).not_null())
+                .col(ColumnDef::new(Unblindings::UnblindedByRole).string_len(32).not_null())
+                .col(
+                    ColumnDef::new(Unblindings::UnblindedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "unblindings_by_trial",
+            Unblindings::Table,
+            &["trial_id", "unblinded_at", "unblinding_id"],
+            false,
+        ))
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Unblindings::Table).to_owned()).await
     }
 }

@@ -10,5 +10,6 @@ pub mod screening;
 pub mod site;
 pub mod subject;
 pub mod trial_key;
+pub mod unblinding;
 
 pub use migrations::Migrator;

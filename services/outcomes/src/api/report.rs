@@ -25,6 +25,21 @@ pub(super) async fn trial_report(
     let data = load(api, &call, &req.trial_id).await?;
     let allocation = api.deps.allocation(&call, &req.trial_id).await?;
     let exposures = api.deps.exposures(&call, &req.trial_id).await?;
+    let emergency_unblindings = api
+        .deps
+        .unblindings(&call, &req.trial_id)
+        .await?
+        .into_iter()
+        .map(|u| pb::EmergencyUnblinding {
+            subject_id: u.subject_id,
+            site_code: u.site_code,
+            arm_code: u.arm_code,
+            reason: u.reason,
+            unblinded_by: u.unblinded_by,
+            unblinded_by_role: u.unblinded_by_role,
+            unblinded_at: u.unblinded_at,
+        })
+        .collect();
 
     let enrollment = allocation
         .counts
@@ -155,6 +170,7 @@ pub(super) async fn trial_report(
         responses,
         per_protocol_responses,
         randomized_in_error,
+        emergency_unblindings,
         severe_events,
         overdue_reports: overdue.iter().map(convert::obligation).collect(),
         survival,
