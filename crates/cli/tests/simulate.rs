@@ -13,6 +13,18 @@ fn trialops(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `definition` written to a file and simulated with `args`, as JSON.
+fn simulated(definition: &str, args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("protocol.toml");
+    std::fs::write(&file, definition).unwrap();
+    let mut all = vec!["simulate-allocation", "--json", "--protocol", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = trialops(&all);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn a_protocol_file_with_blocks_of_two() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,11 +81,9 @@ fn bad_options_are_refused() {
 
 /// A protocol selecting minimization, with one value per factor: every subject shares every
 /// value, so Pocock–Simon with two arms at 1:1 is Efron's biased coin, and an observer guessing
-/// the preferred arm is right (2p − 1)/(4p) + (1 − (2p − 1)/(2p))·p of the time: 0.6875 at p = 0.8.
+/// the preferred arm is right 1/2 + (2p − 1)/(4p) of the time: 0.6875 at p = 0.8.
 #[test]
 fn a_protocol_file_with_minimization() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("minimization.toml");
     let definition = trialops_domain::protocol::ANBL1221_TOML
         .replace(
             "block_multipliers = [1, 2]",
@@ -88,19 +98,7 @@ fn a_protocol_file_with_minimization() {
             r#"values = ["amplified", "not_amplified", "unknown"]"#,
             r#"values = ["any"]"#,
         );
-    std::fs::write(&file, definition).unwrap();
-    let out = trialops(&[
-        "simulate-allocation",
-        "--json",
-        "--protocol",
-        file.to_str().unwrap(),
-        "--subjects",
-        "1000",
-        "--runs",
-        "100",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = simulated(&definition, &["--subjects", "1000", "--runs", "100"]);
     assert_eq!(
         report["allocation_parameters"],
         "minimization/v1;arms=A:1,B:1;factors=prior_therapy:1,mycn_status:1;imbalance=variance;p=0.8"

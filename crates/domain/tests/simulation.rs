@@ -120,7 +120,8 @@ fn with_minimization(p: &str, weights: &str) -> Protocol {
 /// minimization gives the lagging arm with probability p and tosses a fair coin when balanced.
 /// The imbalance |D| is then a Markov chain whose stationary chance of balance is
 /// (2p − 1) / (2p), so an observer guessing the lagging arm (a coin when balanced) is right
-/// (2p − 1)/(4p) + (1 − (2p − 1)/(2p))·p of the time: 2/3 for p = 0.75, 0.6875 for p = 0.8.
+/// (2p − 1)/(4p) + (1 − (2p − 1)/(2p))·p = 1/2 + (2p − 1)/(4p) of the time: 2/3 for p = 0.75,
+/// 0.6875 for p = 0.8.
 fn efron_guess_rate(p: f64) -> f64 {
     let balanced = (2.0 * p - 1.0) / (2.0 * p);
     balanced * 0.5 + (1.0 - balanced) * p

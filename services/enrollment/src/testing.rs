@@ -272,3 +272,64 @@ pub async fn all_subjects(client: &mut Client) -> Vec<pb::Subject> {
         token = page.next_page_token;
     }
 }
+
+/// `clients` clients, alternately on `first` and `second`, enrolling `per_client` candidates
+/// each into `trial_id` at site COG-101, all at once. Candidate `i` of client `c` is screened as
+/// `SCR-c-i` with the strata `strata_of(c, i)` gives (prior therapy, MYCN status). Returns every
+/// subject enrolled.
+pub async fn enroll_concurrently(
+    (first, second): (&RunningServer, &RunningServer),
+    trial_id: &str,
+    (clients, per_client): (usize, usize),
+    strata_of: fn(usize, usize) -> (&'static str, &'static str),
+) -> Vec<pb::Subject> {
+    let mut tasks = Vec::new();
+    for client_index in 0..clients {
+        let mut c = client(if client_index % 2 == 0 { first } else { second }).await;
+        let trial_id = trial_id.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut enrolled = Vec::new();
+            for i in 0..per_client {
+                let (prior, mycn) = strata_of(client_index, i);
+                let id = format!("SCR-{client_index}-{i}");
+                let screening = pb::ScreenSubjectRequest {
+                    trial_id: trial_id.clone(),
+                    ..screen_request("COG-101", &id)
+                };
+                c.screen_subject(screening)
+                    .await
+                    .unwrap_or_else(|e| panic!("screen {id}: {e}"));
+                let request = pb::EnrollSubjectRequest {
+                    trial_id: trial_id.clone(),
+                    ..enroll_request("COG-101", &id, strata(prior, mycn))
+                };
+                let subject = c
+                    .enroll_subject(request)
+                    .await
+                    .unwrap_or_else(|e| panic!("enroll {id}: {e}"))
+                    .into_inner()
+                    .subject;
+                enrolled.push(subject.unwrap_or_else(|| panic!("no subject")));
+            }
+            enrolled
+        }));
+    }
+    let mut subjects = Vec::new();
+    for task in tasks {
+        subjects.extend(task.await.unwrap_or_else(|e| panic!("client task: {e}")));
+    }
+    subjects
+}
+
+/// Exported allocations as the verifier reads them.
+pub fn recorded(exported: &[pb::Allocation]) -> Vec<trialops_domain::randomization::RecordedAllocation> {
+    exported
+        .iter()
+        .map(|a| trialops_domain::randomization::RecordedAllocation {
+            subject_id: a.subject_id.clone(),
+            stratum: a.stratum.clone(),
+            position: u64::try_from(a.position).unwrap_or(u64::MAX),
+            arm_code: a.arm_code.clone(),
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use tonic::Code;
-use trialops_domain::randomization::{self, Method, RecordedAllocation, TrialKey};
+use trialops_domain::randomization::{self, Method, TrialKey};
 use trialops_platform::{audit_events, backend_tests};
 use trialops_proto::enrollment::v1 as pb;
 
@@ -139,15 +139,7 @@ async fn the_committed_sequence_is_revealed_after_accrual_and_proves_every_alloc
         let s = subjects.iter().find(|s| s.subject_id == a.subject_id).unwrap();
         assert_eq!(a.arm_code, s.arm_code, "the export is the subjects' arms");
     }
-    let recorded: Vec<RecordedAllocation> = exported
-        .iter()
-        .map(|a| RecordedAllocation {
-            subject_id: a.subject_id.clone(),
-            stratum: a.stratum.clone(),
-            position: a.position as u64,
-            arm_code: a.arm_code.clone(),
-        })
-        .collect();
+    let recorded = recorded(&exported);
     let revealed_key = TrialKey::from_revealed(&revealed.allocation_key).unwrap();
     assert_eq!(
         randomization::verify(

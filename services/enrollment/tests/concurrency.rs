@@ -32,32 +32,11 @@ async fn two_servers_enroll_concurrently(backend: Backend) {
     let mut admin = client(&first).await;
     register_site(&mut admin, "COG-101").await;
 
-    let mut tasks = Vec::new();
-    for client_index in 0..CLIENTS {
-        // Half the clients talk to each server.
-        let mut c = if client_index % 2 == 0 {
-            client(&first).await
-        } else {
-            client(&second).await
-        };
-        tasks.push(tokio::spawn(async move {
-            let mut enrolled = Vec::new();
-            for i in 0..PER_CLIENT {
-                let mycn = if (client_index + i) % 3 == 0 {
-                    "not_amplified"
-                } else {
-                    "amplified"
-                };
-                let id = format!("SCR-{client_index}-{i}");
-                enrolled.push(enroll(&mut c, "COG-101", &id, strata("no_prior_irinotecan_temozolomide", mycn)).await);
-            }
-            enrolled
-        }));
-    }
-    let mut subjects = Vec::new();
-    for task in tasks {
-        subjects.extend(task.await.expect("client task"));
-    }
+    let subjects = enroll_concurrently((&first, &second), "ANBL1221", (CLIENTS, PER_CLIENT), |c, i| {
+        let mycn = if (c + i) % 3 == 0 { "not_amplified" } else { "amplified" };
+        ("no_prior_irinotecan_temozolomide", mycn)
+    })
+    .await;
     let total = CLIENTS * PER_CLIENT;
     assert_eq!(subjects.len(), total);
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use trialops_domain::randomization::{self, Method, RecordedAllocation, TrialKey};
+use trialops_domain::randomization::{self, Method, TrialKey};
 use trialops_platform::backend_tests;
 use trialops_platform::testing::{Backend, settings};
 use trialops_proto::enrollment::v1 as pb;
@@ -60,42 +60,16 @@ async fn two_servers_minimize_concurrently(backend: Backend) {
         published.allocation_parameters
     );
 
-    let mut tasks = Vec::new();
-    for client_index in 0..CLIENTS {
-        let mut c = if client_index % 2 == 0 {
-            client(&first).await
+    // Half the clients on each server; both values of prior therapy, all three of MYCN status.
+    let subjects = enroll_concurrently((&first, &second), TRIAL, (CLIENTS, PER_CLIENT), |c, i| {
+        let prior = if (c + i) % 2 == 0 {
+            "prior_irinotecan_temozolomide"
         } else {
-            client(&second).await
+            "no_prior_irinotecan_temozolomide"
         };
-        tasks.push(tokio::spawn(async move {
-            let mut enrolled = Vec::new();
-            for i in 0..PER_CLIENT {
-                let prior = if (client_index + i) % 2 == 0 {
-                    "prior_irinotecan_temozolomide"
-                } else {
-                    "no_prior_irinotecan_temozolomide"
-                };
-                let mycn = ["amplified", "not_amplified", "unknown"][(client_index * 7 + i) % 3];
-                let id = format!("SCR-{client_index}-{i}");
-                c.screen_subject(pb::ScreenSubjectRequest {
-                    trial_id: TRIAL.into(),
-                    ..screen_request("COG-101", &id)
-                })
-                .await
-                .unwrap();
-                let request = pb::EnrollSubjectRequest {
-                    trial_id: TRIAL.into(),
-                    ..enroll_request("COG-101", &id, strata(prior, mycn))
-                };
-                enrolled.push(c.enroll_subject(request).await.unwrap().into_inner().subject.unwrap());
-            }
-            enrolled
-        }));
-    }
-    let mut subjects = Vec::new();
-    for task in tasks {
-        subjects.extend(task.await.expect("client task"));
-    }
+        (prior, ["amplified", "not_amplified", "unknown"][(c * 7 + i) % 3])
+    })
+    .await;
     let total = CLIENTS * PER_CLIENT;
     let mut ids: Vec<_> = subjects.iter().map(|s| s.subject_id.clone()).collect();
     ids.sort();
@@ -137,15 +111,7 @@ async fn two_servers_minimize_concurrently(backend: Backend) {
         let number: i64 = a.subject_id.trim_start_matches("MINI1-").parse().unwrap();
         assert_eq!(a.position, number - 1, "{a:?}");
     }
-    let recorded: Vec<RecordedAllocation> = exported
-        .iter()
-        .map(|a| RecordedAllocation {
-            subject_id: a.subject_id.clone(),
-            stratum: a.stratum.clone(),
-            position: a.position as u64,
-            arm_code: a.arm_code.clone(),
-        })
-        .collect();
+    let recorded = recorded(&exported);
     let definition = trialops_domain::protocol::load(&definition()).unwrap();
     let method = Method::from_protocol(&definition).unwrap();
     let key = TrialKey::from_revealed(&revealed.allocation_key).unwrap();

@@ -23,6 +23,23 @@ pub struct Dependencies {
 
 const PAGE: i32 = 500;
 
+/// Every row of a list, page after page: `fetch` reads the page at a token and returns its rows
+/// and the next token (empty on the last page).
+async fn every_page<T, Page>(mut fetch: impl FnMut(String) -> Page) -> Result<Vec<T>, AppError>
+where
+    Page: Future<Output = Result<(Vec<T>, String), AppError>>,
+{
+    let (mut out, mut token) = (Vec::new(), String::new());
+    loop {
+        let (rows, next) = fetch(token).await?;
+        out.extend(rows);
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
 impl Dependencies {
     /// Clients for the configured URLs (connecting on first use).
     pub fn new(settings: &Settings, config: &crate::Config) -> anyhow::Result<Self> {
@@ -74,59 +91,51 @@ impl Dependencies {
 
     /// Every enrolled subject of a trial, in subject id order.
     pub async fn subjects(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Subject>, AppError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        every_page(|page_token| {
             let request = Self::request(
                 epb::ListSubjectsRequest {
                     trial_id: trial_id.to_owned(),
                     page_size: PAGE,
-                    page_token: token,
+                    page_token,
                     ..Default::default()
                 },
                 call,
             );
-            let page = self
-                .enrollment
-                .clone()
-                .list_subjects(request)
-                .await
-                .map_err(|s| dependency_error("enrollment", s))?
-                .into_inner();
-            out.extend(page.subjects);
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+            let mut client = self.enrollment.clone();
+            async move {
+                let page = client
+                    .list_subjects(request)
+                    .await
+                    .map_err(|s| dependency_error("enrollment", s))?;
+                let page = page.into_inner();
+                Ok((page.subjects, page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// A trial's emergency unblindings, oldest first.
     pub async fn unblindings(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Unblinding>, AppError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        every_page(|page_token| {
             let request = Self::request(
                 epb::ListUnblindingsRequest {
                     trial_id: trial_id.to_owned(),
                     page_size: PAGE,
-                    page_token: token,
+                    page_token,
                 },
                 call,
             );
-            let page = self
-                .enrollment
-                .clone()
-                .list_unblindings(request)
-                .await
-                .map_err(|s| dependency_error("enrollment", s))?
-                .into_inner();
-            out.extend(page.unblindings);
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+            let mut client = self.enrollment.clone();
+            async move {
+                let page = client
+                    .list_unblindings(request)
+                    .await
+                    .map_err(|s| dependency_error("enrollment", s))?;
+                let page = page.into_inner();
+                Ok((page.unblindings, page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// Subjects per arm and stratum.
@@ -156,30 +165,26 @@ impl Dependencies {
         call: &CallContext,
         trial_id: &str,
     ) -> Result<Vec<dpb::GetCumulativeExposureResponse>, AppError> {
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
+        every_page(|page_token| {
             let request = Self::request(
                 dpb::ListExposuresRequest {
                     trial_id: trial_id.to_owned(),
                     page_size: PAGE,
-                    page_token: token,
+                    page_token,
                 },
                 call,
             );
-            let page = self
-                .dosing
-                .clone()
-                .list_exposures(request)
-                .await
-                .map_err(|s| dependency_error("dosing", s))?
-                .into_inner();
-            out.extend(page.exposures);
-            if page.next_page_token.is_empty() {
-                return Ok(out);
+            let mut client = self.dosing.clone();
+            async move {
+                let page = client
+                    .list_exposures(request)
+                    .await
+                    .map_err(|s| dependency_error("dosing", s))?;
+                let page = page.into_inner();
+                Ok((page.exposures, page.next_page_token))
             }
-            token = page.next_page_token;
-        }
+        })
+        .await
     }
 
     /// The cycle and agents active on a date.
