@@ -25,7 +25,8 @@ backend_tests!(
     a_dropped_subscriber_resumes_from_its_cursor_without_gap_or_repeat,
     concurrent_writers_arrive_once_in_commit_order,
     callers_receive_only_what_their_role_and_site_read,
-    a_subscriber_that_stops_reading_is_told_to_resume
+    a_subscriber_that_stops_reading_is_told_to_resume,
+    a_server_stops_with_a_subscriber_connected
 );
 
 fn admin() -> String {
@@ -367,4 +368,24 @@ async fn a_subscriber_that_stops_reading_is_told_to_resume(backend: Backend) {
     let rest = take(&mut stream, all.len() - received.len()).await;
     let entries: Vec<AuditEvent> = received.iter().chain(&rest).map(|e| e.entry.clone().unwrap()).collect();
     assert_eq!(entries, all);
+}
+
+/// A server asked to stop while a subscriber is connected stops within its grace period: the
+/// open stream neither holds the audit writer nor the database open forever.
+async fn a_server_stops_with_a_subscriber_connected(backend: Backend) {
+    let (_db, server) = start_secured(backend, |s| s.shutdown_grace_seconds = 1).await;
+    let mut c = client(&server).await;
+    register(&mut c, "COG-101").await;
+    let request = pb::WatchEventsRequest {
+        from_now: true,
+        ..Default::default()
+    };
+    let mut stream = watch(&mut c, &admin(), request).await.unwrap();
+    assert!(
+        quiet_for(&mut stream, Duration::from_millis(200)).await,
+        "nothing new yet"
+    );
+    let stopped = tokio::time::timeout(Duration::from_secs(15), server.stop()).await;
+    assert!(stopped.is_ok(), "the server did not stop with a subscriber connected");
+    drop(stream);
 }

@@ -79,9 +79,13 @@ pub struct RefusalRecorder {
 }
 
 impl RefusalRecorder {
-    /// Starts the writer on `db`; it ends when every recorder clone is dropped and the queue is
-    /// written out.
-    pub fn start(db: DatabaseConnection, clock: crate::clock::Clock) -> (RefusalRecorder, JoinHandle<()>) {
+    /// Starts the writer on `db`; it ends, once the queue is written out, when every recorder
+    /// clone is dropped or when `stop` is cancelled.
+    pub fn start(
+        db: DatabaseConnection,
+        clock: crate::clock::Clock,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> (RefusalRecorder, JoinHandle<()>) {
         let (queue, mut pending) = mpsc::channel::<Refusal>(QUEUE);
         let unauthenticated = Arc::new(Mutex::new(Unauthenticated::default()));
         let window = unauthenticated.clone();
@@ -99,6 +103,18 @@ impl RefusalRecorder {
                         None => break,
                     },
                     _ = ticks.tick() => write_window(&db, &window).await,
+                    // Stopped (the server stopped serving): what is queued is written, then
+                    // nothing more is taken, even while a lingering connection (an open stream)
+                    // still holds a recorder.
+                    () = stop.cancelled() => {
+                        pending.close();
+                        while let Some(refusal) = pending.recv().await {
+                            if let Err(e) = write(&db, refusal).await {
+                                tracing::error!(error = %e, "a refused call could not be written to the audit trail");
+                            }
+                        }
+                        break;
+                    }
                 }
             }
             write_window(&db, &window).await;

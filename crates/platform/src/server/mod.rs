@@ -162,8 +162,12 @@ impl Application {
             main: self.listener,
             health: self.health_listener,
         };
-        let (refusals, refusal_writer) =
-            crate::records::refusals::RefusalRecorder::start(self.db.clone(), self.clock.clone());
+        let refusals_stop = CancellationToken::new();
+        let (refusals, refusal_writer) = crate::records::refusals::RefusalRecorder::start(
+            self.db.clone(),
+            self.clock.clone(),
+            refusals_stop.clone(),
+        );
         let sequencer_stop = CancellationToken::new();
         let sequencer = self.trail.map(|trail| {
             let work =
@@ -179,8 +183,10 @@ impl Application {
             shutdown,
         )
         .await;
-        // Every layer (and so every recorder) is gone once the server stopped: the writer
-        // finishes the queue and ends.
+        // The server stopped serving: the writer finishes the queue and ends. A connection that
+        // outlived the grace period (an open WatchEvents stream) may still hold a recorder, so
+        // the writer is told to stop rather than waited on until every recorder is gone.
+        refusals_stop.cancel();
         let _ = refusal_writer.await;
         // Then the sequencer integrates what the last calls wrote and signs a last checkpoint.
         sequencer_stop.cancel();
@@ -191,8 +197,13 @@ impl Application {
         if let Some(task) = metrics {
             let _ = task.await;
         }
-        if let Err(e) = self.db.close().await {
-            tracing::warn!(error = %e, "closing the database");
+        // Closing waits for connections checked out; a lingering call's is not waited on past
+        // the grace period.
+        let grace = Duration::from_secs(self.settings.shutdown_grace_seconds);
+        match tokio::time::timeout(grace, self.db.close()).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "closing the database"),
+            Err(_) => tracing::warn!("database connections still in use after the grace period; stopping"),
+            Ok(Ok(())) => {}
         }
         served
     }
