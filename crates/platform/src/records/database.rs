@@ -1,11 +1,12 @@
 //! Database connection and migrations: an embedded SQLite file per service by default (WAL,
 //! `synchronous=FULL` so a committed clinical record survives a power cut), PostgreSQL by URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -106,14 +107,101 @@ pub async fn counting_statements<F: std::future::Future>(work: F) -> (F::Output,
         .await
 }
 
-/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
-/// the start, so concurrent writers queue (busy timeout) instead of failing at their first write.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, AppError> {
+/// A write transaction; on SQLite, with this process's turn at the file's single writer, held
+/// until it commits, rolls back or is dropped. Read and write through it as through the
+/// transaction it dereferences to.
+pub struct WriteTransaction {
+    tx: DatabaseTransaction,
+    // Declared after the transaction, so it is released after the transaction ends.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.tx.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.tx.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.tx.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.tx.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.tx.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.tx.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.tx.is_mock_connection()
+    }
+}
+
+impl WriteTransaction {
+    /// Commits, then gives the writer's turn to the next.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back, then gives the writer's turn to the next.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+}
+
+/// Begins a write transaction. On SQLite, which has one writer per file, the writers of this
+/// process first queue for their turn, first come first served, and then begin with `BEGIN
+/// IMMEDIATE` (the write lock taken at the start, never at a first write). Without the queue,
+/// concurrent writers wait in SQLite's busy handler, which sleeps and retries: some calls waited
+/// hundreds of times the median. Another process on the same file still waits in the busy
+/// handler (the busy timeout).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, AppError> {
+    let turn = match sqlite_writer(db) {
+        Some(writer) => Some(writer.lock_owned().await),
+        None => None,
+    };
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    Ok(db.begin_with_options(options).await?)
+    let tx = db.begin_with_options(options).await?;
+    Ok(WriteTransaction { tx, _turn: turn })
+}
+
+/// The queue of this process's writers to the SQLite file behind `db` (none for PostgreSQL):
+/// one per file, shared by every pool open on it (two servers in one process, a test).
+fn sqlite_writer(db: &DatabaseConnection) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    type Writers = std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>;
+    static WRITERS: std::sync::LazyLock<Writers> = std::sync::LazyLock::new(Writers::default);
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    // A poisoned map (a panic while it was held) leaves writers to SQLite's busy handler.
+    let mut writers = WRITERS.lock().ok()?;
+    Some(writers.entry(file).or_default().clone())
 }
 
 /// Where the database's schema stands for this binary's migrator `M`.
