@@ -1,7 +1,7 @@
 //! EnrollSubject: consent, eligibility and strata checked, then the next subject number and the
 //! next position of the stratum's concealed sequence taken (or, under minimization, the arm
-//! judged on every earlier allocation), all in one transaction. A refusal
-//! writes nothing; a retry with the same request id returns the same subject and arm.
+//! judged on every earlier allocation), all in one transaction. A refusal writes nothing; a
+//! retry with the same request id returns the same subject and arm.
 //!
 //! Three steps: the request is parsed into an [`Enroll`] command; the screening is judged by
 //! `trialops_domain::enrollment::check_screening` and accrual by `check_accrual`, on facts the
