@@ -201,6 +201,7 @@ const KINDS: &[&str] = &[
     "site",
     "screening",
     "subject",
+    "unblinding",
     "accrual",
     "plan",
     "cycle",
