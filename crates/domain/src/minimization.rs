@@ -218,7 +218,12 @@ impl Minimization {
     /// The arm (index in protocol order) of the allocation at `position` for a subject in
     /// `stratum`, given every earlier allocation.
     pub fn allocate(&self, key: &TrialKey, position: u64, counts: &FactorCounts, stratum: &str) -> usize {
-        let preferred = self.preferred(counts, stratum);
+        self.allocate_among(key, position, self.preferred(counts, stratum))
+    }
+
+    /// The arm of the allocation at `position` given its [`Minimization::preferred`] arms (for a
+    /// caller that has them already, such as the simulation's observer).
+    pub fn allocate_among(&self, key: &TrialKey, position: u64, preferred: Vec<usize>) -> usize {
         let seed = hmac(key.secret(), &[b"minimization", &[0], &position.to_be_bytes()]);
         let mut rng = ChaCha20Rng::from_seed(seed);
         // Every arm tied: no draw for the preferred group (the rule's order of draws matters).

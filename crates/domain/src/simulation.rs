@@ -236,7 +236,7 @@ fn by_minimization(
         .map(|(position, s)| {
             let stratum = &strata[*s];
             let preferred = scheme.preferred(&counts, stratum);
-            let arm = scheme.allocate(key, position as u64, &counts, stratum);
+            let arm = scheme.allocate_among(key, position as u64, preferred.clone());
             counts.add(stratum, arm, arms, 1);
             let credit = if preferred.contains(&arm) {
                 1.0 / preferred.len() as f64
