@@ -41,6 +41,8 @@ use crate::api::{Clients, Context, date, dec, from_date, timestamp, with_token};
 
 const TRIAL: &str = "ANBL1221";
 const SITES: [&str; 4] = ["COG-101", "COG-202", "COG-303", "COG-404"];
+/// The sites' countries (ISO 3166-1 alpha-3), as in a Children's Oncology Group trial.
+const COUNTRIES: [&str; 4] = ["USA", "USA", "CAN", "AUS"];
 /// Evaluable children per arm and how many of them respond (CR, PR).
 const TARGETS: [(&str, usize, usize, usize); 2] = [("A", 18, 0, 1), ("B", 17, 4, 5)];
 /// Candidates who fail screening (by position in the accrual order).
@@ -54,6 +56,8 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
     /// Print the report as JSON.
     pub json: bool,
+    /// Export the replayed trial as SDTM into this folder.
+    pub export_sdtm: Option<PathBuf>,
 }
 
 /// How a child's trial goes, decided once the arm is known.
@@ -204,7 +208,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let result = replay.run(start, &progress).await;
     progress.finish_and_clear();
     let report = match result {
-        Ok(cutoff) => replay.report(cutoff, options.json).await,
+        Ok(cutoff) => match replay.report(cutoff, options.json).await {
+            Ok(()) => match &options.export_sdtm {
+                Some(dir) => replay.export_sdtm(dir).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     shutdown.cancel();
@@ -274,7 +284,7 @@ impl Replay {
 
     /// Replays accrual and treatment; returns the data cut-off date.
     async fn run(&mut self, start: NaiveDate, progress: &ProgressBar) -> anyhow::Result<NaiveDate> {
-        for site in SITES {
+        for (site, country) in SITES.into_iter().zip(COUNTRIES) {
             self.c
                 .enrollment
                 .register_site(with_token(
@@ -282,6 +292,7 @@ impl Replay {
                         request_id: uuid(),
                         site_code: site.into(),
                         name: format!("Children's hospital {site}"),
+                        country: country.into(),
                     },
                     &self.t.admin,
                 )?)
@@ -877,6 +888,14 @@ impl Replay {
             crate::report::print(&report, &efs);
         }
         Ok(())
+    }
+}
+
+impl Replay {
+    /// Writes the trial's SDTM export (as the statistician) into `dir`.
+    async fn export_sdtm(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
+        let files = crate::hospital::export::read_sdtm(&mut self.c, &self.t.statistician, TRIAL).await?;
+        crate::hospital::export::write_all(dir, &files)
     }
 }
 

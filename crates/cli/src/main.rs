@@ -78,6 +78,10 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also export the replayed trial as SDTM (Dataset-JSON files and define.xml) into this
+        /// folder.
+        #[arg(long)]
+        export_sdtm: Option<PathBuf>,
     },
     /// Simulate the protocol's allocation method before go-live: imbalance and predictability
     /// over synthetic enrollment streams (runs locally).
@@ -216,7 +220,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             protocol,
         }),
         Command::Hospital(command) => hospital::run(cli.connection, command).await,
-        Command::Demo { seed, data_dir, json } => demo::run(demo::DemoOptions { seed, data_dir, json }).await,
+        Command::Demo {
+            seed,
+            data_dir,
+            json,
+            export_sdtm,
+        } => {
+            demo::run(demo::DemoOptions {
+                seed,
+                data_dir,
+                json,
+                export_sdtm,
+            })
+            .await
+        }
         Command::Token {
             role,
             site,

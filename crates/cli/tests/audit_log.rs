@@ -43,6 +43,7 @@ async fn logged(backend: Backend, dir: &Path) -> (TestDatabase, RunningServer) {
         site_code: "COG-101".into(),
         name: "Hospital COG-101".into(),
         request_id: trialops_platform::testing::request_id(),
+        ..Default::default()
     };
     c.register_site(with_bearer(site, &admin())).await.unwrap();
     let coordinator = jwt_token("coordinator-1", "site_coordinator", Some("COG-101"));

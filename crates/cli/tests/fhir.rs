@@ -314,6 +314,7 @@ async fn research_studies_and_subjects_under_the_grpc_rules(backend: Backend) {
             site_code: site.into(),
             name: format!("Site {site}"),
             request_id: request_id(),
+            ..Default::default()
         };
         c.register_site(with_bearer(request, &admin)).await.unwrap();
     }

@@ -224,6 +224,7 @@ async fn a_replay_from_another_site_is_refused_like_a_first_call(backend: Backen
                 request_id: request_id(),
                 site_code: site.into(),
                 name: format!("Hospital {site}"),
+                ..Default::default()
             },
             &admin,
         ))

@@ -113,6 +113,7 @@ async fn one_trace_spans_dosing_and_enrollment() {
             request_id: trialops_platform::testing::request_id(),
             site_code: "COG-101".into(),
             name: marker.into(),
+            ..Default::default()
         })
         .await
         .unwrap();

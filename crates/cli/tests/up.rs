@@ -165,6 +165,7 @@ async fn up_runs_the_three_services_on_one_postgresql_database_and_starts_again_
                 request_id: request_id(),
                 site_code: "COG-777".into(),
                 name: "Hospital".into(),
+                ..Default::default()
             };
             enrollment.register_site(with_bearer(site, &admin)).await.unwrap();
         }

@@ -28,6 +28,26 @@ impl SiteCode {
     }
 }
 
+/// A country as its ISO 3166-1 alpha-3 code, for example "USA" (SDTM DM.COUNTRY), checked
+/// against the standard's list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Country(String);
+
+impl Country {
+    /// The format, as an error names it.
+    pub const FORMAT: &'static str = "an ISO 3166-1 alpha-3 country code in capitals, for example USA or CAN";
+
+    /// The country, or the format it does not have.
+    pub fn parse(text: &str) -> Result<Country, &'static str> {
+        let capitals = text.len() == 3 && text.chars().all(|c| c.is_ascii_uppercase());
+        if capitals && celes::Country::from_alpha3(text).is_ok() {
+            Ok(Country(text.to_owned()))
+        } else {
+            Err(Self::FORMAT)
+        }
+    }
+}
+
 /// A site's screening identifier of a candidate: 1 to 64 characters of A–Z, a–z, 0–9, '-' and
 /// '_' (narrow, so a name cannot pass as one).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -104,7 +124,7 @@ macro_rules! display_as_text {
     )*};
 }
 
-display_as_text!(SiteCode, ScreeningId, SubjectId);
+display_as_text!(SiteCode, ScreeningId, SubjectId, Country);
 
 /// The study subject identifier of the `number`-th subject (1-based) of a trial, for example
 /// `ANBL1221-0007`. At least four digits, more when the trial grows past 9999.
@@ -115,6 +135,17 @@ pub fn subject_id(trial_id: &str, number: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countries_are_iso_3166_alpha_3_codes() {
+        for code in ["USA", "CAN", "AUS", "NZL", "CHE"] {
+            assert_eq!(Country::parse(code).map(|c| c.to_string()), Ok(code.to_owned()));
+        }
+        // Alpha-2, lower case, unassigned and the old "UK" are refused.
+        for code in ["US", "usa", "XYZ", "UK", "", "GBRX"] {
+            assert_eq!(Country::parse(code), Err(Country::FORMAT), "{code}");
+        }
+    }
 
     #[test]
     fn site_codes() {

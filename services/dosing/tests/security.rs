@@ -77,6 +77,7 @@ async fn jwt_mode_authenticates_every_call_and_forwards_the_caller(backend: Back
         request_id: request_id(),
         site_code: "COG-101".into(),
         name: "Hospital".into(),
+        ..Default::default()
     };
     e.register_site(with_bearer(site, &admin)).await.unwrap();
     let subject = enrollment::enroll_as(&mut e, &coordinator, "COG-101", "SCR-1").await;

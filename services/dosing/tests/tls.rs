@@ -121,6 +121,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
                     request_id: request_id(),
                     site_code: site.into(),
                     name: format!("Hospital {site}"),
+                    ..Default::default()
                 },
                 &admin,
             ))
@@ -157,6 +158,7 @@ async fn mutual_tls_identifies_systems_and_protects_every_hop(backend: Backend) 
             request_id: request_id(),
             site_code: "COG-303".into(),
             name: "Hospital".into(),
+            ..Default::default()
         })
         .await
         .expect_err("a coordinator registered a site");

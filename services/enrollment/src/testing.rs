@@ -132,6 +132,7 @@ pub async fn register_site(client: &mut Client, code: &str) {
             request_id: request_id(),
             site_code: code.into(),
             name: format!("Hospital {code}"),
+            country: "USA".into(),
         })
         .await
         .unwrap_or_else(|e| panic!("register {code}: {e}"));

@@ -28,6 +28,7 @@ fn register(site_code: &str, name: &str) -> pb::RegisterSiteRequest {
         request_id: request_id(),
         site_code: site_code.into(),
         name: name.into(),
+        ..Default::default()
     }
 }
 

@@ -167,6 +167,7 @@ async fn migrate_then_serve_then_drain_on_sigterm() {
         request_id: request_id(),
         site_code: "COG-101".into(),
         name: "Children's Hospital".into(),
+        ..Default::default()
     };
     for _ in 0..2 {
         let mut request = tonic::Request::new(register.clone());

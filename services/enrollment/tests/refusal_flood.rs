@@ -52,6 +52,7 @@ async fn unauthenticated_calls_are_counted_not_written_one_by_one(backend: Backe
                     request_id: request_id(),
                     site_code: "COG-101".into(),
                     name: "Children's Hospital".into(),
+                    ..Default::default()
                 },
                 &pharmacist,
             ))

@@ -57,6 +57,7 @@ async fn trials_and_sites(backend: Backend) {
         request_id: request_id(),
         site_code: "COG-101".into(),
         name: "Children's Hospital".into(),
+        ..Default::default()
     };
     let first = c.register_site(req.clone()).await.unwrap().into_inner();
     let replay = c.register_site(req.clone()).await.unwrap().into_inner();

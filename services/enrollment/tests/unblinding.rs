@@ -59,6 +59,7 @@ async fn an_investigator_unblinds_with_a_reason_and_everyone_who_should_know_doe
             site_code: site.into(),
             name: format!("Site {site}"),
             request_id: request_id(),
+            ..Default::default()
         };
         c.register_site(with_bearer(request, &admin())).await.unwrap();
     }

@@ -54,6 +54,7 @@ async fn register(c: &mut Client, site: &str) {
         site_code: site.into(),
         name: format!("Site {site}"),
         request_id: trialops_platform::testing::request_id(),
+        ..Default::default()
     };
     c.register_site(with_bearer(request, &admin())).await.unwrap();
 }
@@ -223,6 +224,7 @@ async fn callers_receive_only_what_their_role_and_site_read(backend: Backend) {
         site_code: "COG-909".into(),
         name: "Site".into(),
         request_id: trialops_platform::testing::request_id(),
+        ..Default::default()
     };
     let err = c
         .register_site(with_bearer(refused, &coordinator("COG-101")))

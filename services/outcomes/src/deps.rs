@@ -114,6 +114,29 @@ impl Dependencies {
         .await
     }
 
+    /// Every registered site, in site code order.
+    pub async fn sites(&self, call: &CallContext) -> Result<Vec<epb::Site>, AppError> {
+        every_page(|page_token| {
+            let request = Self::request(
+                epb::ListSitesRequest {
+                    page_size: PAGE,
+                    page_token,
+                },
+                call,
+            );
+            let mut client = self.enrollment.clone();
+            async move {
+                let page = client
+                    .list_sites(request)
+                    .await
+                    .map_err(|s| dependency_error("enrollment", s))?;
+                let page = page.into_inner();
+                Ok((page.sites, page.next_page_token))
+            }
+        })
+        .await
+    }
+
     /// A trial's emergency unblindings, oldest first.
     pub async fn unblindings(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Unblinding>, AppError> {
         every_page(|page_token| {
@@ -187,6 +210,56 @@ impl Dependencies {
         .await
     }
 
+    /// A subject's administrations recorded (any status but planned), in planned order.
+    pub async fn administrations(
+        &self,
+        call: &CallContext,
+        subject_id: &str,
+    ) -> Result<Vec<dpb::Administration>, AppError> {
+        every_page(|page_token| {
+            let request = Self::request(
+                dpb::ListSubjectAdministrationsRequest {
+                    subject_id: subject_id.to_owned(),
+                    recorded_only: true,
+                    page_size: PAGE,
+                    page_token,
+                },
+                call,
+            );
+            let mut client = self.dosing.clone();
+            async move {
+                let page = client
+                    .list_subject_administrations(request)
+                    .await
+                    .map_err(|s| dependency_error("dosing", s))?;
+                let page = page.into_inner();
+                Ok((page.administrations, page.next_page_token))
+            }
+        })
+        .await
+    }
+
+    /// One cycle of a subject with its dose calculations; `None` when it was not started.
+    pub async fn cycle(
+        &self,
+        call: &CallContext,
+        subject_id: &str,
+        number: i32,
+    ) -> Result<Option<dpb::Cycle>, AppError> {
+        let request = Self::request(
+            dpb::GetCycleRequest {
+                subject_id: subject_id.to_owned(),
+                cycle_number: number,
+            },
+            call,
+        );
+        match self.dosing.clone().get_cycle(request).await {
+            Ok(r) => Ok(r.into_inner().cycle),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(dependency_error("dosing", s)),
+        }
+    }
+
     /// The cycle and agents active on a date.
     pub async fn active_treatment(
         &self,
@@ -212,17 +285,6 @@ impl Dependencies {
 
     /// Day 1 of the subject's first cycle, `None` before any cycle started.
     pub async fn first_cycle_start(&self, call: &CallContext, subject_id: &str) -> Result<Option<Date>, AppError> {
-        let request = Self::request(
-            dpb::GetCycleRequest {
-                subject_id: subject_id.to_owned(),
-                cycle_number: 1,
-            },
-            call,
-        );
-        match self.dosing.clone().get_cycle(request).await {
-            Ok(r) => Ok(r.into_inner().cycle.and_then(|c| c.start_date)),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-            Err(s) => Err(dependency_error("dosing", s)),
-        }
+        Ok(self.cycle(call, subject_id, 1).await?.and_then(|c| c.start_date))
     }
 }

@@ -6,6 +6,7 @@ pub mod analysis;
 mod api;
 pub mod deps;
 pub mod error;
+mod export;
 mod fhir;
 pub mod store;
 

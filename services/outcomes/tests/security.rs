@@ -47,6 +47,7 @@ async fn another_sites_callers_see_nothing(backend: Backend) {
             request_id: request_id(),
             site_code: "COG-101".into(),
             name: "A".into(),
+            ..Default::default()
         },
         &admin,
     ))

@@ -19,12 +19,15 @@ pub struct RegisterSite {
     /// The institution's name.
     #[arg(long)]
     name: String,
+    /// The site's country, ISO 3166-1 alpha-3 (for example USA, CAN, AUS): SDTM exports need it.
+    #[arg(long, default_value = "")]
+    country: String,
 }
 
 impl RegisterSite {
     /// Sends the request and shows the answer.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
-        let RegisterSite { site, name } = self;
+        let RegisterSite { site, name, country } = self;
         let registered = session
             .call(
                 format!("registering {site}"),
@@ -32,6 +35,7 @@ impl RegisterSite {
                     request_id: request_id(),
                     site_code: site.clone(),
                     name,
+                    country,
                 },
                 async |c, r| c.enrollment.register_site(r).await,
             )

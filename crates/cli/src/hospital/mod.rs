@@ -13,6 +13,7 @@ mod allocation;
 pub(crate) mod audit;
 mod dosing;
 mod enrollment;
+pub(crate) mod export;
 mod outcomes;
 mod watch;
 
@@ -108,6 +109,9 @@ pub enum Hospital {
     Overdue(outcomes::Overdue),
     /// The trial report (statistician).
     Report(outcomes::Report),
+    /// Export a trial: `export sdtm --trial ANBL1221 --out DIR` writes its SDTM datasets as
+    /// Dataset-JSON with a Define-XML (statistician, administrator).
+    Export(export::Export),
     /// Print one service's changes as they commit, resumable with --cursor.
     Watch(watch::Watch),
     /// Save the services' signed audit checkpoints, verify the logs against them, make a log key.
@@ -231,6 +235,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::AdverseEvent(command) => command.run(&mut session).await,
         Hospital::Overdue(command) => command.run(&mut session).await,
         Hospital::Report(command) => command.run(&mut session).await,
+        Hospital::Export(command) => command.run(&mut session).await,
         Hospital::Watch(command) => command.run(&mut session).await,
         Hospital::Audit(command) => command.run(&mut session).await,
     }

@@ -172,6 +172,7 @@ pub fn site(m: &site::Model) -> pb::Site {
         site_code: m.site_code.clone(),
         name: m.name.clone(),
         registered_at: Some(to_timestamp(m.registered_at)),
+        country: m.country.clone(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use sea_orm::DatabaseTransaction;
 use tonic::Request;
-use trialops_domain::identifiers::SiteCode;
+use trialops_domain::identifiers::{Country, SiteCode};
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
 use trialops_platform::wire::{convert as wire, fields::AllFields, pagination};
@@ -19,10 +19,17 @@ pub(super) async fn register(
 ) -> Result<pb::RegisterSiteResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let (request_id, site, name) = (
+    let (request_id, site, name, country) = (
         wire::request_id("request_id", &req.request_id),
         wire::parsed("site_code", SiteCode::parse(&req.site_code)),
         wire::text("name", &req.name, 200),
+        wire::parsed(
+            "country",
+            match req.country.as_str() {
+                "" => Ok(None),
+                code => Country::parse(code).map(Some),
+            },
+        ),
     )
         .all()?;
     let audit_ctx = AuditContext::new(call, request_id);
@@ -30,6 +37,7 @@ pub(super) async fn register(
         site_code: site.to_string(),
         name,
         registered_at: trialops_platform::clock::now_stored(),
+        country: country.map(|c| c.to_string()).unwrap_or_default(),
     };
     idempotency::execute(&api.db, "EnrollmentService/RegisterSite", request_id, &req, move |tx| {
         Box::pin(register_in(tx, audit_ctx, record))

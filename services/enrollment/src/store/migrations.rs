@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(CreateAllocationReveals));
         all.push(Box::new(AddRandomizedInError));
         all.push(Box::new(CreateUnblindings));
+        all.push(Box::new(AddSiteCountry));
         all
     }
 }
@@ -26,6 +27,7 @@ enum Sites {
     SiteCode,
     Name,
     RegisteredAt,
+    Country,
 }
 
 #[derive(DeriveIden)]
@@ -491,5 +493,37 @@ impl MigrationTrait for CreateUnblindings {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Unblindings::Table).to_owned()).await
+    }
+}
+
+/// Sites' countries (SDTM DM.COUNTRY); existing sites get "" (not recorded).
+struct AddSiteCountry;
+
+impl MigrationName for AddSiteCountry {
+    fn name(&self) -> &str {
+        "m20261207_000105_sites_country"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSiteCountry {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Sites::Table)
+                .add_column(ColumnDef::new(Sites::Country).text().not_null().default(""))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Sites::Table)
+                .drop_column(Sites::Country)
+                .to_owned(),
+        )
+        .await
     }
 }

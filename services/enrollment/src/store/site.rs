@@ -14,6 +14,8 @@ pub struct Model {
     pub name: String,
     /// When registered, UTC.
     pub registered_at: DateTimeUtc,
+    /// ISO 3166-1 alpha-3 country code; empty when registered without one.
+    pub country: String,
 }
 
 /// No relations.

@@ -4,6 +4,7 @@ mod audit;
 pub(crate) use audit::RECORDS;
 mod convert;
 mod derivation;
+mod export;
 mod followup;
 mod rederive;
 mod report;
@@ -87,4 +88,5 @@ trialops_platform::rpc_handlers! {
         get_consistency_proof(pb::GetConsistencyProofRequest) -> pb::GetConsistencyProofResponse = audit::consistency;
     }
     stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
+    stream ExportSdtmStream: export_sdtm(pb::ExportSdtmRequest) -> pb::ExportSdtmResponse = export::sdtm;
 }

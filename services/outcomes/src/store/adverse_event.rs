@@ -111,6 +111,18 @@ pub async fn of_subject<C: ConnectionTrait>(
     query.limit(limit).all(conn).await
 }
 
+/// A trial's adverse events, by subject, onset and id.
+pub async fn of_trial<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .order_by_asc(Column::SubjectId)
+        .order_by_asc(Column::OnsetOn)
+        .order_by_asc(Column::AdverseEventId)
+        .all(conn)
+        .await
+}
+
 /// Stores a new adverse event with its reporting obligations.
 pub async fn insert_with_obligations<C: ConnectionTrait>(
     conn: &C,
