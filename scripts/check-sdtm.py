@@ -257,8 +257,10 @@ def main():
     counts = ", ".join(f"{n} {d[n]['records']}" for n in d)
     if failures:
         print(f"SDTM export in {args.dir}: {len(failures)} problem(s)")
-        for f in failures:
+        for f in failures[:25]:
             print(f"  - {f}")
+        if len(failures) > 25:
+            print(f"  ... and {len(failures) - 25} more")
         sys.exit(1)
     print(f"SDTM export in {args.dir}: define.xml and {len(files)} datasets valid ({counts})")
 

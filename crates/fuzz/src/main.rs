@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(
             grammar.methods("/trialops.").len(),
             63,
-            "every unary RPC of the three contracts (WatchEvents and ExportSdtm stream)"
+            "every unary RPC of the three contracts (WatchEvents, ExportSdtm and ExportOdm stream)"
         );
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let decoded = (0..200)

@@ -137,6 +137,49 @@ impl Dependencies {
         .await
     }
 
+    /// One page of enrollment's or dosing's audit log (administrators: the caller's token is
+    /// forwarded), in sequence order, with the next page's token.
+    pub async fn audit_events(
+        &self,
+        call: &CallContext,
+        service: &str,
+        page_token: String,
+    ) -> Result<(Vec<trialops_proto::common::v1::AuditEvent>, String), AppError> {
+        let page = if service == "enrollment" {
+            let request = Self::request(
+                epb::ListAuditEventsRequest {
+                    page_size: PAGE,
+                    page_token,
+                    ..Default::default()
+                },
+                call,
+            );
+            let r = self.enrollment.clone().list_audit_events(request).await;
+            r.map(|r| r.into_inner()).map(|r| (r.events, r.next_page_token))
+        } else {
+            let request = Self::request(
+                dpb::ListAuditEventsRequest {
+                    page_size: PAGE,
+                    page_token,
+                    ..Default::default()
+                },
+                call,
+            );
+            let r = self.dosing.clone().list_audit_events(request).await;
+            r.map(|r| r.into_inner()).map(|r| (r.events, r.next_page_token))
+        };
+        page.map_err(|s| {
+            dependency_error(
+                if service == "enrollment" {
+                    "enrollment"
+                } else {
+                    "dosing"
+                },
+                s,
+            )
+        })
+    }
+
     /// A trial's emergency unblindings, oldest first.
     pub async fn unblindings(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Unblinding>, AppError> {
         every_page(|page_token| {

@@ -1,9 +1,11 @@
-//! ExportSdtm over gRPC on a trial built through the three services' APIs: the datasets hold what
-//! was recorded, with doses in protocol units computed by hand from the protocol's table, causality
-//! per agent in SUPPAE, the untreated child's null actual arm, a death in DM and DS; an empty
-//! trial exports valid files without subject rows; bad requests are refused. With
-//! `TRIALOPS_SDTM_SAMPLES=DIR` the files are also written to DIR for CI's third-party validators
-//! (`scripts/check-sdtm.py`).
+//! ExportSdtm and ExportOdm over gRPC on a trial built through the three services' APIs: the
+//! datasets hold what was recorded, with doses in protocol units computed by hand from the
+//! protocol's table, causality per agent in SUPPAE, the untreated child's null actual arm, a death
+//! in DM and DS; the ODM file holds each record's history with its audit records (a dose planned
+//! at the cycle's start, then recorded partly given with its reason). An empty trial exports valid
+//! files without subject data; bad requests are refused. With `TRIALOPS_SDTM_SAMPLES=DIR` the
+//! files are also written to DIR for CI's third-party validators (`scripts/check-sdtm.py`,
+//! `scripts/check-odm.py`).
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,6 +22,30 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::outcomes::v1 as pb;
 
 backend_tests!(sdtm_export_of_a_trial_built_through_the_api);
+
+/// The whole ODM file.
+async fn export_odm(o: &mut Outcomes, trial: &str) -> Result<String, tonic::Status> {
+    let mut stream = o
+        .export_odm(pb::ExportOdmRequest { trial_id: trial.into() })
+        .await?
+        .into_inner();
+    let mut content = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        content.extend(chunk.content);
+    }
+    Ok(String::from_utf8(content).unwrap())
+}
+
+/// The ItemGroupData elements of one entity, in file order.
+fn history<'a>(odm: &'a str, group: &str, key: &str) -> Vec<&'a str> {
+    let start = format!("<ItemGroupData ItemGroupOID=\"{group}\" ItemGroupRepeatKey=\"{key}\"");
+    odm.match_indices(&start)
+        .map(|(at, _)| {
+            let rest = &odm[at..];
+            &rest[..rest.find("</ItemGroupData>").unwrap()]
+        })
+        .collect()
+}
 
 /// Every file of an export, whole (chunks joined in order).
 async fn export(o: &mut Outcomes, trial: &str) -> Result<BTreeMap<String, Vec<u8>>, tonic::Status> {
@@ -349,6 +375,43 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         serde_json::json!({"subjects": 2, "administrations_given": 2, "adverse_events": 1}),
     );
 
+    // ODM: each record's history with who, where, when and why.
+    let odm = export_odm(&mut o, "ANBL1221").await.unwrap();
+    assert_eq!(odm.matches("<SubjectData ").count(), 2);
+    assert!(odm.contains("FileType=\"Transactional\""));
+    let dose = history(&odm, "IG.ADMINISTRATION", &half.administration_id);
+    assert_eq!(dose.len(), 2, "planned at the cycle's start, then recorded: {dose:?}");
+    assert!(dose[0].contains("TransactionType=\"Insert\"") && dose[0].contains("Value=\"planned\""));
+    assert!(dose[0].contains("(cycle.started)"), "{}", dose[0]);
+    assert!(dose[1].contains("TransactionType=\"Update\""));
+    assert!(
+        dose[1].contains("<ReasonForChange>vomited</ReasonForChange>"),
+        "{}",
+        dose[1]
+    );
+    let halved_mg = (prescribed / rust_decimal::Decimal::TWO).normalize().to_string();
+    assert!(
+        dose[1].contains(&format!("\"IT.ADMINISTRATION.ACTUAL_DOSE\" Value=\"{halved_mg}\"")),
+        "{halved_mg}: {}",
+        dose[1]
+    );
+    assert!(dose[1].contains("Value=\"partially_given\""));
+    // The Update holds what changed only: the agent stayed.
+    assert!(!dose[1].contains("IT.ADMINISTRATION.AGENT_ID"));
+    let event = history(&odm, "IG.AE", text(&ae[0], "AESPID").as_deref().unwrap());
+    assert_eq!(event.len(), 1);
+    for item in [
+        "\"IT.AE.ATTRIBUTION_IRINOTECAN\" Value=\"possible\"",
+        "\"IT.AE.ATTRIBUTION_TEMOZOLOMIDE\" Value=\"unrelated\"",
+        "\"IT.AE.SERIOUSNESS\" Value=\"hospitalisation\"",
+        "\"IT.AE.GRADE\" Value=\"3\"",
+    ] {
+        assert!(event[0].contains(item), "{item}: {}", event[0]);
+    }
+    if let Ok(dir) = std::env::var("TRIALOPS_SDTM_SAMPLES") {
+        std::fs::write(std::path::Path::new(&dir).join(format!("{label}-api-odm.xml")), &odm).unwrap();
+    }
+
     // A trial without subjects: valid files, no subject rows, the design still there.
     let empty = export(&mut o, "EMPTY01").await.unwrap();
     assert_eq!(empty.keys().map(String::as_str).collect::<Vec<_>>(), FILES);
@@ -362,10 +425,25 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         serde_json::json!({"subjects": 0, "administrations_given": 0, "adverse_events": 0}),
     );
 
+    let empty_odm = export_odm(&mut o, "EMPTY01").await.unwrap();
+    assert_eq!(empty_odm.matches("<SubjectData ").count(), 0);
+    assert!(empty_odm.contains("<MetaDataVersion "));
+    if let Ok(dir) = std::env::var("TRIALOPS_SDTM_SAMPLES") {
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{label}-empty-odm.xml")),
+            &empty_odm,
+        )
+        .unwrap();
+    }
+
     // An unknown trial, and none named.
     let unknown = export(&mut o, "NO-SUCH-TRIAL").await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     let unnamed = export(&mut o, "").await.unwrap_err();
+    assert_eq!(violated_fields(&unnamed), ["trial_id"]);
+    let unknown = export_odm(&mut o, "NO-SUCH-TRIAL").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let unnamed = export_odm(&mut o, "").await.unwrap_err();
     assert_eq!(violated_fields(&unnamed), ["trial_id"]);
     s.stop().await;
 }

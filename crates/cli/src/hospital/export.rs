@@ -1,5 +1,6 @@
 //! `trialops export sdtm`: the trial's SDTM datasets (Dataset-JSON) and Define-XML, read from
-//! ExportSdtm and written to a folder only once every file has arrived whole.
+//! ExportSdtm and written to a folder only once every file has arrived whole; `trialops export
+//! odm`: the trial's CDISC ODM file with its audit trail, from ExportOdm, written once whole.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,16 @@ enum Format {
         /// replaced).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// CDISC ODM 1.3.2 with every change's audit record (administrator), to standard output or
+    /// --out.
+    Odm {
+        /// Trial.
+        #[arg(long, default_value = "ANBL1221")]
+        trial: String,
+        /// File to write (replaced whole); standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -113,10 +124,56 @@ fn records(file: &Exported) -> Option<u64> {
     value.get("records")?.as_u64()
 }
 
+/// The trial's ODM file, read whole.
+pub(crate) async fn read_odm(clients: &mut Clients, token: &str, trial: &str) -> anyhow::Result<Vec<u8>> {
+    let action = || format!("exporting {trial} as ODM");
+    let request = with_token(
+        opb::ExportOdmRequest {
+            trial_id: trial.to_owned(),
+        },
+        token,
+    )?;
+    let failed = |status| CallError {
+        action: action(),
+        status,
+    };
+    let mut stream = clients.outcomes.export_odm(request).await.map_err(failed)?.into_inner();
+    let mut content = Vec::new();
+    while let Some(chunk) = stream.message().await.map_err(failed)? {
+        content.extend_from_slice(&chunk.content);
+    }
+    Ok(content)
+}
+
 impl Export {
     /// Reads the export, writes it and lists the files.
     pub async fn run(self, session: &mut Session) -> anyhow::Result<()> {
-        let Format::Sdtm { trial, out } = self.format;
+        let (trial, out) = match self.format {
+            Format::Sdtm { trial, out } => (trial, out),
+            Format::Odm { trial, out } => {
+                let content = read_odm(&mut session.clients, &session.token, &trial).await?;
+                return match out {
+                    Some(path) => {
+                        let dir = path
+                            .parent()
+                            .filter(|p| !p.as_os_str().is_empty())
+                            .unwrap_or(Path::new("."));
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .ok_or_else(|| anyhow::anyhow!("--out {}: not a file name", path.display()))?;
+                        write_all(dir, &[Exported { name, content }])
+                    }
+                    None => {
+                        use std::io::Write;
+                        let mut stdout = std::io::stdout().lock();
+                        stdout.write_all(&content)?;
+                        stdout.flush()?;
+                        Ok(())
+                    }
+                };
+            }
+        };
         let files = read_sdtm(&mut session.clients, &session.token, &trial).await?;
         write_all(&out, &files)?;
         if session.out.json {

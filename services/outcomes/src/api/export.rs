@@ -1,5 +1,6 @@
-//! ExportSdtm: gathers the trial's records from enrollment, dosing and this service, derives the
-//! SDTM datasets ([`crate::export`]) and streams the files in chunks.
+//! ExportSdtm and ExportOdm: gather the trial's records (and for ODM the audit log entries) from
+//! enrollment, dosing and this service, write the files ([`crate::export`]) and stream them in
+//! chunks.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +14,9 @@ use trialops_proto::outcomes::v1 as pb;
 use super::OutcomesApi;
 use super::trial_data::load;
 use crate::analysis;
-use crate::export::{self, sdtm as tabulate};
+use crate::export::{self, odm, sdtm as tabulate};
 use crate::store::{adverse_event, assessment, follow_up, rederivation};
+use trialops_proto::common::v1::AuditEvent;
 
 /// The largest chunk of a file one message carries.
 const CHUNK: usize = 1 << 20;
@@ -129,5 +131,73 @@ pub(super) async fn sdtm(
             }));
         }
     }
+    Ok(Box::pin(tokio_stream::iter(messages)))
+}
+
+/// Every entry of one service's audit log that belongs to `trial_id`, page after page.
+async fn trail_of<F, Fut>(service: &'static str, trial_id: &str, mut page: F) -> Result<Vec<odm::Entry>, AppError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(Vec<AuditEvent>, String), AppError>>,
+{
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (events, next) = page(token).await?;
+        out.extend(
+            events
+                .into_iter()
+                .filter(|e| e.trial_id == trial_id)
+                .map(|event| odm::Entry { service, event }),
+        );
+        if next.is_empty() {
+            return Ok(out);
+        }
+        token = next;
+    }
+}
+
+pub(super) async fn odm(
+    api: &OutcomesApi,
+    request: Request<pb::ExportOdmRequest>,
+) -> Result<EventStream<pb::ExportOdmResponse>, AppError> {
+    let call = CallContext::of(&request)?;
+    let trial_id = request.into_inner().trial_id;
+    if trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    let protocol = api.protocol(&trial_id)?;
+    let mut subjects = api.deps.subjects(&call, &trial_id).await?;
+    subjects.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
+    let sites = api.deps.sites(&call).await?;
+    let mut entries = trail_of("enrollment", &trial_id, |token| {
+        api.deps.audit_events(&call, "enrollment", token)
+    })
+    .await?;
+    entries.extend(
+        trail_of("dosing", &trial_id, |token| {
+            api.deps.audit_events(&call, "dosing", token)
+        })
+        .await?,
+    );
+    trialops_platform::records::log::integrate(&api.db).await?;
+    entries.extend(
+        trail_of("outcomes", &trial_id, |token| async move {
+            trialops_platform::records::audit::list(&api.db, "", "", 500, &token).await
+        })
+        .await?,
+    );
+    let input = odm::Input {
+        protocol: &protocol,
+        sites,
+        subjects,
+        entries,
+        created: trialops_platform::clock::now(),
+    };
+    let file = odm::odm(&input).map_err(AppError::internal)?;
+    let messages: Vec<_> = file
+        .chunks(CHUNK)
+        .map(|c| Ok(pb::ExportOdmResponse { content: c.to_vec() }))
+        .collect();
     Ok(Box::pin(tokio_stream::iter(messages)))
 }

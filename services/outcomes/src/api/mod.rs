@@ -89,4 +89,5 @@ trialops_platform::rpc_handlers! {
     }
     stream WatchEventsStream: watch_events(pb::WatchEventsRequest) -> pb::WatchEventsResponse = audit::watch;
     stream ExportSdtmStream: export_sdtm(pb::ExportSdtmRequest) -> pb::ExportSdtmResponse = export::sdtm;
+    stream ExportOdmStream: export_odm(pb::ExportOdmRequest) -> pb::ExportOdmResponse = export::odm;
 }

@@ -2,6 +2,7 @@
 //! Define-XML 2.1, from records the API layer gathers ([`sdtm::Input`]). Pure: no I/O here.
 
 pub(crate) mod define;
+pub(crate) mod odm;
 pub(crate) mod sdtm;
 pub(crate) mod tabulation;
 
