@@ -58,6 +58,8 @@ pub struct DemoOptions {
     pub json: bool,
     /// Export the replayed trial as SDTM into this folder.
     pub export_sdtm: Option<PathBuf>,
+    /// Export the replayed trial as ODM into this file.
+    pub export_odm: Option<PathBuf>,
 }
 
 /// How a child's trial goes, decided once the arm is known.
@@ -209,10 +211,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     progress.finish_and_clear();
     let report = match result {
         Ok(cutoff) => match replay.report(cutoff, options.json).await {
-            Ok(()) => match &options.export_sdtm {
-                Some(dir) => replay.export_sdtm(dir).await,
-                None => Ok(()),
-            },
+            Ok(()) => replay.export(&options).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -892,10 +891,19 @@ impl Replay {
 }
 
 impl Replay {
-    /// Writes the trial's SDTM export (as the statistician) into `dir`.
-    async fn export_sdtm(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
-        let files = crate::hospital::export::read_sdtm(&mut self.c, &self.t.statistician, TRIAL).await?;
-        crate::hospital::export::write_all(dir, &files)
+    /// Writes the trial's SDTM export (as the statistician) and its ODM file (as the
+    /// administrator) where the options ask for them.
+    async fn export(&mut self, options: &DemoOptions) -> anyhow::Result<()> {
+        use crate::hospital::export::{read_odm, read_sdtm, write_all, write_file};
+        if let Some(dir) = &options.export_sdtm {
+            let files = read_sdtm(&mut self.c, &self.t.statistician, TRIAL).await?;
+            write_all(dir, &files)?;
+        }
+        if let Some(file) = &options.export_odm {
+            let content = read_odm(&mut self.c, &self.t.admin, TRIAL).await?;
+            write_file("--export-odm", file, content)?;
+        }
+        Ok(())
     }
 }
 

@@ -82,6 +82,9 @@ enum Command {
         /// folder.
         #[arg(long)]
         export_sdtm: Option<PathBuf>,
+        /// Also export the replayed trial as CDISC ODM with its audit trail into this file.
+        #[arg(long)]
+        export_odm: Option<PathBuf>,
     },
     /// Simulate the protocol's allocation method before go-live: imbalance and predictability
     /// over synthetic enrollment streams (runs locally).
@@ -225,12 +228,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             json,
             export_sdtm,
+            export_odm,
         } => {
             demo::run(demo::DemoOptions {
                 seed,
                 data_dir,
                 json,
                 export_sdtm,
+                export_odm,
             })
             .await
         }

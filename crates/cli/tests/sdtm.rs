@@ -70,11 +70,14 @@ fn export(ports: [u16; 3], token: &str, trial: &str, out: &Path) -> Output {
 fn the_demo_trial_exported_as_sdtm() {
     let data = tempfile::tempdir().unwrap();
     let exported = tempfile::tempdir().unwrap();
+    let odm_dir = tempfile::tempdir().unwrap();
     let demo = Command::new(env!("CARGO_BIN_EXE_trialops"))
         .args(["demo", "--json", "--data-dir"])
         .arg(data.path())
         .arg("--export-sdtm")
         .arg(exported.path())
+        .arg("--export-odm")
+        .arg(odm_dir.path().join("anbl1221-odm.xml"))
         .output()
         .unwrap();
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
@@ -180,6 +183,11 @@ fn the_demo_trial_exported_as_sdtm() {
     let odm = String::from_utf8(odm.stdout).unwrap();
     assert!(odm.starts_with("<?xml"));
     assert_eq!(odm.matches("<SubjectData ").count(), count("enrolled"));
+    let from_demo = std::fs::read_to_string(odm_dir.path().join("anbl1221-odm.xml")).unwrap();
+    assert_eq!(
+        from_demo.matches("<AuditRecord>").count(),
+        odm.matches("<AuditRecord>").count()
+    );
     // Every administration the replay recorded is there, as an Update after its planned Insert.
     assert_eq!(
         odm.matches("(administration.recorded)</SourceID>").count(),

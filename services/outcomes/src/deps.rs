@@ -6,7 +6,7 @@ use tonic::transport::Channel;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::server::client::{dependency_error, lazy_channel, outgoing};
 use trialops_platform::{AppError, Settings};
-use trialops_proto::common::v1::Date;
+use trialops_proto::common::v1::{AuditEvent, Date};
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_proto::enrollment::v1 as epb;
@@ -25,7 +25,7 @@ const PAGE: i32 = 500;
 
 /// Every row of a list, page after page: `fetch` reads the page at a token and returns its rows
 /// and the next token (empty on the last page).
-async fn every_page<T, Page>(mut fetch: impl FnMut(String) -> Page) -> Result<Vec<T>, AppError>
+pub(crate) async fn every_page<T, Page>(mut fetch: impl FnMut(String) -> Page) -> Result<Vec<T>, AppError>
 where
     Page: Future<Output = Result<(Vec<T>, String), AppError>>,
 {
@@ -38,6 +38,30 @@ where
         }
         token = next;
     }
+}
+
+/// Every row of one of the other services' paged lists: `$request` (built with the page token
+/// bound to `$token`) sent to `$client.$method` page after page, the rows read from `$rows`; a
+/// failed call is `$dependency`'s.
+macro_rules! every_row {
+    (
+        $self:ident, $call:expr, $client:ident, $dependency:literal, $method:ident, $rows:ident,
+        |$token:ident| $request:expr
+    ) => {
+        every_page(|$token| {
+            let request = Self::request($request, $call);
+            let mut client = $self.$client.clone();
+            async move {
+                let page = client
+                    .$method(request)
+                    .await
+                    .map_err(|s| dependency_error($dependency, s))?
+                    .into_inner();
+                Ok((page.$rows, page.next_page_token))
+            }
+        })
+        .await
+    };
 }
 
 impl Dependencies {
@@ -91,117 +115,82 @@ impl Dependencies {
 
     /// Every enrolled subject of a trial, in subject id order.
     pub async fn subjects(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Subject>, AppError> {
-        every_page(|page_token| {
-            let request = Self::request(
+        every_row!(
+            self,
+            call,
+            enrollment,
+            "enrollment",
+            list_subjects,
+            subjects,
+            |page_token| {
                 epb::ListSubjectsRequest {
                     trial_id: trial_id.to_owned(),
                     page_size: PAGE,
                     page_token,
                     ..Default::default()
-                },
-                call,
-            );
-            let mut client = self.enrollment.clone();
-            async move {
-                let page = client
-                    .list_subjects(request)
-                    .await
-                    .map_err(|s| dependency_error("enrollment", s))?;
-                let page = page.into_inner();
-                Ok((page.subjects, page.next_page_token))
+                }
             }
-        })
-        .await
+        )
     }
 
     /// Every registered site, in site code order.
     pub async fn sites(&self, call: &CallContext) -> Result<Vec<epb::Site>, AppError> {
-        every_page(|page_token| {
-            let request = Self::request(
-                epb::ListSitesRequest {
-                    page_size: PAGE,
-                    page_token,
-                },
-                call,
-            );
-            let mut client = self.enrollment.clone();
-            async move {
-                let page = client
-                    .list_sites(request)
-                    .await
-                    .map_err(|s| dependency_error("enrollment", s))?;
-                let page = page.into_inner();
-                Ok((page.sites, page.next_page_token))
+        every_row!(self, call, enrollment, "enrollment", list_sites, sites, |page_token| {
+            epb::ListSitesRequest {
+                page_size: PAGE,
+                page_token,
             }
         })
-        .await
     }
 
-    /// One page of enrollment's or dosing's audit log (administrators: the caller's token is
-    /// forwarded), in sequence order, with the next page's token.
-    pub async fn audit_events(
-        &self,
-        call: &CallContext,
-        service: &str,
-        page_token: String,
-    ) -> Result<(Vec<trialops_proto::common::v1::AuditEvent>, String), AppError> {
-        let page = if service == "enrollment" {
-            let request = Self::request(
+    /// Enrollment's whole audit log in sequence order (administrators: the caller's token is
+    /// forwarded).
+    pub async fn enrollment_audit_log(&self, call: &CallContext) -> Result<Vec<AuditEvent>, AppError> {
+        every_row!(
+            self,
+            call,
+            enrollment,
+            "enrollment",
+            list_audit_events,
+            events,
+            |page_token| {
                 epb::ListAuditEventsRequest {
                     page_size: PAGE,
                     page_token,
                     ..Default::default()
-                },
-                call,
-            );
-            let r = self.enrollment.clone().list_audit_events(request).await;
-            r.map(|r| r.into_inner()).map(|r| (r.events, r.next_page_token))
-        } else {
-            let request = Self::request(
-                dpb::ListAuditEventsRequest {
-                    page_size: PAGE,
-                    page_token,
-                    ..Default::default()
-                },
-                call,
-            );
-            let r = self.dosing.clone().list_audit_events(request).await;
-            r.map(|r| r.into_inner()).map(|r| (r.events, r.next_page_token))
-        };
-        page.map_err(|s| {
-            dependency_error(
-                if service == "enrollment" {
-                    "enrollment"
-                } else {
-                    "dosing"
-                },
-                s,
-            )
+                }
+            }
+        )
+    }
+
+    /// Dosing's whole audit log in sequence order (administrators).
+    pub async fn dosing_audit_log(&self, call: &CallContext) -> Result<Vec<AuditEvent>, AppError> {
+        every_row!(self, call, dosing, "dosing", list_audit_events, events, |page_token| {
+            dpb::ListAuditEventsRequest {
+                page_size: PAGE,
+                page_token,
+                ..Default::default()
+            }
         })
     }
 
     /// A trial's emergency unblindings, oldest first.
     pub async fn unblindings(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Unblinding>, AppError> {
-        every_page(|page_token| {
-            let request = Self::request(
+        every_row!(
+            self,
+            call,
+            enrollment,
+            "enrollment",
+            list_unblindings,
+            unblindings,
+            |page_token| {
                 epb::ListUnblindingsRequest {
                     trial_id: trial_id.to_owned(),
                     page_size: PAGE,
                     page_token,
-                },
-                call,
-            );
-            let mut client = self.enrollment.clone();
-            async move {
-                let page = client
-                    .list_unblindings(request)
-                    .await
-                    .map_err(|s| dependency_error("enrollment", s))?;
-                let page = page.into_inner();
-                Ok((page.unblindings, page.next_page_token))
+                }
             }
-        })
-        .await
+        )
     }
 
     /// Subjects per arm and stratum.
@@ -231,26 +220,13 @@ impl Dependencies {
         call: &CallContext,
         trial_id: &str,
     ) -> Result<Vec<dpb::GetCumulativeExposureResponse>, AppError> {
-        every_page(|page_token| {
-            let request = Self::request(
-                dpb::ListExposuresRequest {
-                    trial_id: trial_id.to_owned(),
-                    page_size: PAGE,
-                    page_token,
-                },
-                call,
-            );
-            let mut client = self.dosing.clone();
-            async move {
-                let page = client
-                    .list_exposures(request)
-                    .await
-                    .map_err(|s| dependency_error("dosing", s))?;
-                let page = page.into_inner();
-                Ok((page.exposures, page.next_page_token))
+        every_row!(self, call, dosing, "dosing", list_exposures, exposures, |page_token| {
+            dpb::ListExposuresRequest {
+                trial_id: trial_id.to_owned(),
+                page_size: PAGE,
+                page_token,
             }
         })
-        .await
     }
 
     /// A subject's administrations recorded (any status but planned), in planned order.
@@ -259,27 +235,22 @@ impl Dependencies {
         call: &CallContext,
         subject_id: &str,
     ) -> Result<Vec<dpb::Administration>, AppError> {
-        every_page(|page_token| {
-            let request = Self::request(
+        every_row!(
+            self,
+            call,
+            dosing,
+            "dosing",
+            list_subject_administrations,
+            administrations,
+            |page_token| {
                 dpb::ListSubjectAdministrationsRequest {
                     subject_id: subject_id.to_owned(),
                     recorded_only: true,
                     page_size: PAGE,
                     page_token,
-                },
-                call,
-            );
-            let mut client = self.dosing.clone();
-            async move {
-                let page = client
-                    .list_subject_administrations(request)
-                    .await
-                    .map_err(|s| dependency_error("dosing", s))?;
-                let page = page.into_inner();
-                Ok((page.administrations, page.next_page_token))
+                }
             }
-        })
-        .await
+        )
     }
 
     /// One cycle of a subject with its dose calculations; `None` when it was not started.

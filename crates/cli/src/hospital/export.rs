@@ -118,6 +118,20 @@ pub(crate) fn write_all(dir: &Path, files: &[Exported]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes one file whole (through a temporary name beside it); `option` names the path's option
+/// in an error.
+pub(crate) fn write_file(option: &str, path: &Path, content: Vec<u8>) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow::anyhow!("{option} {}: not a file name", path.display()))?;
+    write_all(dir, &[Exported { name, content }])
+}
+
 /// The number of rows a Dataset-JSON file says it holds.
 fn records(file: &Exported) -> Option<u64> {
     let value: serde_json::Value = serde_json::from_slice(&file.content).ok()?;
@@ -153,17 +167,7 @@ impl Export {
             Format::Odm { trial, out } => {
                 let content = read_odm(&mut session.clients, &session.token, &trial).await?;
                 return match out {
-                    Some(path) => {
-                        let dir = path
-                            .parent()
-                            .filter(|p| !p.as_os_str().is_empty())
-                            .unwrap_or(Path::new("."));
-                        let name = path
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .ok_or_else(|| anyhow::anyhow!("--out {}: not a file name", path.display()))?;
-                        write_all(dir, &[Exported { name, content }])
-                    }
+                    Some(path) => write_file("--out", &path, content),
                     None => {
                         use std::io::Write;
                         let mut stdout = std::io::stdout().lock();

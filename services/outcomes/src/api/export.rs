@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use tonic::Request;
 use trialops_domain::protocol::Seriousness;
 use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::server::handlers::EventStream;
+use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::OutcomesApi;
@@ -31,18 +34,51 @@ pub(super) async fn sdtm(
     let protocol = api.protocol(&trial_id)?;
     let mut subjects = api.deps.subjects(&call, &trial_id).await?;
     subjects.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
+    let (administrations, cycles) = doses(api, &call, &trial_id).await?;
+    let countries = api
+        .deps
+        .sites(&call)
+        .await?
+        .into_iter()
+        .map(|s| (s.site_code, s.country))
+        .collect();
+    let input = tabulate::Input {
+        protocol: &protocol,
+        subjects,
+        countries,
+        administrations,
+        cycles,
+        adverse_events: adverse_events(api, &trial_id).await?,
+        assessments: assessments(api, &trial_id).await?,
+        deaths: deaths(api, &trial_id).await?,
+        best: analysis::primary_endpoint(&data).into_values().flatten().collect(),
+    };
+    let files = export::sdtm(&input, trialops_platform::clock::now()).map_err(AppError::internal)?;
+    Ok(Box::pin(tokio_stream::iter(chunked(files).into_iter().map(Ok))))
+}
 
+/// Every treated subject's administrations recorded and cycles started (with their dose
+/// calculations), from dosing.
+async fn doses(
+    api: &OutcomesApi,
+    call: &CallContext,
+    trial_id: &str,
+) -> Result<(Vec<dpb::Administration>, Vec<dpb::Cycle>), AppError> {
     let (mut administrations, mut cycles) = (Vec::new(), Vec::new());
-    for exposure in api.deps.exposures(&call, &trial_id).await? {
+    for exposure in api.deps.exposures(call, trial_id).await? {
         for number in 1..=exposure.cycles_started {
-            cycles.extend(api.deps.cycle(&call, &exposure.subject_id, number).await?);
+            cycles.extend(api.deps.cycle(call, &exposure.subject_id, number).await?);
         }
         if exposure.cycles_started > 0 {
-            administrations.extend(api.deps.administrations(&call, &exposure.subject_id).await?);
+            administrations.extend(api.deps.administrations(call, &exposure.subject_id).await?);
         }
     }
+    Ok((administrations, cycles))
+}
 
-    let adverse_events = adverse_event::of_trial(&api.db, &trial_id)
+/// The trial's adverse events as the export reads them.
+async fn adverse_events(api: &OutcomesApi, trial_id: &str) -> Result<Vec<tabulate::AdverseEvent>, AppError> {
+    adverse_event::of_trial(&api.db, trial_id)
         .await?
         .into_iter()
         .map(|e| {
@@ -58,8 +94,12 @@ pub(super) async fn sdtm(
                 seriousness,
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
-    let assessments = rederivation::trial_assessments(&api.db, &trial_id)
+        .collect()
+}
+
+/// The trial's response assessments (after any re-derivation) as the export reads them.
+async fn assessments(api: &OutcomesApi, trial_id: &str) -> Result<Vec<tabulate::Assessment>, AppError> {
+    rederivation::trial_assessments(&api.db, trial_id)
         .await?
         .into_iter()
         .map(|a| {
@@ -77,84 +117,49 @@ pub(super) async fn sdtm(
                 after_cycle: a.after_cycle,
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect()
+}
+
+/// Each subject's date of death from follow-up (the earliest, were two recorded).
+async fn deaths(api: &OutcomesApi, trial_id: &str) -> Result<BTreeMap<String, NaiveDate>, AppError> {
     let mut deaths = BTreeMap::new();
-    for f in follow_up::of_trial(&api.db, &trial_id).await? {
+    for f in follow_up::of_trial(&api.db, trial_id).await? {
         if f.vital_status()? == follow_up::VitalStatus::Dead {
             deaths
                 .entry(f.subject_id)
-                .and_modify(|d: &mut chrono::NaiveDate| *d = (*d).min(f.last_contact_on))
+                .and_modify(|d: &mut NaiveDate| *d = (*d).min(f.last_contact_on))
                 .or_insert(f.last_contact_on);
         }
     }
-    let best = analysis::primary_endpoint(&data)
-        .into_values()
-        .flatten()
-        .collect::<BTreeMap<_, _>>();
-
-    let countries = api
-        .deps
-        .sites(&call)
-        .await?
-        .into_iter()
-        .map(|s| (s.site_code, s.country))
-        .collect();
-    let input = tabulate::Input {
-        protocol: &protocol,
-        subjects,
-        countries,
-        administrations,
-        cycles,
-        adverse_events,
-        assessments,
-        deaths,
-        best,
-    };
-    let files = export::sdtm(&input, trialops_platform::clock::now()).map_err(AppError::internal)?;
-    let mut messages = Vec::new();
-    for file in files {
-        let mut chunks = file.content.chunks(CHUNK).peekable();
-        if chunks.peek().is_none() {
-            messages.push(Ok(pb::ExportSdtmResponse {
-                file_name: file.name.clone(),
-                media_type: file.media_type.to_owned(),
-                content: Vec::new(),
-                last_chunk: true,
-            }));
-        }
-        while let Some(chunk) = chunks.next() {
-            messages.push(Ok(pb::ExportSdtmResponse {
-                file_name: file.name.clone(),
-                media_type: file.media_type.to_owned(),
-                content: chunk.to_vec(),
-                last_chunk: chunks.peek().is_none(),
-            }));
-        }
-    }
-    Ok(Box::pin(tokio_stream::iter(messages)))
+    Ok(deaths)
 }
 
-/// Every entry of one service's audit log that belongs to `trial_id`, page after page.
-async fn trail_of<F, Fut>(service: &'static str, trial_id: &str, mut page: F) -> Result<Vec<odm::Entry>, AppError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<(Vec<AuditEvent>, String), AppError>>,
-{
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let (events, next) = page(token).await?;
-        out.extend(
-            events
-                .into_iter()
-                .filter(|e| e.trial_id == trial_id)
-                .map(|event| odm::Entry { service, event }),
-        );
-        if next.is_empty() {
-            return Ok(out);
-        }
-        token = next;
+/// The files as messages: each in chunks of at most [`CHUNK`], its last marked (an empty file is
+/// one empty last chunk).
+fn chunked(files: Vec<export::File>) -> Vec<pb::ExportSdtmResponse> {
+    let mut messages = Vec::new();
+    for file in files {
+        let pieces: Vec<&[u8]> = if file.content.is_empty() {
+            vec![&[]]
+        } else {
+            file.content.chunks(CHUNK).collect()
+        };
+        let last = pieces.len() - 1;
+        messages.extend(pieces.into_iter().enumerate().map(|(i, piece)| pb::ExportSdtmResponse {
+            file_name: file.name.clone(),
+            media_type: file.media_type.to_owned(),
+            content: piece.to_vec(),
+            last_chunk: i == last,
+        }));
     }
+    messages
+}
+
+/// The entries of one service's audit log that belong to `trial_id`.
+fn of_trial(service: &'static str, trial_id: &str, log: Vec<AuditEvent>) -> impl Iterator<Item = odm::Entry> {
+    log.into_iter()
+        .filter(move |e| e.trial_id == trial_id)
+        .map(move |event| odm::Entry { service, event })
 }
 
 pub(super) async fn odm(
@@ -170,23 +175,16 @@ pub(super) async fn odm(
     let mut subjects = api.deps.subjects(&call, &trial_id).await?;
     subjects.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
     let sites = api.deps.sites(&call).await?;
-    let mut entries = trail_of("enrollment", &trial_id, |token| {
-        api.deps.audit_events(&call, "enrollment", token)
+    let mut entries: Vec<odm::Entry> = of_trial("enrollment", &trial_id, api.deps.enrollment_audit_log(&call).await?)
+        .chain(of_trial("dosing", &trial_id, api.deps.dosing_audit_log(&call).await?))
+        .collect();
+    // This service's own log, with what was written before this call integrated first.
+    trialops_platform::records::log::integrate(&api.db).await?;
+    let own = crate::deps::every_page(|token| async move {
+        trialops_platform::records::audit::list(&api.db, "", "", 500, &token).await
     })
     .await?;
-    entries.extend(
-        trail_of("dosing", &trial_id, |token| {
-            api.deps.audit_events(&call, "dosing", token)
-        })
-        .await?,
-    );
-    trialops_platform::records::log::integrate(&api.db).await?;
-    entries.extend(
-        trail_of("outcomes", &trial_id, |token| async move {
-            trialops_platform::records::audit::list(&api.db, "", "", 500, &token).await
-        })
-        .await?,
-    );
+    entries.extend(of_trial("outcomes", &trial_id, own));
     let input = odm::Input {
         protocol: &protocol,
         sites,

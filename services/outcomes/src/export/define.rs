@@ -4,10 +4,8 @@
 
 use std::io;
 
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event};
-
 use super::tabulation::{Dataset, Domain, Origin, Provenance};
+use super::xml::{W, document, text, translated};
 
 const ODM: &str = "http://www.cdisc.org/ns/odm/v1.3";
 const DEF: &str = "http://www.cdisc.org/ns/def/v2.1";
@@ -63,22 +61,8 @@ pub(crate) struct Metadata<'a> {
     pub notes: &'a [Note],
 }
 
-type W = Writer<Vec<u8>>;
-
-fn text(w: &mut W, name: &str, value: &str) -> io::Result<()> {
-    w.create_element(name).write_text_content(BytesText::new(value))?;
-    Ok(())
-}
-
-/// `<Description><TranslatedText xml:lang="en">…</TranslatedText></Description>`.
 fn description(w: &mut W, value: &str) -> io::Result<()> {
-    w.create_element("Description").write_inner_content(|w| {
-        w.create_element("TranslatedText")
-            .with_attribute(("xml:lang", "en"))
-            .write_text_content(BytesText::new(value))?;
-        Ok(())
-    })?;
-    Ok(())
+    translated(w, "Description", value)
 }
 
 fn item_group(w: &mut W, dataset: &Dataset) -> io::Result<()> {
@@ -207,48 +191,46 @@ fn codelist(w: &mut W, cl: &CodeList) -> io::Result<()> {
 
 /// The Define-XML 2.1 document.
 pub(crate) fn define_xml(meta: &Metadata<'_>, provenance: &Provenance) -> io::Result<Vec<u8>> {
-    let mut w = Writer::new_with_indent(Vec::new(), b' ', 1);
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let created = provenance.created();
     let file_oid = format!("{}.DEFINE", provenance.metadata_version_oid);
-    w.create_element("ODM")
-        .with_attributes([
-            ("xmlns", ODM),
-            ("xmlns:def", DEF),
-            ("xmlns:xlink", XLINK),
-            ("ODMVersion", "1.3.2"),
-            ("FileType", "Snapshot"),
-            ("FileOID", file_oid.as_str()),
-            ("CreationDateTime", created.as_str()),
-            ("Originator", "trialops"),
-            ("SourceSystem", "trialops"),
-            ("SourceSystemVersion", provenance.version),
-            ("def:Context", "Submission"),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("Study")
-                .with_attribute(("OID", provenance.study_oid.as_str()))
-                .write_inner_content(|w| {
-                    w.create_element("GlobalVariables").write_inner_content(|w| {
-                        text(w, "StudyName", meta.study_name)?;
-                        text(w, "StudyDescription", meta.description)?;
-                        text(w, "ProtocolName", meta.study_name)
+    document(|w| {
+        w.create_element("ODM")
+            .with_attributes([
+                ("xmlns", ODM),
+                ("xmlns:def", DEF),
+                ("xmlns:xlink", XLINK),
+                ("ODMVersion", "1.3.2"),
+                ("FileType", "Snapshot"),
+                ("FileOID", file_oid.as_str()),
+                ("CreationDateTime", created.as_str()),
+                ("Originator", "trialops"),
+                ("SourceSystem", "trialops"),
+                ("SourceSystemVersion", provenance.version),
+                ("def:Context", "Submission"),
+            ])
+            .write_inner_content(|w| {
+                w.create_element("Study")
+                    .with_attribute(("OID", provenance.study_oid.as_str()))
+                    .write_inner_content(|w| {
+                        w.create_element("GlobalVariables").write_inner_content(|w| {
+                            text(w, "StudyName", meta.study_name)?;
+                            text(w, "StudyDescription", meta.description)?;
+                            text(w, "ProtocolName", meta.study_name)
+                        })?;
+                        let name = format!("SDTM tabulation of {}", meta.study_name);
+                        w.create_element("MetaDataVersion")
+                            .with_attributes([
+                                ("OID", provenance.metadata_version_oid.as_str()),
+                                ("Name", name.as_str()),
+                                ("def:DefineVersion", "2.1.0"),
+                            ])
+                            .write_inner_content(|w| metadata_version(w, meta))?;
+                        Ok(())
                     })?;
-                    let name = format!("SDTM tabulation of {}", meta.study_name);
-                    w.create_element("MetaDataVersion")
-                        .with_attributes([
-                            ("OID", provenance.metadata_version_oid.as_str()),
-                            ("Name", name.as_str()),
-                            ("def:DefineVersion", "2.1.0"),
-                        ])
-                        .write_inner_content(|w| metadata_version(w, meta))?;
-                    Ok(())
-                })?;
-            Ok(())
-        })?;
-    let mut out = w.into_inner();
-    out.push(b'\n');
-    Ok(out)
+                Ok(())
+            })?;
+        Ok(())
+    })
 }
 
 fn metadata_version(w: &mut W, meta: &Metadata<'_>) -> io::Result<()> {

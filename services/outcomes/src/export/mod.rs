@@ -5,6 +5,7 @@ pub(crate) mod define;
 pub(crate) mod odm;
 pub(crate) mod sdtm;
 pub(crate) mod tabulation;
+mod xml;
 
 use chrono::{DateTime, Utc};
 

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event};
 use serde_json::Value as Json;
 use trialops_domain::protocol::{Protocol, VariableKind};
 use trialops_proto::common::v1::AuditEvent;
 use trialops_proto::enrollment::v1 as epb;
+
+use super::xml::{W, document, text, translated};
 
 const ODM_NS: &str = "http://www.cdisc.org/ns/odm/v1.3";
 
@@ -516,6 +516,7 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
 
     let mut data: Vec<Data> = Vec::new();
     let mut seen: BTreeMap<Entity, Vec<Option<String>>> = BTreeMap::new();
+    let mut assessed_after: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (i, entry) in input.entries.iter().enumerate() {
         for (kind, old, new) in records(entry) {
             let text = |key: &str| scalar(new.get(key));
@@ -541,14 +542,13 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
                 Kind::AdverseEvent => (None, text("adverse_event_id")),
                 Kind::FollowUp => (None, text("id")),
             };
-            let event_key = match kind {
+            let event_key = match (kind, &group_key) {
                 // A re-derivation holds the responses only: its assessment's cycle is kept from
                 // the assessment's first record.
-                Kind::Response => data
-                    .iter()
-                    .find(|d| d.kind == Kind::Response && d.group_key == group_key)
-                    .and_then(|d| d.event_key.clone())
-                    .or_else(|| text("after_cycle")),
+                (Kind::Response, Some(id)) => assessed_after
+                    .entry(id.clone())
+                    .or_insert_with(|| text("after_cycle"))
+                    .clone(),
                 _ => event_key,
             };
             let fields = &items[&kind];
@@ -623,51 +623,32 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
         }
     }
 
-    let mut w = Writer::new_with_indent(Vec::new(), b' ', 1);
-    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let created = input.created.to_rfc3339_opts(SecondsFormat::Micros, true);
     let file_oid = format!("{trial}.ODM.{}", input.created.format("%Y%m%dT%H%M%S"));
-    w.create_element("ODM")
-        .with_attributes([
-            ("xmlns", ODM_NS),
-            ("ODMVersion", "1.3.2"),
-            ("FileType", "Transactional"),
-            ("Granularity", "All"),
-            ("FileOID", file_oid.as_str()),
-            ("CreationDateTime", created.as_str()),
-            ("Originator", "trialops"),
-            ("SourceSystem", "trialops"),
-            ("SourceSystemVersion", env!("CARGO_PKG_VERSION")),
-            (
-                "Description",
-                "Study metadata, sites and staff, and every subject's clinical data with its audit trail",
-            ),
-        ])
-        .write_inner_content(|w| {
-            study(w, protocol, &mdv, &items)?;
-            admin(w, input, trial, &mdv)?;
-            clinical(w, input, trial, &mdv, &items, &data)
-        })?;
-    let mut out = w.into_inner();
-    out.push(b'\n');
-    Ok(out)
-}
-
-type W = Writer<Vec<u8>>;
-
-fn text_element(w: &mut W, name: &str, value: &str) -> io::Result<()> {
-    w.create_element(name).write_text_content(BytesText::new(value))?;
-    Ok(())
-}
-
-fn translated(w: &mut W, name: &str, value: &str) -> io::Result<()> {
-    w.create_element(name).write_inner_content(|w| {
-        w.create_element("TranslatedText")
-            .with_attribute(("xml:lang", "en"))
-            .write_text_content(BytesText::new(value))?;
+    document(|w| {
+        w.create_element("ODM")
+            .with_attributes([
+                ("xmlns", ODM_NS),
+                ("ODMVersion", "1.3.2"),
+                ("FileType", "Transactional"),
+                ("Granularity", "All"),
+                ("FileOID", file_oid.as_str()),
+                ("CreationDateTime", created.as_str()),
+                ("Originator", "trialops"),
+                ("SourceSystem", "trialops"),
+                ("SourceSystemVersion", env!("CARGO_PKG_VERSION")),
+                (
+                    "Description",
+                    "Study metadata, sites and staff, and every subject's clinical data with its audit trail",
+                ),
+            ])
+            .write_inner_content(|w| {
+                study(w, protocol, &mdv, &items)?;
+                admin(w, input, trial, &mdv)?;
+                clinical(w, input, trial, &mdv, &items, &data)
+            })?;
         Ok(())
-    })?;
-    Ok(())
+    })
 }
 
 fn unit_oid(unit: &str) -> String {
@@ -777,9 +758,9 @@ fn study(w: &mut W, protocol: &Protocol, mdv: &str, items: &BTreeMap<Kind, Vec<I
         .with_attribute(("OID", protocol.trial.id.as_str()))
         .write_inner_content(|w| {
             w.create_element("GlobalVariables").write_inner_content(|w| {
-                text_element(w, "StudyName", &protocol.trial.id)?;
-                text_element(w, "StudyDescription", &protocol.trial.title)?;
-                text_element(w, "ProtocolName", &protocol.trial.registry_id)
+                text(w, "StudyName", &protocol.trial.id)?;
+                text(w, "StudyDescription", &protocol.trial.title)?;
+                text(w, "ProtocolName", &protocol.trial.registry_id)
             })?;
             w.create_element("BasicDefinitions").write_inner_content(|w| {
                 for unit in &units {
@@ -969,8 +950,8 @@ fn admin(w: &mut W, input: &Input<'_>, trial: &str, mdv: &str) -> io::Result<()>
                         ),
                     ])
                     .write_inner_content(|w| {
-                        text_element(w, "LoginName", actor)?;
-                        text_element(w, "DisplayName", &format!("{actor} ({role})"))
+                        text(w, "LoginName", actor)?;
+                        text(w, "DisplayName", &format!("{actor} ({role})"))
                     })?;
             }
             for (oid, (name, kind, since)) in &locations {
@@ -1006,11 +987,11 @@ fn audit_record(w: &mut W, entry: &Entry) -> io::Result<()> {
         w.create_element("LocationRef")
             .with_attribute(("LocationOID", location_oid(&e.actor_site).as_str()))
             .write_empty()?;
-        text_element(w, "DateTimeStamp", &when)?;
+        text(w, "DateTimeStamp", &when)?;
         if !e.reason.is_empty() {
-            text_element(w, "ReasonForChange", &e.reason)?;
+            text(w, "ReasonForChange", &e.reason)?;
         }
-        text_element(
+        text(
             w,
             "SourceID",
             &format!("{} audit log entry {} ({})", entry.service, e.sequence, e.action),

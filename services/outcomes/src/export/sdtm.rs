@@ -723,25 +723,26 @@ fn given(a: &dpb::Administration) -> bool {
     )
 }
 
-fn exposure(input: &Input<'_>, subject: &str) -> Exposure {
-    let mine = input
-        .administrations
-        .iter()
-        .filter(|a| a.subject_id == subject && given(a));
-    let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
-    for a in mine {
+/// Each treated subject's first start and last end of a dose given, in one pass.
+fn exposures<'a>(input: &'a Input<'_>) -> BTreeMap<&'a str, Exposure> {
+    let mut out: BTreeMap<&str, Exposure> = BTreeMap::new();
+    for a in input.administrations.iter().filter(|a| given(a)) {
         let start = instant(a.started_at.as_ref());
         let end = instant(a.ended_at.as_ref()).or(start);
-        first = match (first, start) {
+        let x = out.entry(a.subject_id.as_str()).or_insert(Exposure {
+            first: None,
+            last: None,
+        });
+        x.first = match (x.first, start) {
             (Some(f), Some(s)) => Some(f.min(s)),
             (f, s) => f.or(s),
         };
-        last = match (last, end) {
+        x.last = match (x.last, end) {
             (Some(l), Some(e)) => Some(l.max(e)),
             (l, e) => l.or(e),
         };
     }
-    Exposure { first, last }
+    out
 }
 
 fn dm(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
@@ -754,11 +755,16 @@ fn dm(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
             .map(|a| a.name.clone())
             .unwrap_or_default()
     };
+    let exposures = exposures(input);
+    let none = Exposure {
+        first: None,
+        last: None,
+    };
     input
         .subjects
         .iter()
         .map(|s| {
-            let x = exposure(input, &s.subject_id);
+            let x = exposures.get(s.subject_id.as_str()).unwrap_or(&none);
             let treated = x.first.is_some();
             let ended = matches!(
                 epb::SubjectStatus::try_from(s.status),
@@ -899,6 +905,11 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
         .iter()
         .map(|s| (s.subject_id.as_str(), s.arm_code.as_str()))
         .collect();
+    let cycles: BTreeMap<(&str, i32), &dpb::Cycle> = input
+        .cycles
+        .iter()
+        .map(|c| ((c.subject_id.as_str(), c.cycle_number), c))
+        .collect();
     let mut rows = Vec::new();
     for a in input.administrations.iter().filter(|a| given(a)) {
         let agent = arm_of.get(a.subject_id.as_str()).and_then(|arm| {
@@ -909,10 +920,8 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
                 .find(|r| r.arm == *arm)
                 .and_then(|r| r.agents.iter().find(|g| g.id == a.agent_id))
         });
-        let calculation = input
-            .cycles
-            .iter()
-            .find(|c| c.subject_id == a.subject_id && c.cycle_number == a.cycle_number)
+        let calculation = cycles
+            .get(&(a.subject_id.as_str(), a.cycle_number))
             .and_then(|c| c.doses.iter().find(|d| d.agent_id == a.agent_id));
         let (name, route) = agent.map_or((a.agent_id.to_uppercase(), None), |g| {
             (g.name.to_uppercase(), Some(route_term(&g.route)))
