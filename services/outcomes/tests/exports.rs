@@ -163,6 +163,34 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     })
     .await
     .unwrap();
+    // Temozolomide stopped: its doses still planned are closed as not given.
+    let plan = d
+        .get_treatment_plan(dpb::GetTreatmentPlanRequest {
+            subject_id: t.subject_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .plan
+        .unwrap();
+    d.discontinue_agent(dpb::DiscontinueAgentRequest {
+        request_id: request_id(),
+        subject_id: t.subject_id.clone(),
+        etag: plan.etag,
+        agent_id: "temozolomide".into(),
+        reason: "hypersensitivity".into(),
+    })
+    .await
+    .unwrap();
+    let closed = administrations
+        .iter()
+        .find(|a| {
+            a.agent_id == "temozolomide"
+                && a.status == dpb::AdministrationStatus::Planned as i32
+                && a.administration_id != half.administration_id
+        })
+        .unwrap()
+        .clone();
     // A serious event attributed to two agents.
     o.record_adverse_event(pb::RecordAdverseEventRequest {
         request_id: request_id(),
@@ -398,6 +426,21 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     assert!(dose[1].contains("Value=\"partially_given\""));
     // The Update holds what changed only: the agent stayed.
     assert!(!dose[1].contains("IT.ADMINISTRATION.AGENT_ID"));
+    // A dose the discontinuation closed: planned at the cycle's start, then not given, with the
+    // discontinuation's reason and entry.
+    let stopped = history(&odm, "IG.ADMINISTRATION", &closed.administration_id);
+    assert_eq!(stopped.len(), 2, "{stopped:?}");
+    assert!(stopped[0].contains("Value=\"planned\"") && stopped[0].contains("(cycle.started)"));
+    assert!(stopped[1].contains("TransactionType=\"Update\"") && stopped[1].contains("Value=\"not_given\""));
+    assert!(stopped[1].contains("<ReasonForChange>hypersensitivity</ReasonForChange>"));
+    assert!(stopped[1].contains("(plan.agent_discontinued)"), "{}", stopped[1]);
+    let agent = history(&odm, "IG.PLAN_AGENT", "temozolomide");
+    assert_eq!(
+        agent.len(),
+        2,
+        "as of the plan's creation, then discontinued: {agent:?}"
+    );
+    assert!(agent[0].contains("(plan.created)") && agent[1].contains("\"IT.PLAN_AGENT.DISCONTINUED\" Value=\"true\""));
     let event = history(&odm, "IG.AE", text(&ae[0], "AESPID").as_deref().unwrap());
     assert_eq!(event.len(), 1);
     for item in [

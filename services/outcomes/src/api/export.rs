@@ -34,7 +34,7 @@ pub(super) async fn sdtm(
     let protocol = api.protocol(&trial_id)?;
     let mut subjects = api.deps.subjects(&call, &trial_id).await?;
     subjects.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
-    let (administrations, cycles) = doses(api, &call, &trial_id).await?;
+    let (administrations, cycles) = doses(api, &call, &trial_id, true).await?;
     let countries = api
         .deps
         .sites(&call)
@@ -57,23 +57,25 @@ pub(super) async fn sdtm(
     Ok(Box::pin(tokio_stream::iter(chunked(files).into_iter().map(Ok))))
 }
 
-/// Every treated subject's administrations recorded and cycles started (with their dose
-/// calculations), from dosing.
+/// Every treated subject's administrations recorded (any status but planned), from dosing; with
+/// `cycles`, also every cycle started with its dose calculations.
 async fn doses(
     api: &OutcomesApi,
     call: &CallContext,
     trial_id: &str,
+    cycles: bool,
 ) -> Result<(Vec<dpb::Administration>, Vec<dpb::Cycle>), AppError> {
-    let (mut administrations, mut cycles) = (Vec::new(), Vec::new());
+    let (mut administrations, mut started) = (Vec::new(), Vec::new());
     for exposure in api.deps.exposures(call, trial_id).await? {
-        for number in 1..=exposure.cycles_started {
-            cycles.extend(api.deps.cycle(call, &exposure.subject_id, number).await?);
+        if exposure.cycles_started == 0 {
+            continue;
         }
-        if exposure.cycles_started > 0 {
-            administrations.extend(api.deps.administrations(call, &exposure.subject_id).await?);
+        administrations.extend(api.deps.administrations(call, &exposure.subject_id).await?);
+        for number in (1..=exposure.cycles_started).filter(|_| cycles) {
+            started.extend(api.deps.cycle(call, &exposure.subject_id, number).await?);
         }
     }
-    Ok((administrations, cycles))
+    Ok((administrations, started))
 }
 
 /// The trial's adverse events as the export reads them.
@@ -185,11 +187,16 @@ pub(super) async fn odm(
     })
     .await?;
     entries.extend(of_trial("outcomes", &trial_id, own));
+    let (administrations, _) = doses(api, &call, &trial_id, false).await?;
     let input = odm::Input {
         protocol: &protocol,
         sites,
         subjects,
         entries,
+        administrations: administrations
+            .into_iter()
+            .map(|a| (a.administration_id.clone(), a))
+            .collect(),
         created: trialops_platform::clock::now(),
     };
     let file = odm::odm(&input).map_err(AppError::internal)?;

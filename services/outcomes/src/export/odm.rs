@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as Json;
 use trialops_domain::protocol::{Protocol, VariableKind};
 use trialops_proto::common::v1::AuditEvent;
+use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 
 use super::xml::{W, document, text, translated};
@@ -36,6 +37,9 @@ pub(crate) struct Input<'a> {
     pub subjects: Vec<epb::Subject>,
     /// The trial's audit log entries of the three services, each service's in sequence order.
     pub entries: Vec<Entry>,
+    /// Administrations recorded (any status but planned), by id: the doses a discontinuation
+    /// closed, which its audit log entry names by id only.
+    pub administrations: BTreeMap<String, dpb::Administration>,
     /// When the file is made (after every entry).
     pub created: DateTime<Utc>,
 }
@@ -459,8 +463,30 @@ struct Data {
     entry: usize,
 }
 
-/// The record(s) an entry holds: (kind, JSON of the record before, after).
-fn records(entry: &Entry) -> Vec<(Kind, Json, Json)> {
+/// An administration as the dosing service stores it (the fields its audit log entries hold),
+/// with `status` and `reason` in place of its own.
+fn administration_json(a: &dpb::Administration, status: &str, reason: &str) -> Json {
+    let date =
+        |d: Option<&trialops_proto::common::v1::Date>| d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day));
+    let decimal = |d: Option<&trialops_proto::common::v1::Decimal>| d.map(|d| d.value.clone());
+    serde_json::json!({
+        "administration_id": a.administration_id,
+        "subject_id": a.subject_id,
+        "agent_id": a.agent_id,
+        "cycle_number": a.cycle_number,
+        "cycle_day": a.cycle_day,
+        "planned_on": date(a.planned_on.as_ref()),
+        "prescribed_dose": decimal(a.prescribed_dose.as_ref()),
+        "unit": a.dose_unit,
+        "status": status,
+        "reason": reason,
+        "deviation_flagged": false,
+    })
+}
+
+/// The record(s) an entry holds: (kind, JSON of the record before, after). A discontinuation
+/// also holds each dose it closed as not given.
+fn records(entry: &Entry, administrations: &BTreeMap<String, dpb::Administration>) -> Vec<(Kind, Json, Json)> {
     let e = &entry.event;
     let parse = |s: &str| serde_json::from_str::<Json>(s).unwrap_or(Json::Null);
     let (old, new) = (parse(&e.old_value_json), parse(&e.new_value_json));
@@ -471,7 +497,25 @@ fn records(entry: &Entry) -> Vec<(Kind, Json, Json)> {
             vec![(Kind::Subject, old, new)]
         }
         "subject.randomized" => vec![(Kind::Randomization, Json::Null, new)],
-        "plan.dose_modified" | "plan.agent_discontinued" => vec![(Kind::PlanAgent, old, at(&new, "agent"))],
+        "plan.dose_modified" => vec![(Kind::PlanAgent, old, at(&new, "agent"))],
+        "plan.agent_discontinued" => {
+            let closed = new
+                .get("closed_administrations")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| administrations.get(id.as_str()?))
+                .map(|a| {
+                    (
+                        Kind::Administration,
+                        administration_json(a, "planned", ""),
+                        administration_json(a, "not_given", &a.reason),
+                    )
+                });
+            std::iter::once((Kind::PlanAgent, old, at(&new, "agent")))
+                .chain(closed)
+                .collect()
+        }
         "cycle.started" => {
             let mut out = vec![(Kind::Cycle, Json::Null, at(&new, "cycle"))];
             if let Some(doses) = new.get("doses").and_then(Json::as_array) {
@@ -518,7 +562,7 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
     let mut seen: BTreeMap<Entity, Vec<Option<String>>> = BTreeMap::new();
     let mut assessed_after: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (i, entry) in input.entries.iter().enumerate() {
-        for (kind, old, new) in records(entry) {
+        for (kind, old, new) in records(entry, &input.administrations) {
             let text = |key: &str| scalar(new.get(key));
             let subject = match kind {
                 Kind::Screening => {
