@@ -16,8 +16,10 @@ and against rules written from the SDTM implementation guide rather than from tr
   subject, ISO 8601 dates, serious events with a criterion, AEREL MULTIPLE with its SUPPAE
   records, grade 5 fatal, doses positive and inside the first/last treatment dates, at most one
   best response per subject, no personal-data variables.
+- EC: a dose not occurred (ECOCCUR N) has no dose and a reason; EX holds exactly the doses EC
+  records as occurred.
 - --expect FILE: JSON with the operational counts read over the API (subjects, administrations
-  given, adverse events) that DM, EX and AE must equal.
+  given and recorded, adverse events) that DM, EX, EC and AE must equal.
 - --anbl1221-demo: the demo reproduces ANBL1221's published result, so BESTRESP must give
   9 responders (CR or PR) of 17 evaluable on arm B and 1 of 18 on arm A.
 """
@@ -166,11 +168,11 @@ def check_rules(d):
             fail(f"DM {r['USUBJID']}: DTHFL and DTHDTC disagree")
         if r["AGE"] is not None:
             fail(f"DM {r['USUBJID']}: an age, which the protocol does not collect")
-    for name in ("DS", "EX", "AE", "RS", "SUPPAE"):
+    for name in ("DS", "EX", "EC", "AE", "RS", "SUPPAE"):
         for r in records(d[name]):
             if r["USUBJID"] not in subjects:
                 fail(f"{name}: subject {r['USUBJID']} is not in DM")
-    for name, seq in (("DS", "DSSEQ"), ("EX", "EXSEQ"), ("AE", "AESEQ"), ("RS", "RSSEQ")):
+    for name, seq in (("DS", "DSSEQ"), ("EX", "EXSEQ"), ("EC", "ECSEQ"), ("AE", "AESEQ"), ("RS", "RSSEQ")):
         keys = Counter((r["USUBJID"], r[seq]) for r in records(d[name]))
         if any(n > 1 for n in keys.values()) or any(s is None or s < 1 for _, s in keys):
             fail(f"{name}: {seq} is not unique and positive per subject")
@@ -205,6 +207,13 @@ def check_rules(d):
             fail(f"EX {r['USUBJID']} {r['EXSEQ']}: outside the subject's first/last treatment dates")
         if r["EXENDTC"] is not None and r["EXENDTC"] < r["EXSTDTC"]:
             fail(f"EX {r['USUBJID']} {r['EXSEQ']}: ends before it starts")
+    ec = records(d["EC"])
+    for r in ec:
+        if r["ECOCCUR"] == "N" and (r["ECDOSE"] is not None or not r["ECREASOC"]):
+            fail(f"EC {r['USUBJID']} {r['ECSEQ']}: a dose not given has a dose or no reason")
+    occurred = {r["ECSPID"] for r in ec if r["ECOCCUR"] == "Y"}
+    if {r["EXSPID"] for r in records(d["EX"])} != occurred or len(occurred) != len(records(d["EX"])):
+        fail("EX does not hold exactly the doses EC records as given")
     best = Counter(r["USUBJID"] for r in records(d["RS"]) if r["RSTESTCD"] == "BESTRESP")
     if any(n > 1 for n in best.values()):
         fail("RS: more than one best overall response for a subject")
@@ -247,7 +256,13 @@ def main():
     if args.expect:
         with open(args.expect, encoding="utf-8") as f:
             expect = json.load(f)
-        for domain, key in (("DM", "subjects"), ("EX", "administrations_given"), ("AE", "adverse_events")):
+        counted = (
+            ("DM", "subjects"),
+            ("EX", "administrations_given"),
+            ("EC", "administrations_recorded"),
+            ("AE", "adverse_events"),
+        )
+        for domain, key in counted:
             if d[domain]["records"] != expect[key]:
                 fail(f"{domain}: {d[domain]['records']} records, the services hold {expect[key]} {key}")
     if args.anbl1221_demo:

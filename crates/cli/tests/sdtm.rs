@@ -131,6 +131,7 @@ fn the_demo_trial_exported_as_sdtm() {
         let expect = serde_json::json!({
             "subjects": count("enrolled"),
             "administrations_given": count("administrations_recorded"),
+            "administrations_recorded": count("administrations_recorded"),
             "adverse_events": count("adverse_events_recorded"),
         });
         std::fs::write(dir.with_extension("expect.json"), expect.to_string()).unwrap();
@@ -158,7 +159,7 @@ fn the_demo_trial_exported_as_sdtm() {
         names
     };
     assert_eq!(names(again.path()), names(exported.path()));
-    for file in ["dm.json", "ds.json", "ex.json", "ae.json", "rs.json"] {
+    for file in ["dm.json", "ds.json", "ex.json", "ec.json", "ae.json", "rs.json"] {
         assert_eq!(rows(again.path(), file), rows(exported.path(), file), "{file}");
     }
 

@@ -105,11 +105,12 @@ fn keep(files: &BTreeMap<String, Vec<u8>>, label: &str, expect: Value) {
     std::fs::write(dir.with_extension("expect.json"), expect.to_string()).unwrap();
 }
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "ae.json",
     "define.xml",
     "dm.json",
     "ds.json",
+    "ec.json",
     "ex.json",
     "rs.json",
     "suppae.json",
@@ -308,6 +309,45 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     let route = |agent: &str| if agent == "temozolomide" { "ORAL" } else { "INTRAVENOUS" };
     assert_eq!(text(partial, "EXROUTE").as_deref(), Some(route(&half.agent_id)));
 
+    // EC: every administration recorded, as given (mg) or not: the two doses given and those the
+    // discontinuation closed.
+    let recorded = d
+        .list_subject_administrations(dpb::ListSubjectAdministrationsRequest {
+            subject_id: t.subject_id.clone(),
+            recorded_only: true,
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .administrations
+        .len();
+    assert!(recorded > 2, "the discontinuation closed doses: {recorded}");
+    let ec = rows(&files, "ec.json");
+    assert_eq!(ec.len(), recorded);
+    let collected = |id: &str| ec.iter().find(|r| text(r, "ECSPID").as_deref() == Some(id)).unwrap();
+    let half_given = collected(&half.administration_id);
+    assert_eq!(
+        (
+            text(half_given, "ECOCCUR"),
+            text(half_given, "ECDOSE"),
+            text(half_given, "ECDOSU")
+        ),
+        (
+            Some("Y".to_owned()),
+            Some((prescribed / rust_decimal::Decimal::TWO).normalize().to_string()),
+            Some(half.dose_unit.clone())
+        )
+    );
+    let missed = collected(&closed.administration_id);
+    assert_eq!(text(missed, "ECOCCUR").as_deref(), Some("N"));
+    assert_eq!(text(missed, "ECDOSE"), None);
+    assert_eq!(
+        text(missed, "ECREASOC").as_deref(),
+        Some("agent discontinued: hypersensitivity")
+    );
+
     // AE with causality per agent: MULTIPLE in AE, each agent in SUPPAE in agent id order.
     let ae = rows(&files, "ae.json");
     assert_eq!(ae.len(), 1);
@@ -393,14 +433,19 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
 
     // define.xml describes each dataset.
     let define = String::from_utf8(files["define.xml"].clone()).unwrap();
-    for name in ["DM", "DS", "EX", "AE", "SUPPAE", "RS", "TS", "TA", "TE"] {
+    for name in ["DM", "DS", "EX", "EC", "AE", "SUPPAE", "RS", "TS", "TA", "TE"] {
         assert!(define.contains(&format!("<ItemGroupDef OID=\"IG.{name}\"")), "{name}");
     }
     let label = format!("{backend:?}").to_lowercase();
     keep(
         &files,
         &format!("{label}-api"),
-        serde_json::json!({"subjects": 2, "administrations_given": 2, "adverse_events": 1}),
+        serde_json::json!({
+            "subjects": 2,
+            "administrations_given": 2,
+            "administrations_recorded": recorded,
+            "adverse_events": 1
+        }),
     );
 
     // ODM: each record's history with who, where, when and why.
@@ -458,14 +503,27 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     // A trial without subjects: valid files, no subject rows, the design still there.
     let empty = export(&mut o, "EMPTY01").await.unwrap();
     assert_eq!(empty.keys().map(String::as_str).collect::<Vec<_>>(), FILES);
-    for name in ["dm.json", "ds.json", "ex.json", "ae.json", "suppae.json", "rs.json"] {
+    for name in [
+        "dm.json",
+        "ds.json",
+        "ex.json",
+        "ec.json",
+        "ae.json",
+        "suppae.json",
+        "rs.json",
+    ] {
         assert!(rows(&empty, name).is_empty(), "{name}");
     }
     assert_eq!(rows(&empty, "ta.json").len(), 6);
     keep(
         &empty,
         &format!("{label}-empty"),
-        serde_json::json!({"subjects": 0, "administrations_given": 0, "adverse_events": 0}),
+        serde_json::json!({
+            "subjects": 0,
+            "administrations_given": 0,
+            "administrations_recorded": 0,
+            "adverse_events": 0
+        }),
     );
 
     let empty_odm = export_odm(&mut o, "EMPTY01").await.unwrap();

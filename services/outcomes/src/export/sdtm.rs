@@ -1,4 +1,4 @@
-//! SDTM (SDTMIG 3.4) domains derived from the three services' records: DM, DS, EX, AE, SUPPAE,
+//! SDTM (SDTMIG 3.4) domains derived from the three services' records: DM, DS, EX, EC, AE, SUPPAE,
 //! RS and the trial design domains TS, TA and TE. Each domain's variables are declared once
 //! below; `docs/SDTM_MAPPING.md` says in words where each comes from, and the Define-XML carries
 //! the same derivations as methods.
@@ -204,6 +204,41 @@ pub(crate) static EX: Domain = Domain {
         var("VISIT", "Visit Name", Text, TIMING, Derived).note("MT.VISIT"),
         var("EXSTDTC", "Start Date/Time of Treatment", Dtm, TIMING, Collected),
         var("EXENDTC", "End Date/Time of Treatment", Dtm, TIMING, Collected),
+    ],
+};
+
+/// Exposure as collected: every administration recorded, in the unit given, missed doses as not
+/// occurred.
+pub(crate) static EC: Domain = Domain {
+    name: "EC",
+    label: "Exposure as Collected",
+    class: "INTERVENTIONS",
+    structure: "One record per administration recorded per subject",
+    keys: &["STUDYID", "USUBJID", "ECTRT", "ECSTDTC", "ECSEQ"],
+    reference: false,
+    vars: &[
+        STUDYID,
+        DOMAIN,
+        USUBJID,
+        var("ECSEQ", "Sequence Number", Integer, ID, Derived)
+            .req()
+            .note("MT.SEQ"),
+        var("ECSPID", "Sponsor-Defined Identifier", Text, ID, Assigned),
+        var("ECTRT", "Name of Treatment", Text, TOPIC, FromProtocol).req(),
+        var("ECMOOD", "Mood", Text, RECORD, Assigned).cl("CL.ECMOOD"),
+        var("ECPRESP", "EC Pre-Specified", Text, VARIABLE, Assigned).cl("CL.NY"),
+        var("ECOCCUR", "EC Occurrence", Text, RECORD, Derived)
+            .cl("CL.NY")
+            .note("MT.ECOCCUR"),
+        var("ECREASOC", "Reason for Occur Value", Text, RECORD, Collected),
+        var("ECDOSE", "Dose", Dec, RECORD, Collected),
+        var("ECDOSU", "Dose Units", Text, VARIABLE, FromProtocol).cl("CL.UNIT"),
+        var("ECROUTE", "Route of Administration", Text, VARIABLE, FromProtocol).cl("CL.ROUTE"),
+        var("EPOCH", "Epoch", Text, TIMING, Assigned).cl("CL.EPOCH"),
+        var("VISITNUM", "Visit Number", Integer, TIMING, Collected),
+        var("VISIT", "Visit Name", Text, TIMING, Derived).note("MT.VISIT"),
+        var("ECSTDTC", "Start Date/Time of Treatment", Dtm, TIMING, Collected),
+        var("ECENDTC", "End Date/Time of Treatment", Dtm, TIMING, Collected),
     ],
 };
 
@@ -500,6 +535,7 @@ pub(crate) fn codelists(input: &Input<'_>, units: &BTreeSet<String>, routes: &BT
             "C66768",
             listed(&["FATAL", "NOT RECOVERED/NOT RESOLVED", "RECOVERED/RESOLVED"]),
         ),
+        sponsor("CL.ECMOOD", "Mood", listed(&["PERFORMED"])),
         sponsor("CL.AETOXGR", "CTCAE Grade", listed(&["1", "2", "3", "4", "5"])),
         sponsor("CL.RSTESTCD", "Response Assessment Short Name", Terms::Listed(tests)),
         sponsor("CL.RSTEST", "Response Assessment Name", Terms::Listed(names)),
@@ -570,6 +606,11 @@ pub(crate) const NOTES: &[Note] = &[
         text: "DOSE REDUCED TO LEVEL n when the cycle used a reduced dose level; PARTIALLY GIVEN with the \
             recorded reason; DOSE DEVIATION when the given dose differed from the prescribed one \
             beyond the protocol tolerance. Joined with '; '.",
+    },
+    Note {
+        oid: "MT.ECOCCUR",
+        text: "Y for an administration recorded as given or partially given; N for one held or not given (with \
+            its reason in ECREASOC and no dose).",
     },
     Note {
         oid: "MT.VISIT",
@@ -984,6 +1025,73 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
     rows
 }
 
+fn ec(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
+    let agents: BTreeMap<(&str, &str), &trialops_domain::protocol::Agent> = input
+        .protocol
+        .regimens
+        .iter()
+        .flat_map(|r| r.agents.iter().map(move |g| ((r.arm.as_str(), g.id.as_str()), g)))
+        .collect();
+    let arm_of: BTreeMap<&str, &str> = input
+        .subjects
+        .iter()
+        .map(|s| (s.subject_id.as_str(), s.arm_code.as_str()))
+        .collect();
+    let mut rows: Vec<Vec<Value>> = input
+        .administrations
+        .iter()
+        .filter(|a| a.status != dpb::AdministrationStatus::Planned as i32)
+        .map(|a| {
+            let agent = arm_of
+                .get(a.subject_id.as_str())
+                .and_then(|arm| agents.get(&(*arm, a.agent_id.as_str())));
+            let occurred = given(a);
+            vec![
+                Value::text(study),
+                Value::text("EC"),
+                Value::text(&a.subject_id),
+                Value::Null,
+                Value::text(&a.administration_id),
+                Value::text(agent.map_or_else(|| a.agent_id.to_uppercase(), |g| g.name.to_uppercase())),
+                Value::text("PERFORMED"),
+                Value::text("Y"),
+                yes_no(occurred),
+                if occurred {
+                    Value::Null
+                } else {
+                    Value::text(a.reason.trim())
+                },
+                match decimal(a.actual_dose.as_ref()).filter(|_| occurred) {
+                    Some(d) => Value::Decimal(d.normalize().to_string()),
+                    None => Value::Null,
+                },
+                if occurred {
+                    Value::text(&a.dose_unit)
+                } else {
+                    Value::Null
+                },
+                Value::opt(agent.map(|g| route_term(&g.route))),
+                Value::text("TREATMENT"),
+                Value::Int(i64::from(a.cycle_number)),
+                Value::text(format!("CYCLE {}", a.cycle_number)),
+                datetime_value(instant(a.started_at.as_ref())),
+                datetime_value(instant(a.ended_at.as_ref())),
+            ]
+        })
+        .collect();
+    rows.sort_by_key(|r| {
+        (
+            sort_key(&r[2]),
+            sort_key(&r[14]),
+            sort_key(&r[16]),
+            sort_key(&r[5]),
+            sort_key(&r[4]),
+        )
+    });
+    number(&mut rows, 2, 3);
+    rows
+}
+
 fn ae(input: &Input<'_>, study: &str) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let agent_name = |id: &str| {
         input
@@ -1281,6 +1389,10 @@ pub(crate) fn datasets(input: &Input<'_>) -> Vec<Dataset> {
             rows: ex(input, study),
         },
         Dataset {
+            domain: &EC,
+            rows: ec(input, study),
+        },
+        Dataset {
             domain: &AE,
             rows: ae_rows,
         },
@@ -1307,12 +1419,14 @@ pub(crate) fn datasets(input: &Input<'_>) -> Vec<Dataset> {
     ]
 }
 
-/// The protocol units and CDISC routes the protocol's agents can be given in (the UNIT and
-/// ROUTE code lists' terms).
+/// The units (protocol and as given) and CDISC routes the protocol's agents can be given in
+/// (the UNIT and ROUTE code lists' terms).
 pub(crate) fn units_and_routes(protocol: &Protocol) -> (BTreeSet<String>, BTreeSet<String>) {
     let agents = || protocol.regimens.iter().flat_map(|r| &r.agents);
     let mut units = BTreeSet::new();
     for g in agents() {
+        // EX's protocol units and EC's units as given.
+        units.insert(g.unit.clone());
         units.insert(protocol_unit(&g.unit, g.basis, false));
         if g.basis == DoseBasis::PerM2 {
             units.insert(protocol_unit(&g.unit, g.basis, true));
