@@ -157,10 +157,12 @@ fn chunked(files: Vec<export::File>) -> Vec<pb::ExportSdtmResponse> {
     messages
 }
 
-/// The entries of one service's audit log that belong to `trial_id`.
+/// The entries of one service's audit log that may belong to `trial_id`: those naming it, and
+/// those written before entries named their trial (the ODM writer keeps the ones whose record is
+/// of the trial's subjects).
 fn of_trial(service: &'static str, trial_id: &str, log: Vec<AuditEvent>) -> impl Iterator<Item = odm::Entry> {
     log.into_iter()
-        .filter(move |e| e.trial_id == trial_id)
+        .filter(move |e| e.trial_id == trial_id || e.trial_id.is_empty())
         .map(move |event| odm::Entry { service, event })
 }
 

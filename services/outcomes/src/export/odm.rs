@@ -565,6 +565,9 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
         for (kind, old, new) in records(entry, &input.administrations) {
             let text = |key: &str| scalar(new.get(key));
             let subject = match kind {
+                // A screening of this trial (entries written before they named their trial hold
+                // it in the record) at the site, under the screening id, a subject came from.
+                Kind::Screening if text("trial_id").is_some_and(|t| t != trial) => None,
                 Kind::Screening => {
                     let site = text("site_code").unwrap_or_default();
                     let id = text("screening_id").unwrap_or_default();
@@ -688,7 +691,8 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
             ])
             .write_inner_content(|w| {
                 study(w, protocol, &mdv, &items)?;
-                admin(w, input, trial, &mdv)?;
+                let used: BTreeSet<usize> = data.iter().map(|d| d.entry).collect();
+                admin(w, input, &used, trial, &mdv)?;
                 clinical(w, input, trial, &mdv, &items, &data)
             })?;
         Ok(())
@@ -941,9 +945,10 @@ fn location_oid(site: &str) -> String {
     }
 }
 
-fn admin(w: &mut W, input: &Input<'_>, trial: &str, mdv: &str) -> io::Result<()> {
+/// Sites, the sponsor location, and the staff whose entries the file uses (`used`).
+fn admin(w: &mut W, input: &Input<'_>, used: &BTreeSet<usize>, trial: &str, mdv: &str) -> io::Result<()> {
     let mut users: BTreeMap<String, (&str, &str)> = BTreeMap::new();
-    for e in input.entries.iter().map(|e| &e.event) {
+    for e in used.iter().filter_map(|i| input.entries.get(*i)).map(|e| &e.event) {
         users
             .entry(user_oid(&e.actor))
             .or_insert((e.actor.as_str(), e.actor_role.as_str()));
@@ -967,7 +972,11 @@ fn admin(w: &mut W, input: &Input<'_>, trial: &str, mdv: &str) -> io::Result<()>
         .sites
         .iter()
         .map(|s| s.site_code.as_str())
-        .chain(input.entries.iter().map(|e| e.event.actor_site.as_str()))
+        .chain(
+            used.iter()
+                .filter_map(|i| input.entries.get(*i))
+                .map(|e| e.event.actor_site.as_str()),
+        )
         .filter(|s| !s.is_empty());
     for site in sites_used {
         let known = registered.get(site).copied();
@@ -1140,4 +1149,94 @@ fn item_group(w: &mut W, input: &Input<'_>, items: &BTreeMap<Kind, Vec<Item>>, d
             Ok(())
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn entry(sequence: i64, trial: &str, action: &str, entity: &str, new: Json) -> Entry {
+        Entry {
+            service: "enrollment",
+            event: AuditEvent {
+                sequence,
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: 1_700_000_000 + sequence,
+                    nanos: 0,
+                }),
+                actor: format!("coordinator-{sequence}"),
+                actor_role: "site_coordinator".into(),
+                actor_site: "COG-101".into(),
+                action: action.into(),
+                entity_type: "subject".into(),
+                entity_id: entity.into(),
+                new_value_json: new.to_string(),
+                trial_id: trial.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn subject(id: &str, trial: &str, status: &str) -> Json {
+        serde_json::json!({
+            "subject_id": id, "trial_id": trial, "site_code": "COG-101", "arm_code": "A", "status": status
+        })
+    }
+
+    /// Entries written before entries named their trial still carry the trial's records; an
+    /// entry of another trial's subject, and its author, stay out.
+    #[test]
+    fn entries_without_a_trial_are_kept_for_the_trials_subjects_only() {
+        let protocol = trialops_domain::protocol::anbl1221().unwrap();
+        let input = Input {
+            protocol: &protocol,
+            sites: Vec::new(),
+            subjects: vec![epb::Subject {
+                subject_id: "ANBL1221-0001".into(),
+                site_code: "COG-101".into(),
+                ..Default::default()
+            }],
+            entries: vec![
+                entry(
+                    1,
+                    "",
+                    "subject.enrolled",
+                    "ANBL1221-0001",
+                    subject("ANBL1221-0001", "ANBL1221", "on_protocol_therapy"),
+                ),
+                entry(
+                    2,
+                    "",
+                    "subject.enrolled",
+                    "OTHER-0001",
+                    subject("OTHER-0001", "OTHER", "on_protocol_therapy"),
+                ),
+                entry(
+                    3,
+                    "ANBL1221",
+                    "subject.status_changed",
+                    "ANBL1221-0001",
+                    subject("ANBL1221-0001", "ANBL1221", "off_study"),
+                ),
+            ],
+            administrations: BTreeMap::new(),
+            created: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        };
+        let odm = String::from_utf8(odm(&input).unwrap()).unwrap();
+        assert_eq!(odm.matches("<SubjectData ").count(), 1);
+        assert!(!odm.contains("OTHER-0001"));
+        assert!(odm.contains("USR.COORDINATOR_1") && odm.contains("USR.COORDINATOR_3"));
+        assert!(
+            !odm.contains("USR.COORDINATOR_2"),
+            "the other trial's author is not listed"
+        );
+        // The legacy entry is the Insert, the later one the Update holding only the new status.
+        let insert = odm.find("TransactionType=\"Insert\">\n      <AuditRecord>").unwrap();
+        let update = odm.find("TransactionType=\"Update\"").unwrap();
+        assert!(insert < update);
+        assert!(odm[update..].contains("\"IT.SUBJECT.STATUS\" Value=\"off_study\""));
+        assert!(!odm[update..].contains("IT.SUBJECT.ARM_CODE"));
+    }
 }
