@@ -152,6 +152,45 @@ async fn status_changes_follow_the_lifecycle_and_etags(backend: Backend) {
         c.change_subject_status(unknown).await.err().map(|e| e.code()),
         Some(Code::NotFound)
     );
+
+    // The lifecycle read back, one change per page, oldest first; refused changes are not in it.
+    let page = |token: String| pb::ListStatusChangesRequest {
+        trial_id: "ANBL1221".into(),
+        page_size: 1,
+        page_token: token,
+    };
+    let mut changes = Vec::new();
+    let mut token = String::new();
+    loop {
+        let r = c.list_status_changes(page(token)).await.unwrap().into_inner();
+        assert!(r.changes.len() <= 1);
+        changes.extend(r.changes);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    let statuses: Vec<i32> = changes.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            pb::SubjectStatus::OffProtocolTherapy as i32,
+            pb::SubjectStatus::OffStudy as i32
+        ]
+    );
+    assert!(changes.iter().all(|x| x.subject_id == s.subject_id
+        && x.reason == "progressive disease after cycle 4"
+        && x.effective_on == today()));
+    let unknown_trial = c
+        .list_status_changes(pb::ListStatusChangesRequest {
+            trial_id: "NO-SUCH-TRIAL".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_trial.code(), Code::NotFound);
+    let bad_token = c.list_status_changes(page("not-a-token".into())).await.unwrap_err();
+    assert_eq!(violated_fields(&bad_token), ["page_token"]);
     server.stop().await;
 }
 

@@ -133,6 +133,25 @@ impl Dependencies {
         )
     }
 
+    /// Every status change of a trial's subjects, oldest first.
+    pub async fn status_changes(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::StatusChange>, AppError> {
+        every_row!(
+            self,
+            call,
+            enrollment,
+            "enrollment",
+            list_status_changes,
+            changes,
+            |page_token| {
+                epb::ListStatusChangesRequest {
+                    trial_id: trial_id.to_owned(),
+                    page_size: PAGE,
+                    page_token,
+                }
+            }
+        )
+    }
+
     /// Every registered site, in site code order.
     pub async fn sites(&self, call: &CallContext) -> Result<Vec<epb::Site>, AppError> {
         every_row!(self, call, enrollment, "enrollment", list_sites, sites, |page_token| {

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tonic::Code;
 use trialops_platform::backend_tests;
 use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as pb;
 
 backend_tests!(sdtm_export_of_a_trial_built_through_the_api);
@@ -236,6 +237,30 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     .await
     .unwrap();
 
+    // T's protocol therapy ends, then its follow-up: both are disposition events.
+    let mut e = enrollment::connect(&s.set.url(Service::Enrollment)).await;
+    let mut etag = t.etag.clone();
+    for (status, reason) in [
+        (epb::SubjectStatus::OffProtocolTherapy, "progressive disease"),
+        (epb::SubjectStatus::OffStudy, "follow-up complete"),
+    ] {
+        etag = e
+            .change_subject_status(epb::ChangeSubjectStatusRequest {
+                request_id: request_id(),
+                subject_id: t.subject_id.clone(),
+                etag: etag.clone(),
+                new_status: status as i32,
+                reason: reason.into(),
+                effective_on: s.time.date(0),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .subject
+            .unwrap()
+            .etag;
+    }
+
     let files = export(&mut o, "ANBL1221").await.unwrap();
     assert_eq!(files.keys().map(String::as_str).collect::<Vec<_>>(), FILES);
     let today = s.time.day(0).format("%Y-%m-%d").to_string();
@@ -271,7 +296,26 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
             .map(|r| text(r, "DSDECOD").unwrap())
             .collect()
     };
-    assert_eq!(decoded(&t.subject_id), ["INFORMED CONSENT OBTAINED", "RANDOMIZED"]);
+    assert_eq!(
+        decoded(&t.subject_id),
+        ["INFORMED CONSENT OBTAINED", "RANDOMIZED", "OTHER", "OTHER"]
+    );
+    let ended: Vec<(Option<String>, Option<String>)> = ds
+        .iter()
+        .filter(|r| text(r, "USUBJID") == Some(t.subject_id.clone()) && text(r, "DSDECOD").as_deref() == Some("OTHER"))
+        .map(|r| (text(r, "DSSCAT"), text(r, "DSTERM")))
+        .collect();
+    assert_eq!(
+        ended,
+        [
+            (
+                Some("END OF PROTOCOL THERAPY".to_owned()),
+                Some("progressive disease".to_owned())
+            ),
+            (Some("END OF STUDY".to_owned()), Some("follow-up complete".to_owned())),
+        ]
+    );
+    assert_eq!(text(dt, "RFENDTC"), Some(today.clone()));
     assert_eq!(
         decoded(&u.subject_id),
         ["INFORMED CONSENT OBTAINED", "RANDOMIZED", "DEATH"]

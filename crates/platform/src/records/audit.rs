@@ -313,6 +313,27 @@ pub async fn list<C: ConnectionTrait>(
     Ok((rows.into_iter().map(to_proto).collect(), next))
 }
 
+/// One page of a trial's entries of one action, in sequence order: at most `limit`, after the
+/// entry at `after` (a sequence number). Integrate the log first (`log::integrate`) to see what
+/// was written just before.
+pub async fn of_trial_action<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    action: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<common::AuditEvent>, AppError> {
+    let rows = event::Entity::find()
+        .filter(event::Column::TrialId.eq(trial_id))
+        .filter(event::Column::Action.eq(action))
+        .filter(event::Column::Sequence.gt(after))
+        .order_by_asc(event::Column::Sequence)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(to_proto).collect())
+}
+
 /// Defines the `list`, `verify`, `watch`, `checkpoint`, `inclusion` and `consistency` handlers of
 /// `ListAuditEvents`, `VerifyAuditTrail`, `WatchEvents`, `GetCheckpoint`, `GetInclusionProof` and
 /// `GetConsistencyProof` for a service API type with `db: DatabaseConnection` and

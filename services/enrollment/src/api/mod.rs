@@ -75,6 +75,7 @@ trialops_platform::rpc_handlers! {
         enroll_subject(pb::EnrollSubjectRequest) -> pb::EnrollSubjectResponse = enroll::enroll;
         get_subject(pb::GetSubjectRequest) -> pb::GetSubjectResponse = subjects::get;
         list_subjects(pb::ListSubjectsRequest) -> pb::ListSubjectsResponse = subjects::list;
+        list_status_changes(pb::ListStatusChangesRequest) -> pb::ListStatusChangesResponse = subjects::status_changes;
         change_subject_status(pb::ChangeSubjectStatusRequest) -> pb::ChangeSubjectStatusResponse
             = subjects::change_status;
         correct_subject(pb::CorrectSubjectRequest) -> pb::CorrectSubjectResponse = subjects::correct;

@@ -404,3 +404,67 @@ async fn correct_in(
     let subject = commit(tx, &audit_ctx, action, &current, updated, version, reason).await?;
     Ok(pb::CorrectSubjectResponse { subject: Some(subject) })
 }
+
+/// The fields of a subject record a status change sets, as its audit entry holds them.
+#[derive(serde::Deserialize)]
+struct StatusRecord {
+    subject_id: String,
+    status: String,
+    status_reason: String,
+    status_effective_on: NaiveDate,
+}
+
+/// ListStatusChanges: the trial's `subject.status_changed` audit entries in log order, each read
+/// back as the status, reason and date it recorded.
+pub(super) async fn status_changes(
+    api: &EnrollmentApi,
+    request: Request<pb::ListStatusChangesRequest>,
+) -> Result<pb::ListStatusChangesResponse, AppError> {
+    let req = request.into_inner();
+    if req.trial_id.is_empty() {
+        return Err(AppError::invalid("trial_id", "required"));
+    }
+    api.trials.get(&req.trial_id)?;
+    let scope = format!("status_changes|{}", req.trial_id);
+    let page = pagination::page(req.page_size, &req.page_token, &scope)?;
+    let after = match &page.after {
+        None => 0,
+        Some(token) => token
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid("page_token", "not a token this list issued"))?,
+    };
+    trialops_platform::records::log::integrate(&api.db).await?;
+    let entries = trialops_platform::records::audit::of_trial_action(
+        &api.db,
+        &req.trial_id,
+        "subject.status_changed",
+        after,
+        page.size + 1,
+    )
+    .await?;
+    let (entries, next_page_token) = pagination::split(entries, &page, &scope, |e| e.sequence.to_string());
+    let changes = entries
+        .into_iter()
+        .map(|e| {
+            let record: StatusRecord = serde_json::from_str(&e.new_value_json).map_err(AppError::internal)?;
+            let status = SubjectStatus::parse(&record.status).ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!(
+                    "audit entry {} holds the unknown status {:?}",
+                    e.sequence,
+                    record.status
+                ))
+            })?;
+            Ok(pb::StatusChange {
+                subject_id: record.subject_id,
+                status: convert::status_to_proto(status) as i32,
+                reason: record.status_reason,
+                effective_on: Some(wire::to_date(record.status_effective_on)),
+                changed_at: e.occurred_at,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(pb::ListStatusChangesResponse {
+        changes,
+        next_page_token,
+    })
+}

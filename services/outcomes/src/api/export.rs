@@ -45,6 +45,7 @@ pub(super) async fn sdtm(
     let input = tabulate::Input {
         protocol: &protocol,
         subjects,
+        status_changes: api.deps.status_changes(&call, &trial_id).await?,
         countries,
         administrations,
         cycles,

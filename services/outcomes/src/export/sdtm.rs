@@ -65,6 +65,8 @@ pub(crate) struct Input<'a> {
     pub protocol: &'a Protocol,
     /// Enrolled subjects.
     pub subjects: Vec<epb::Subject>,
+    /// Every status change of the trial's subjects, oldest first.
+    pub status_changes: Vec<epb::StatusChange>,
     /// Each site's country (ISO 3166-1 alpha-3), by site code; empty when not recorded.
     pub countries: BTreeMap<String, String>,
     /// Administrations recorded (any status but planned).
@@ -852,6 +854,10 @@ fn dm(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
 }
 
 fn ds(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
+    let mut changes: BTreeMap<&str, Vec<&epb::StatusChange>> = BTreeMap::new();
+    for c in &input.status_changes {
+        changes.entry(c.subject_id.as_str()).or_default().push(c);
+    }
     let row = |subject: &str, term: &str, decod: &str, cat: &str, scat: Option<&str>, on: Option<NaiveDate>| {
         vec![
             Value::text(study),
@@ -888,41 +894,27 @@ fn ds(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
             None,
             enrolled,
         ));
-        let status = epb::SubjectStatus::try_from(s.status).unwrap_or(epb::SubjectStatus::Unspecified);
-        let on = day(s.status_effective_on.as_ref());
-        let reason = |fallback: &str| {
-            if s.status_reason.trim().is_empty() {
-                fallback.to_owned()
-            } else {
-                s.status_reason.clone()
-            }
+        // Every status the subject took, in order; the current one alone when no history is
+        // held.
+        let current = [(s.status, s.status_reason.as_str(), s.status_effective_on.as_ref())];
+        let history: Vec<(i32, &str, Option<&common::Date>)> = match changes.get(id) {
+            Some(changes) => changes
+                .iter()
+                .map(|c| (c.status, c.reason.as_str(), c.effective_on.as_ref()))
+                .collect(),
+            None => current.to_vec(),
         };
-        match status {
-            epb::SubjectStatus::OffProtocolTherapy => rows.push(row(
-                id,
-                &reason("OFF PROTOCOL THERAPY"),
-                "OTHER",
-                "DISPOSITION EVENT",
-                Some("END OF PROTOCOL THERAPY"),
-                on,
-            )),
-            epb::SubjectStatus::OffStudy => rows.push(row(
-                id,
-                &reason("OFF STUDY"),
-                "OTHER",
-                "DISPOSITION EVENT",
-                Some("END OF STUDY"),
-                on,
-            )),
-            epb::SubjectStatus::Withdrawn => rows.push(row(
-                id,
-                &reason("CONSENT WITHDRAWN"),
-                "WITHDRAWAL BY SUBJECT",
-                "DISPOSITION EVENT",
-                Some("END OF STUDY"),
-                on,
-            )),
-            _ => {}
+        for (status, reason, on) in history {
+            let (fallback, decod, scat) = match epb::SubjectStatus::try_from(status) {
+                Ok(epb::SubjectStatus::OffProtocolTherapy) => {
+                    ("OFF PROTOCOL THERAPY", "OTHER", "END OF PROTOCOL THERAPY")
+                }
+                Ok(epb::SubjectStatus::OffStudy) => ("OFF STUDY", "OTHER", "END OF STUDY"),
+                Ok(epb::SubjectStatus::Withdrawn) => ("CONSENT WITHDRAWN", "WITHDRAWAL BY SUBJECT", "END OF STUDY"),
+                _ => continue,
+            };
+            let term = if reason.trim().is_empty() { fallback } else { reason };
+            rows.push(row(id, term, decod, "DISPOSITION EVENT", Some(scat), day(on)));
         }
         if let Some(death) = input.deaths.get(id) {
             rows.push(row(

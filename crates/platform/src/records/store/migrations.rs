@@ -25,6 +25,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(AddAuditActorVia),
         Box::new(AddAuditScope),
         Box::new(CreateTransparencyLog),
+        Box::new(IndexAuditByTrialAction),
     ]
 }
 
@@ -224,6 +225,41 @@ impl MigrationTrait for CreateTransparencyLog {
         }
         manager
             .drop_table(Table::drop().table(AuditChainHead::Table).to_owned())
+            .await
+    }
+}
+
+/// An index over a trial's entries of one action in log order: the histories a service reads
+/// back from its trail (a subject's status changes) without scanning other trials' entries.
+struct IndexAuditByTrialAction;
+
+impl MigrationName for IndexAuditByTrialAction {
+    fn name(&self) -> &str {
+        "m20261207_000001_platform_audit_by_trial_action"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexAuditByTrialAction {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(index(
+                "audit_events_by_trial_action",
+                AuditEvents::Table,
+                &["trial_id", "action", "sequence"],
+                false,
+            ))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("audit_events_by_trial_action")
+                    .table(AuditEvents::Table)
+                    .to_owned(),
+            )
             .await
     }
 }
