@@ -15,10 +15,10 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::OutcomesApi;
-use super::trial_data::load;
+use super::trial_data::{analysed, read};
 use crate::analysis;
 use crate::export::{self, odm, sdtm as tabulate};
-use crate::store::{adverse_event, assessment, follow_up, rederivation};
+use crate::store::{adverse_event, assessment, follow_up};
 use trialops_proto::common::v1::AuditEvent;
 
 /// The largest chunk of a file one message carries.
@@ -30,11 +30,11 @@ pub(super) async fn sdtm(
 ) -> Result<EventStream<pb::ExportSdtmResponse>, AppError> {
     let call = CallContext::of(&request)?;
     let trial_id = request.into_inner().trial_id;
-    let data = load(api, &call, &trial_id).await?;
-    let protocol = api.protocol(&trial_id)?;
-    let mut subjects = api.deps.subjects(&call, &trial_id).await?;
+    let inputs = read(api, &call, &trial_id).await?;
+    let data = analysed(&inputs)?;
+    let (administrations, cycles) = doses(api, &call, &inputs.exposures, true).await?;
+    let mut subjects = inputs.subjects;
     subjects.sort_by(|a, b| a.subject_id.cmp(&b.subject_id));
-    let (administrations, cycles) = doses(api, &call, &trial_id, true).await?;
     let countries = api
         .deps
         .sites(&call)
@@ -43,15 +43,15 @@ pub(super) async fn sdtm(
         .map(|s| (s.site_code, s.country))
         .collect();
     let input = tabulate::Input {
-        protocol: &protocol,
+        protocol: &inputs.protocol,
         subjects,
         status_changes: api.deps.status_changes(&call, &trial_id).await?,
         countries,
         administrations,
         cycles,
         adverse_events: adverse_events(api, &trial_id).await?,
-        assessments: assessments(api, &trial_id).await?,
-        deaths: deaths(api, &trial_id).await?,
+        assessments: assessments(inputs.assessments)?,
+        deaths: deaths(&inputs.follow_ups)?,
         best: analysis::primary_endpoint(&data).into_values().flatten().collect(),
     };
     let files = export::sdtm(&input, trialops_platform::clock::now()).map_err(AppError::internal)?;
@@ -63,11 +63,11 @@ pub(super) async fn sdtm(
 async fn doses(
     api: &OutcomesApi,
     call: &CallContext,
-    trial_id: &str,
+    exposures: &[dpb::GetCumulativeExposureResponse],
     cycles: bool,
 ) -> Result<(Vec<dpb::Administration>, Vec<dpb::Cycle>), AppError> {
     let (mut administrations, mut started) = (Vec::new(), Vec::new());
-    for exposure in api.deps.exposures(call, trial_id).await? {
+    for exposure in exposures {
         if exposure.cycles_started == 0 {
             continue;
         }
@@ -101,10 +101,8 @@ async fn adverse_events(api: &OutcomesApi, trial_id: &str) -> Result<Vec<tabulat
 }
 
 /// The trial's response assessments (after any re-derivation) as the export reads them.
-async fn assessments(api: &OutcomesApi, trial_id: &str) -> Result<Vec<tabulate::Assessment>, AppError> {
-    rederivation::trial_assessments(&api.db, trial_id)
-        .await?
-        .into_iter()
+fn assessments(read: Vec<assessment::Model>) -> Result<Vec<tabulate::Assessment>, AppError> {
+    read.into_iter()
         .map(|a| {
             Ok(tabulate::Assessment {
                 central: a.assessor()? == assessment::Assessor::CentralReview,
@@ -124,12 +122,12 @@ async fn assessments(api: &OutcomesApi, trial_id: &str) -> Result<Vec<tabulate::
 }
 
 /// Each subject's date of death from follow-up (the earliest, were two recorded).
-async fn deaths(api: &OutcomesApi, trial_id: &str) -> Result<BTreeMap<String, NaiveDate>, AppError> {
+fn deaths(follow_ups: &[follow_up::Model]) -> Result<BTreeMap<String, NaiveDate>, AppError> {
     let mut deaths = BTreeMap::new();
-    for f in follow_up::of_trial(&api.db, trial_id).await? {
+    for f in follow_ups {
         if f.vital_status()? == follow_up::VitalStatus::Dead {
             deaths
-                .entry(f.subject_id)
+                .entry(f.subject_id.clone())
                 .and_modify(|d: &mut NaiveDate| *d = (*d).min(f.last_contact_on))
                 .or_insert(f.last_contact_on);
         }
@@ -190,7 +188,8 @@ pub(super) async fn odm(
     })
     .await?;
     entries.extend(of_trial("outcomes", &trial_id, own));
-    let (administrations, _) = doses(api, &call, &trial_id, false).await?;
+    let exposures = api.deps.exposures(&call, &trial_id).await?;
+    let (administrations, _) = doses(api, &call, &exposures, false).await?;
     let input = odm::Input {
         protocol: &protocol,
         sites,

@@ -10,7 +10,7 @@ use trialops_platform::identity::auth::CallContext;
 use trialops_platform::wire::convert::to_timestamp;
 use trialops_proto::outcomes::v1 as pb;
 
-use super::trial_data::{level, load, rate};
+use super::trial_data::{analysed, level, rate, read};
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Endpoint};
 use crate::store::{adverse_event, obligation, rederivation};
@@ -22,9 +22,10 @@ pub(super) async fn trial_report(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let level = level(req.confidence_level.as_ref())?;
-    let data = load(api, &call, &req.trial_id).await?;
+    let inputs = read(api, &call, &req.trial_id).await?;
+    let data = analysed(&inputs)?;
     let allocation = api.deps.allocation(&call, &req.trial_id).await?;
-    let exposures = api.deps.exposures(&call, &req.trial_id).await?;
+    let exposures = &inputs.exposures;
     let emergency_unblindings = api
         .deps
         .unblindings(&call, &req.trial_id)

@@ -1,30 +1,61 @@
-//! What the statistics RPCs and the trial report share: the trial's data loaded once, the
+//! What the statistics RPCs, the trial report and the exports share: the trial's data loaded once, the
 //! confidence level from the wire, and an arm's rate row.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::DateTime;
 use rust_decimal::prelude::ToPrimitive;
 use trialops_domain::outcomes::binomial::clopper_pearson;
+use trialops_domain::protocol::Protocol;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::{AppError, wire::convert as wire};
+use trialops_proto::dosing::v1 as dpb;
+use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Data};
 use crate::store::{assessment, follow_up, rederivation};
 
-/// Reads everything the analyses of a trial need.
-pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
+/// The records the analyses of a trial are computed from, read once.
+pub(super) struct Inputs {
+    /// The trial's protocol definition.
+    pub protocol: Arc<Protocol>,
+    /// Enrolled subjects.
+    pub subjects: Vec<epb::Subject>,
+    /// Each treated subject's exposure.
+    pub exposures: Vec<dpb::GetCumulativeExposureResponse>,
+    /// Response assessments after any re-derivation.
+    pub assessments: Vec<assessment::Model>,
+    /// Follow-up contacts.
+    pub follow_ups: Vec<follow_up::Model>,
+}
+
+/// Reads the records the analyses of a trial need: subjects and exposure from the other
+/// services, assessments and follow-up from this one.
+pub(super) async fn read(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Inputs, AppError> {
     if trial_id.is_empty() {
         return Err(AppError::invalid("trial_id", "required"));
     }
-    let protocol = api.protocol(trial_id)?;
-    let subjects = api.deps.subjects(call, trial_id).await?;
-    let exposures = api.deps.exposures(call, trial_id).await?;
-    let assessments = rederivation::trial_assessments(&api.db, trial_id).await?;
-    let follow_ups = follow_up::of_trial(&api.db, trial_id).await?;
-    let mut ordered = subjects;
+    Ok(Inputs {
+        protocol: api.protocol(trial_id)?,
+        subjects: api.deps.subjects(call, trial_id).await?,
+        exposures: api.deps.exposures(call, trial_id).await?,
+        assessments: rederivation::trial_assessments(&api.db, trial_id).await?,
+        follow_ups: follow_up::of_trial(&api.db, trial_id).await?,
+    })
+}
+
+/// Reads everything the analyses of a trial need.
+pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) -> Result<Data, AppError> {
+    analysed(&read(api, call, trial_id).await?)
+}
+
+/// The analyses' view of a trial's records.
+pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
+    let protocol = &inputs.protocol;
+    let mut ordered: Vec<&epb::Subject> = inputs.subjects.iter().collect();
     ordered.sort_by_key(|s| s.enrolled_at.map(|t| (t.seconds, t.nanos)));
     Ok(Data {
         subjects: ordered
@@ -35,18 +66,20 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
                     .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
                     .map(|d| d.date_naive())
                     .unwrap_or_default(),
-                subject_id: s.subject_id,
-                arm_code: s.arm_code,
-                in_error: s.randomized_in_error.then_some(s.randomized_in_error_reason),
+                subject_id: s.subject_id.clone(),
+                arm_code: s.arm_code.clone(),
+                in_error: s.randomized_in_error.then(|| s.randomized_in_error_reason.clone()),
             })
             .collect(),
-        treated: exposures
-            .into_iter()
+        treated: inputs
+            .exposures
+            .iter()
             .filter(|e| e.received_protocol_therapy)
-            .map(|e| e.subject_id)
+            .map(|e| e.subject_id.clone())
             .collect::<HashSet<_>>(),
-        assessments: assessments
-            .into_iter()
+        assessments: inputs
+            .assessments
+            .iter()
             .map(|a| {
                 Ok(analysis::Assessment {
                     awaiting_curie_segments: a.curie_skeletal_score.is_none() && a.curie_score > 0,
@@ -54,19 +87,20 @@ pub(super) async fn load(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
                     overall: a.overall()?,
                     after_cycle: a.after_cycle,
                     assessed_on: a.assessed_on,
-                    subject_id: a.subject_id,
+                    subject_id: a.subject_id.clone(),
                 })
             })
             .collect::<Result<_, AppError>>()?,
-        follow_ups: follow_ups
-            .into_iter()
+        follow_ups: inputs
+            .follow_ups
+            .iter()
             .map(|f| {
                 Ok(analysis::FollowUp {
                     dead: f.vital_status()? == follow_up::VitalStatus::Dead,
                     last_contact_on: f.last_contact_on,
                     progression_on: f.progression_on,
                     second_malignancy_on: f.second_malignancy_on,
-                    subject_id: f.subject_id,
+                    subject_id: f.subject_id.clone(),
                 })
             })
             .collect::<Result<_, AppError>>()?,
