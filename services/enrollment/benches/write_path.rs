@@ -195,6 +195,7 @@ impl Candidates {
                 results_json: Set("[]".into()),
                 values_json: Set("[]".into()),
                 recorded_at: Set(chrono::Utc::now()),
+                protocol_version: Set("2.0".into()),
             })
             .collect();
         for chunk in rows.chunks(500) {

@@ -55,6 +55,7 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     };
     let trials = Arc::new(Trials::load(settings.protocol_dir.as_deref(), &secret)?);
     check_trial_keys(&db, &trials).await?;
+    trials.record_first_versions(&db).await?;
 
     let trail =
         trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?

@@ -1,6 +1,7 @@
 //! Protocol definitions: the model ([`model`]), loading with validation, and the bundled
 //! ANBL1221 definition.
 
+pub mod amendment;
 mod exact;
 pub mod model;
 mod validate;
@@ -9,6 +10,16 @@ pub use model::*;
 
 /// The bundled COG ANBL1221 definition, as shipped in `protocols/anbl1221.toml`.
 pub const ANBL1221_TOML: &str = include_str!("../../protocols/anbl1221.toml");
+
+/// The ANBL1221 definition as it stood before the dinutuximab dose revision: version "1.0", with
+/// dinutuximab at 25 mg/m²/day (the bundled definition is version "2.0", 17.5 mg/m²/day). The
+/// demo starts the trial from it and replays the revision as an amendment.
+pub fn anbl1221_before_dose_revision() -> String {
+    let revised = "dose_levels = [{ level = 0, dose = \"17.5\" }]";
+    ANBL1221_TOML
+        .replacen("protocol_version = \"2.0\"", "protocol_version = \"1.0\"", 1)
+        .replacen(revised, "dose_levels = [{ level = 0, dose = \"25\" }]", 1)
+}
 
 /// One problem found in a protocol definition, naming the field, for example
 /// `eligibility[3].rule.compare.variable: unknown variable "anc"`.

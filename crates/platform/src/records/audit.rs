@@ -62,6 +62,11 @@ impl AuditContext {
         }
     }
 
+    /// Who acts: the staff identifier of the call's principal.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
     /// The context of a refused call: the principal if one was authenticated, otherwise the
     /// actor "unauthenticated" with no role; no request id (the body is never read).
     pub fn refused(principal: Option<&Principal>, trace_id: &str) -> Self {

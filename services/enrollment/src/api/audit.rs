@@ -47,6 +47,13 @@ pub(crate) const RECORDS: &[RecordKind] = &[
         every_row_has_entry: true,
         rows: unblindings,
     },
+    RecordKind {
+        entity_type: "protocol_version",
+        // A trial's first version is recorded at its first start, without an entry.
+        actions: &[("protocol.amended", "")],
+        every_row_has_entry: false,
+        rows: protocol_versions,
+    },
 ];
 
 fn sites(db: &DatabaseConnection) -> Rows<'_> {
@@ -67,4 +74,10 @@ fn unblindings(db: &DatabaseConnection) -> Rows<'_> {
 
 fn subjects(db: &DatabaseConnection) -> Rows<'_> {
     Box::pin(rows::<crate::store::subject::Entity>(db, |s| s.subject_id.clone()))
+}
+
+fn protocol_versions(db: &DatabaseConnection) -> Rows<'_> {
+    Box::pin(rows::<crate::store::protocol_version::Entity>(db, |v| {
+        format!("{}|{}", v.trial_id, v.version)
+    }))
 }

@@ -9,7 +9,7 @@ use trialops_platform::wire::convert::{self as wire, to_date, to_decimal, to_tim
 use trialops_platform::{AppError, Violations};
 use trialops_proto::enrollment::v1 as pb;
 
-use crate::store::{screening, site, subject};
+use crate::store::{protocol_version, screening, site, subject};
 
 /// A criterion result as stored in `screenings.results_json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +108,7 @@ pub fn screening(m: &screening::Model) -> Result<pb::Screening, AppError> {
         eligible: m.eligible,
         criteria,
         recorded_at: Some(to_timestamp(m.recorded_at)),
+        protocol_version: m.protocol_version.clone(),
     })
 }
 
@@ -163,6 +164,7 @@ pub fn subject(m: &subject::Model) -> Result<pb::Subject, AppError> {
         etag: m.version.to_string(),
         randomized_in_error: m.randomized_in_error,
         randomized_in_error_reason: m.randomized_in_error_reason.clone(),
+        protocol_version: m.protocol_version.clone(),
     })
 }
 
@@ -174,6 +176,27 @@ pub fn site(m: &site::Model) -> pb::Site {
         registered_at: Some(to_timestamp(m.registered_at)),
         country: m.country.clone(),
     }
+}
+
+/// The wire form of a recorded protocol version; `in_force` marks the one in force today.
+pub fn protocol_version(m: &protocol_version::Model, in_force: bool) -> pb::ProtocolVersion {
+    pb::ProtocolVersion {
+        version: m.version.clone(),
+        effective_on: m.effective_on.map(to_date),
+        reason: m.reason.clone(),
+        activated_by: m.activated_by.clone(),
+        activated_at: Some(to_timestamp(m.activated_at)),
+        definition_sha256: m.definition_sha256.clone(),
+        in_force,
+    }
+}
+
+/// Every recorded version, the one of `in_force` marked.
+pub fn protocol_versions(versions: &[protocol_version::Model], in_force: &str) -> Vec<pb::ProtocolVersion> {
+    versions
+        .iter()
+        .map(|v| protocol_version(v, v.version == in_force))
+        .collect()
 }
 
 /// The trial's summary.
@@ -239,6 +262,7 @@ pub fn trial(p: &Protocol) -> pb::Trial {
         // The commitment needs the trial's key: GetTrial fills these in.
         allocation_commitment: String::new(),
         allocation_parameters: String::new(),
+        versions: Vec::new(),
     }
 }
 

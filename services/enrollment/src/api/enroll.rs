@@ -44,9 +44,16 @@ struct Enroll {
 }
 
 impl Enroll {
-    /// The command, or INVALID_ARGUMENT naming every bad field.
-    fn parse(req: &pb::EnrollSubjectRequest, trials: &Trials) -> Result<Enroll, AppError> {
-        let trial = parse::trial(trials, &req.trial_id)?.and_then(|t| Ok((parse::strata(&t, &req.strata, true)?, t)));
+    /// The command, or INVALID_ARGUMENT naming every bad field. Consent, strata, the screening's
+    /// validity and accrual are judged by the protocol version in force today.
+    async fn parse(
+        req: &pb::EnrollSubjectRequest,
+        trials: &Trials,
+        db: &sea_orm::DatabaseConnection,
+    ) -> Result<Enroll, AppError> {
+        let trial = parse::trial_on(trials, db, &req.trial_id, Some(parse::today()))
+            .await?
+            .and_then(|t| Ok((parse::strata(&t, &req.strata, true)?, t)));
         let (request_id, site, screening, (consent_signed_on, consent_form_version), (strata, trial)) = (
             wire::request_id("request_id", &req.request_id),
             wire::parsed("site_code", SiteCode::parse(&req.site_code)),
@@ -73,7 +80,7 @@ pub(super) async fn enroll(
 ) -> Result<pb::EnrollSubjectResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let command = Enroll::parse(&req, &api.trials)?;
+    let command = Enroll::parse(&req, &api.trials, &api.db).await?;
     call.require_own_site("site_code", command.site.as_str())?;
     require_accepted_version(&command.trial, &command.consent_form_version)?;
     let audit_ctx = AuditContext::new(call, command.request_id);
@@ -235,6 +242,7 @@ fn allocate(
         version: 1,
         randomized_in_error: false,
         randomized_in_error_reason: String::new(),
+        protocol_version: trial.protocol.trial.protocol_version.clone(),
     };
     let alloc = allocation::Model {
         subject_id,

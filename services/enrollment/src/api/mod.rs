@@ -3,6 +3,7 @@
 
 mod accrual;
 mod allocation;
+mod amendments;
 mod audit;
 pub(crate) use audit::RECORDS;
 mod commitment;
@@ -69,6 +70,9 @@ trialops_platform::rpc_handlers! {
     impl EnrollmentService for EnrollmentApi {
         list_trials(pb::ListTrialsRequest) -> pb::ListTrialsResponse = trials::list;
         get_trial(pb::GetTrialRequest) -> pb::GetTrialResponse = trials::get;
+        amend_protocol(pb::AmendProtocolRequest) -> pb::AmendProtocolResponse = amendments::amend;
+        list_protocol_versions(pb::ListProtocolVersionsRequest) -> pb::ListProtocolVersionsResponse = amendments::list;
+        get_protocol_version(pb::GetProtocolVersionRequest) -> pb::GetProtocolVersionResponse = amendments::get;
         register_site(pb::RegisterSiteRequest) -> pb::RegisterSiteResponse = sites::register;
         list_sites(pb::ListSitesRequest) -> pb::ListSitesResponse = sites::list;
         screen_subject(pb::ScreenSubjectRequest) -> pb::ScreenSubjectResponse = screening::screen;

@@ -54,6 +54,25 @@ pub(super) fn trial(trials: &Trials, trial_id: &str) -> Result<Field<Arc<Trial>>
     Ok(Ok(trials.get(trial_id)?))
 }
 
+/// The trial a request names under the protocol version in force on `on` (the record's own date;
+/// `None` when the request's date is itself invalid, which is reported with the other fields).
+pub(super) async fn trial_on(
+    trials: &Trials,
+    db: &sea_orm::DatabaseConnection,
+    trial_id: &str,
+    on: Option<chrono::NaiveDate>,
+) -> Result<Field<Arc<Trial>>, AppError> {
+    match (trial(trials, trial_id)?, on) {
+        (Ok(_), Some(on)) => Ok(Ok(trials.in_force(db, trial_id, on).await?.trial)),
+        (found, _) => Ok(found),
+    }
+}
+
+/// Today, UTC, on the service's clock: the date an enrollment or amendment is made.
+pub(super) fn today() -> chrono::NaiveDate {
+    trialops_platform::clock::now().date_naive()
+}
+
 /// FAILED_PRECONDITION unless the protocol accepts this consent form version.
 pub(super) fn require_accepted_version(trial: &Trial, version: &str) -> Result<(), AppError> {
     if trial

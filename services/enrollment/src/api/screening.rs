@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{EnrollmentApi, convert, parse};
 use crate::error::Reason;
 use crate::store::{admission, screening};
-use crate::trials::{Trial, Trials};
+use crate::trials::Trial;
 
 /// Most screening values one request may carry (a protocol defines a few dozen variables).
 pub const MAX_SCREENING_VALUES: usize = 200;
@@ -36,8 +36,10 @@ struct Screen {
 
 impl Screen {
     /// The command, or INVALID_ARGUMENT naming every bad field (each bad value by its index).
-    fn parse(req: &pb::ScreenSubjectRequest, trials: &Trials) -> Result<Screen, AppError> {
-        let trial = parse::trial(trials, &req.trial_id)?;
+    /// The criteria are those of the protocol version in force on the assessment date.
+    async fn parse(req: &pb::ScreenSubjectRequest, api: &EnrollmentApi) -> Result<Screen, AppError> {
+        let on = wire::past_date("assessed_on", req.assessed_on.as_ref()).ok();
+        let trial = parse::trial_on(&api.trials, &api.db, &req.trial_id, on).await?;
         let (request_id, site, screening, assessed_on, (trial, values)) = (
             wire::request_id("request_id", &req.request_id),
             wire::parsed("site_code", SiteCode::parse(&req.site_code)),
@@ -95,7 +97,7 @@ pub(super) async fn screen(
 ) -> Result<pb::ScreenSubjectResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let command = Screen::parse(&req, &api.trials)?;
+    let command = Screen::parse(&req, api).await?;
     call.require_own_site("site_code", command.site.as_str())?;
     let audit_ctx = AuditContext::new(call, command.request_id);
     let method = "EnrollmentService/ScreenSubject";
@@ -136,6 +138,7 @@ async fn screen_in(
         results_json: serde_json::to_string(&results).map_err(AppError::internal)?,
         values_json: convert::values_json(&command.values).to_string(),
         recorded_at: trialops_platform::clock::now_stored(),
+        protocol_version: command.trial.protocol.trial.protocol_version.clone(),
     };
     screening::insert(tx, &record).await?;
     let entity_id = format!("{}/{}/{}", record.trial_id, record.screening_id, record.attempt);

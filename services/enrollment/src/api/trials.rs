@@ -1,4 +1,4 @@
-//! ListTrials and GetTrial: the loaded protocol definitions.
+//! ListTrials and GetTrial: each trial under the version of its protocol in force today.
 
 use tonic::Request;
 use trialops_platform::{AppError, wire::pagination};
@@ -13,17 +13,19 @@ pub(super) async fn list(
     let req = request.into_inner();
     let scope = "trials";
     let page = pagination::page(req.page_size, &req.page_token, scope)?;
-    let rows: Vec<_> = api
+    let today = trialops_platform::clock::now().date_naive();
+    let ids: Vec<String> = api
         .trials
         .all()
-        .filter(|t| {
-            page.after
-                .as_deref()
-                .is_none_or(|after| t.protocol.trial.id.as_str() > after)
-        })
+        .map(|t| t.protocol.trial.id.clone())
+        .filter(|id| page.after.as_deref().is_none_or(|after| id.as_str() > after))
         .take(page.size as usize + 1)
-        .map(|t| convert::trial_summary(&t.protocol))
         .collect();
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        let found = api.trials.in_force(&api.db, &id, today).await?;
+        rows.push(convert::trial_summary(&found.trial.protocol));
+    }
     let (trials, next_page_token) = pagination::split(rows, &page, scope, |t| t.trial_id.clone());
     Ok(pb::ListTrialsResponse {
         trials,
@@ -39,12 +41,15 @@ pub(super) async fn get(
     if req.trial_id.is_empty() {
         return Err(AppError::invalid("trial_id", "required"));
     }
-    let trial = api.trials.get(&req.trial_id)?;
-    let (allocation_commitment, allocation_parameters) = super::commitment::published(&trial);
+    let today = trialops_platform::clock::now().date_naive();
+    let found = api.trials.in_force(&api.db, &req.trial_id, today).await?;
+    let trial = &found.trial;
+    let (allocation_commitment, allocation_parameters) = super::commitment::published(trial);
     Ok(pb::GetTrialResponse {
         trial: Some(pb::Trial {
             allocation_commitment,
             allocation_parameters,
+            versions: convert::protocol_versions(&found.versions, &trial.protocol.trial.protocol_version),
             ..convert::trial(&trial.protocol)
         }),
     })

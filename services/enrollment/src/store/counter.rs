@@ -52,3 +52,21 @@ pub async fn next_each<C: ConnectionTrait>(conn: &C, names: &[&str]) -> Result<V
         })
         .collect()
 }
+
+/// Takes the row lock of counter `name` without changing it (creating it at 0): what must not
+/// interleave with the writers that increment it waits for them, and they for it.
+pub async fn hold<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    Entity::insert(ActiveModel {
+        name: Set(name.to_owned()),
+        value: Set(0),
+    })
+    .on_conflict(
+        OnConflict::column(Column::Name)
+            .value(Column::Value, Expr::col((Entity, Column::Value)))
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}

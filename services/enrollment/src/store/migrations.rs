@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(AddRandomizedInError));
         all.push(Box::new(CreateUnblindings));
         all.push(Box::new(AddSiteCountry));
+        all.push(Box::new(CreateProtocolVersions));
         all
     }
 }
@@ -43,6 +44,7 @@ enum Screenings {
     ResultsJson,
     ValuesJson,
     RecordedAt,
+    ProtocolVersion,
 }
 
 #[derive(DeriveIden)]
@@ -66,6 +68,7 @@ enum Subjects {
     Version,
     RandomizedInError,
     RandomizedInErrorReason,
+    ProtocolVersion,
 }
 
 #[derive(DeriveIden)]
@@ -525,5 +528,114 @@ impl MigrationTrait for AddSiteCountry {
                 .to_owned(),
         )
         .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ProtocolVersions {
+    Table,
+    TrialId,
+    Ordinal,
+    Version,
+    EffectiveOn,
+    Reason,
+    ActivatedBy,
+    ActivatedAt,
+    DefinitionSha256,
+    Definition,
+}
+
+/// Versions of each trial's protocol definition (amendments), and the version each screening and
+/// subject was judged under ("" on rows recorded before: the first version, filled in when it is
+/// recorded at the next start).
+struct CreateProtocolVersions;
+
+impl MigrationName for CreateProtocolVersions {
+    fn name(&self) -> &str {
+        "m20261207_000106_protocol_versions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProtocolVersions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(ProtocolVersions::Table)
+                .col(ColumnDef::new(ProtocolVersions::TrialId).string_len(20).not_null())
+                .col(ColumnDef::new(ProtocolVersions::Ordinal).integer().not_null())
+                .col(ColumnDef::new(ProtocolVersions::Version).string_len(40).not_null())
+                .col(ColumnDef::new(ProtocolVersions::EffectiveOn).date().null())
+                .col(ColumnDef::new(ProtocolVersions::Reason).text().not_null())
+                .col(ColumnDef::new(ProtocolVersions::ActivatedBy).string_len(200).not_null())
+                .col(
+                    ColumnDef::new(ProtocolVersions::ActivatedAt)
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ProtocolVersions::DefinitionSha256)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(ColumnDef::new(ProtocolVersions::Definition).text().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(ProtocolVersions::TrialId)
+                        .col(ProtocolVersions::Ordinal),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "protocol_versions_by_version",
+            ProtocolVersions::Table,
+            &["trial_id", "version"],
+            true,
+        ))
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Screenings::Table)
+                .add_column(
+                    ColumnDef::new(Screenings::ProtocolVersion)
+                        .string_len(40)
+                        .not_null()
+                        .default(""),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Subjects::Table)
+                .add_column(
+                    ColumnDef::new(Subjects::ProtocolVersion)
+                        .string_len(40)
+                        .not_null()
+                        .default(""),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Subjects::Table)
+                .drop_column(Subjects::ProtocolVersion)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Screenings::Table)
+                .drop_column(Screenings::ProtocolVersion)
+                .to_owned(),
+        )
+        .await?;
+        m.drop_table(Table::drop().table(ProtocolVersions::Table).to_owned())
+            .await
     }
 }

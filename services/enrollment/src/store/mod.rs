@@ -6,6 +6,7 @@ pub mod allocation;
 pub mod allocation_reveal;
 pub mod counter;
 mod migrations;
+pub mod protocol_version;
 pub mod screening;
 pub mod site;
 pub mod subject;

@@ -31,6 +31,8 @@ pub struct Model {
     pub values_json: String,
     /// When recorded, UTC.
     pub recorded_at: DateTimeUtc,
+    /// The protocol version whose criteria judged it (in force on `assessed_on`).
+    pub protocol_version: String,
 }
 
 /// No relations.

@@ -49,6 +49,8 @@ pub struct Model {
     /// Why it was marked; empty when not.
     #[sea_orm(column_type = "Text")]
     pub randomized_in_error_reason: String,
+    /// The protocol version in force on the enrollment date.
+    pub protocol_version: String,
 }
 
 /// No relations.
