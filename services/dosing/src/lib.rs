@@ -8,7 +8,6 @@ pub mod error;
 mod fhir;
 pub mod store;
 
-use std::sync::Arc;
 
 use tonic::service::Routes;
 use trialops_platform::server::{Application, ServiceRoutes};
@@ -46,11 +45,14 @@ impl Default for Config {
 /// Connects and migrates the database, loads the protocols and binds the listen address.
 pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
     let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
-    let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
-    let enrollment = enrollment::Enrollment::new(&settings, &config.enrollment_url)?;
+    let sources = protocols::load_sources(settings.protocol_dir.as_deref())?;
+    for (trial_id, source) in &sources {
+        store::cycle::fill_in_version(&db, trial_id, &source.protocol.trial.protocol_version).await?;
+    }
+    let enrollment = enrollment::Enrollment::new(&settings, &config.enrollment_url, &sources)?;
     let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
         .with_records(api::RECORDS);
-    let api = api::DosingApi::new(db.clone(), protocols, enrollment, trail.clone());
+    let api = api::DosingApi::new(db.clone(), enrollment, trail.clone());
     let limit = settings.max_message_bytes;
     let server = DosingServiceServer::new(api)
         .max_decoding_message_size(limit)

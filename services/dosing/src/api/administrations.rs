@@ -236,12 +236,13 @@ pub(super) async fn record(
     )
         .all()?;
     // Scoping before the idempotency record: a replay is authorized exactly as a first call.
-    if let Some(found) = administration::find(&api.db, &req.administration_id).await? {
+    let found = administration::find(&api.db, &req.administration_id).await?;
+    if let Some(found) = &found {
         call.require_visible(&found.site_code, "administration", &found.administration_id)?;
     }
+    let protocols = api.protocols_of_cycle(&call, found.as_ref()).await?;
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, request_id);
-    let protocols = api.protocols.clone();
     let administration_id = req.administration_id.clone();
     idempotency::execute(
         &api.db,

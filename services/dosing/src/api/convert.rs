@@ -94,6 +94,7 @@ pub fn cycle(c: &cycle::Model, doses: &[dose::Model]) -> Result<pb::Cycle, AppEr
         delay_days: c.delay_days,
         bsa_formula: MOSTELLER.to_owned(),
         implausible_measurements_confirmed: c.implausible_confirmed,
+        protocol_version: c.protocol_version.clone(),
     })
 }
 

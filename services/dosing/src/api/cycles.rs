@@ -112,7 +112,8 @@ pub(super) async fn start(
     let req = request.into_inner();
     let command = StartCycle::parse(&req)?;
     let subject = api.enrollment.subject_on_therapy(&call, &command.subject_id).await?;
-    let protocol = api.protocol(&subject.trial_id)?;
+    // Dosed under the protocol version in force on the cycle's day 1.
+    let protocol = api.enrollment.protocol_on(&call, &subject.trial_id, command.start_date).await?;
     let audit_ctx = AuditContext::new(call, command.request_id);
     let scope = (subject.trial_id.as_str(), subject.site_code.as_str());
     refuse_unmet_counts(api, &audit_ctx, &command, &protocol.treatment, scope).await?;
@@ -217,6 +218,7 @@ async fn start_in(
         delay_days: start.delay_days as i32,
         implausible_confirmed: !implausible.is_empty(),
         created_at: trialops_platform::clock::now_stored(),
+        protocol_version: protocol.trial.protocol_version.clone(),
     };
     let administrations = schedule(&plan, &command, &active, &doses);
     cycle::insert_started(tx, &record, &doses, &administrations).await?;

@@ -19,24 +19,60 @@ use trialops_proto::dosing::v1 as pb;
 use super::DosingApi;
 use crate::store::{administration, cycle, plan, plan_agent};
 
-/// The exposure of one subject from its plan's agents, its cycle count and its administrations.
+/// Delivered and planned totals.
+#[derive(Default)]
+struct Totals {
+    delivered: Decimal,
+    planned: Decimal,
+}
+
+/// One agent's totals, overall and per protocol version (in order of first use, with the cycles).
+struct AgentTotals {
+    unit: String,
+    all: Totals,
+    by_version: Vec<(String, BTreeSet<i32>, Totals)>,
+}
+
+/// The exposure of one subject from its plan's agents, its started cycles and its
+/// administrations.
 fn summarize(
     subject_id: &str,
     agents: &[&plan_agent::Model],
-    cycles_started: usize,
+    cycles: &[&cycle::Model],
     rows: &[&administration::Model],
 ) -> Result<pb::GetCumulativeExposureResponse, AppError> {
-    let mut totals: BTreeMap<&str, (Decimal, Decimal, String)> = BTreeMap::new();
+    let version_of: BTreeMap<i32, &str> = cycles
+        .iter()
+        .map(|c| (c.cycle_number, c.protocol_version.as_str()))
+        .collect();
+    let mut totals: BTreeMap<&str, AgentTotals> = BTreeMap::new();
     let mut open_cycles = BTreeSet::new();
     let mut received = false;
-    for a in rows {
-        let entry = totals
-            .entry(a.agent_id.as_str())
-            .or_insert((Decimal::ZERO, Decimal::ZERO, a.unit.clone()));
-        entry.1 += wire::from_stored("administrations.prescribed_dose", &a.prescribed_dose)?;
+    let mut ordered: Vec<&&administration::Model> = rows.iter().collect();
+    ordered.sort_by_key(|a| a.cycle_number);
+    for a in ordered {
+        let entry = totals.entry(a.agent_id.as_str()).or_insert_with(|| AgentTotals {
+            unit: a.unit.clone(),
+            all: Totals::default(),
+            by_version: Vec::new(),
+        });
+        let version = version_of.get(&a.cycle_number).copied().unwrap_or_default();
+        let position = match entry.by_version.iter().position(|(v, _, _)| v == version) {
+            Some(i) => i,
+            None => {
+                entry.by_version.push((version.to_owned(), BTreeSet::new(), Totals::default()));
+                entry.by_version.len() - 1
+            }
+        };
+        let (_, version_cycles, version_totals) = &mut entry.by_version[position];
+        version_cycles.insert(a.cycle_number);
+        let planned = wire::from_stored("administrations.prescribed_dose", &a.prescribed_dose)?;
+        entry.all.planned += planned;
+        version_totals.planned += planned;
         if !a.actual_dose.is_empty() {
             let given = wire::from_stored("administrations.actual_dose", &a.actual_dose)?;
-            entry.0 += given;
+            entry.all.delivered += given;
+            version_totals.delivered += given;
             received |= given > Decimal::ZERO;
         }
         if a.status()?.is_open() {
@@ -46,18 +82,28 @@ fn summarize(
     let per_agent = agents
         .iter()
         .filter_map(|pa| {
-            let (delivered, planned, unit) = totals.get(pa.agent_id.as_str())?;
-            let intensity = if planned.is_zero() {
+            let t = totals.get(pa.agent_id.as_str())?;
+            let intensity = if t.all.planned.is_zero() {
                 Decimal::ZERO
             } else {
-                (delivered / planned).round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+                (t.all.delivered / t.all.planned).round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
             };
             Some(pb::AgentExposure {
                 agent_id: pa.agent_id.clone(),
-                delivered_total: Some(to_decimal(*delivered)),
-                planned_total: Some(to_decimal(*planned)),
-                dose_unit: unit.clone(),
+                delivered_total: Some(to_decimal(t.all.delivered)),
+                planned_total: Some(to_decimal(t.all.planned)),
+                dose_unit: t.unit.clone(),
                 dose_intensity: Some(to_decimal(intensity)),
+                by_protocol_version: t
+                    .by_version
+                    .iter()
+                    .map(|(version, cycles, v)| pb::VersionExposure {
+                        protocol_version: version.clone(),
+                        cycles: i32::try_from(cycles.len()).unwrap_or(i32::MAX),
+                        delivered_total: Some(to_decimal(v.delivered)),
+                        planned_total: Some(to_decimal(v.planned)),
+                    })
+                    .collect(),
             })
         })
         .collect();
@@ -65,7 +111,7 @@ fn summarize(
     let completed = cycles_with_rows.difference(&open_cycles).count();
     Ok(pb::GetCumulativeExposureResponse {
         subject_id: subject_id.to_owned(),
-        cycles_started: i32::try_from(cycles_started).unwrap_or(i32::MAX),
+        cycles_started: i32::try_from(cycles.len()).unwrap_or(i32::MAX),
         cycles_completed: i32::try_from(completed).unwrap_or(i32::MAX),
         agents: per_agent,
         received_protocol_therapy: received,
@@ -86,9 +132,9 @@ async fn exposures<C: ConnectionTrait>(
         .iter()
         .map(|id| {
             let mine: Vec<_> = agents.iter().filter(|a| &a.subject_id == id).collect();
-            let started = cycles.iter().filter(|c| &c.subject_id == id).count();
+            let started: Vec<_> = cycles.iter().filter(|c| &c.subject_id == id).collect();
             let administered: Vec<_> = rows.iter().filter(|a| &a.subject_id == id).collect();
-            summarize(id, &mine, started, &administered)
+            summarize(id, &mine, &started, &administered)
         })
         .collect()
 }

@@ -18,40 +18,63 @@ use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_server::DosingService;
 
 use crate::enrollment::Enrollment;
+use trialops_platform::identity::auth::CallContext;
 use crate::error::Reason;
 use crate::store::{plan, plan_agent};
 
 /// The service state shared by every RPC.
 pub struct DosingApi {
     db: DatabaseConnection,
-    protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     enrollment: Enrollment,
     trail: trialops_platform::records::log::Trail,
 }
 
 impl DosingApi {
-    /// The API over a migrated database, the loaded protocols and an enrollment client, serving
-    /// WatchEvents and the audit log with `trail`.
-    pub fn new(
-        db: DatabaseConnection,
-        protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
-        enrollment: Enrollment,
-        trail: trialops_platform::records::log::Trail,
-    ) -> Self {
-        DosingApi {
-            db,
-            protocols,
-            enrollment,
-            trail,
-        }
+    /// The API over a migrated database and an enrollment client (which also tells the protocol
+    /// version in force), serving WatchEvents and the audit log with `trail`.
+    pub fn new(db: DatabaseConnection, enrollment: Enrollment, trail: trialops_platform::records::log::Trail) -> Self {
+        DosingApi { db, enrollment, trail }
     }
 
-    fn protocol(&self, trial_id: &str) -> Result<Arc<Protocol>, AppError> {
-        self.protocols.get(trial_id).cloned().ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "trial {trial_id} has no protocol definition in the dosing service"
-            ))
-        })
+    /// The protocol of `trial_id` in force today.
+    async fn protocol_today(&self, call: &CallContext, trial_id: &str) -> Result<Arc<Protocol>, AppError> {
+        let today = trialops_platform::clock::now().date_naive();
+        self.enrollment.protocol_on(call, trial_id, today).await
+    }
+
+    /// The protocol version `administration`'s cycle was dosed under (in force on its day 1), by
+    /// trial id (empty without an administration, or its plan or cycle: the recording then
+    /// finds none).
+    async fn protocols_of_cycle(
+        &self,
+        call: &CallContext,
+        administration: Option<&crate::store::administration::Model>,
+    ) -> Result<Arc<BTreeMap<String, Arc<Protocol>>>, AppError> {
+        let mut protocols = BTreeMap::new();
+        let Some(a) = administration else {
+            return Ok(Arc::new(protocols));
+        };
+        let started = crate::store::cycle::for_subject(&self.db, &a.subject_id).await?;
+        let day_1 = started.iter().find(|c| c.cycle_number == a.cycle_number).map(|c| c.start_date);
+        if let (Some(found), Some(day_1)) = (plan::find(&self.db, &a.subject_id).await?, day_1) {
+            let protocol = self.enrollment.protocol_on(call, &found.trial_id, day_1).await?;
+            protocols.insert(found.trial_id, protocol);
+        }
+        Ok(Arc::new(protocols))
+    }
+
+    /// The protocol in force today of the trial of `subject_id`'s plan, by trial id (empty when
+    /// there is no plan: the change then finds none).
+    async fn protocols_of_plan(
+        &self,
+        call: &CallContext,
+        subject_id: &str,
+    ) -> Result<Arc<BTreeMap<String, Arc<Protocol>>>, AppError> {
+        let mut protocols = BTreeMap::new();
+        if let Some(found) = plan::find(&self.db, subject_id).await? {
+            protocols.insert(found.trial_id.clone(), self.protocol_today(call, &found.trial_id).await?);
+        }
+        Ok(Arc::new(protocols))
     }
 }
 

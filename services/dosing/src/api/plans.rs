@@ -43,7 +43,7 @@ pub(super) async fn create(
         .all()?;
 
     let subject = api.enrollment.subject_on_therapy(&call, &req.subject_id).await?;
-    let protocol = api.protocol(&subject.trial_id)?;
+    let protocol = api.protocol_today(&call, &subject.trial_id).await?;
     let regimen = protocol
         .regimens
         .iter()
@@ -127,7 +127,7 @@ pub(super) async fn get(
         other => other,
     })?;
     call.require_visible(&found.site_code, "treatment plan", &found.subject_id)?;
-    let protocol = api.protocol(&found.trial_id)?;
+    let protocol = api.protocol_today(&call, &found.trial_id).await?;
     let started = cycles_started(&api.db, &req.subject_id).await?;
     Ok(pb::GetTreatmentPlanResponse {
         plan: Some(convert::plan(&protocol, &found, &agents, started)),
@@ -262,9 +262,9 @@ pub(super) async fn modify(
     if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
         return Err(super::no_plan(&req.subject_id));
     }
+    let protocols = api.protocols_of_plan(&call, &req.subject_id).await?;
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
-    let protocols = api.protocols.clone();
     let (request_id, req_for_call) = (checked.request_id, req.clone());
     idempotency::execute(
         &api.db,
@@ -326,9 +326,9 @@ pub(super) async fn discontinue(
     if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
         return Err(super::no_plan(&req.subject_id));
     }
+    let protocols = api.protocols_of_plan(&call, &req.subject_id).await?;
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
-    let protocols = api.protocols.clone();
     let (request_id, req_for_call) = (checked.request_id, req.clone());
     idempotency::execute(&api.db, "DosingService/DiscontinueAgent", request_id, &req, move |tx| {
         Box::pin(discontinue_in(tx, viewer, audit_ctx, protocols, req_for_call, checked))

@@ -36,6 +36,8 @@ pub struct Model {
     pub implausible_confirmed: bool,
     /// When recorded, UTC.
     pub created_at: DateTimeUtc,
+    /// The protocol version it was dosed under (in force on day 1).
+    pub protocol_version: String,
 }
 
 /// No relations.
@@ -124,4 +126,22 @@ pub async fn count_for_subject<C: ConnectionTrait>(conn: &C, subject_id: &str) -
         .filter(Column::SubjectId.eq(subject_id))
         .count(conn)
         .await
+}
+
+/// Cycles of `trial_id` started before versions were kept: dosed under `version`, the definition
+/// the service then ran.
+pub async fn fill_in_version<C: ConnectionTrait>(conn: &C, trial_id: &str, version: &str) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let of_trial = Query::select()
+        .column(super::plan::Column::SubjectId)
+        .from(super::plan::Entity)
+        .and_where(Expr::col(super::plan::Column::TrialId).eq(trial_id))
+        .to_owned();
+    Entity::update_many()
+        .col_expr(Column::ProtocolVersion, Expr::value(version))
+        .filter(Column::ProtocolVersion.eq(""))
+        .filter(Column::SubjectId.in_subquery(of_trial))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

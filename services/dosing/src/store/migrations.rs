@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateDosingTables));
+        all.push(Box::new(AddCycleProtocolVersion));
         all
     }
 }
@@ -184,6 +185,39 @@ impl MigrationTrait for CreateDosingTables {
             &["subject_id", "cycle_number"],
             false,
         ))
+        .await
+    }
+}
+
+/// The protocol version each cycle was dosed under; "" on cycles started before versions were
+/// kept, filled in at start from the definition the service then ran (see `lib.rs`).
+struct AddCycleProtocolVersion;
+
+impl MigrationName for AddCycleProtocolVersion {
+    fn name(&self) -> &str {
+        "m20261207_000202_cycles_protocol_version"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddCycleProtocolVersion {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("cycles"))
+                .add_column(text("protocol_version").default(""))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("cycles"))
+                .drop_column(Alias::new("protocol_version"))
+                .to_owned(),
+        )
         .await
     }
 }
