@@ -40,9 +40,23 @@ use trialops_proto::outcomes::v1 as opb;
 use crate::api::{Clients, Context, date, dec, from_date, timestamp, with_token};
 
 const TRIAL: &str = "ANBL1221";
-const SITES: [&str; 4] = ["COG-101", "COG-202", "COG-303", "COG-404"];
-/// The sites' countries (ISO 3166-1 alpha-3), as in a Children's Oncology Group trial.
-const COUNTRIES: [&str; 4] = ["USA", "USA", "CAN", "AUS"];
+/// 27 sites, as ANBL1221 enrolled at (site codes are the demo's own).
+const SITES: [&str; 27] = [
+    "COG-101", "COG-102", "COG-103", "COG-104", "COG-105", "COG-106", "COG-107", "COG-108", "COG-109", "COG-110",
+    "COG-111", "COG-112", "COG-113", "COG-114", "COG-115", "COG-116", "COG-117", "COG-118", "COG-119", "COG-120",
+    "COG-121", "COG-122", "COG-123", "COG-124", "COG-125", "COG-126", "COG-127",
+];
+/// The sites' countries (ISO 3166-1 alpha-3), as in a Children's Oncology Group trial: mostly the
+/// United States, some Canada, one Australia [the real split is not public].
+const COUNTRIES: [&str; 27] = [
+    "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA", "USA",
+    "USA", "USA", "USA", "USA", "USA", "USA", "USA", "CAN", "CAN", "CAN", "AUS",
+];
+/// Days after the first candidate when the administrator records the dose revision, and days
+/// later when it takes effect: part-way through accrual, so children on treatment then have
+/// cycles under both versions.
+const AMENDMENT_AFTER_DAYS: i64 = 150;
+const AMENDMENT_LEAD_DAYS: i64 = 14;
 /// Evaluable children per arm and how many of them respond (CR, PR).
 const TARGETS: [(&str, usize, usize, usize); 2] = [("A", 18, 0, 1), ("B", 17, 4, 5)];
 /// Candidates who fail screening (by position in the accrual order).
@@ -94,6 +108,8 @@ struct Child {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
+    /// The administrator amends the protocol (the dinutuximab dose revision).
+    Amend,
     Screen,
     StartCycle(i32),
     Administer(i32),
@@ -140,10 +156,19 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         trialops_enrollment::secret::write(&secret_file, &secret)?;
     }
     let key = devkeys::ensure_key(&data_dir)?;
+    // The trial starts under ANBL1221 version 1.0 (dinutuximab 25 mg/m2/day); the replay amends it
+    // to the bundled version 2.0 (17.5 mg/m2/day) part-way through accrual.
+    let protocol_dir = temporary.path().join("protocol-1.0");
+    std::fs::create_dir_all(&protocol_dir)?;
+    std::fs::write(
+        protocol_dir.join("anbl1221.toml"),
+        trialops_domain::protocol::anbl1221_before_dose_revision(),
+    )?;
     let settings = || -> anyhow::Result<Settings> {
         let mut s = Settings::load(0, None, Vec::<(String, String)>::new())?;
         s.listen_addr = "127.0.0.1:0".parse()?;
         s.data_dir = data_dir.clone();
+        s.protocol_dir = Some(protocol_dir.clone());
         s.log_level = "warn".into();
         devkeys::apply(&mut s, &key);
         Ok(s)
@@ -234,6 +259,8 @@ struct Counts {
     adverse_events: usize,
     administrations: usize,
     assessments: usize,
+    /// When the dose revision took effect.
+    amendment_effective_on: Option<NaiveDate>,
 }
 
 /// A step of a child at an instant; the sequence number keeps equal instants in order.
@@ -298,7 +325,8 @@ impl Replay {
                 .await
                 .doing(format!("registering {site}"))?;
         }
-        // A candidate every 9 days, in turn at the four sites; enough for every outcome.
+        self.schedule(at(start + Duration::days(AMENDMENT_AFTER_DAYS), 7), 0, Step::Amend);
+        // A candidate every 9 days, in turn at the sites; enough for every outcome.
         for i in 0..48usize {
             let day = start + Duration::days(9 * i as i64);
             let (height, weight) = (95 + self.pick(60), 14 + self.pick(30));
@@ -357,12 +385,35 @@ impl Replay {
 
     async fn step(&mut self, i: usize, step: Step) -> anyhow::Result<()> {
         match step {
+            Step::Amend => self.amend().await,
             Step::Screen => self.screen_and_enroll(i).await,
             Step::StartCycle(n) => self.start_cycle(i, n).await,
             Step::Administer(n) => self.administer(i, n).await,
             Step::AdverseEvent(n) => self.adverse_event(i, n).await,
             Step::Assess(n) => self.assess(i, n).await,
         }
+    }
+
+    /// The dose revision: version 2.0 recorded today, in force two weeks on. Cycles starting from
+    /// then are dosed at 17.5 mg/m2/day; earlier ones stay at 25.
+    async fn amend(&mut self) -> anyhow::Result<()> {
+        let effective_on = self.clock.today() + Duration::days(AMENDMENT_LEAD_DAYS);
+        self.c
+            .enrollment
+            .amend_protocol(with_token(
+                epb::AmendProtocolRequest {
+                    request_id: uuid(),
+                    trial_id: TRIAL.into(),
+                    definition: trialops_domain::protocol::ANBL1221_TOML.into(),
+                    effective_on: Some(date(effective_on)),
+                    reason: "Amendment: dinutuximab dose revised from 25 to 17.5 mg/m2/day".into(),
+                },
+                &self.t.admin,
+            )?)
+            .await
+            .doing("amending the protocol (the dinutuximab dose revision)")?;
+        self.counts.amendment_effective_on = Some(effective_on);
+        Ok(())
     }
 
     async fn screen_and_enroll(&mut self, i: usize) -> anyhow::Result<()> {
@@ -927,6 +978,11 @@ impl Summary<'_> {
             "adverse_events_recorded": c.adverse_events,
             "administrations_recorded": c.administrations,
             "response_assessments": c.assessments,
+            "sites": SITES.len(),
+            "protocol_amendment": {
+                "version": "2.0",
+                "effective_on": c.amendment_effective_on.map(|d| d.to_string()),
+            },
             "audit_trails": self.audit.iter().map(|(service, v)| serde_json::json!({
                 "service": service, "intact": v.intact, "entries": v.events_checked,
             })).collect::<Vec<_>>(),
@@ -947,6 +1003,12 @@ impl Summary<'_> {
             "  {} screened, {} screen failures, {} enrolled ({} withdrew before any dose)",
             c.screened, c.screen_failures, c.enrolled, c.withdrawn
         );
+        if let Some(effective_on) = c.amendment_effective_on {
+            println!(
+                "  {} sites; protocol amended to version 2.0 (dinutuximab 25 -> 17.5 mg/m2/day) from {effective_on}",
+                SITES.len()
+            );
+        }
         println!(
             "  {} administrations, {} cycle delays, {} dose reductions, {} grade 3 adverse events, {} central reviews",
             c.administrations, c.delays, c.modifications, c.adverse_events, c.assessments

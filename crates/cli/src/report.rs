@@ -98,6 +98,22 @@ pub fn print(report: &opb::GetTrialReportResponse, efs: &opb::GetSurvivalAnalysi
     }
     println!("{t}\n");
 
+    println!("Doses delivered by protocol version");
+    let mut t = table(&["arm", "agent", "protocol version", "subjects", "cycles", "delivered"]);
+    for arm in &report.exposure {
+        for row in &arm.agents {
+            t.add_row(vec![
+                arm.arm_code.clone(),
+                row.agent_id.clone(),
+                row.protocol_version.clone(),
+                row.subjects.to_string(),
+                row.cycles.to_string(),
+                format!("{} {}", text(row.delivered_total.as_ref()), row.dose_unit),
+            ]);
+        }
+    }
+    println!("{t}\n");
+
     println!("Grade >= 3 adverse events");
     let mut t = table(&["CTCAE term", "arm", "events", "subjects"]);
     for row in &report.severe_events {
@@ -235,6 +251,10 @@ pub fn json(
         "exposure": report.exposure.iter().map(|e| serde_json::json!({
             "arm": e.arm_code, "treated": e.treated_subjects, "cycles_started": e.cycles_started,
             "median_cycles": text(e.median_cycles.as_ref()),
+            "by_protocol_version": e.agents.iter().map(|a| serde_json::json!({
+                "agent": a.agent_id, "protocol_version": a.protocol_version, "subjects": a.subjects,
+                "cycles": a.cycles, "delivered": text(a.delivered_total.as_ref()), "unit": a.dose_unit,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "severe_adverse_events": report.severe_events.iter().map(|e| serde_json::json!({
             "ctcae_term": e.ctcae_term, "arm": e.arm_code, "events": e.events, "subjects": e.subjects,

@@ -88,6 +88,37 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
     }
     assert!(!report["severe_adverse_events"].as_array().is_none_or(Vec::is_empty));
 
+    // 27 sites; the dinutuximab dose revision recorded on day 150 of accrual (31 October 2013)
+    // takes effect 14 days later, 3 June 2013 + 164 days = 14 November 2013. Arm B's
+    // dinutuximab is split between version 1.0 (25 mg/m2/day) and 2.0 (17.5).
+    assert_eq!(run["sites"], 27, "{run}");
+    assert_eq!(run["protocol_amendment"]["effective_on"], "2013-11-14", "{run}");
+    let exposure_b = report["exposure"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["arm"] == "B"))
+        .cloned()
+        .unwrap_or_default();
+    let dinutuximab: Vec<(String, u64)> = exposure_b["by_protocol_version"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["agent"] == "dinutuximab")
+                .map(|r| {
+                    (
+                        r["protocol_version"].as_str().unwrap_or("").to_owned(),
+                        r["subjects"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        dinutuximab.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
+        ["1.0", "2.0"],
+        "{exposure_b}"
+    );
+    assert!(dinutuximab.iter().all(|(_, subjects)| *subjects > 0), "{exposure_b}");
+
     // Every write the replay called sent at most 8 SQL statements (transaction control aside),
     // EnrollSubject at most 7, as the services' own per-call metric counted them.
     let statements = report["run"]["database_statements"]

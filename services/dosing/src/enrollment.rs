@@ -62,12 +62,7 @@ impl Enrollment {
     }
 
     /// The recorded versions of `trial_id`, as read today (again for a later date).
-    async fn versions(
-        &self,
-        call: &CallContext,
-        trial_id: &str,
-        on: NaiveDate,
-    ) -> Result<Versions, AppError> {
+    async fn versions(&self, call: &CallContext, trial_id: &str, on: NaiveDate) -> Result<Versions, AppError> {
         let today = trialops_platform::clock::now().date_naive();
         let kept = self.versions.lock().ok().and_then(|v| v.get(trial_id).cloned());
         if let Some((_, versions)) = kept.filter(|(day, _)| *day == today && on <= today) {
@@ -91,19 +86,29 @@ impl Enrollment {
     }
 
     /// The protocol of `trial_id` in force on `on`, as enrollment records its versions.
-    pub async fn protocol_on(&self, call: &CallContext, trial_id: &str, on: NaiveDate) -> Result<Arc<Protocol>, AppError> {
+    pub async fn protocol_on(
+        &self,
+        call: &CallContext,
+        trial_id: &str,
+        on: NaiveDate,
+    ) -> Result<Arc<Protocol>, AppError> {
         let versions = self.versions(call, trial_id, on).await?;
         let activations: Vec<Activation> = versions
             .iter()
             .map(|v| Activation {
                 version: v.version.clone(),
-                effective_on: v.effective_on.as_ref().and_then(|d| wire::date("effective_on", Some(d)).ok()),
+                effective_on: v
+                    .effective_on
+                    .as_ref()
+                    .and_then(|d| wire::date("effective_on", Some(d)).ok()),
             })
             .collect();
         let in_force = amendment::in_force_on(&activations, on)
             .and_then(|a| versions.iter().find(|v| v.version == a.version))
             .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("enrollment records no protocol version of trial {trial_id}"))
+                AppError::internal(anyhow::anyhow!(
+                    "enrollment records no protocol version of trial {trial_id}"
+                ))
             })?;
         let known = self
             .definitions
@@ -126,7 +131,10 @@ impl Enrollment {
             Err(status) => return Err(dependency_error("enrollment", status)),
         };
         let parsed = protocol::load(&text).map_err(|e| {
-            AppError::internal(anyhow::anyhow!("protocol {trial_id} {} from enrollment: {e}", in_force.version))
+            AppError::internal(anyhow::anyhow!(
+                "protocol {trial_id} {} from enrollment: {e}",
+                in_force.version
+            ))
         })?;
         let parsed = Arc::new(parsed);
         if let Ok(mut d) = self.definitions.lock() {

@@ -8,7 +8,6 @@ pub mod error;
 mod fhir;
 pub mod store;
 
-
 use tonic::service::Routes;
 use trialops_platform::server::{Application, ServiceRoutes};
 use trialops_platform::{Settings, config::protocols, records::database};

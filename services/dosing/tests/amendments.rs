@@ -73,12 +73,26 @@ async fn cycles_are_dosed_under_the_version_in_force_on_day_1(backend: Backend) 
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&err), ["definition.trial.protocol_version"]);
-    let agent = ANBL1221_TOML.find("[[regimens.agents]]\nid = \"sargramostim\"").unwrap();
-    let outcomes = ANBL1221_TOML.find("
-# Outcomes.").and_then(|i| ANBL1221_TOML[..i].rfind("
-")).unwrap();
+    let agent = ANBL1221_TOML
+        .find("[[regimens.agents]]\nid = \"sargramostim\"")
+        .unwrap();
+    let outcomes = ANBL1221_TOML
+        .find(
+            "
+# Outcomes.",
+        )
+        .and_then(|i| {
+            ANBL1221_TOML[..i].rfind(
+                "
+",
+            )
+        })
+        .unwrap();
     let without_gm_csf = format!("{}{}", &ANBL1221_TOML[..agent], &ANBL1221_TOML[outcomes..]);
-    let err = e.amend_protocol(amend(&without_gm_csf, time.date(2))).await.unwrap_err();
+    let err = e
+        .amend_protocol(amend(&without_gm_csf, time.date(2)))
+        .await
+        .unwrap_err();
     assert_refused(&err, Code::FailedPrecondition, "PROTOCOL_AMENDMENT_REFUSED");
     assert!(
         metadata(&err, "problems").contains("agent sargramostim of arm B ("),
@@ -104,7 +118,10 @@ async fn cycles_are_dosed_under_the_version_in_force_on_day_1(backend: Backend) 
         .cycle
         .unwrap();
     // BSA 0.67 m2 (102 cm, 16 kg); dinutuximab 25 x 0.67 = 16.75 mg -> 16.8 (one decimal, half up).
-    assert_eq!((first.protocol_version.as_str(), dinutuximab(&first).as_str()), ("1.0", "16.8"));
+    assert_eq!(
+        (first.protocol_version.as_str(), dinutuximab(&first).as_str()),
+        ("1.0", "16.8")
+    );
     // Cycle 2, 21 days later, is on the effective date: version 2.0, 17.5 x 0.67 = 11.725 -> 11.7.
     let second = d
         .start_cycle(start(&on_b.subject_id, 2, time.date(2), "102", "16", "1000"))
@@ -113,7 +130,10 @@ async fn cycles_are_dosed_under_the_version_in_force_on_day_1(backend: Backend) 
         .into_inner()
         .cycle
         .unwrap();
-    assert_eq!((second.protocol_version.as_str(), dinutuximab(&second).as_str()), ("2.0", "11.7"));
+    assert_eq!(
+        (second.protocol_version.as_str(), dinutuximab(&second).as_str()),
+        ("2.0", "11.7")
+    );
     // Both versions dose temozolomide alike: 100 x 0.67 = 67 -> 65 (capsules).
     assert_eq!(rounded(&first)[0], ("temozolomide".to_owned(), "65".to_owned()));
     assert_eq!(rounded(&second)[0], rounded(&first)[0]);
@@ -141,7 +161,10 @@ async fn cycles_are_dosed_under_the_version_in_force_on_day_1(backend: Backend) 
         .collect();
     assert_eq!(
         split,
-        [("1.0".to_owned(), 1, "67.2".to_owned()), ("2.0".to_owned(), 1, "46.8".to_owned())]
+        [
+            ("1.0".to_owned(), 1, "67.2".to_owned()),
+            ("2.0".to_owned(), 1, "46.8".to_owned())
+        ]
     );
     assert_eq!(agent.planned_total.clone().unwrap_or_default().value, "114");
 

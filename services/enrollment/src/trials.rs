@@ -109,12 +109,7 @@ impl Trials {
     }
 
     /// The recorded versions of `id`, as read today (again when `date` is after today).
-    async fn versions<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        id: &str,
-        date: NaiveDate,
-    ) -> Result<Versions, AppError> {
+    async fn versions<C: ConnectionTrait>(&self, conn: &C, id: &str, date: NaiveDate) -> Result<Versions, AppError> {
         let today = trialops_platform::clock::now().date_naive();
         let kept = self.read.lock().ok().and_then(|read| read.get(id).cloned());
         if let Some((_, versions)) = kept.filter(|(day, _)| *day == today && date <= *day) {

@@ -15,6 +15,7 @@ mod dosing;
 mod enrollment;
 pub(crate) mod export;
 mod outcomes;
+mod protocol;
 mod watch;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -87,6 +88,11 @@ pub enum Hospital {
     Unblind(allocation::Unblind),
     /// Show a trial: arms, strata, screening variables.
     Trial(enrollment::Trial),
+    /// Amend a trial's protocol: a new version of its definition from an effective date, with a
+    /// reason (administrator).
+    AmendProtocol(protocol::AmendProtocol),
+    /// List a trial's protocol versions and the one in force today.
+    ProtocolVersions(protocol::ProtocolVersions),
     /// Screen a candidate: `--value variable=value` for each screening variable.
     Screen(enrollment::Screen),
     /// Enroll and randomize a screened, consented candidate.
@@ -224,6 +230,8 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::RandomizedInError(command) => command.run(&mut session).await,
         Hospital::Unblind(command) => command.run(&mut session).await,
         Hospital::Trial(command) => command.run(&mut session).await,
+        Hospital::AmendProtocol(command) => command.run(&mut session).await,
+        Hospital::ProtocolVersions(command) => command.run(&mut session).await,
         Hospital::Screen(command) => command.run(&mut session).await,
         Hospital::Enroll(command) => command.run(&mut session).await,
         Hospital::Subject(command) => command.run(&mut session).await,

@@ -113,7 +113,10 @@ pub(super) async fn start(
     let command = StartCycle::parse(&req)?;
     let subject = api.enrollment.subject_on_therapy(&call, &command.subject_id).await?;
     // Dosed under the protocol version in force on the cycle's day 1.
-    let protocol = api.enrollment.protocol_on(&call, &subject.trial_id, command.start_date).await?;
+    let protocol = api
+        .enrollment
+        .protocol_on(&call, &subject.trial_id, command.start_date)
+        .await?;
     let audit_ctx = AuditContext::new(call, command.request_id);
     let scope = (subject.trial_id.as_str(), subject.site_code.as_str());
     refuse_unmet_counts(api, &audit_ctx, &command, &protocol.treatment, scope).await?;

@@ -60,7 +60,9 @@ fn summarize(
         let position = match entry.by_version.iter().position(|(v, _, _)| v == version) {
             Some(i) => i,
             None => {
-                entry.by_version.push((version.to_owned(), BTreeSet::new(), Totals::default()));
+                entry
+                    .by_version
+                    .push((version.to_owned(), BTreeSet::new(), Totals::default()));
                 entry.by_version.len() - 1
             }
         };

@@ -18,9 +18,9 @@ use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_server::DosingService;
 
 use crate::enrollment::Enrollment;
-use trialops_platform::identity::auth::CallContext;
 use crate::error::Reason;
 use crate::store::{plan, plan_agent};
+use trialops_platform::identity::auth::CallContext;
 
 /// The service state shared by every RPC.
 pub struct DosingApi {
@@ -55,7 +55,10 @@ impl DosingApi {
             return Ok(Arc::new(protocols));
         };
         let started = crate::store::cycle::for_subject(&self.db, &a.subject_id).await?;
-        let day_1 = started.iter().find(|c| c.cycle_number == a.cycle_number).map(|c| c.start_date);
+        let day_1 = started
+            .iter()
+            .find(|c| c.cycle_number == a.cycle_number)
+            .map(|c| c.start_date);
         if let (Some(found), Some(day_1)) = (plan::find(&self.db, &a.subject_id).await?, day_1) {
             let protocol = self.enrollment.protocol_on(call, &found.trial_id, day_1).await?;
             protocols.insert(found.trial_id, protocol);
@@ -64,15 +67,24 @@ impl DosingApi {
     }
 
     /// The protocol in force today of the trial of `subject_id`'s plan, by trial id (empty when
-    /// there is no plan: the change then finds none).
+    /// there is no plan: the change then finds none). A plan the caller may not see answers as
+    /// no plan at all (asked before the idempotency record, so a replay is scoped as a first
+    /// call).
     async fn protocols_of_plan(
         &self,
         call: &CallContext,
         subject_id: &str,
     ) -> Result<Arc<BTreeMap<String, Arc<Protocol>>>, AppError> {
         let mut protocols = BTreeMap::new();
-        if let Some(found) = plan::find(&self.db, subject_id).await? {
-            protocols.insert(found.trial_id.clone(), self.protocol_today(call, &found.trial_id).await?);
+        let found = plan::find(&self.db, subject_id).await?;
+        if found.as_ref().is_some_and(|p| !call.sees_site(&p.site_code)) {
+            return Err(no_plan(subject_id));
+        }
+        if let Some(found) = found {
+            protocols.insert(
+                found.trial_id.clone(),
+                self.protocol_today(call, &found.trial_id).await?,
+            );
         }
         Ok(Arc::new(protocols))
     }

@@ -259,9 +259,6 @@ pub(super) async fn modify(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let checked = PlanChange::parse(&req.request_id, &req.subject_id, &req.etag, &req.agent_id, &req.reason)?;
-    if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
-        return Err(super::no_plan(&req.subject_id));
-    }
     let protocols = api.protocols_of_plan(&call, &req.subject_id).await?;
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);
@@ -323,9 +320,6 @@ pub(super) async fn discontinue(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let checked = PlanChange::parse(&req.request_id, &req.subject_id, &req.etag, &req.agent_id, &req.reason)?;
-    if super::plan_hidden_from(&api.db, &call, &req.subject_id).await? {
-        return Err(super::no_plan(&req.subject_id));
-    }
     let protocols = api.protocols_of_plan(&call, &req.subject_id).await?;
     let viewer = call.clone();
     let audit_ctx = AuditContext::new(call, checked.request_id);

@@ -145,3 +145,28 @@ pub async fn fill_in_version<C: ConnectionTrait>(conn: &C, trial_id: &str, versi
         .await?;
     Ok(())
 }
+
+/// Day 1 of cycle `number` of `subject_id` with the trial of the subject's plan, in one query;
+/// `None` when either is missing.
+pub async fn day_1_and_trial<C: ConnectionTrait>(
+    conn: &C,
+    subject_id: &str,
+    number: i32,
+) -> Result<Option<(Date, String)>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let plans = super::plan::Entity;
+    let stmt = Query::select()
+        .column((Entity, Column::StartDate))
+        .column((plans, super::plan::Column::TrialId))
+        .from(Entity)
+        .inner_join(
+            plans,
+            Expr::col((plans, super::plan::Column::SubjectId)).equals((Entity, Column::SubjectId)),
+        )
+        .and_where(Expr::col((Entity, Column::Id)).eq(format!("{subject_id}|{number}")))
+        .to_owned();
+    let Some(row) = conn.query_one(&stmt).await? else {
+        return Ok(None);
+    };
+    Ok(Some((row.try_get("", "start_date")?, row.try_get("", "trial_id")?)))
+}

@@ -81,15 +81,17 @@ pub(super) async fn trial_report(
                 n if n % 2 == 1 => Some(f64::from(cycles[n / 2])),
                 n => Some(f64::from(cycles[n / 2 - 1] + cycles[n / 2]) / 2.0),
             };
-            pb::ArmExposure {
+            Ok(pb::ArmExposure {
                 arm_code: arm.clone(),
                 treated_subjects: cycles.len() as i32,
                 cycles_started: mine.iter().map(|e| e.cycles_started).sum(),
                 median_cycles: median.and_then(convert::stat),
-            }
+                agents: by_version(&mine)?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, AppError>>();
 
+    let exposure = exposure?;
     let table = |data: &analysis::Data| -> Result<Vec<pb::ArmResponseTable>, AppError> {
         analysis::response_table(data)
             .into_iter()
@@ -176,4 +178,69 @@ pub(super) async fn trial_report(
         overdue_reports: overdue.iter().map(convert::obligation).collect(),
         survival,
     })
+}
+
+/// Each agent's cycles, subjects and delivered doses per protocol version over `exposures` (one
+/// arm's), in agent order then version order of first use.
+fn by_version(
+    exposures: &[&trialops_proto::dosing::v1::GetCumulativeExposureResponse],
+) -> Result<Vec<pb::AgentVersionExposure>, AppError> {
+    use rust_decimal::Decimal;
+    use trialops_platform::wire::convert::{decimal, to_decimal};
+    struct Row {
+        subjects: usize,
+        cycles: i32,
+        delivered: Decimal,
+        unit: String,
+    }
+    let mut rows: Vec<((String, String), Row)> = Vec::new();
+    for e in exposures {
+        for agent in &e.agents {
+            for v in &agent.by_protocol_version {
+                let delivered = decimal("exposure.delivered_total", v.delivered_total.as_ref())
+                    .map_err(|bad| AppError::internal(anyhow::anyhow!("dosing sent {bad:?}")))?;
+                let key = (agent.agent_id.clone(), v.protocol_version.clone());
+                let at = match rows.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        let row = Row {
+                            subjects: 0,
+                            cycles: 0,
+                            delivered: Decimal::ZERO,
+                            unit: agent.dose_unit.clone(),
+                        };
+                        rows.push((key, row));
+                        rows.len() - 1
+                    }
+                };
+                let row = &mut rows[at].1;
+                row.subjects += 1;
+                row.cycles += v.cycles;
+                row.delivered += delivered;
+            }
+        }
+    }
+    let agent_order: Vec<String> = rows
+        .iter()
+        .map(|((agent, _), _)| agent.clone())
+        .fold(Vec::new(), |mut seen, a| {
+            if !seen.contains(&a) {
+                seen.push(a);
+            }
+            seen
+        });
+    let mut out = Vec::with_capacity(rows.len());
+    for agent in &agent_order {
+        for ((a, version), row) in rows.iter().filter(|((a, _), _)| a == agent) {
+            out.push(pb::AgentVersionExposure {
+                agent_id: a.clone(),
+                protocol_version: version.clone(),
+                subjects: i32::try_from(row.subjects).unwrap_or(i32::MAX),
+                cycles: row.cycles,
+                delivered_total: Some(to_decimal(row.delivered)),
+                dose_unit: row.unit.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
