@@ -20,8 +20,11 @@ and against rules written from the SDTM implementation guide rather than from tr
   records as occurred.
 - --expect FILE: JSON with the operational counts read over the API (subjects, administrations
   given and recorded, adverse events) that DM, EX, EC and AE must equal.
+- SUPPEX: every EX record has exactly one protocol version (QNAM PROTVERS, by EXSEQ).
 - --anbl1221-demo: the demo reproduces ANBL1221's published result, so BESTRESP must give
-  9 responders (CR or PR) of 17 evaluable on arm B and 1 of 18 on arm A.
+  9 responders (CR or PR) of 17 evaluable on arm B and 1 of 18 on arm A; and it replays the
+  dinutuximab dose revision, so every whole dinutuximab dose is 25 mg/m2 under version 1.0 and
+  17.5 mg/m2 under 2.0 (per kg for small children: 25/30 and 17.5/30), with doses under both.
 """
 
 import argparse
@@ -222,6 +225,24 @@ def check_rules(d):
             fail(f"RS {r['USUBJID']} {r['RSSEQ']}: RSSTAT NOT DONE exactly when there is no result")
     if not any(r["TSPARMCD"] == "REGID" for r in records(d["TS"])) and dm:
         fail("TS: no registry identifier")
+    versions = Counter()
+    for r in records(d["SUPPEX"]):
+        if (r["RDOMAIN"], r["IDVAR"], r["QNAM"]) != ("EX", "EXSEQ", "PROTVERS") or not r["QVAL"]:
+            fail(f"SUPPEX: unexpected qualifier {r['RDOMAIN']}/{r['IDVAR']}/{r['QNAM']}")
+        versions[(r["USUBJID"], r["IDVARVAL"])] += 1
+    for r in records(d["EX"]):
+        if versions[(r["USUBJID"], str(r["EXSEQ"]))] != 1:
+            fail(f"EX {r['USUBJID']} {r['EXSEQ']}: not exactly one SUPPEX protocol version")
+
+
+def protocol_versions(d):
+    """Whole dinutuximab doses (EXDOSE, EXDOSU) per SUPPEX protocol version."""
+    version = {(r["USUBJID"], r["IDVARVAL"]): r["QVAL"] for r in records(d["SUPPEX"])}
+    doses = defaultdict(set)
+    for r in records(d["EX"]):
+        if r["EXTRT"] == "DINUTUXIMAB" and "PARTIALLY GIVEN" not in (r["EXADJ"] or ""):
+            doses[version.get((r["USUBJID"], str(r["EXSEQ"])))].add((float(r["EXDOSE"]), r["EXDOSU"]))
+    return doses
 
 
 def responders(d):
@@ -269,6 +290,16 @@ def main():
         found = responders(d)
         if found.get("B") != (9, 17) or found.get("A") != (1, 18):
             fail(f"BESTRESP responders per arm {found}, ANBL1221 published 9/17 (B) and 1/18 (A)")
+        # The dose revision: 25 mg/m2/day under 1.0, 17.5 under 2.0 (Mody et al.; per kg, / 30).
+        revision = {"1.0": 25.0, "2.0": 17.5}
+        doses = protocol_versions(d)
+        if set(doses) != set(revision):
+            fail(f"dinutuximab doses under versions {sorted(doses, key=str)}, expected 1.0 and 2.0")
+        for v, per_m2 in revision.items():
+            allowed = {(per_m2, "mg/m2"), (round(per_m2 / 30, 4), "mg/kg")}
+            given = {(round(x, 4), u) for x, u in doses.get(v, set())}
+            if not given or not given <= allowed:
+                fail(f"dinutuximab under {v}: doses {sorted(given)}, expected within {sorted(allowed)}")
     counts = ", ".join(f"{n} {d[n]['records']}" for n in d)
     if failures:
         print(f"SDTM export in {args.dir}: {len(failures)} problem(s)")

@@ -113,6 +113,28 @@ impl Dependencies {
         }
     }
 
+    /// Version `version` of a trial's protocol, as enrollment recorded it.
+    pub async fn protocol_version(
+        &self,
+        call: &CallContext,
+        trial_id: &str,
+        version: &str,
+    ) -> Result<trialops_domain::protocol::Protocol, AppError> {
+        let request = Self::request(
+            epb::GetProtocolVersionRequest {
+                trial_id: trial_id.to_owned(),
+                version: version.to_owned(),
+            },
+            call,
+        );
+        let text = match self.enrollment.clone().get_protocol_version(request).await {
+            Ok(response) => response.into_inner().definition,
+            Err(s) => return Err(dependency_error("enrollment", s)),
+        };
+        trialops_domain::protocol::load(&text)
+            .map_err(|e| AppError::internal(anyhow::anyhow!("protocol {trial_id} {version} from enrollment: {e}")))
+    }
+
     /// Every enrolled subject of a trial, in subject id order.
     pub async fn subjects(&self, call: &CallContext, trial_id: &str) -> Result<Vec<epb::Subject>, AppError> {
         every_row!(

@@ -106,7 +106,7 @@ fn keep(files: &BTreeMap<String, Vec<u8>>, label: &str, expect: Value) {
     std::fs::write(dir.with_extension("expect.json"), expect.to_string()).unwrap();
 }
 
-const FILES: [&str; 11] = [
+const FILES: [&str; 12] = [
     "ae.json",
     "define.xml",
     "dm.json",
@@ -115,6 +115,7 @@ const FILES: [&str; 11] = [
     "ex.json",
     "rs.json",
     "suppae.json",
+    "suppex.json",
     "ta.json",
     "te.json",
     "ts.json",
@@ -352,6 +353,26 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
     );
     let route = |agent: &str| if agent == "temozolomide" { "ORAL" } else { "INTRAVENOUS" };
     assert_eq!(text(partial, "EXROUTE").as_deref(), Some(route(&half.agent_id)));
+    // SUPPEX: each dose's protocol version, by EXSEQ: the trial's only version, its file's "2.0".
+    let suppex = rows(&files, "suppex.json");
+    assert_eq!(suppex.len(), ex.len());
+    for dose in &ex {
+        let seq = dose["EXSEQ"].to_string();
+        let found = suppex
+            .iter()
+            .find(|q| {
+                text(q, "USUBJID") == text(dose, "USUBJID") && text(q, "IDVARVAL").as_deref() == Some(seq.as_str())
+            })
+            .unwrap_or_else(|| panic!("no SUPPEX for EXSEQ {seq}: {suppex:?}"));
+        assert_eq!(
+            (
+                text(found, "IDVAR").as_deref(),
+                text(found, "QNAM").as_deref(),
+                text(found, "QVAL").as_deref()
+            ),
+            (Some("EXSEQ"), Some("PROTVERS"), Some("2.0"))
+        );
+    }
 
     // EC: every administration recorded, as given (mg) or not: the two doses given and those the
     // discontinuation closed.
@@ -477,7 +498,7 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
 
     // define.xml describes each dataset.
     let define = String::from_utf8(files["define.xml"].clone()).unwrap();
-    for name in ["DM", "DS", "EX", "EC", "AE", "SUPPAE", "RS", "TS", "TA", "TE"] {
+    for name in ["DM", "DS", "EX", "EC", "AE", "SUPPAE", "SUPPEX", "RS", "TS", "TA", "TE"] {
         assert!(define.contains(&format!("<ItemGroupDef OID=\"IG.{name}\"")), "{name}");
     }
     let label = format!("{backend:?}").to_lowercase();
@@ -554,6 +575,7 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         "ec.json",
         "ae.json",
         "suppae.json",
+        "suppex.json",
         "rs.json",
     ] {
         assert!(rows(&empty, name).is_empty(), "{name}");

@@ -42,8 +42,16 @@ pub(super) async fn sdtm(
         .into_iter()
         .map(|s| (s.site_code, s.country))
         .collect();
+    let mut versions = std::collections::BTreeMap::new();
+    for version in cycles.iter().map(|c| c.protocol_version.as_str()) {
+        if !versions.contains_key(version) {
+            let protocol = api.deps.protocol_version(&call, &trial_id, version).await?;
+            versions.insert(version.to_owned(), protocol);
+        }
+    }
     let input = tabulate::Input {
         protocol: &inputs.protocol,
+        versions,
         subjects,
         status_changes: api.deps.status_changes(&call, &trial_id).await?,
         countries,

@@ -63,6 +63,9 @@ pub(crate) struct Assessment {
 pub(crate) struct Input<'a> {
     /// The protocol definition.
     pub protocol: &'a Protocol,
+    /// Each protocol version cycles were dosed under, by version: their doses' protocol units
+    /// and levels come from it.
+    pub versions: BTreeMap<String, Protocol>,
     /// Enrolled subjects.
     pub subjects: Vec<epb::Subject>,
     /// Every status change of the trial's subjects, oldest first.
@@ -324,6 +327,29 @@ pub(crate) static SUPPAE: Domain = Domain {
         var("QNAM", "Qualifier Variable Name", Text, TOPIC, Assigned).req(),
         var("QLABEL", "Qualifier Variable Label", Text, SYNONYM, Assigned).req(),
         var("QVAL", "Data Value", Text, RESULT, Collected).req().cl("CL.AEREL"),
+        var("QORIG", "Origin", Text, RECORD, Assigned).req(),
+    ],
+};
+
+/// Supplemental qualifiers of EX: the protocol version each dose was given under.
+pub(crate) static SUPPEX: Domain = Domain {
+    name: "SUPPEX",
+    label: "Supplemental Qualifiers for EX",
+    class: "RELATIONSHIP",
+    structure: "One record per supplemental qualifier per related parent domain record",
+    keys: &["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"],
+    reference: false,
+    vars: &[
+        STUDYID,
+        var("RDOMAIN", "Related Domain Abbreviation", Text, ID, Assigned).req(),
+        USUBJID,
+        var("IDVAR", "Identifying Variable", Text, ID, Assigned),
+        var("IDVARVAL", "Identifying Variable Value", Text, ID, Assigned),
+        var("QNAM", "Qualifier Variable Name", Text, TOPIC, Assigned).req(),
+        var("QLABEL", "Qualifier Variable Label", Text, SYNONYM, Assigned).req(),
+        var("QVAL", "Data Value", Text, RESULT, Derived)
+            .req()
+            .note("MT.PROTVERS"),
         var("QORIG", "Origin", Text, RECORD, Assigned).req(),
     ],
 };
@@ -600,8 +626,15 @@ pub(crate) const NOTES: &[Note] = &[
     Note {
         oid: "MT.EXDOSE",
         text: "The protocol dose of the cycle's dose level in protocol units (per m2, or per kg when the \
-            small-child rule applied: the per-m2 dose divided by the protocol's divisor), times the \
-            dose given divided by the dose prescribed; to 4 decimals.",
+            small-child rule applied: the per-m2 dose divided by the protocol's divisor), under the \
+            protocol version the cycle was dosed under (SUPPEX PROTVERS), times the dose given divided \
+            by the dose prescribed; to 4 decimals.",
+    },
+    Note {
+        oid: "MT.PROTVERS",
+        text: "The protocol version in force on day 1 of the dose's cycle, which dosed it (a protocol \
+            amendment takes effect from its effective date; earlier cycles keep the version they were \
+            dosed under).",
     },
     Note {
         oid: "MT.EXADJ",
@@ -932,7 +965,9 @@ fn ds(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
     rows
 }
 
-fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
+/// EX, and SUPPEX naming each dose's protocol version (the version its cycle was dosed under,
+/// whose levels and units give EXDOSE).
+fn ex(input: &Input<'_>, study: &str) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let arm_of: BTreeMap<&str, &str> = input
         .subjects
         .iter()
@@ -945,17 +980,17 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
         .collect();
     let mut rows = Vec::new();
     for a in input.administrations.iter().filter(|a| given(a)) {
+        let cycle = cycles.get(&(a.subject_id.as_str(), a.cycle_number));
+        let version = cycle.map_or("", |c| c.protocol_version.as_str());
+        let protocol = input.versions.get(version).unwrap_or(input.protocol);
         let agent = arm_of.get(a.subject_id.as_str()).and_then(|arm| {
-            input
-                .protocol
+            protocol
                 .regimens
                 .iter()
                 .find(|r| r.arm == *arm)
                 .and_then(|r| r.agents.iter().find(|g| g.id == a.agent_id))
         });
-        let calculation = cycles
-            .get(&(a.subject_id.as_str(), a.cycle_number))
-            .and_then(|c| c.doses.iter().find(|d| d.agent_id == a.agent_id));
+        let calculation = cycle.and_then(|c| c.doses.iter().find(|d| d.agent_id == a.agent_id));
         let (name, route) = agent.map_or((a.agent_id.to_uppercase(), None), |g| {
             (g.name.to_uppercase(), Some(route_term(&g.route)))
         });
@@ -965,7 +1000,7 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
         let (dose, unit) = match agent.and_then(|g| g.dose_levels.iter().find(|l| l.level == level).map(|l| (g, l))) {
             Some((g, l)) => {
                 let per = if small_child && g.basis == DoseBasis::PerM2 {
-                    l.dose / input.protocol.treatment.small_child_rule.per_kg_divisor
+                    l.dose / protocol.treatment.small_child_rule.per_kg_divisor
                 } else {
                     l.dose
                 };
@@ -1010,11 +1045,34 @@ fn ex(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
             Value::text(format!("CYCLE {}", a.cycle_number)),
             datetime_value(instant(a.started_at.as_ref())),
             datetime_value(instant(a.ended_at.as_ref())),
+            // Carried through sorting and numbering for SUPPEX, then taken off.
+            Value::text(version),
         ]);
     }
     rows.sort_by_key(|r| (sort_key(&r[2]), sort_key(&r[13]), sort_key(&r[5]), sort_key(&r[4])));
     number(&mut rows, 2, 3);
-    rows
+    let mut supp = Vec::new();
+    for row in &mut rows {
+        let version = row.pop().unwrap_or(Value::Null);
+        if version == Value::Null {
+            continue;
+        }
+        supp.push(vec![
+            Value::text(study),
+            Value::text("EX"),
+            row[2].clone(),
+            Value::text("EXSEQ"),
+            Value::text(match &row[3] {
+                Value::Int(n) => n.to_string(),
+                _ => String::new(),
+            }),
+            Value::text("PROTVERS"),
+            Value::text("Protocol Version of Dose"),
+            version,
+            Value::text("DERIVED"),
+        ]);
+    }
+    (rows, supp)
 }
 
 fn ec(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
@@ -1367,6 +1425,7 @@ fn te(input: &Input<'_>, study: &str) -> Vec<Vec<Value>> {
 pub(crate) fn datasets(input: &Input<'_>) -> Vec<Dataset> {
     let study = input.protocol.trial.id.as_str();
     let (ae_rows, suppae_rows) = ae(input, study);
+    let (ex_rows, suppex_rows) = ex(input, study);
     vec![
         Dataset {
             domain: &DM,
@@ -1378,7 +1437,11 @@ pub(crate) fn datasets(input: &Input<'_>) -> Vec<Dataset> {
         },
         Dataset {
             domain: &EX,
-            rows: ex(input, study),
+            rows: ex_rows,
+        },
+        Dataset {
+            domain: &SUPPEX,
+            rows: suppex_rows,
         },
         Dataset {
             domain: &EC,
