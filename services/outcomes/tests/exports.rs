@@ -551,6 +551,13 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         "as of the plan's creation, then discontinued: {agent:?}"
     );
     assert!(agent[0].contains("(plan.created)") && agent[1].contains("\"IT.PLAN_AGENT.DISCONTINUED\" Value=\"true\""));
+    // Each cycle names the protocol version it was dosed under (the trial's only one, "2.0").
+    let cycle = odm
+        .split("<ItemGroupData ItemGroupOID=\"IG.CYCLE\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</ItemGroupData>").next())
+        .unwrap();
+    assert!(cycle.contains("\"IT.CYCLE.PROTOCOL_VERSION\" Value=\"2.0\""), "{cycle}");
     let event = history(&odm, "IG.AE", text(&ae[0], "AESPID").as_deref().unwrap());
     assert_eq!(event.len(), 1);
     for item in [

@@ -215,6 +215,7 @@ fn items(protocol: &Protocol) -> BTreeMap<Kind, Vec<Item>> {
             ("site_code", "text", None, None),
             ("assessed_on", "date", None, None),
             ("eligible", "boolean", None, None),
+            ("protocol_version", "text", None, None),
         ],
     );
     for v in &protocol.variables {
@@ -246,6 +247,7 @@ fn items(protocol: &Protocol) -> BTreeMap<Kind, Vec<Item>> {
             ("status_reason", "text", None, None),
             ("randomized_in_error", "boolean", None, None),
             ("randomized_in_error_reason", "text", None, None),
+            ("protocol_version", "text", None, None),
         ],
     );
     for f in &protocol.strata {
@@ -297,6 +299,7 @@ fn items(protocol: &Protocol) -> BTreeMap<Kind, Vec<Item>> {
                 ("anc_per_ul", "float", Some("/uL"), None),
                 ("platelets_per_ul", "float", Some("/uL"), None),
                 ("delay_days", "integer", Some("d"), None),
+                ("protocol_version", "text", None, None),
             ],
         ),
     );
