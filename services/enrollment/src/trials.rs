@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use sha2::{Digest, Sha256};
 use trialops_domain::protocol::amendment::{self, Activation};
 use trialops_domain::protocol::{self, Protocol};
 use trialops_domain::randomization::{Method, TrialKey};
@@ -53,10 +52,7 @@ pub struct Trials {
     read: Mutex<HashMap<String, (NaiveDate, Versions)>>,
 }
 
-/// SHA-256 of a definition's text, hex.
-pub fn digest(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
+pub use trialops_platform::server::protocol_versions::digest;
 
 impl Trials {
     /// Loads the bundled definitions and those in `dir`, deriving each trial's key.

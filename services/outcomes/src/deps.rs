@@ -2,9 +2,15 @@
 //! allocation from enrollment; exposure and the treatment active on a date from dosing. Lists
 //! are read page by page (500 at a time), so an analysis makes a bounded number of calls.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use tonic::transport::Channel;
+use trialops_domain::protocol::Protocol;
+use trialops_platform::config::protocols::Source;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::server::client::{dependency_error, lazy_channel, outgoing};
+use trialops_platform::server::protocol_versions::ProtocolVersions;
 use trialops_platform::{AppError, Settings};
 use trialops_proto::common::v1::{AuditEvent, Date};
 use trialops_proto::dosing::v1 as dpb;
@@ -19,6 +25,8 @@ use crate::error::Reason;
 pub struct Dependencies {
     enrollment: EnrollmentServiceClient<Channel>,
     dosing: DosingServiceClient<Channel>,
+    /// The trials' protocol versions, as enrollment records them.
+    protocols: ProtocolVersions,
 }
 
 const PAGE: i32 = 500;
@@ -66,11 +74,24 @@ macro_rules! every_row {
 
 impl Dependencies {
     /// Clients for the configured URLs (connecting on first use).
-    pub fn new(settings: &Settings, config: &crate::Config) -> anyhow::Result<Self> {
+    /// The service's own protocol files (`loaded`) are the definitions it knows already.
+    pub fn new(settings: &Settings, config: &crate::Config, loaded: &BTreeMap<String, Source>) -> anyhow::Result<Self> {
+        let enrollment = lazy_channel(&config.enrollment_url, settings)?;
         Ok(Dependencies {
-            enrollment: EnrollmentServiceClient::new(lazy_channel(&config.enrollment_url, settings)?),
+            enrollment: EnrollmentServiceClient::new(enrollment.clone()),
             dosing: DosingServiceClient::new(lazy_channel(&config.dosing_url, settings)?),
+            protocols: ProtocolVersions::new(enrollment, crate::SERVICE_NAME, loaded),
         })
+    }
+
+    /// The protocol of `trial_id` in force on `on`.
+    pub async fn protocol_on(
+        &self,
+        call: &CallContext,
+        trial_id: &str,
+        on: chrono::NaiveDate,
+    ) -> Result<Arc<Protocol>, AppError> {
+        self.protocols.on(call, trial_id, on).await
     }
 
     fn request<T>(message: T, call: &CallContext) -> tonic::Request<T> {
@@ -119,20 +140,8 @@ impl Dependencies {
         call: &CallContext,
         trial_id: &str,
         version: &str,
-    ) -> Result<trialops_domain::protocol::Protocol, AppError> {
-        let request = Self::request(
-            epb::GetProtocolVersionRequest {
-                trial_id: trial_id.to_owned(),
-                version: version.to_owned(),
-            },
-            call,
-        );
-        let text = match self.enrollment.clone().get_protocol_version(request).await {
-            Ok(response) => response.into_inner().definition,
-            Err(s) => return Err(dependency_error("enrollment", s)),
-        };
-        trialops_domain::protocol::load(&text)
-            .map_err(|e| AppError::internal(anyhow::anyhow!("protocol {trial_id} {version} from enrollment: {e}")))
+    ) -> Result<Arc<Protocol>, AppError> {
+        self.protocols.version(call, trial_id, version).await
     }
 
     /// Every enrolled subject of a trial, in subject id order.

@@ -51,8 +51,9 @@ impl Default for Config {
 /// Connects and migrates the database, loads the protocols and binds the listen address.
 pub async fn build(settings: Settings, config: Config, options: Options) -> anyhow::Result<Application> {
     let db = database::open::<Migrator>(&settings, SERVICE_NAME).await?;
-    let protocols = Arc::new(protocols::load(settings.protocol_dir.as_deref())?);
-    let deps = deps::Dependencies::new(&settings, &config)?;
+    let sources = protocols::load_sources(settings.protocol_dir.as_deref())?;
+    let protocols = Arc::new(sources.iter().map(|(id, s)| (id.clone(), s.protocol.clone())).collect());
+    let deps = deps::Dependencies::new(&settings, &config, &sources)?;
     let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
         .with_records(api::RECORDS);
     let api = api::OutcomesApi::new(db.clone(), protocols, deps, trail.clone());

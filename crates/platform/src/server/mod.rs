@@ -8,6 +8,7 @@ pub mod client;
 pub mod fhir;
 pub mod handlers;
 pub mod metrics;
+pub mod protocol_versions;
 pub mod rpc_layer;
 pub mod telemetry;
 

@@ -88,6 +88,7 @@ pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppEr
         derived_overall_response: stored_response(a, "derived_overall", &a.derived_overall)?,
         overall_response: stored_response(a, "overall", &a.overall)?,
         override_reason: a.override_reason.clone(),
+        protocol_version: a.protocol_version.clone(),
     })
 }
 

@@ -46,7 +46,7 @@ pub(super) async fn sdtm(
     for version in cycles.iter().map(|c| c.protocol_version.as_str()) {
         if !versions.contains_key(version) {
             let protocol = api.deps.protocol_version(&call, &trial_id, version).await?;
-            versions.insert(version.to_owned(), protocol);
+            versions.insert(version.to_owned(), (*protocol).clone());
         }
     }
     let input = tabulate::Input {

@@ -46,7 +46,16 @@ pub(super) async fn reenter(
     // Scoped like a first call, before the idempotency record: enrollment (with the caller's
     // token) decides whether the subject is theirs.
     let subject = api.deps.subject(&call, &target.subject_id).await?;
-    let fdg_route = api.protocol(&target.trial_id)?.outcomes.fdg_avid_lesion_route;
+    // Each assessment is derived again under the protocol version it was judged by ("" for those
+    // recorded before versions were kept: the service's own definition).
+    let loaded = api.protocol(&target.trial_id)?.outcomes.fdg_avid_lesion_route;
+    let mut fdg_route = std::collections::BTreeMap::from([(String::new(), loaded)]);
+    for a in rederivation::subject_assessments(&api.db, &target.subject_id).await? {
+        if let std::collections::btree_map::Entry::Vacant(entry) = fdg_route.entry(a.protocol_version) {
+            let protocol = api.deps.protocol_version(&call, &target.trial_id, entry.key()).await?;
+            entry.insert(protocol.outcomes.fdg_avid_lesion_route);
+        }
+    }
     let audit_ctx = AuditContext::new(call, request_id).within(&subject.trial_id, &subject.site_code);
     let scores = Reentry {
         total: scores.iter().sum(),
@@ -76,7 +85,7 @@ struct Reentry {
 async fn reenter_in(
     tx: &DatabaseTransaction,
     audit_ctx: AuditContext,
-    fdg_route: bool,
+    fdg_route: std::collections::BTreeMap<String, bool>,
     target: assessment::Model,
     scores: Reentry,
 ) -> Result<pb::ReenterCurieSegmentsResponse, AppError> {
@@ -93,7 +102,7 @@ async fn reenter_in(
     check_reentry(&history[position], scores.total)?;
     let before = history.clone();
     history[position].curie_skeletal_score = Some(scores.skeletal);
-    let rederived = rederive(&mut history, fdg_route)?;
+    let rederived = rederive(&mut history, &fdg_route)?;
     let mut sequence = rederivation::count(tx).await? as i32;
     let mut changed_rows = Vec::new();
     for (i, (now, was)) in history.iter().zip(&before).enumerate() {
@@ -166,7 +175,10 @@ fn check_reentry(recorded: &assessment::Model, total: i32) -> Result<(), AppErro
 /// Derives every later assessment of `history` (one subject and assessor, in date order) again
 /// against its baseline; returns the positions whose responses changed. An override recorded
 /// with an assessment stays its overall response.
-fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Result<Vec<usize>, AppError> {
+fn rederive(
+    history: &mut [assessment::Model],
+    fdg_route: &std::collections::BTreeMap<String, bool>,
+) -> Result<Vec<usize>, AppError> {
     let Some(baseline) = history.iter().find(|a| a.after_cycle == 0).cloned() else {
         return Ok(Vec::new());
     };
@@ -184,7 +196,12 @@ fn rederive(history: &mut [assessment::Model], fdg_route: bool) -> Result<Vec<us
             })
             .cloned()
             .collect();
-        let [primary, metastases, marrow, overall] = derive(&Measures::of(&current)?, &baseline, &earlier, fdg_route)?;
+        let route = fdg_route
+            .get(&current.protocol_version)
+            .or_else(|| fdg_route.get(""))
+            .copied()
+            .unwrap_or(false);
+        let [primary, metastases, marrow, overall] = derive(&Measures::of(&current)?, &baseline, &earlier, route)?;
         let a = &mut history[i];
         let before = (
             a.primary_response.clone(),

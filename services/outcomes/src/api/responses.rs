@@ -67,7 +67,9 @@ pub(super) async fn record(
     )
         .all()?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
-    let fdg_route = api.protocol(&subject.trial_id)?.outcomes.fdg_avid_lesion_route;
+    // Judged by the response rules of the protocol version in force on the assessment date.
+    let protocol = api.deps.protocol_on(&call, &subject.trial_id, assessed_on).await?;
+    let fdg_route = protocol.outcomes.fdg_avid_lesion_route;
     if measures.fdg.is_some() && !fdg_route {
         return Err(AppError::invalid(
             "metastases.fdg_avid_lesions",
@@ -79,6 +81,7 @@ pub(super) async fn record(
     }
     let audit_ctx = AuditContext::new(call, request_id).within(&subject.trial_id, &subject.site_code);
     let assessment = Assessment {
+        protocol_version: protocol.trial.protocol_version.clone(),
         assessed_on,
         assessor,
         measures,
@@ -95,6 +98,7 @@ pub(super) async fn record(
 /// A RecordResponseAssessment request, parsed: its date, assessor, checked measurements and
 /// override, beside the request's other fields.
 struct Assessment {
+    protocol_version: String,
     assessed_on: chrono::NaiveDate,
     assessor: assessment::Assessor,
     measures: Measures,
@@ -198,6 +202,7 @@ fn stored_assessment(
         metastases_response: name(responses[1]),
         marrow_response: name(responses[2]),
         derived_overall: name(derived),
+        protocol_version: assessment.protocol_version.clone(),
         overall: name(override_to.or(derived)),
         override_reason: if override_to.is_some() {
             req.override_reason.trim().to_owned()

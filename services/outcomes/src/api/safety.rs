@@ -158,7 +158,8 @@ pub(super) async fn record(
         seriousness,
     } = NewEvent::parse(&req)?;
     let subject = api.deps.subject(&call, &req.subject_id).await?;
-    let protocol = api.protocol(&subject.trial_id)?;
+    // The agents and reporting rules of the protocol version in force on the onset date.
+    let protocol = api.deps.protocol_on(&call, &subject.trial_id, onset).await?;
     let agents: Vec<&str> = protocol
         .regimens
         .iter()

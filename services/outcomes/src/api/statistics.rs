@@ -81,7 +81,9 @@ pub(super) async fn simon_interim(
 ) -> Result<pb::EvaluateSimonInterimResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    let protocol = api.protocol(&req.trial_id)?;
+    api.protocol(&req.trial_id)?;
+    let today = trialops_platform::clock::now().date_naive();
+    let protocol = api.deps.protocol_on(&call, &req.trial_id, today).await?;
     let Some(configured) = protocol.outcomes.simon.clone() else {
         return Err(AppError::precondition(
             Reason::NoSimonDesign,

@@ -38,8 +38,11 @@ pub(super) async fn read(api: &OutcomesApi, call: &CallContext, trial_id: &str) 
     if trial_id.is_empty() {
         return Err(AppError::invalid("trial_id", "required"));
     }
+    // An unknown trial is NOT_FOUND here; the analyses follow the protocol version in force today.
+    api.protocol(trial_id)?;
+    let today = trialops_platform::clock::now().date_naive();
     Ok(Inputs {
-        protocol: api.protocol(trial_id)?,
+        protocol: api.deps.protocol_on(call, trial_id, today).await?,
         subjects: api.deps.subjects(call, trial_id).await?,
         exposures: api.deps.exposures(call, trial_id).await?,
         assessments: rederivation::trial_assessments(&api.db, trial_id).await?,

@@ -346,6 +346,7 @@ fn items(protocol: &Protocol) -> BTreeMap<Kind, Vec<Item>> {
                 ("after_cycle", "integer", None, None),
                 ("assessor", "text", None, Some("CL.ASSESSOR")),
                 ("assessed_on", "date", None, None),
+                ("protocol_version", "text", None, None),
                 ("primary_mm", "float", Some("mm"), None),
                 ("primary_avid", "boolean", None, None),
                 ("primary_not_involved", "boolean", None, None),

@@ -64,6 +64,9 @@ pub struct Model {
     pub override_reason: String,
     /// When recorded, UTC.
     pub recorded_at: DateTimeUtc,
+    /// The protocol version whose rules judged it (in force on `assessed_on`); "" when recorded
+    /// before versions were kept.
+    pub protocol_version: String,
 }
 
 /// No relations.

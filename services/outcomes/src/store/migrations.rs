@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         let mut all = trialops_platform::records::store::migrations();
         all.push(Box::new(CreateOutcomesTables));
         all.push(Box::new(AddSkeletalCurieScore));
+        all.push(Box::new(AddAssessmentProtocolVersion));
         all
     }
 }
@@ -243,6 +244,44 @@ impl MigrationTrait for CreateOutcomesTables {
             &["trial_id", "subject_id", "last_contact_on"],
             false,
         ))
+        .await
+    }
+}
+
+/// The protocol version each response assessment was judged under; "" on those recorded before
+/// versions were kept (the trial's first version, whose rules the service then ran).
+struct AddAssessmentProtocolVersion;
+
+impl MigrationName for AddAssessmentProtocolVersion {
+    fn name(&self) -> &str {
+        "m20261207_000303_assessments_protocol_version"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddAssessmentProtocolVersion {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .add_column(
+                    ColumnDef::new(Alias::new("protocol_version"))
+                        .string()
+                        .not_null()
+                        .default(""),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new("assessments"))
+                .drop_column(Alias::new("protocol_version"))
+                .to_owned(),
+        )
         .await
     }
 }
