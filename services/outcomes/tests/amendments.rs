@@ -72,13 +72,22 @@ async fn records_name_the_version_in_force_on_their_dates(backend: Backend) {
 
     // Day 0, under 1.0: screening, enrollment and the central baseline.
     let (screened_under, first) = enroll(&mut e, "SCR-1", d0).await;
-    assert_eq!((screened_under.as_str(), first.protocol_version.as_str()), ("1.0", "1.0"));
+    assert_eq!(
+        (screened_under.as_str(), first.protocol_version.as_str()),
+        ("1.0", "1.0")
+    );
     let baseline = assessment(&first.subject_id, 0, true, ("40", true), ("30", 6, false), "20");
     let baseline = pb::RecordResponseAssessmentRequest {
         assessed_on: Some(to_date(d0)),
         ..baseline
     };
-    let recorded = o.record_response_assessment(baseline).await.unwrap().into_inner().assessment.unwrap();
+    let recorded = o
+        .record_response_assessment(baseline)
+        .await
+        .unwrap()
+        .into_inner()
+        .assessment
+        .unwrap();
     assert_eq!(recorded.protocol_version, "1.0");
 
     // Version 2.0 judges metastases by FDG-avid lesions too; in force from day 3.
@@ -109,7 +118,10 @@ async fn records_name_the_version_in_force_on_their_dates(backend: Backend) {
         .unwrap()
         .advance_to(Utc.from_utc_datetime(&(d0 + Duration::days(3)).and_hms_opt(9, 0, 0).unwrap()));
     let (screened_under, second) = enroll(&mut e, "SCR-2", d0 + Duration::days(3)).await;
-    assert_eq!((screened_under.as_str(), second.protocol_version.as_str()), ("2.0", "2.0"));
+    assert_eq!(
+        (screened_under.as_str(), second.protocol_version.as_str()),
+        ("2.0", "2.0")
+    );
     let after = o
         .record_response_assessment(with_fdg(early.clone(), d0 + Duration::days(3)))
         .await
