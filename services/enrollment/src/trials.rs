@@ -47,7 +47,8 @@ pub type Versions = Arc<Vec<protocol_version::Model>>;
 #[derive(Debug, Default)]
 pub struct Trials {
     loaded: BTreeMap<String, (Arc<Trial>, protocols::Source)>,
-    parsed: Mutex<HashMap<String, Arc<Protocol>>>,
+    /// The trial under each recorded definition, by the definition's hash.
+    parsed: Mutex<HashMap<String, Arc<Trial>>>,
     /// Per trial: the day the versions were read, and the versions.
     read: Mutex<HashMap<String, (NaiveDate, Versions)>>,
 }
@@ -143,53 +144,45 @@ impl Trials {
         Ok((self.under(conn, &loaded, &row).await?, row))
     }
 
-    /// `loaded` under the recorded version `row` (its definition read when not yet parsed).
+    /// `loaded` under the recorded version `row`: built once per definition (read and parsed the
+    /// first time), then kept by its hash.
     async fn under<C: ConnectionTrait>(
         &self,
         conn: &C,
         loaded: &Arc<Trial>,
         row: &protocol_version::Model,
     ) -> Result<Arc<Trial>, AppError> {
-        let cached = self.cached(&row.definition_sha256);
-        let protocol = match cached {
-            Some(p) => p,
-            None => {
-                let text = if row.definition.is_empty() {
-                    protocol_version::find(conn, &row.trial_id, &row.version)
-                        .await?
-                        .map(|r| r.definition)
-                        .unwrap_or_default()
-                } else {
-                    row.definition.clone()
-                };
-                let parsed = protocol::load(&text).map_err(|e| {
-                    AppError::internal(anyhow::anyhow!(
-                        "recorded protocol {} {}: {e}",
-                        row.trial_id,
-                        row.version
-                    ))
-                })?;
-                let parsed = Arc::new(parsed);
-                if let Ok(mut cache) = self.parsed.lock() {
-                    cache.insert(row.definition_sha256.clone(), parsed.clone());
-                }
-                parsed
-            }
-        };
-        if *protocol == *loaded.protocol {
-            return Ok(loaded.clone());
+        if let Some(trial) = self.cached(&row.definition_sha256) {
+            return Ok(trial);
         }
-        let trial = build(protocol, loaded.key.clone()).map_err(|e| {
+        let text = if row.definition.is_empty() {
+            protocol_version::find(conn, &row.trial_id, &row.version)
+                .await?
+                .map(|r| r.definition)
+                .unwrap_or_default()
+        } else {
+            row.definition.clone()
+        };
+        let unusable = |e: String| {
             AppError::internal(anyhow::anyhow!(
                 "recorded protocol {} {}: {e}",
                 row.trial_id,
                 row.version
             ))
-        })?;
-        Ok(Arc::new(trial))
+        };
+        let protocol = protocol::load(&text).map_err(|e| unusable(e.to_string()))?;
+        let trial = if protocol == *loaded.protocol {
+            loaded.clone()
+        } else {
+            Arc::new(build(Arc::new(protocol), loaded.key.clone()).map_err(unusable)?)
+        };
+        if let Ok(mut cache) = self.parsed.lock() {
+            cache.insert(row.definition_sha256.clone(), trial.clone());
+        }
+        Ok(trial)
     }
 
-    fn cached(&self, sha: &str) -> Option<Arc<Protocol>> {
+    fn cached(&self, sha: &str) -> Option<Arc<Trial>> {
         self.parsed.lock().ok().and_then(|cache| cache.get(sha).cloned())
     }
 

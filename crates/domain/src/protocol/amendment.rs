@@ -96,7 +96,8 @@ pub fn request_problems(
 
 /// What recorded data `proposed` would invalidate if it followed `current`, the newest version:
 /// an arm, agent, dose basis or unit, or dose level subjects are on; once enrollment began, the
-/// arms and ratios, strata or randomization the allocation sequence depends on. Each conflict
+/// arms and ratios, strata or randomization the allocation sequence depends on, and the
+/// two-stage design. Each conflict
 /// names the field of the proposed definition at fault.
 pub fn data_conflicts(current: &Protocol, proposed: &Protocol, data: &RecordedData) -> Vec<ProtocolProblem> {
     let mut problems = Vec::new();
@@ -133,6 +134,12 @@ pub fn data_conflicts(current: &Protocol, proposed: &Protocol, data: &RecordedDa
             refuse(
                 "randomization",
                 format!("the allocation method and its parameters cannot change after {after}"),
+            );
+        }
+        if current.outcomes.simon != proposed.outcomes.simon {
+            refuse(
+                "outcomes.simon",
+                format!("the two-stage design cannot change after {after}: its error rates hold only as planned"),
             );
         }
     }
@@ -298,9 +305,10 @@ mod tests {
         let proposed = amended(|p| {
             p.strata[1].values.pop();
             p.randomization.block_multipliers = vec![1, 2, 3];
+            p.outcomes.simon = None;
         });
         let found = data_conflicts(&current, &proposed, &with_subjects(1, 0));
-        assert_eq!(fields(&found), ["strata", "randomization"]);
+        assert_eq!(fields(&found), ["strata", "randomization", "outcomes.simon"]);
         assert!(data_conflicts(&current, &proposed, &with_subjects(0, 0)).is_empty());
     }
 

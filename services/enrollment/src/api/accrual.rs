@@ -29,9 +29,11 @@ struct AccrualChange {
 }
 
 impl AccrualChange {
-    /// The command, or INVALID_ARGUMENT naming every bad field.
-    fn parse(
+    /// The command, or INVALID_ARGUMENT naming every bad field; the trial under the protocol
+    /// version in force today (its accrual targets and limits).
+    async fn parse(
         trials: &Trials,
+        db: &sea_orm::DatabaseConnection,
         request_id: &str,
         trial_id: &str,
         site_code: &str,
@@ -40,7 +42,7 @@ impl AccrualChange {
         let site = (!site_code.is_empty()).then_some(site_code);
         let (request_id, trial, site, reason) = (
             wire::request_id("request_id", request_id),
-            parse::trial(trials, trial_id)?,
+            parse::trial_on(trials, db, trial_id, Some(parse::today())).await?,
             fields::optional(site, |s| wire::parsed("site_code", SiteCode::parse(s))),
             wire::text("reason", reason, 1000),
         )
@@ -104,7 +106,7 @@ where
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let [request_id, trial_id, site_code, reason] = fields(&req);
-    let change = AccrualChange::parse(&api.trials, request_id, trial_id, site_code, reason)?;
+    let change = AccrualChange::parse(&api.trials, &api.db, request_id, trial_id, site_code, reason).await?;
     let audit_ctx = AuditContext::new(call, change.request_id);
     idempotency::execute(&api.db, method, change.request_id, &req, move |tx| {
         apply(tx, audit_ctx, change)

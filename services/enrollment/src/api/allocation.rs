@@ -26,7 +26,12 @@ pub(super) async fn summary(
     if req.trial_id.is_empty() {
         return Err(AppError::invalid("trial_id", "required"));
     }
-    let trial = api.trials.get(&req.trial_id)?;
+    // Targets and limits of the protocol version in force today.
+    let trial = api
+        .trials
+        .in_force(&api.db, &req.trial_id, super::parse::today())
+        .await?
+        .trial;
     let rules = &trial.protocol.accrual;
     let rows = allocation::counts(&api.db, &req.trial_id).await?;
     let total_subjects = rows.iter().map(|(_, _, n)| n).sum();
@@ -95,7 +100,7 @@ pub(super) async fn simulate(
     let subjects_ok = (1..=MAX_SIMULATED_SUBJECTS).contains(&req.subjects);
     let allocations = i64::from(req.subjects) * i64::from(req.runs);
     let (trial, (), ()) = (
-        super::parse::trial(&api.trials, &req.trial_id)?,
+        super::parse::trial_on(&api.trials, &api.db, &req.trial_id, Some(super::parse::today())).await?,
         fields::ensure(subjects_ok, "subjects", format!("1 to {MAX_SIMULATED_SUBJECTS}")),
         fields::ensure(
             req.runs >= 1 && allocations <= MAX_SIMULATED_ALLOCATIONS,

@@ -81,9 +81,8 @@ pub(super) async fn simon_interim(
 ) -> Result<pb::EvaluateSimonInterimResponse, AppError> {
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
-    api.protocol(&req.trial_id)?;
-    let today = trialops_platform::clock::now().date_naive();
-    let protocol = api.deps.protocol_on(&call, &req.trial_id, today).await?;
+    // The design of the definition loaded: an amendment cannot change it once enrollment began.
+    let protocol = api.protocol(&req.trial_id)?;
     let Some(configured) = protocol.outcomes.simon.clone() else {
         return Err(AppError::precondition(
             Reason::NoSimonDesign,
