@@ -81,7 +81,8 @@ pub fn request_problems(
         refuse(
             "effective_on",
             format!(
-                "{effective_on} is not after today ({today}): an amendment takes effect tomorrow at the earliest, as records made today were judged by the version in force"
+                "{effective_on} is not after today ({today}): an amendment takes effect tomorrow at the earliest, \
+                 as records made today were judged by the version in force"
             ),
         );
     }
@@ -120,7 +121,8 @@ pub fn data_conflicts(current: &Protocol, proposed: &Protocol, data: &RecordedDa
             refuse(
                 "arms",
                 format!(
-                    "the arms and their allocation ratios cannot change after {after}: the allocation sequence depends on them"
+                    "the arms and their allocation ratios cannot change after {after}: \
+                     the allocation sequence depends on them"
                 ),
             );
         }
@@ -182,7 +184,8 @@ fn arm_keeps_its_subjects(
             refuse(
                 &format!("{field}[{}]", agent.id),
                 format!(
-                    "agent {} of arm {arm} keeps its dose basis and unit ({:?}, {}): doses already given are summed with later ones",
+                    "agent {} of arm {arm} keeps its dose basis and unit ({:?}, {}): \
+                     doses already given are summed with later ones",
                     agent.id, agent.basis, agent.unit
                 ),
             );
@@ -196,7 +199,8 @@ fn arm_keeps_its_subjects(
             refuse(
                 &format!("{field}[{}].dose_levels", agent.id),
                 format!(
-                    "agent {} of arm {arm} keeps dose levels {} (subjects' plans may be at them); change their doses instead",
+                    "agent {} of arm {arm} keeps dose levels {} (subjects' plans may be at them); \
+                     change their doses instead",
                     agent.id,
                     missing.join(", ")
                 ),
@@ -212,7 +216,8 @@ fn arm_keeps_its_subjects(
         refuse(
             &format!("regimens[arm {arm}].agents"),
             format!(
-                "arm {arm} has {subjects} subjects whose plans do not give {}; an agent cannot be added to an arm with subjects",
+                "arm {arm} has {subjects} subjects whose plans do not give {}; \
+                 an agent cannot be added to an arm with subjects",
                 added.join(", ")
             ),
         );

@@ -310,6 +310,21 @@ pub(crate) static AE: Domain = Domain {
     ],
 };
 
+/// The variables of a supplemental qualifiers dataset, with its QVAL.
+const fn supplemental(qval: crate::export::tabulation::Var) -> [crate::export::tabulation::Var; 9] {
+    [
+        STUDYID,
+        var("RDOMAIN", "Related Domain Abbreviation", Text, ID, Assigned).req(),
+        USUBJID,
+        var("IDVAR", "Identifying Variable", Text, ID, Assigned),
+        var("IDVARVAL", "Identifying Variable Value", Text, ID, Assigned),
+        var("QNAM", "Qualifier Variable Name", Text, TOPIC, Assigned).req(),
+        var("QLABEL", "Qualifier Variable Label", Text, SYNONYM, Assigned).req(),
+        qval,
+        var("QORIG", "Origin", Text, RECORD, Assigned).req(),
+    ]
+}
+
 /// Supplemental qualifiers of AE: causality per agent.
 pub(crate) static SUPPAE: Domain = Domain {
     name: "SUPPAE",
@@ -318,17 +333,7 @@ pub(crate) static SUPPAE: Domain = Domain {
     structure: "One record per supplemental qualifier per related parent domain record",
     keys: &["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"],
     reference: false,
-    vars: &[
-        STUDYID,
-        var("RDOMAIN", "Related Domain Abbreviation", Text, ID, Assigned).req(),
-        USUBJID,
-        var("IDVAR", "Identifying Variable", Text, ID, Assigned),
-        var("IDVARVAL", "Identifying Variable Value", Text, ID, Assigned),
-        var("QNAM", "Qualifier Variable Name", Text, TOPIC, Assigned).req(),
-        var("QLABEL", "Qualifier Variable Label", Text, SYNONYM, Assigned).req(),
-        var("QVAL", "Data Value", Text, RESULT, Collected).req().cl("CL.AEREL"),
-        var("QORIG", "Origin", Text, RECORD, Assigned).req(),
-    ],
+    vars: &supplemental(var("QVAL", "Data Value", Text, RESULT, Collected).req().cl("CL.AEREL")),
 };
 
 /// Supplemental qualifiers of EX: the protocol version each dose was given under.
@@ -339,19 +344,11 @@ pub(crate) static SUPPEX: Domain = Domain {
     structure: "One record per supplemental qualifier per related parent domain record",
     keys: &["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"],
     reference: false,
-    vars: &[
-        STUDYID,
-        var("RDOMAIN", "Related Domain Abbreviation", Text, ID, Assigned).req(),
-        USUBJID,
-        var("IDVAR", "Identifying Variable", Text, ID, Assigned),
-        var("IDVARVAL", "Identifying Variable Value", Text, ID, Assigned),
-        var("QNAM", "Qualifier Variable Name", Text, TOPIC, Assigned).req(),
-        var("QLABEL", "Qualifier Variable Label", Text, SYNONYM, Assigned).req(),
+    vars: &supplemental(
         var("QVAL", "Data Value", Text, RESULT, Derived)
             .req()
             .note("MT.PROTVERS"),
-        var("QORIG", "Origin", Text, RECORD, Assigned).req(),
-    ],
+    ),
 };
 
 /// Disease response.
