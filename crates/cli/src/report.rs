@@ -75,6 +75,12 @@ fn survival_at(curve: &opb::SurvivalCurve, day: i32) -> String {
 
 /// Prints the report.
 pub fn print(report: &opb::GetTrialReportResponse, efs: &opb::GetSurvivalAnalysisResponse) {
+    if report.training {
+        println!(
+            "TRAINING trial {}: practice data, never a production trial's\n",
+            report.trial_id
+        );
+    }
     println!("Enrollment by arm and stratum");
     let mut t = table(&["stratum", "arm", "subjects"]);
     for row in &report.enrollment {
@@ -244,6 +250,7 @@ pub fn json(
     let responses = rows(&report.responses);
     serde_json::json!({
         "trial_id": report.trial_id,
+        "training": report.training,
         "run": run,
         "enrollment": report.enrollment.iter().map(|e| serde_json::json!({
             "stratum": e.stratum, "arm": e.arm_code, "subjects": e.subjects,

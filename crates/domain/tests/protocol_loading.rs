@@ -244,3 +244,34 @@ fn minimization_settings_are_checked() {
         ["randomization.block_multipliers: is for permuted blocks; minimization takes [randomization.minimization]"]
     );
 }
+
+#[test]
+fn a_training_trial_says_so_in_its_id_and_only_it_does() {
+    let training = |id: &str, flag: bool| {
+        let text = protocol::ANBL1221_TOML.replacen("id = \"ANBL1221\"", &format!("id = \"{id}\""), 1);
+        let text = if flag {
+            text.replacen(
+                "protocol_version = \"2.0\"",
+                "protocol_version = \"2.0\"\ntraining = true",
+                1,
+            )
+        } else {
+            text
+        };
+        protocol::load(&text).map(|p| p.trial.training).map_err(|e| {
+            e.problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(training("ANBL1221TRAINING", true), Ok(true));
+    assert_eq!(training("ANBL1221", false), Ok(false));
+    let unmarked = training("ANBL1221", true).unwrap_err();
+    assert!(
+        unmarked[0].starts_with("trial.id: a training trial's id contains TRAINING"),
+        "{unmarked:?}"
+    );
+    let posing = training("ANBL1221TRAINING", false).unwrap_err();
+    assert!(posing[0].starts_with("trial.id: only a training trial"), "{posing:?}");
+}

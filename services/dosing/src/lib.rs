@@ -50,7 +50,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     }
     let enrollment = enrollment::Enrollment::new(&settings, &config.enrollment_url, &sources)?;
     let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
-        .with_records(api::RECORDS);
+        .with_records(api::RECORDS)
+        .with_training_trials(sources.values().map(|s| s.protocol.as_ref()));
     let api = api::DosingApi::new(db.clone(), enrollment, trail.clone());
     let limit = settings.max_message_bytes;
     let server = DosingServiceServer::new(api)

@@ -59,7 +59,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
 
     let trail =
         trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?
-            .with_records(api::RECORDS);
+            .with_records(api::RECORDS)
+            .with_training_trials(trials.all().map(|t| t.protocol.as_ref()));
     let api = api::EnrollmentApi::new(db.clone(), trials, trail.clone());
     let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)

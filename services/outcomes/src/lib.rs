@@ -55,7 +55,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let protocols = Arc::new(sources.iter().map(|(id, s)| (id.clone(), s.protocol.clone())).collect());
     let deps = deps::Dependencies::new(&settings, &config, &sources)?;
     let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
-        .with_records(api::RECORDS);
+        .with_records(api::RECORDS)
+        .with_training_trials(sources.values().map(|s| s.protocol.as_ref()));
     let api = api::OutcomesApi::new(db.clone(), protocols, deps, trail.clone());
     let limit = settings.max_message_bytes;
     let server = OutcomesServiceServer::new(api)

@@ -156,6 +156,9 @@ impl Trial {
             let t = t.trial.clone().unwrap_or_default();
             let summary = t.summary.unwrap_or_default();
             say(format!("{} {}", summary.trial_id, summary.title));
+            if summary.training {
+                say("TRAINING trial: practice data, never a production trial's");
+            }
             // In groups of 8 hex digits, as fingerprints are read, so it wraps in a narrow
             // terminal; `verify-allocation --commitment` takes it with or without the spaces.
             let groups: Vec<String> = t

@@ -7,6 +7,7 @@ pub mod model;
 mod validate;
 
 pub use model::*;
+pub use validate::TRAINING_MARK;
 
 /// The bundled COG ANBL1221 definition, as shipped in `protocols/anbl1221.toml`.
 pub const ANBL1221_TOML: &str = include_str!("../../protocols/anbl1221.toml");

@@ -202,6 +202,10 @@ pub struct TrialInfo {
     pub registry_id: String,
     /// Version of this definition.
     pub protocol_version: String,
+    /// A training trial: for teaching and practice, never a production trial's data. Its id
+    /// contains `TRAINING`, so every record, identifier and response naming it says so.
+    #[serde(default)]
+    pub training: bool,
 }
 
 /// Consent rules.

@@ -80,10 +80,23 @@ fn check_accrual(c: &mut Checker, a: &super::model::AccrualRules) {
     }
 }
 
+/// What a training trial's id contains, and a production trial's never does.
+pub const TRAINING_MARK: &str = "TRAINING";
+
 /// Every problem of the definition; empty when it is usable.
 pub(super) fn check(p: &Protocol) -> Vec<ProtocolProblem> {
     let mut c = Checker { problems: Vec::new() };
     c.identifier(&p.trial.id, "trial.id".into(), upper_code, 20);
+    c.require(
+        p.trial.training == p.trial.id.contains(TRAINING_MARK),
+        "trial.id",
+        if p.trial.training {
+            "a training trial's id contains TRAINING (for example ANBL1221TRAINING), \
+             so every identifier naming it says so"
+        } else {
+            "only a training trial (trial.training = true) has TRAINING in its id"
+        },
+    );
     c.require(
         !p.trial.protocol_version.is_empty(),
         "trial.protocol_version",

@@ -365,7 +365,9 @@ macro_rules! audit_handlers {
                 trial_id: &req.trial_id,
                 site_code: &req.site_code,
             };
-            let subscription = watch::Subscription::new(&api.db, $service, &call, asked, $may_read).await?;
+            let subscription = watch::Subscription::new(&api.db, $service, &call, asked, $may_read)
+                .await?
+                .without_training(&api.trail.training_trials);
             let events = watch::stream(api.db.clone(), subscription, api.trail.watch);
             Ok(watch::boxed(events, |event| $pb::WatchEventsResponse {
                 event: Some(event),

@@ -83,6 +83,8 @@ pub struct Trail {
     pub schedule: Schedule,
     /// The service's kinds of record, checked against the trail by VerifyAuditTrail.
     pub records: &'static [crate::records::replay::RecordKind],
+    /// Training trials, whose changes WatchEvents delivers only to a subscriber asking for them.
+    pub training_trials: std::sync::Arc<[String]>,
 }
 
 impl Trail {
@@ -97,12 +99,29 @@ impl Trail {
             watch: settings.watch(),
             schedule: settings.audit_log(),
             records: &[],
+            training_trials: std::sync::Arc::new([]),
         })
     }
 
     /// The same trail, checking these kinds of record against it.
     pub fn with_records(self, records: &'static [crate::records::replay::RecordKind]) -> Trail {
         Trail { records, ..self }
+    }
+
+    /// The same trail, knowing which of the loaded trials are training trials.
+    pub fn with_training_trials<'a>(
+        self,
+        protocols: impl IntoIterator<Item = &'a trialops_domain::protocol::Protocol>,
+    ) -> Trail {
+        let training: Vec<String> = protocols
+            .into_iter()
+            .filter(|p| p.trial.training)
+            .map(|p| p.trial.id.clone())
+            .collect();
+        Trail {
+            training_trials: training.into(),
+            ..self
+        }
     }
 }
 

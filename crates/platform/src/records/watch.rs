@@ -68,6 +68,8 @@ pub struct Subscription {
     site_code: Option<String>,
     refusals: bool,
     blinded: bool,
+    /// Training trials left out (of a subscription to every trial).
+    left_out: Vec<String>,
 }
 
 /// The fields of a WatchEventsRequest, as every service's contract declares them.
@@ -183,7 +185,20 @@ impl Subscription {
             site_code,
             refusals: role == Role::Administrator,
             blinded: call.blinded_to_allocation(),
+            left_out: Vec::new(),
         })
+    }
+
+    /// The same subscription without the changes of `training` trials, unless it asked for one
+    /// of them by trial: a production consumer never receives practice data.
+    pub fn without_training(self, training: &[String]) -> Self {
+        if self.trial_id.is_some() {
+            return self;
+        }
+        Subscription {
+            left_out: training.to_vec(),
+            ..self
+        }
     }
 
     fn readable(role: Role, kind: &str, may_read: fn(Role, &str) -> bool) -> bool {
@@ -262,6 +277,9 @@ impl Subscription {
         }
         if let Some(trial) = &self.trial_id {
             query = query.filter(event::Column::TrialId.eq(trial.as_str()));
+        }
+        if !self.left_out.is_empty() {
+            query = query.filter(event::Column::TrialId.is_not_in(self.left_out.iter().cloned()));
         }
         if let Some(site) = &self.site_code {
             query = query.filter(event::Column::SiteCode.eq(site.as_str()));

@@ -206,6 +206,7 @@ pub fn trial_summary(p: &Protocol) -> pb::TrialSummary {
         title: p.trial.title.clone(),
         registry_id: p.trial.registry_id.clone(),
         protocol_version: p.trial.protocol_version.clone(),
+        training: p.trial.training,
     }
 }
 

@@ -164,6 +164,7 @@ pub(super) async fn trial_report(
         data.assessments.iter().filter(|a| a.awaiting_curie_segments).count() as i32;
 
     Ok(pb::GetTrialReportResponse {
+        training: inputs.protocol.trial.training,
         assessments_rederived,
         assessments_awaiting_curie_segments,
         trial_id: req.trial_id,
