@@ -192,16 +192,15 @@ impl Trials {
     /// recorded one of the same number: a running trial's definition changes only by amendment.
     pub async fn record_first_versions(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
         for (id, (_, source)) in &self.loaded {
-            let versions = protocol_version::of_trial(db, id).await?;
+            let mut versions = protocol_version::of_trial(db, id).await?;
             let label = &source.protocol.trial.protocol_version;
             if versions.is_empty() {
+                // Another replica starting at the same moment may record it first: then this
+                // one records nothing and checks its file against that one's below.
                 let tx = db.begin().await?;
                 record_first(&tx, source).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 tx.commit().await?;
-                self.in_force(db, id, trialops_platform::clock::now().date_naive())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                continue;
+                versions = protocol_version::of_trial(db, id).await?;
             }
             let Some(recorded) = protocol_version::find(db, id, label).await? else {
                 let known: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
@@ -247,8 +246,9 @@ async fn record_first<C: ConnectionTrait>(conn: &C, source: &protocols::Source) 
         definition_sha256: digest(&source.text),
         definition: source.text.clone(),
     };
-    protocol_version::insert(conn, &record).await?;
-    protocol_version::fill_in_earlier_records(conn, id, &record.version).await?;
+    if protocol_version::insert_first(conn, &record).await? {
+        protocol_version::fill_in_earlier_records(conn, id, &record.version).await?;
+    }
     Ok(())
 }
 

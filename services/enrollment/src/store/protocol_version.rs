@@ -96,6 +96,21 @@ pub async fn find<C: ConnectionTrait>(conn: &C, trial_id: &str, version: &str) -
         .await
 }
 
+/// Stores a trial's first version unless one is stored already (another replica's, at the same
+/// start); whether it stored it.
+pub async fn insert_first<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let stored = Entity::insert(ActiveModel::from(record.clone()))
+        .on_conflict(
+            OnConflict::columns([Column::TrialId, Column::Ordinal])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(stored > 0)
+}
+
 /// Stores a new version.
 pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
     Entity::insert(ActiveModel::from(record.clone()))
