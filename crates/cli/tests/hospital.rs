@@ -7,6 +7,8 @@
 mod common;
 
 use std::path::Path;
+
+use chrono::Datelike;
 use std::process::{Child, Command, Output, Stdio};
 
 struct Up {
@@ -457,7 +459,69 @@ fn one_child_from_screening_to_response_through_the_cli() {
     );
 
     watch_prints_each_services_changes_to_those_who_may_read_them(&up, &[&admin, &coordinator, &pharmacist, &reviewer]);
+    an_amendment_through_the_cli(&up, dir.path(), &admin, &coordinator);
     the_allocations_are_proven_from_the_revealed_key(&up, dir.path(), &admin);
+}
+
+/// `amend-protocol` records version 3.0 (a dinutuximab dose change) from tomorrow, for an
+/// administrator only, refusing an effective date of today; `protocol-versions` lists it.
+fn an_amendment_through_the_cli(up: &Up, dir: &Path, admin: &str, coordinator: &str) {
+    let file = dir.join("anbl1221-3.0.toml");
+    let v3 = trialops_domain::protocol::ANBL1221_TOML
+        .replacen("protocol_version = \"2.0\"", "protocol_version = \"3.0\"", 1)
+        .replacen(
+            "dose_levels = [{ level = 0, dose = \"17.5\" }]",
+            "dose_levels = [{ level = 0, dose = \"15\" }]",
+            1,
+        );
+    std::fs::write(&file, v3).unwrap();
+    let file = file.display().to_string();
+    let now = chrono::Utc::now().date_naive();
+    let amend = |token: &str, effective: chrono::NaiveDate| {
+        trialops(
+            up,
+            &[
+                "--token",
+                token,
+                "amend-protocol",
+                "--definition",
+                &file,
+                "--effective-on",
+                &effective.to_string(),
+                "--reason",
+                "Amendment 3: dinutuximab 15 mg/m2/day",
+            ],
+        )
+    };
+    let today = amend(admin, now);
+    let said = String::from_utf8_lossy(&today.stderr);
+    assert!(!today.status.success() && said.contains("effective_on"), "{said}");
+    let coordinator_tried = amend(coordinator, now + chrono::Duration::days(1));
+    let said = String::from_utf8_lossy(&coordinator_tried.stderr);
+    assert!(said.contains("may not call AmendProtocol"), "{said}");
+    let tomorrow = now + chrono::Duration::days(1);
+    let amended = amend(admin, tomorrow);
+    assert!(amended.status.success(), "{}", String::from_utf8_lossy(&amended.stderr));
+    assert!(
+        String::from_utf8_lossy(&amended.stdout)
+            .contains(&format!("protocol version 3.0 recorded, in force from {tomorrow}")),
+        "{}",
+        String::from_utf8_lossy(&amended.stdout)
+    );
+    let listed = json(up, coordinator, &["protocol-versions"]);
+    let versions: Vec<(String, bool)> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap().to_owned(),
+                v["in_force"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [("2.0".to_owned(), true), ("3.0".to_owned(), false)]);
+    assert_eq!(listed["versions"][1]["effective_on"]["day"], tomorrow.day());
 }
 
 /// Accrual closed, the key revealed, the allocations exported: `trialops verify-allocation` and
