@@ -10,6 +10,8 @@ use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentService
 
 /// Identifier system of trial registry ids (ClinicalTrials.gov NCT numbers).
 const REGISTRY_SYSTEM: &str = "https://clinicaltrials.gov";
+/// The code system of a trial's mode: `training` for a training trial.
+const TRIAL_MODE_SYSTEM: &str = "urn:trialops:trial-mode";
 
 /// The FHIR resources of the enrollment service.
 pub struct EnrollmentFhir;
@@ -52,6 +54,11 @@ fn research_study(trial: &pb::Trial) -> Value {
     }
     if !summary.protocol_version.is_empty() {
         study["protocol"] = json!([{ "display": format!("protocol definition {}", summary.protocol_version) }]);
+    }
+    if summary.training {
+        // A training trial says so to a FHIR client too.
+        study["meta"] =
+            json!({ "tag": [{ "system": TRIAL_MODE_SYSTEM, "code": "training", "display": "Training trial" }] });
     }
     study
 }
@@ -212,5 +219,21 @@ mod tests {
         }
         assert_eq!(study_id("ResearchStudy/ANBL1221"), "ANBL1221");
         assert_eq!(study_id("ANBL1221"), "ANBL1221");
+    }
+
+    #[test]
+    fn a_training_trial_is_tagged_and_a_production_one_is_not() {
+        let trial = |id: &str, training: bool| pb::Trial {
+            summary: Some(pb::TrialSummary {
+                trial_id: id.into(),
+                training,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let tagged = research_study(&trial("ANBL1221TRAINING", true));
+        assert_eq!(tagged["meta"]["tag"][0]["code"], "training");
+        assert_eq!(tagged["meta"]["tag"][0]["system"], "urn:trialops:trial-mode");
+        assert!(research_study(&trial("ANBL1221", false)).get("meta").is_none());
     }
 }
