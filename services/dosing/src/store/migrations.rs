@@ -2,8 +2,8 @@
 //! quantities are text columns holding canonical decimals (exact on both backends).
 
 use sea_orm_migration::prelude::*;
-use trialops_platform::records::store::index;
 use trialops_platform::records::store::schema::*;
+use trialops_platform::records::store::{add_column, drop_column, index};
 
 /// All migrations of the dosing database.
 pub struct Migrator;
@@ -202,22 +202,10 @@ impl MigrationName for AddCycleProtocolVersion {
 #[async_trait::async_trait]
 impl MigrationTrait for AddCycleProtocolVersion {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("cycles"))
-                .add_column(text("protocol_version").default(""))
-                .to_owned(),
-        )
-        .await
+        add_column(m, Alias::new("cycles"), text("protocol_version").default("").to_owned()).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("cycles"))
-                .drop_column(Alias::new("protocol_version"))
-                .to_owned(),
-        )
-        .await
+        drop_column(m, Alias::new("cycles"), Alias::new("protocol_version")).await
     }
 }

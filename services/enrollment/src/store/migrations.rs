@@ -2,7 +2,7 @@
 //! Every list filter has an index (DESIGN: no unindexed filter).
 
 use sea_orm_migration::prelude::*;
-use trialops_platform::records::store::index;
+use trialops_platform::records::store::{add_column, drop_column, index};
 
 /// All migrations of the enrollment database.
 pub struct Migrator;
@@ -511,23 +511,16 @@ impl MigrationName for AddSiteCountry {
 #[async_trait::async_trait]
 impl MigrationTrait for AddSiteCountry {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Sites::Table)
-                .add_column(ColumnDef::new(Sites::Country).text().not_null().default(""))
-                .to_owned(),
+        add_column(
+            m,
+            Sites::Table,
+            ColumnDef::new(Sites::Country).text().not_null().default("").to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Sites::Table)
-                .drop_column(Sites::Country)
-                .to_owned(),
-        )
-        .await
+        drop_column(m, Sites::Table, Sites::Country).await
     }
 }
 
@@ -543,6 +536,11 @@ enum ProtocolVersions {
     ActivatedAt,
     DefinitionSha256,
     Definition,
+}
+
+/// A record's protocol version: "" until filled in.
+fn version_column(column: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(column).string_len(40).not_null().default("").to_owned()
 }
 
 /// Versions of each trial's protocol definition (amendments), and the version each screening and
@@ -594,47 +592,13 @@ impl MigrationTrait for CreateProtocolVersions {
             true,
         ))
         .await?;
-        m.alter_table(
-            Table::alter()
-                .table(Screenings::Table)
-                .add_column(
-                    ColumnDef::new(Screenings::ProtocolVersion)
-                        .string_len(40)
-                        .not_null()
-                        .default(""),
-                )
-                .to_owned(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table(Subjects::Table)
-                .add_column(
-                    ColumnDef::new(Subjects::ProtocolVersion)
-                        .string_len(40)
-                        .not_null()
-                        .default(""),
-                )
-                .to_owned(),
-        )
-        .await
+        add_column(m, Screenings::Table, version_column(Screenings::ProtocolVersion)).await?;
+        add_column(m, Subjects::Table, version_column(Subjects::ProtocolVersion)).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Subjects::Table)
-                .drop_column(Subjects::ProtocolVersion)
-                .to_owned(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table(Screenings::Table)
-                .drop_column(Screenings::ProtocolVersion)
-                .to_owned(),
-        )
-        .await?;
+        drop_column(m, Subjects::Table, Subjects::ProtocolVersion).await?;
+        drop_column(m, Screenings::Table, Screenings::ProtocolVersion).await?;
         m.drop_table(Table::drop().table(ProtocolVersions::Table).to_owned())
             .await
     }

@@ -261,27 +261,16 @@ impl MigrationName for AddAssessmentProtocolVersion {
 #[async_trait::async_trait]
 impl MigrationTrait for AddAssessmentProtocolVersion {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("assessments"))
-                .add_column(
-                    ColumnDef::new(Alias::new("protocol_version"))
-                        .string()
-                        .not_null()
-                        .default(""),
-                )
-                .to_owned(),
-        )
-        .await
+        let column = ColumnDef::new(Alias::new("protocol_version"))
+            .string()
+            .not_null()
+            .default("")
+            .to_owned();
+        trialops_platform::records::store::add_column(m, Alias::new("assessments"), column).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("assessments"))
-                .drop_column(Alias::new("protocol_version"))
-                .to_owned(),
-        )
-        .await
+        trialops_platform::records::store::drop_column(m, Alias::new("assessments"), Alias::new("protocol_version"))
+            .await
     }
 }

@@ -4,6 +4,18 @@ use sea_orm_migration::prelude::*;
 
 use crate::records::audit::GENESIS_HASH;
 
+/// Adds `column` to `table` (one column per statement: SQLite alters one at a time).
+pub async fn add_column(m: &SchemaManager<'_>, table: impl IntoIden, column: ColumnDef) -> Result<(), DbErr> {
+    m.alter_table(Table::alter().table(table).add_column(column).to_owned())
+        .await
+}
+
+/// Drops `column` from `table`: the `down` of [`add_column`].
+pub async fn drop_column(m: &SchemaManager<'_>, table: impl IntoIden, column: impl IntoIden) -> Result<(), DbErr> {
+    m.alter_table(Table::alter().table(table).drop_column(column).to_owned())
+        .await
+}
+
 /// An index on `table` over the named columns, for the services' migrations.
 pub fn index(name: &str, table: impl IntoIden, columns: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut stmt = Index::create();

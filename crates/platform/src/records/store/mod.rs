@@ -10,7 +10,7 @@ pub mod idempotency_record;
 mod migrations;
 pub mod schema;
 
-pub use migrations::{index, migrations};
+pub use migrations::{add_column, drop_column, index, migrations};
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter};
 
