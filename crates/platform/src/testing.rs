@@ -257,6 +257,23 @@ pub fn jwt_token_with_header(header: jsonwebtoken::Header, sub: &str, role: &str
     jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|e| panic!("signing: {e}"))
 }
 
+/// A token like [`jwt_token`] for a person named `name` who authenticated `minutes_ago` (OpenID
+/// Connect `auth_time`; issued now): what an electronic signature needs when recent enough.
+pub fn jwt_signing_token(sub: &str, role: &str, site: Option<&str>, name: &str, minutes_ago: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({
+        "sub": sub, "role": role, "iss": JWT_ISSUER, "aud": "trialops", "exp": now + 600, "iat": now,
+        "auth_time": now - minutes_ago * 60, "name": name,
+    });
+    if let (Some(site), Some(map)) = (site, claims.as_object_mut()) {
+        map.insert("site".into(), site.into());
+    }
+    let pem = std::fs::read(jwt_fixture("jwt-test-private.pem")).unwrap_or_else(|e| panic!("test key: {e}"));
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap_or_else(|e| panic!("test key: {e}"));
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|e| panic!("signing: {e}"))
+}
+
 /// A request carrying `authorization: Bearer <token>`.
 pub fn with_bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

@@ -61,7 +61,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
         trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.server.audit_key.clone())?
             .with_records(api::RECORDS)
             .with_training_trials(trials.all().map(|t| t.protocol.as_ref()));
-    let api = api::EnrollmentApi::new(db.clone(), trials, trail.clone());
+    let signing = trialops_platform::records::signature::Signing::from_settings(&settings);
+    let api = api::EnrollmentApi::new(db.clone(), trials, trail.clone(), signing);
     let limit = settings.max_message_bytes;
     let server = EnrollmentServiceServer::new(api)
         .max_decoding_message_size(limit)

@@ -57,7 +57,8 @@ pub async fn build(settings: Settings, config: Config, options: Options) -> anyh
     let trail = trialops_platform::records::log::Trail::load(&settings, SERVICE_NAME, options.audit_key.clone())?
         .with_records(api::RECORDS)
         .with_training_trials(sources.values().map(|s| s.protocol.as_ref()));
-    let api = api::OutcomesApi::new(db.clone(), protocols, deps, trail.clone());
+    let signing = trialops_platform::records::signature::Signing::from_settings(&settings);
+    let api = api::OutcomesApi::new(db.clone(), protocols, deps, trail.clone(), signing);
     let limit = settings.max_message_bytes;
     let server = OutcomesServiceServer::new(api)
         .max_decoding_message_size(limit)

@@ -69,6 +69,8 @@ pub struct Settings {
     pub jwt_audience: String,
     /// JWT: clock skew tolerated on `exp` and `nbf`, seconds.
     pub jwt_leeway_seconds: u64,
+    /// Electronic signatures: how long ago, at most, the signer authenticated (minutes).
+    pub signature_max_auth_age_minutes: u32,
     /// Deadline of each call to another trialops service, milliseconds.
     pub dependency_timeout_ms: u64,
     /// TLS: PEM certificate chain of this service. With `tls_key_file`, the gRPC port speaks
@@ -178,6 +180,7 @@ impl Default for Settings {
             jwt_issuer: None,
             jwt_audience: "trialops".to_owned(),
             jwt_leeway_seconds: 30,
+            signature_max_auth_age_minutes: 5,
             dependency_timeout_ms: 5000,
             tls_cert_file: None,
             tls_key_file: None,
@@ -310,6 +313,11 @@ impl Settings {
         if self.watch_poll_interval_ms == 0 || self.watch_slow_subscriber_ms == 0 || self.watch_buffer_events == 0 {
             return Err(SettingsError(
                 "watch_poll_interval_ms, watch_slow_subscriber_ms and watch_buffer_events must be at least 1".into(),
+            ));
+        }
+        if !(1..=1440).contains(&self.signature_max_auth_age_minutes) {
+            return Err(SettingsError(
+                "signature_max_auth_age_minutes must be 1 to 1440 (a day)".into(),
             ));
         }
         self.web_origins()?;

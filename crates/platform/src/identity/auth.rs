@@ -74,6 +74,11 @@ pub struct Principal {
     pub role: Role,
     /// The caller's site, for site-bound roles.
     pub site: Option<String>,
+    /// The person's printed name (a token's `name`), which an electronic signature shows.
+    pub name: Option<String>,
+    /// When the person last authenticated, Unix seconds (a token's `auth_time`, else its `iat`):
+    /// an electronic signature needs a recent one.
+    pub authenticated_at: Option<i64>,
 }
 
 /// Decides the principal of a call from its metadata.
@@ -93,9 +98,12 @@ pub const ACTOR_HEADER: &str = "x-trialops-actor";
 pub const ROLE_HEADER: &str = "x-trialops-role";
 /// Site metadata key.
 pub const SITE_HEADER: &str = "x-trialops-site";
+/// Printed-name metadata key (development only).
+pub const NAME_HEADER: &str = "x-trialops-name";
 
-/// Development only: trusts `x-trialops-actor`, `x-trialops-role` and `x-trialops-site`, and
-/// without them acts as `local-developer` in the administrator role. It verifies nothing.
+/// Development only: trusts `x-trialops-actor`, `x-trialops-role`, `x-trialops-site` and
+/// `x-trialops-name`, and without them acts as `local-developer` in the administrator role. It
+/// verifies nothing; every call counts as freshly authenticated.
 #[derive(Debug, Clone, Default)]
 pub struct DevelopmentAuthenticator;
 
@@ -124,10 +132,13 @@ impl Authenticator for DevelopmentAuthenticator {
                 Role::parse(&name).ok_or_else(|| AppError::Unauthenticated(format!("unknown role {name:?}")))?
             }
         };
+        let subject = header(ACTOR_HEADER)?.unwrap_or_else(|| "local-developer".to_owned());
         Ok(Principal {
-            subject: header(ACTOR_HEADER)?.unwrap_or_else(|| "local-developer".to_owned()),
+            name: Some(header(NAME_HEADER)?.unwrap_or_else(|| subject.clone())),
+            subject,
             role,
             site: header(SITE_HEADER)?,
+            authenticated_at: Some(chrono::Utc::now().timestamp()),
         })
     }
 }
@@ -142,10 +153,19 @@ struct Claims {
     role: String,
     #[serde(default)]
     site: Option<String>,
+    /// OpenID Connect: the person's full name.
+    #[serde(default)]
+    name: Option<String>,
+    /// OpenID Connect: when the person authenticated.
+    #[serde(default)]
+    auth_time: Option<i64>,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 /// Verifies `authorization: Bearer <JWT>`: signature, issuer, audience, expiry and not-before
-/// (with a small leeway); the principal is `sub`, `role` (a [`Role`] name) and `site`.
+/// (with a small leeway); the principal is `sub`, `role` (a [`Role`] name) and `site`, with the
+/// `name` and authentication time (`auth_time`, else `iat`) an electronic signature needs.
 pub struct JwtAuthenticator {
     /// Verification keys with their key ids (`kid`); one key without an id from a PEM file.
     keys: Vec<(Option<String>, DecodingKey)>,
@@ -255,10 +275,15 @@ impl Authenticator for JwtAuthenticator {
         })?;
         let role = Role::parse(&data.claims.role)
             .ok_or_else(|| AppError::Unauthenticated(format!("unknown role {:?}", data.claims.role)))?;
+        let claims = data.claims;
         Ok(Principal {
-            subject: data.claims.sub,
+            subject: claims.sub,
             role,
-            site: data.claims.site.filter(|s| !s.is_empty()),
+            site: claims.site.filter(|s| !s.is_empty()),
+            name: claims.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+            // The OpenID Connect authentication time when the token has one (a refreshed token
+            // is issued later than the person authenticated), otherwise the time of issue.
+            authenticated_at: claims.auth_time.or(claims.iat),
         })
     }
 }

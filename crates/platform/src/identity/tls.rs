@@ -127,6 +127,9 @@ impl ClientIdentities {
                 subject: id.name.clone(),
                 role: id.role,
                 site: id.site.clone(),
+                // A system never signs: no person, no authentication to show.
+                name: None,
+                authenticated_at: None,
             })
         })
     }

@@ -339,6 +339,24 @@ pub async fn of_trial_action<C: ConnectionTrait>(
     Ok(rows.into_iter().map(to_proto).collect())
 }
 
+/// One record's entries of one action, in sequence order. Integrate the log first
+/// (`log::integrate`) to see what was written just before.
+pub async fn of_entity_action<C: ConnectionTrait>(
+    conn: &C,
+    entity_type: &str,
+    entity_id: &str,
+    action: &str,
+) -> Result<Vec<common::AuditEvent>, AppError> {
+    let rows = event::Entity::find()
+        .filter(event::Column::EntityType.eq(entity_type))
+        .filter(event::Column::EntityId.eq(entity_id))
+        .filter(event::Column::Action.eq(action))
+        .order_by_asc(event::Column::Sequence)
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(to_proto).collect())
+}
+
 /// Defines the `list`, `verify`, `watch`, `checkpoint`, `inclusion` and `consistency` handlers of
 /// `ListAuditEvents`, `VerifyAuditTrail`, `WatchEvents`, `GetCheckpoint`, `GetInclusionProof` and
 /// `GetConsistencyProof` for a service API type with `db: DatabaseConnection` and

@@ -9,5 +9,6 @@ pub mod idempotency;
 pub mod log;
 pub mod refusals;
 pub mod replay;
+pub mod signature;
 pub mod store;
 pub mod watch;

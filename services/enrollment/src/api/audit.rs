@@ -15,7 +15,7 @@ fn may_read(_role: Role, _entity_type: &str) -> bool {
 
 trialops_platform::audit_handlers!(EnrollmentApi, pb, "enrollment", may_read);
 
-/// Sites, screenings, subjects and unblindings: each row was written with an entry holding the whole record
+/// Sites, screenings, subjects, unblindings and signatures: each row was written with an entry holding the whole record
 /// (a subject's randomization entry holds its allocation, not the subject, and is not compared).
 pub(crate) const RECORDS: &[RecordKind] = &[
     RecordKind {
@@ -54,6 +54,7 @@ pub(crate) const RECORDS: &[RecordKind] = &[
         every_row_has_entry: false,
         rows: protocol_versions,
     },
+    trialops_platform::records::signature::RECORDS,
 ];
 
 fn sites(db: &DatabaseConnection) -> Rows<'_> {

@@ -109,6 +109,8 @@ pub fn screening(m: &screening::Model) -> Result<pb::Screening, AppError> {
         criteria,
         recorded_at: Some(to_timestamp(m.recorded_at)),
         protocol_version: m.protocol_version.clone(),
+        // Shown where the screening is read with its signatures (GetScreening, SignScreening).
+        signatures: Vec::new(),
     })
 }
 
@@ -165,6 +167,8 @@ pub fn subject(m: &subject::Model) -> Result<pb::Subject, AppError> {
         randomized_in_error: m.randomized_in_error,
         randomized_in_error_reason: m.randomized_in_error_reason.clone(),
         protocol_version: m.protocol_version.clone(),
+        // GetSubject reads them; lists leave them out.
+        end_of_treatment_signatures: Vec::new(),
     })
 }
 

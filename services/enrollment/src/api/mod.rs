@@ -11,6 +11,7 @@ mod convert;
 mod enroll;
 mod parse;
 mod screening;
+mod signatures;
 mod sites;
 mod subjects;
 mod trials;
@@ -34,17 +35,26 @@ pub struct EnrollmentApi {
     trail: trialops_platform::records::log::Trail,
     /// Enrollments, one lane per trial: each trial's are committed in batches.
     lanes: trialops_platform::records::batch::Lanes,
+    /// Who may sign and how recently they must have authenticated.
+    signing: trialops_platform::records::signature::Signing,
 }
 
 impl EnrollmentApi {
-    /// The API over a migrated database and the loaded trials, serving WatchEvents and the audit log with `trail`.
-    pub fn new(db: DatabaseConnection, trials: Arc<Trials>, trail: trialops_platform::records::log::Trail) -> Self {
+    /// The API over a migrated database and the loaded trials, serving WatchEvents and the audit
+    /// log with `trail` and taking electronic signatures by the rules of `signing`.
+    pub fn new(
+        db: DatabaseConnection,
+        trials: Arc<Trials>,
+        trail: trialops_platform::records::log::Trail,
+        signing: trialops_platform::records::signature::Signing,
+    ) -> Self {
         let lanes = trialops_platform::records::batch::Lanes::new(db.clone());
         EnrollmentApi {
             db,
             trials,
             trail,
             lanes,
+            signing,
         }
     }
 }
@@ -76,6 +86,10 @@ trialops_platform::rpc_handlers! {
         register_site(pb::RegisterSiteRequest) -> pb::RegisterSiteResponse = sites::register;
         list_sites(pb::ListSitesRequest) -> pb::ListSitesResponse = sites::list;
         screen_subject(pb::ScreenSubjectRequest) -> pb::ScreenSubjectResponse = screening::screen;
+        get_screening(pb::GetScreeningRequest) -> pb::GetScreeningResponse = signatures::get;
+        sign_screening(pb::SignScreeningRequest) -> pb::SignScreeningResponse = signatures::sign_screening;
+        sign_end_of_treatment(pb::SignEndOfTreatmentRequest) -> pb::SignEndOfTreatmentResponse
+            = signatures::sign_end_of_treatment;
         enroll_subject(pb::EnrollSubjectRequest) -> pb::EnrollSubjectResponse = enroll::enroll;
         get_subject(pb::GetSubjectRequest) -> pb::GetSubjectResponse = subjects::get;
         list_subjects(pb::ListSubjectsRequest) -> pb::ListSubjectsResponse = subjects::list;

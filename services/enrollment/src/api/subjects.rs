@@ -12,12 +12,14 @@ use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
 use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::records::signature;
 use trialops_platform::wire::fields::{self, AllFields, Field, violation};
 use trialops_platform::wire::{convert as wire, pagination};
+use trialops_proto::common::v1::AuditEvent;
 use trialops_proto::enrollment::v1 as pb;
 
 use super::parse::{self, require_accepted_version};
-use super::{EnrollmentApi, convert};
+use super::{EnrollmentApi, convert, signatures};
 use crate::error::Reason;
 use crate::store::subject;
 use crate::trials::Trial;
@@ -96,6 +98,7 @@ pub(super) async fn get(
     if call.blinded_to_allocation() {
         subject.arm_code.clear();
     }
+    subject.end_of_treatment_signatures = signatures::of_subject(&api.db, &record.subject_id, record.status()?).await?;
     Ok(pb::GetSubjectResponse { subject: Some(subject) })
 }
 
@@ -414,6 +417,26 @@ struct StatusRecord {
     status_effective_on: NaiveDate,
 }
 
+/// A `subject.status_changed` audit entry read back as the status, reason and date it recorded.
+pub(super) fn status_change(e: &AuditEvent) -> Result<pb::StatusChange, AppError> {
+    let record: StatusRecord = serde_json::from_str(&e.new_value_json).map_err(AppError::internal)?;
+    let status = SubjectStatus::parse(&record.status).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "audit entry {} holds the unknown status {:?}",
+            e.sequence,
+            record.status
+        ))
+    })?;
+    Ok(pb::StatusChange {
+        subject_id: record.subject_id,
+        status: convert::status_to_proto(status) as i32,
+        reason: record.status_reason,
+        effective_on: Some(wire::to_date(record.status_effective_on)),
+        changed_at: e.occurred_at,
+        signatures: Vec::new(),
+    })
+}
+
 /// ListStatusChanges: the trial's `subject.status_changed` audit entries in log order, each read
 /// back as the status, reason and date it recorded.
 pub(super) async fn status_changes(
@@ -443,24 +466,16 @@ pub(super) async fn status_changes(
     )
     .await?;
     let (entries, next_page_token) = pagination::split(entries, &page, &scope, |e| e.sequence.to_string());
+    let ended: Vec<&str> = entries.iter().map(|e| e.entity_id.as_str()).collect();
+    let signed = signature::of_records(&api.db, signatures::END_OF_TREATMENT, &ended).await?;
     let changes = entries
-        .into_iter()
+        .iter()
         .map(|e| {
-            let record: StatusRecord = serde_json::from_str(&e.new_value_json).map_err(AppError::internal)?;
-            let status = SubjectStatus::parse(&record.status).ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!(
-                    "audit entry {} holds the unknown status {:?}",
-                    e.sequence,
-                    record.status
-                ))
-            })?;
-            Ok(pb::StatusChange {
-                subject_id: record.subject_id,
-                status: convert::status_to_proto(status) as i32,
-                reason: record.status_reason,
-                effective_on: Some(wire::to_date(record.status_effective_on)),
-                changed_at: e.occurred_at,
-            })
+            let mut change = status_change(e)?;
+            if change.status == convert::status_to_proto(SubjectStatus::OffProtocolTherapy) as i32 {
+                change.signatures = signatures::end_of_treatment_signatures(&signed, e)?;
+            }
+            Ok(change)
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(pb::ListStatusChangesResponse {

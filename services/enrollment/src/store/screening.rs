@@ -51,6 +51,21 @@ pub async fn latest<C: ConnectionTrait>(conn: &C, trial_id: &str, screening_id: 
         .await
 }
 
+/// One screening attempt of a candidate of a trial, if recorded.
+pub async fn attempt<C: ConnectionTrait>(
+    conn: &C,
+    trial_id: &str,
+    screening_id: &str,
+    attempt: i32,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TrialId.eq(trial_id))
+        .filter(Column::ScreeningId.eq(screening_id))
+        .filter(Column::Attempt.eq(attempt))
+        .one(conn)
+        .await
+}
+
 /// Stores a screening attempt.
 pub async fn insert<C: ConnectionTrait>(conn: &C, record: &Model) -> Result<(), DbErr> {
     Entity::insert(ActiveModel::from(record.clone()))

@@ -38,6 +38,7 @@ pub(crate) const RECORDS: &[RecordKind] = &[
         every_row_has_entry: true,
         rows: adverse_events,
     },
+    trialops_platform::records::signature::RECORDS,
 ];
 
 fn assessments(db: &DatabaseConnection) -> Rows<'_> {

@@ -89,6 +89,8 @@ pub fn assessment(a: &assessment::Model) -> Result<pb::ResponseAssessment, AppEr
         overall_response: stored_response(a, "overall", &a.overall)?,
         override_reason: a.override_reason.clone(),
         protocol_version: a.protocol_version.clone(),
+        // Added where the assessment is shown (signatures::with_assessment_signatures).
+        signatures: Vec::new(),
     })
 }
 
@@ -181,5 +183,7 @@ pub fn adverse_event(
         etag: e.version.to_string(),
         agents_at_onset: agents,
         arm_code: e.arm_code.clone(),
+        // Added where the event is shown (signatures::with_event_signatures).
+        signatures: Vec::new(),
     })
 }

@@ -10,6 +10,7 @@ mod rederive;
 mod report;
 mod responses;
 mod safety;
+mod signatures;
 mod statistics;
 mod trial_data;
 
@@ -30,6 +31,8 @@ pub struct OutcomesApi {
     protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
     deps: Dependencies,
     trail: trialops_platform::records::log::Trail,
+    /// Who may sign and how recently they must have authenticated.
+    signing: trialops_platform::records::signature::Signing,
 }
 
 impl OutcomesApi {
@@ -40,12 +43,14 @@ impl OutcomesApi {
         protocols: Arc<BTreeMap<String, Arc<Protocol>>>,
         deps: Dependencies,
         trail: trialops_platform::records::log::Trail,
+        signing: trialops_platform::records::signature::Signing,
     ) -> Self {
         OutcomesApi {
             db,
             protocols,
             deps,
             trail,
+            signing,
         }
     }
 
@@ -70,6 +75,9 @@ trialops_platform::rpc_handlers! {
             = safety::submitted;
         list_overdue_reports(pb::ListOverdueReportsRequest) -> pb::ListOverdueReportsResponse = safety::overdue;
         get_adverse_event(pb::GetAdverseEventRequest) -> pb::GetAdverseEventResponse = safety::get;
+        sign_adverse_event(pb::SignAdverseEventRequest) -> pb::SignAdverseEventResponse = signatures::sign_adverse_event;
+        sign_response_assessment(pb::SignResponseAssessmentRequest) -> pb::SignResponseAssessmentResponse
+            = signatures::sign_assessment;
         list_adverse_events(pb::ListAdverseEventsRequest) -> pb::ListAdverseEventsResponse = safety::list;
         get_response_assessment(pb::GetResponseAssessmentRequest) -> pb::GetResponseAssessmentResponse
             = responses::get;

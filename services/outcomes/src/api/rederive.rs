@@ -14,7 +14,7 @@ use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
 use super::derivation::{Measures, derive};
-use super::{OutcomesApi, convert};
+use super::{OutcomesApi, convert, signatures};
 use crate::error::Reason;
 use crate::store::{assessment, rederivation};
 
@@ -104,7 +104,7 @@ async fn reenter_in(
     history[position].curie_skeletal_score = Some(scores.skeletal);
     let rederived = rederive(&mut history, &fdg_route)?;
     let mut sequence = rederivation::count(tx).await? as i32;
-    let mut changed_rows = Vec::new();
+    let (mut changed_rows, mut changed_records) = (Vec::new(), Vec::new());
     for (i, (now, was)) in history.iter().zip(&before).enumerate() {
         let changed = rederived.contains(&i);
         if !changed && i != position {
@@ -144,8 +144,11 @@ async fn reenter_in(
         audit::append(tx, &audit_ctx, change).await?;
         if changed {
             changed_rows.push(convert::assessment(now)?);
+            changed_records.push(now.clone());
         }
     }
+    // Signatures of the assessments as they were show they no longer apply.
+    signatures::with_assessment_signatures(tx, &changed_records, &mut changed_rows).await?;
     Ok(pb::ReenterCurieSegmentsResponse {
         rederived: changed_rows,
     })

@@ -18,7 +18,7 @@ use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
 use super::derivation::{Measures, derive};
-use super::{OutcomesApi, convert};
+use super::{OutcomesApi, convert, signatures};
 use crate::error::Reason;
 use crate::store::{assessment, rederivation};
 
@@ -235,8 +235,11 @@ pub(super) async fn get(
             other => other,
         })?;
     }
+    let mut shown = [convert::assessment(&found)?];
+    signatures::with_assessment_signatures(&api.db, std::slice::from_ref(&found), &mut shown).await?;
+    let [shown] = shown;
     Ok(pb::GetResponseAssessmentResponse {
-        assessment: Some(convert::assessment(&found)?),
+        assessment: Some(shown),
     })
 }
 
@@ -280,8 +283,10 @@ pub(super) async fn list(
         .cloned()
         .collect();
     let (rows, next_page_token) = pagination::split(rows, &page, &scope, key);
+    let mut assessments = rows.iter().map(convert::assessment).collect::<Result<Vec<_>, _>>()?;
+    signatures::with_assessment_signatures(&api.db, &rows, &mut assessments).await?;
     Ok(pb::ListResponseAssessmentsResponse {
-        assessments: rows.iter().map(convert::assessment).collect::<Result<_, _>>()?,
+        assessments,
         next_page_token,
         best_site_response: best(false)?,
         best_central_response: best(true)?,

@@ -22,7 +22,7 @@ use trialops_platform::{AppError, Violations};
 use trialops_proto::outcomes::v1 as pb;
 use uuid::Uuid;
 
-use super::{OutcomesApi, convert};
+use super::{OutcomesApi, convert, signatures};
 use crate::error::Reason;
 use crate::store::{adverse_event, obligation};
 
@@ -388,8 +388,12 @@ async fn update_in(
     )
     .await?;
     let all: Vec<_> = existing.into_iter().chain(added).collect();
+    // Signatures of the event as it was show they no longer apply.
+    let mut shown = [convert::adverse_event(&updated, &all)?];
+    signatures::with_event_signatures(tx, std::slice::from_ref(&updated), &mut shown).await?;
+    let [shown] = shown;
     Ok(pb::UpdateAdverseEventResponse {
-        adverse_event: Some(convert::adverse_event(&updated, &all)?),
+        adverse_event: Some(shown),
     })
 }
 
@@ -511,8 +515,11 @@ pub(super) async fn get(
         .ok_or_else(not_found)?;
     call.require_visible(&event.site_code, "adverse event", &event.adverse_event_id)?;
     let obligations = obligation::of_event(&api.db, &event.adverse_event_id).await?;
+    let mut shown = [convert::adverse_event(&event, &obligations)?];
+    signatures::with_event_signatures(&api.db, std::slice::from_ref(&event), &mut shown).await?;
+    let [shown] = shown;
     Ok(pb::GetAdverseEventResponse {
-        adverse_event: Some(convert::adverse_event(&event, &obligations)?),
+        adverse_event: Some(shown),
     })
 }
 
@@ -545,6 +552,7 @@ pub(super) async fn list(
         let obligations = obligation::of_event(&api.db, &event.adverse_event_id).await?;
         adverse_events.push(convert::adverse_event(event, &obligations)?);
     }
+    signatures::with_event_signatures(&api.db, &rows, &mut adverse_events).await?;
     Ok(pb::ListAdverseEventsResponse {
         adverse_events,
         next_page_token,

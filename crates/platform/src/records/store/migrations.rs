@@ -38,6 +38,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(AddAuditScope),
         Box::new(CreateTransparencyLog),
         Box::new(IndexAuditByTrialAction),
+        Box::new(CreateSignatures),
     ]
 }
 
@@ -272,6 +273,56 @@ impl MigrationTrait for IndexAuditByTrialAction {
                     .table(AuditEvents::Table)
                     .to_owned(),
             )
+            .await
+    }
+}
+
+/// Electronic signatures, read by record.
+struct CreateSignatures;
+
+impl MigrationName for CreateSignatures {
+    fn name(&self) -> &str {
+        "m20261207_000002_platform_signatures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSignatures {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::records::store::schema::{instant, key, table, text};
+        let mut columns = vec![key("signature_id")];
+        for name in [
+            "record_type",
+            "record_id",
+            "trial_id",
+            "site_code",
+            "signer",
+            "printed_name",
+            "signer_role",
+            "signer_site",
+            "meaning",
+        ] {
+            columns.push(text(name));
+        }
+        columns.extend([
+            instant("signed_at"),
+            instant("authenticated_at"),
+            text("content_sha256"),
+        ]);
+        manager.create_table(table("signatures", columns)).await?;
+        manager
+            .create_index(index(
+                "signatures_by_record",
+                Alias::new("signatures"),
+                &["record_type", "record_id", "signed_at"],
+                false,
+            ))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("signatures")).to_owned())
             .await
     }
 }

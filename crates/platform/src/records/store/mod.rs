@@ -9,6 +9,7 @@ pub mod audit_tree_hash;
 pub mod idempotency_record;
 mod migrations;
 pub mod schema;
+pub mod signature;
 
 pub use migrations::{add_column, drop_column, index, migrations};
 
