@@ -12,9 +12,12 @@ and against the ODM 1.3.2 rules the schema cannot check.
   CodeListOID and MeasurementUnitOID in the metadata.
 - Each value of an item with a code list is one of its coded values.
 - Audit trail: every ItemGroupData carries an AuditRecord; each entity (subject, study event and
-  repeat key, item group and repeat key) starts with an Insert, then only Updates, with
+  repeat key, item group and repeat key) starts with an Insert, then only Updates and Contexts, with
   DateTimeStamps that never go back and none after the file's CreationDateTime; each audit log
   entry (SourceID) stands for one change of one entity at most once per entity.
+- Electronic signatures: each Context ItemGroupData carries a Signature and no ItemData; every
+  Signature's UserOID, LocationOID and SignatureOID (a SignatureDef) resolve, and its time is not
+  after the file's CreationDateTime.
 - --subjects N: the file holds exactly N subjects.
 """
 
@@ -61,13 +64,14 @@ def main():
     created = when(root.get("CreationDateTime"))
 
     defined = defaultdict(set)
-    for tag in ("User", "Location", "StudyEventDef", "FormDef", "ItemGroupDef", "ItemDef", "CodeList", "MeasurementUnit"):
+    for tag in ("User", "Location", "SignatureDef", "StudyEventDef", "FormDef", "ItemGroupDef", "ItemDef", "CodeList", "MeasurementUnit"):
         for e in root.iter(f"{O}{tag}"):
             defined[tag].add(e.get("OID"))
     refs = [
         ("UserRef", "UserOID", "User"),
         ("LocationRef", "LocationOID", "Location"),
         ("SiteRef", "LocationOID", "Location"),
+        ("SignatureRef", "SignatureOID", "SignatureDef"),
         ("StudyEventData", "StudyEventOID", "StudyEventDef"),
         ("StudyEventRef", "StudyEventOID", "StudyEventDef"),
         ("FormData", "FormOID", "FormDef"),
@@ -101,7 +105,7 @@ def main():
         fail("a subject appears twice")
     if args.subjects is not None and len(keys) != args.subjects:
         fail(f"{len(keys)} subjects, expected {args.subjects}")
-    groups = 0
+    groups = signatures = 0
     for subject in subjects:
         history = defaultdict(list)
         for event in subject.iter(f"{O}StudyEventData"):
@@ -120,11 +124,19 @@ def main():
                 stamp = when(record.find(f"{O}DateTimeStamp").text)
                 if stamp > created:
                     fail(f"{subject.get('SubjectKey')} {entity}: a change after the file was created")
+                if group.get("TransactionType") == "Context":
+                    signature = group.find(f"{O}Signature")
+                    if signature is None or group.find(f"{O}ItemData") is not None:
+                        fail(f"{subject.get('SubjectKey')} {entity}: a Context without a Signature, or with items")
+                    else:
+                        signatures += 1
+                        if when(signature.find(f"{O}DateTimeStamp").text) > created:
+                            fail(f"{subject.get('SubjectKey')} {entity}: signed after the file was created")
                 source = record.find(f"{O}SourceID")
                 history[entity].append((group.get("TransactionType"), stamp, source.text if source is not None else None))
         for entity, changes in history.items():
             kinds = [k for k, _, _ in changes]
-            if kinds[0] != "Insert" or any(k != "Update" for k in kinds[1:]):
+            if kinds[0] != "Insert" or any(k not in ("Update", "Context") for k in kinds[1:]):
                 fail(f"{subject.get('SubjectKey')} {entity}: transactions {kinds}")
             stamps = [s for _, s, _ in changes]
             if stamps != sorted(stamps):
@@ -139,7 +151,10 @@ def main():
         if len(failures) > 25:
             print(f"  ... and {len(failures) - 25} more")
         sys.exit(1)
-    print(f"ODM export {args.file}: valid ODM 1.3.2, {len(keys)} subjects, {groups} audited item groups")
+    print(
+        f"ODM export {args.file}: valid ODM 1.3.2, {len(keys)} subjects, {groups} audited item groups, "
+        f"{signatures} electronic signatures"
+    )
 
 
 if __name__ == "__main__":

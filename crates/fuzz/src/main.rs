@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(register.input, ".trialops.enrollment.v1.RegisterSiteRequest");
         assert_eq!(
             grammar.methods("/trialops.").len(),
-            67,
+            72,
             "every unary RPC of the three contracts (WatchEvents, ExportSdtm and ExportOdm stream)"
         );
         let mut rng = ChaCha8Rng::seed_from_u64(7);

@@ -195,27 +195,46 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         .unwrap()
         .clone();
     // A serious event attributed to two agents.
-    o.record_adverse_event(pb::RecordAdverseEventRequest {
+    let serious = o
+        .record_adverse_event(pb::RecordAdverseEventRequest {
+            request_id: request_id(),
+            subject_id: t.subject_id.clone(),
+            ctcae_term: "Diarrhea".into(),
+            grade: 3,
+            onset_on: s.time.date(0),
+            site_aware_at: s.time.ago(0),
+            attributions: vec![
+                pb::AgentAttribution {
+                    agent_id: "temozolomide".into(),
+                    attribution: pb::Attribution::Unrelated as i32,
+                },
+                pb::AgentAttribution {
+                    agent_id: "irinotecan".into(),
+                    attribution: pb::Attribution::Possible as i32,
+                },
+            ],
+            seriousness: vec![pb::Seriousness::Hospitalisation as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .adverse_event
+        .unwrap();
+    // Its report signed by the site's investigator (identity headers: development mode).
+    let mut sign = tonic::Request::new(pb::SignAdverseEventRequest {
         request_id: request_id(),
-        subject_id: t.subject_id.clone(),
-        ctcae_term: "Diarrhea".into(),
-        grade: 3,
-        onset_on: s.time.date(0),
-        site_aware_at: s.time.ago(0),
-        attributions: vec![
-            pb::AgentAttribution {
-                agent_id: "temozolomide".into(),
-                attribution: pb::Attribution::Unrelated as i32,
-            },
-            pb::AgentAttribution {
-                agent_id: "irinotecan".into(),
-                attribution: pb::Attribution::Possible as i32,
-            },
-        ],
-        seriousness: vec![pb::Seriousness::Hospitalisation as i32],
-    })
-    .await
-    .unwrap();
+        adverse_event_id: serious.adverse_event_id.clone(),
+        meaning: trialops_proto::common::v1::SignatureMeaning::ResponsibleFor as i32,
+    });
+    for (key, value) in [
+        ("x-trialops-actor", "inv-101"),
+        ("x-trialops-role", "investigator"),
+        ("x-trialops-site", "COG-101"),
+        ("x-trialops-name", "Dr. Ada Investigator"),
+    ] {
+        sign.metadata_mut().insert(key, value.parse().unwrap());
+    }
+    o.sign_adverse_event(sign).await.unwrap();
     // Baseline and after-cycle-1 assessments by central review and by the site.
     for (after, central, primary, mets, marrow) in [
         (0, true, ("40", true), ("30", 6, false), "20"),
@@ -559,7 +578,34 @@ async fn sdtm_export_of_a_trial_built_through_the_api(backend: Backend) {
         .unwrap();
     assert!(cycle.contains("\"IT.CYCLE.PROTOCOL_VERSION\" Value=\"2.0\""), "{cycle}");
     let event = history(&odm, "IG.AE", text(&ae[0], "AESPID").as_deref().unwrap());
-    assert_eq!(event.len(), 1);
+    // The event as recorded, then its signature in the context of that version: who signed where,
+    // with which meaning and when, the signer's printed name and the meaning defined in AdminData.
+    assert_eq!(event.len(), 2);
+    assert!(event[1].contains("TransactionType=\"Context\""), "{}", event[1]);
+    assert!(!event[1].contains("<ItemData"), "{}", event[1]);
+    let signature = &event[1][event[1].find("<Signature>").unwrap()..];
+    for part in [
+        "<UserRef UserOID=\"USR.INV_101\"/>",
+        "<LocationRef LocationOID=\"LOC.COG_101\"/>",
+        "<SignatureRef SignatureOID=\"SD.RESPONSIBLE_FOR\"/>",
+        "<DateTimeStamp>",
+    ] {
+        assert!(signature.contains(part), "{part}: {signature}");
+    }
+    assert!(event[1].contains("(record.signed)</SourceID>"), "{}", event[1]);
+    assert!(odm.contains("<FullName>Dr. Ada Investigator</FullName>"));
+    let definition = &odm[odm
+        .find("<SignatureDef OID=\"SD.RESPONSIBLE_FOR\" Methodology=\"Electronic\">")
+        .unwrap()..];
+    let definition = &definition[..definition.find("</SignatureDef>").unwrap()];
+    assert!(
+        definition.contains("<Meaning>Responsible for</Meaning>"),
+        "{definition}"
+    );
+    assert!(
+        definition.contains("<LegalReason>Electronic signature under 21 CFR Part 11"),
+        "{definition}"
+    );
     for item in [
         "\"IT.AE.ATTRIBUTION_IRINOTECAN\" Value=\"possible\"",
         "\"IT.AE.ATTRIBUTION_TEMOZOLOMIDE\" Value=\"unrelated\"",

@@ -465,6 +465,8 @@ struct Data {
     insert: bool,
     values: Vec<(usize, Option<String>)>,
     entry: usize,
+    /// Entries of the electronic signatures of this version of the record.
+    signatures: Vec<usize>,
 }
 
 /// An administration as the dosing service stores it (the fields its audit log entries hold),
@@ -631,6 +633,7 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
                             .filter(|(_, v)| v.is_some())
                             .collect(),
                         entry: creator.copied().unwrap_or(i),
+                        signatures: Vec::new(),
                     });
                     Some(before)
                 }
@@ -670,9 +673,11 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
                 insert: previous.is_none(),
                 values,
                 entry: i,
+                signatures: Vec::new(),
             });
         }
     }
+    attach_signatures(input, &mut data);
 
     let created = input.created.to_rfc3339_opts(SecondsFormat::Micros, true);
     let file_oid = format!("{trial}.ODM.{}", input.created.format("%Y%m%dT%H%M%S"));
@@ -695,12 +700,94 @@ pub(crate) fn odm(input: &Input<'_>) -> io::Result<Vec<u8>> {
             ])
             .write_inner_content(|w| {
                 study(w, protocol, &mdv, &items)?;
-                let used: BTreeSet<usize> = data.iter().map(|d| d.entry).collect();
+                let used: BTreeSet<usize> = data
+                    .iter()
+                    .flat_map(|d| std::iter::once(d.entry).chain(d.signatures.iter().copied()))
+                    .collect();
                 admin(w, input, &used, trial, &mdv)?;
                 clinical(w, input, trial, &mdv, &items, &data)
             })?;
         Ok(())
     })
+}
+
+/// The audit log entity and kind of data a signed record of `record_type` is (the record kinds
+/// the services sign).
+fn signed_entity(record_type: &str) -> Option<(&'static str, &'static str, Kind)> {
+    Some(match record_type {
+        "screening" => ("enrollment", "screening", Kind::Screening),
+        "end_of_treatment" => ("enrollment", "subject", Kind::Subject),
+        "adverse_event" => ("outcomes", "adverse_event", Kind::AdverseEvent),
+        "assessment" => ("outcomes", "assessment", Kind::Response),
+        _ => return None,
+    })
+}
+
+/// Each electronic signature (a `record.signed` entry) joins the version of the record it
+/// signed: the record's last element written from an earlier entry of the same service's log.
+fn attach_signatures(input: &Input<'_>, data: &mut [Data]) {
+    for (i, entry) in input.entries.iter().enumerate() {
+        if entry.event.action != "record.signed" {
+            continue;
+        }
+        let signed: Json = serde_json::from_str(&entry.event.new_value_json).unwrap_or(Json::Null);
+        let text = |key: &str| signed.get(key).and_then(Json::as_str).unwrap_or_default();
+        let Some((service, entity_type, kind)) = signed_entity(text("record_type")) else {
+            continue;
+        };
+        let record_id = text("record_id");
+        let version = data
+            .iter_mut()
+            .filter(|d| d.kind == kind && d.entry < i)
+            .filter(|d| {
+                let source = &input.entries[d.entry];
+                source.service == entry.service
+                    && source.service == service
+                    && source.event.entity_type == entity_type
+                    && source.event.entity_id == record_id
+            })
+            .max_by_key(|d| d.entry);
+        if let Some(version) = version {
+            version.signatures.push(i);
+        }
+    }
+}
+
+/// The SignatureDef OID of a stored meaning ("approved": "SD.APPROVED").
+fn signature_oid(meaning: &str) -> String {
+    format!("SD.{}", oid_part(&meaning.to_uppercase()))
+}
+
+/// A stored meaning in words ("responsible_for": "Responsible for").
+fn meaning_words(meaning: &str) -> String {
+    let spaced = meaning.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A signature entry's `Signature` element: who (with their site), which meaning, when.
+fn signature(w: &mut W, entry: &Entry) -> io::Result<()> {
+    let signed: Json = serde_json::from_str(&entry.event.new_value_json).unwrap_or(Json::Null);
+    let field = |key: &str| signed.get(key).and_then(Json::as_str).unwrap_or_default().to_owned();
+    let when = DateTime::parse_from_rfc3339(&field("signed_at"))
+        .map(|t| t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Micros, true))
+        .unwrap_or_default();
+    w.create_element("Signature").write_inner_content(|w| {
+        w.create_element("UserRef")
+            .with_attribute(("UserOID", user_oid(&field("signer")).as_str()))
+            .write_empty()?;
+        w.create_element("LocationRef")
+            .with_attribute(("LocationOID", location_oid(&field("signer_site")).as_str()))
+            .write_empty()?;
+        w.create_element("SignatureRef")
+            .with_attribute(("SignatureOID", signature_oid(&field("meaning")).as_str()))
+            .write_empty()?;
+        text(w, "DateTimeStamp", &when)
+    })?;
+    Ok(())
 }
 
 fn unit_oid(unit: &str) -> String {
@@ -952,10 +1039,19 @@ fn location_oid(site: &str) -> String {
 /// Sites, the sponsor location, and the staff whose entries the file uses (`used`).
 fn admin(w: &mut W, input: &Input<'_>, used: &BTreeSet<usize>, trial: &str, mdv: &str) -> io::Result<()> {
     let mut users: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    // Signers' printed names (21 CFR 11.50) and the meanings signed, from the signature entries.
+    let mut printed: BTreeMap<String, String> = BTreeMap::new();
+    let mut meanings: BTreeSet<String> = BTreeSet::new();
     for e in used.iter().filter_map(|i| input.entries.get(*i)).map(|e| &e.event) {
         users
             .entry(user_oid(&e.actor))
             .or_insert((e.actor.as_str(), e.actor_role.as_str()));
+        if e.action == "record.signed" {
+            let signed: Json = serde_json::from_str(&e.new_value_json).unwrap_or(Json::Null);
+            let field = |key: &str| signed.get(key).and_then(Json::as_str).unwrap_or_default().to_owned();
+            printed.insert(user_oid(&e.actor), field("printed_name"));
+            meanings.insert(field("meaning"));
+        }
     }
     let registered: BTreeMap<&str, &epb::Site> = input.sites.iter().map(|s| (s.site_code.as_str(), s)).collect();
     let mut locations: BTreeMap<String, (String, &'static str, String)> = BTreeMap::new();
@@ -1008,7 +1104,11 @@ fn admin(w: &mut W, input: &Input<'_>, used: &BTreeSet<usize>, trial: &str, mdv:
                     ])
                     .write_inner_content(|w| {
                         text(w, "LoginName", actor)?;
-                        text(w, "DisplayName", &format!("{actor} ({role})"))
+                        text(w, "DisplayName", &format!("{actor} ({role})"))?;
+                        match printed.get(oid) {
+                            Some(name) => text(w, "FullName", name),
+                            None => Ok(()),
+                        }
                     })?;
             }
             for (oid, (name, kind, since)) in &locations {
@@ -1023,6 +1123,19 @@ fn admin(w: &mut W, input: &Input<'_>, used: &BTreeSet<usize>, trial: &str, mdv:
                             ])
                             .write_empty()?;
                         Ok(())
+                    })?;
+            }
+            for meaning in &meanings {
+                w.create_element("SignatureDef")
+                    .with_attributes([("OID", signature_oid(meaning).as_str()), ("Methodology", "Electronic")])
+                    .write_inner_content(|w| {
+                        text(w, "Meaning", &meaning_words(meaning))?;
+                        text(
+                            w,
+                            "LegalReason",
+                            "Electronic signature under 21 CFR Part 11, binding as a handwritten signature: \
+                             the signer authenticated within the service's allowed minutes before signing",
+                        )
                     })?;
             }
             Ok(())
@@ -1132,6 +1245,25 @@ fn clinical(
 }
 
 fn item_group(w: &mut W, input: &Input<'_>, items: &BTreeMap<Kind, Vec<Item>>, d: &Data) -> io::Result<()> {
+    item_group_data(w, input, items, d)?;
+    // Each signature of this version: the record in context (no items change), with the
+    // AuditRecord of the signing and the Signature.
+    let (_, oid, ..) = group(d.kind);
+    for s in &d.signatures {
+        let mut e = w.create_element("ItemGroupData").with_attribute(("ItemGroupOID", oid));
+        if let Some(key) = &d.group_key {
+            e = e.with_attribute(("ItemGroupRepeatKey", key.as_str()));
+        }
+        e.with_attribute(("TransactionType", "Context"))
+            .write_inner_content(|w| {
+                audit_record(w, &input.entries[*s])?;
+                signature(w, &input.entries[*s])
+            })?;
+    }
+    Ok(())
+}
+
+fn item_group_data(w: &mut W, input: &Input<'_>, items: &BTreeMap<Kind, Vec<Item>>, d: &Data) -> io::Result<()> {
     let (_, oid, ..) = group(d.kind);
     let mut e = w.create_element("ItemGroupData").with_attribute(("ItemGroupOID", oid));
     if let Some(key) = &d.group_key {
