@@ -65,6 +65,20 @@ pub fn mint(
     site: Option<&str>,
     ttl_seconds: i64,
 ) -> anyhow::Result<String> {
+    mint_named(data_dir, audience, (subject, None), role, site, ttl_seconds)
+}
+
+/// Like [`mint`] for a person with a printed name (claim `name`), as an electronic signature
+/// needs: `who` is (subject, name). Authenticated now (`iat`).
+pub fn mint_named(
+    data_dir: &Path,
+    audience: &str,
+    who: (&str, Option<&str>),
+    role: Role,
+    site: Option<&str>,
+    ttl_seconds: i64,
+) -> anyhow::Result<String> {
+    let (subject, name) = who;
     let path = data_dir.join(KEY_FILE);
     let secret = std::fs::read(&path).map_err(|e| {
         anyhow::anyhow!(
@@ -87,6 +101,9 @@ pub fn mint(
     });
     if let (Some(site), Some(map)) = (site, claims.as_object_mut()) {
         map.insert("site".into(), site.into());
+    }
+    if let (Some(name), Some(map)) = (name, claims.as_object_mut()) {
+        map.insert("name".into(), name.into());
     }
     let key = jsonwebtoken::EncodingKey::from_secret(secret.trim_ascii());
     Ok(jsonwebtoken::encode(

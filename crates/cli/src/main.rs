@@ -133,6 +133,9 @@ enum Command {
         /// Who acts (recorded in the audit trail); never a patient identifier.
         #[arg(long, default_value = "local-developer")]
         subject: String,
+        /// The person's printed name, which their electronic signatures show (claim `name`).
+        #[arg(long)]
+        name: Option<String>,
         /// The folder `trialops up` uses.
         #[arg(long, default_value = "./data")]
         data_dir: PathBuf,
@@ -243,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             site,
             subject,
+            name,
             data_dir,
             minutes,
         } => {
@@ -254,7 +258,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--minutes must be at least 1");
             }
             let audience = Settings::load(0, None, env)?.jwt_audience;
-            let token = devkeys::mint(&data_dir, &audience, &subject, role, site.as_deref(), minutes * 60)?;
+            let who = (subject.as_str(), name.as_deref());
+            let token = devkeys::mint_named(&data_dir, &audience, who, role, site.as_deref(), minutes * 60)?;
             println!("{token}");
             Ok(())
         }

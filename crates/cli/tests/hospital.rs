@@ -348,6 +348,8 @@ fn one_child_from_screening_to_response_through_the_cli() {
         ],
     );
     assert_eq!(response["assessment"]["overall_response"], "RESPONSE_PR", "{response}");
+    let assessment_id = response["assessment"]["assessment_id"].as_str().unwrap().to_owned();
+    signatures_through_the_cli(&up, dir.path(), &coordinator, &assessment_id);
 
     // Each service's view of the child.
     let view = json(&up, &coordinator, &["subject", &subject_id]);
@@ -461,6 +463,97 @@ fn one_child_from_screening_to_response_through_the_cli() {
     watch_prints_each_services_changes_to_those_who_may_read_them(&up, &[&admin, &coordinator, &pharmacist, &reviewer]);
     an_amendment_through_the_cli(&up, dir.path(), &admin, &coordinator);
     the_allocations_are_proven_from_the_revealed_key(&up, dir.path(), &admin);
+}
+
+/// `sign`: an investigator signs the eligibility confirmation with a token that names them; a
+/// coordinator may not, and a token without a printed name cannot; a central reviewer signs the
+/// response assessment, and the subject's view shows who signed it.
+fn signatures_through_the_cli(up: &Up, dir: &Path, coordinator: &str, assessment_id: &str) {
+    let investigator = token(
+        dir,
+        &[
+            "--role",
+            "investigator",
+            "--site",
+            "COG-101",
+            "--subject",
+            "inv-101",
+            "--name",
+            "Dr. Ada Investigator",
+        ],
+    );
+    let sign_screening = |token: &str| {
+        trialops(
+            up,
+            &[
+                "--token",
+                token,
+                "sign",
+                "screening",
+                "--trial",
+                "ANBL1221",
+                "--screening",
+                "SCR-1",
+                "--meaning",
+                "approved",
+            ],
+        )
+    };
+    let signed = sign_screening(&investigator);
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let said = String::from_utf8_lossy(&signed.stdout);
+    assert!(
+        said.starts_with(
+            "Signed screening SCR-1 attempt 1: Dr. Ada Investigator (inv-101, investigator), approved at "
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("NO LONGER APPLIES"), "{said}");
+    let refused = sign_screening(coordinator);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("may not call SignScreening"),
+        "{said}"
+    );
+    let nameless = token(
+        dir,
+        &["--role", "investigator", "--site", "COG-101", "--subject", "inv-101"],
+    );
+    let refused = sign_screening(&nameless);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("REAUTHENTICATION_REQUIRED"),
+        "{said}"
+    );
+
+    let reviewer = token(
+        dir,
+        &[
+            "--role",
+            "central_reviewer",
+            "--subject",
+            "reviewer-1",
+            "--name",
+            "Dr. C Reviewer",
+        ],
+    );
+    let reviewed = json(
+        up,
+        &reviewer,
+        &["sign", "assessment", "--id", assessment_id, "--meaning", "reviewed"],
+    );
+    assert_eq!(
+        (&reviewed["printed_name"], &reviewed["meaning"], &reviewed["applies"]),
+        (
+            &serde_json::json!("Dr. C Reviewer"),
+            &serde_json::json!("SIGNATURE_MEANING_REVIEWED"),
+            &serde_json::json!(true)
+        ),
+        "{reviewed}"
+    );
+    let view = trialops(up, &["--token", coordinator, "subject", "ANBL1221-0001"]);
+    let said = String::from_utf8_lossy(&view.stdout);
+    assert!(said.contains("Dr. C Reviewer (reviewed)"), "{said}");
 }
 
 /// `amend-protocol` records version 3.0 (a dinutuximab dose change) from tomorrow, for an

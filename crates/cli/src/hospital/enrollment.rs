@@ -6,6 +6,7 @@ use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as opb;
 
+use super::sign::meaning_name;
 use super::{Session, name, pair, request_id, words};
 use crate::api::{date, date_text, text};
 use crate::report::{say, table};
@@ -448,6 +449,9 @@ impl Subject {
                     strata.join(", "),
                 ]);
                 println!("{t}");
+                for signature in &s.end_of_treatment_signatures {
+                    say(super::sign::manifestation("end of treatment", signature));
+                }
                 if let Some(p) = &plan {
                     let mut t = table(&["agent", "dose level", "protocol dose", "route", "days", "discontinued"]);
                     for a in &p.agents {
@@ -477,7 +481,13 @@ impl Subject {
                     println!("{t}");
                 }
                 if !assessments.assessments.is_empty() {
-                    let mut t = table(&["assessed on", "after cycle", "assessor", "overall response"]);
+                    let mut t = table(&[
+                        "assessed on",
+                        "after cycle",
+                        "assessor",
+                        "overall response",
+                        "signed by",
+                    ]);
                     for a in &assessments.assessments {
                         let assessor = opb::Assessor::try_from(a.assessor)
                             .map(|x| words(x.as_str_name(), "ASSESSOR_"))
@@ -488,7 +498,21 @@ impl Subject {
                         } else {
                             name(a.overall_response)
                         };
-                        t.add_row(vec![on, a.after_cycle.to_string(), assessor, overall]);
+                        let signed: Vec<String> = a
+                            .signatures
+                            .iter()
+                            .map(|s| {
+                                let stale = if s.applies { "" } else { ", no longer applies" };
+                                format!("{} ({}{stale})", s.printed_name, words(&meaning_name(s.meaning), ""))
+                            })
+                            .collect();
+                        t.add_row(vec![
+                            on,
+                            a.after_cycle.to_string(),
+                            assessor,
+                            overall,
+                            signed.join("; "),
+                        ]);
                     }
                     println!("{t}");
                     let only_baselines = assessments.assessments.iter().all(|a| a.after_cycle == 0);

@@ -16,6 +16,7 @@ mod enrollment;
 pub(crate) mod export;
 mod outcomes;
 mod protocol;
+mod sign;
 mod watch;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -113,6 +114,9 @@ pub enum Hospital {
     AdverseEvent(outcomes::AdverseEvent),
     /// Expedited reports overdue (or due within --within-hours).
     Overdue(outcomes::Overdue),
+    /// Sign a record electronically: `sign screening|end-of-treatment|adverse-event|assessment`
+    /// with --meaning, using a token from a fresh authentication that names you.
+    Sign(sign::Sign),
     /// The trial report (statistician).
     Report(outcomes::Report),
     /// Export a trial: `export sdtm --trial ANBL1221 --out DIR` writes its SDTM datasets as
@@ -242,6 +246,7 @@ pub async fn run(connection: Connection, command: Hospital) -> anyhow::Result<()
         Hospital::Response(command) => command.run(&mut session).await,
         Hospital::AdverseEvent(command) => command.run(&mut session).await,
         Hospital::Overdue(command) => command.run(&mut session).await,
+        Hospital::Sign(command) => command.run(&mut session).await,
         Hospital::Report(command) => command.run(&mut session).await,
         Hospital::Export(command) => command.run(&mut session).await,
         Hospital::Watch(command) => command.run(&mut session).await,
