@@ -160,7 +160,7 @@ async fn an_investigator_signs_eligibility_and_end_of_treatment(backend: Backend
         .into_inner();
     let signature = signed.signature.unwrap();
     check_signer(&signature, SignatureMeaning::Approved);
-    assert_eq!(signed.screening.unwrap().signatures, [signature.clone()]);
+    assert_eq!(signed.screening.unwrap().signatures, std::slice::from_ref(&signature));
     let again = c
         .sign_screening(with_bearer(request, &fresh))
         .await
@@ -279,7 +279,7 @@ async fn an_investigator_signs_eligibility_and_end_of_treatment(backend: Backend
     );
     let end_signature = end.signature.unwrap();
     check_signer(&end_signature, SignatureMeaning::ResponsibleFor);
-    assert_eq!(record.signatures, [end_signature.clone()]);
+    assert_eq!(record.signatures, std::slice::from_ref(&end_signature));
     let elsewhere_end = c
         .sign_end_of_treatment(with_bearer(sign_end(SignatureMeaning::Reviewed), &elsewhere))
         .await
@@ -303,7 +303,7 @@ async fn an_investigator_signs_eligibility_and_end_of_treatment(backend: Backend
         .into_inner()
         .subject
         .unwrap();
-    assert_eq!(now.end_of_treatment_signatures, [end_signature.clone()]);
+    assert_eq!(now.end_of_treatment_signatures, std::slice::from_ref(&end_signature));
     let statistician = jwt_token("stat-1", "statistician", None);
     let request = pb::ListStatusChangesRequest {
         trial_id: "ANBL1221".into(),

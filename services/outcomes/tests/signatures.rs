@@ -145,7 +145,10 @@ async fn serious_adverse_events_and_assessments_are_signed_and_a_change_shows(ba
             true
         )
     );
-    assert_eq!(signed.adverse_event.unwrap().signatures, [signature.clone()]);
+    assert_eq!(
+        signed.adverse_event.unwrap().signatures,
+        std::slice::from_ref(&signature)
+    );
     let reader = o.clone();
     let get = |id: String| {
         let (mut o, token) = (reader.clone(), investigator.clone());
@@ -159,7 +162,7 @@ async fn serious_adverse_events_and_assessments_are_signed_and_a_change_shows(ba
         }
     };
     let shown = get(serious.adverse_event_id.clone()).await;
-    assert_eq!(shown.signatures, [signature.clone()]);
+    assert_eq!(shown.signatures, std::slice::from_ref(&signature));
 
     // Regraded afterwards: the signature stays, shown as no longer applying, until signed again.
     let update = pb::UpdateAdverseEventRequest {
@@ -270,7 +273,7 @@ async fn serious_adverse_events_and_assessments_are_signed_and_a_change_shows(ba
         .into_inner()
         .assessment
         .unwrap();
-    assert_eq!(shown.signatures, [review.clone()]);
+    assert_eq!(shown.signatures, std::slice::from_ref(&review));
     let list = pb::ListResponseAssessmentsRequest {
         subject_id: subject.subject_id.clone(),
         page_size: 10,

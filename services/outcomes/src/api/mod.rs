@@ -75,7 +75,8 @@ trialops_platform::rpc_handlers! {
             = safety::submitted;
         list_overdue_reports(pb::ListOverdueReportsRequest) -> pb::ListOverdueReportsResponse = safety::overdue;
         get_adverse_event(pb::GetAdverseEventRequest) -> pb::GetAdverseEventResponse = safety::get;
-        sign_adverse_event(pb::SignAdverseEventRequest) -> pb::SignAdverseEventResponse = signatures::sign_adverse_event;
+        sign_adverse_event(pb::SignAdverseEventRequest) -> pb::SignAdverseEventResponse
+            = signatures::sign_adverse_event;
         sign_response_assessment(pb::SignResponseAssessmentRequest) -> pb::SignResponseAssessmentResponse
             = signatures::sign_assessment;
         list_adverse_events(pb::ListAdverseEventsRequest) -> pb::ListAdverseEventsResponse = safety::list;
