@@ -54,6 +54,14 @@ REQUIRED_CONCEPTS = {
         "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
         {"resolved", "recovering", "ongoing", "resolvedWithSequelae", "fatal", "unknown"}),
 }
+# Codes of electronic signatures (Provenance): the participant types (extensible binding) and the
+# ASTM E1762 signature types trialops uses, each with the display the R4 code system gives.
+PARTICIPANT_TYPES = {"verifier", "attester", "legal"}
+SIGNATURE_TYPES = {
+    "1.2.840.10065.1.12.1.1": "Author's Signature",
+    "1.2.840.10065.1.12.1.5": "Verification Signature",
+    "1.2.840.10065.1.12.1.13": "Review Signature",
+}
 ISSUE_CODES = {
     "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
     "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
@@ -64,7 +72,7 @@ ISSUE_CODES = {
 # What the facade serves; each must be among the samples.
 EXPECTED = {
     "CapabilityStatement", "Bundle", "OperationOutcome", "ResearchStudy", "ResearchSubject",
-    "MedicationAdministration", "AdverseEvent", "Observation",
+    "MedicationAdministration", "AdverseEvent", "Observation", "Provenance",
 }
 
 
@@ -89,6 +97,16 @@ def problems(resource):
         for issue in resource.get("issue", []):
             if issue.get("code") not in ISSUE_CODES:
                 found.append(f"OperationOutcome.issue.code {issue.get('code')!r} is not an R4 code")
+    if kind == "Provenance":
+        for agent in resource.get("agent", []):
+            codes = [c.get("code") for c in agent.get("type", {}).get("coding", [])]
+            if not codes or any(c not in PARTICIPANT_TYPES for c in codes):
+                found.append(f"Provenance.agent.type {codes!r} is not a participant type trialops uses")
+        for signature in resource.get("signature", []):
+            for coding in signature.get("type", []):
+                if (coding.get("system") != "urn:iso-astm:E1762-95:2013"
+                        or SIGNATURE_TYPES.get(coding.get("code")) != coding.get("display")):
+                    found.append(f"Provenance.signature.type {coding!r} is not an ASTM E1762 code with its display")
     if kind == "Bundle":
         for entry in resource.get("entry", []):
             found.extend(problems(entry["resource"]))

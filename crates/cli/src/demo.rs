@@ -220,6 +220,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         counts: Counts::default(),
         clock: clock.clone(),
         checkpoints: data_dir.join("checkpoints"),
+        keys: data_dir.clone(),
     };
     let progress = if options.json {
         ProgressBar::hidden()
@@ -259,6 +260,8 @@ struct Counts {
     adverse_events: usize,
     administrations: usize,
     assessments: usize,
+    /// Electronic signatures: central review of each assessment, each end of treatment.
+    signatures: usize,
     /// When the dose revision took effect.
     amendment_effective_on: Option<NaiveDate>,
 }
@@ -281,6 +284,9 @@ struct Replay {
     clock: Clock,
     /// Where the services' signed audit checkpoints are saved during the replay.
     checkpoints: std::path::PathBuf,
+    /// The data folder with the development signing key: each electronic signature uses a token
+    /// minted just before it (the signer authenticates again to sign).
+    keys: std::path::PathBuf,
 }
 
 fn arm_index(arm: &str) -> usize {
@@ -731,7 +737,8 @@ impl Replay {
         for k in 0..mets.1 {
             scores[k % 10] += 1;
         }
-        self.c
+        let recorded = self
+            .c
             .outcomes
             .record_response_assessment(with_token(
                 opb::RecordResponseAssessmentRequest {
@@ -764,9 +771,35 @@ impl Replay {
                 &self.t.reviewer,
             )?)
             .await
-            .doing(format!("assessing {} after cycle {n}", child.subject_id))?;
+            .doing(format!("assessing {} after cycle {n}", child.subject_id))?
+            .assessment
+            .unwrap_or_default();
         self.counts.assessments += 1;
+        // The central reviewer signs the assessment as reviewed, authenticating again to sign.
+        let token = self.signing_token(Role::CentralReviewer, "central-reviewer", None)?;
+        let request = opb::SignResponseAssessmentRequest {
+            request_id: uuid(),
+            assessment_id: recorded.assessment_id.clone(),
+            meaning: trialops_proto::common::v1::SignatureMeaning::Reviewed as i32,
+        };
+        self.c
+            .outcomes
+            .sign_response_assessment(with_token(request, &token)?)
+            .await
+            .doing(format!("signing assessment {}", recorded.assessment_id))?;
+        self.counts.signatures += 1;
         Ok(())
+    }
+
+    /// A token for a person about to sign: named (the demo's staff are synthetic, "Investigator
+    /// COG-101"), authenticated now.
+    fn signing_token(&self, role: Role, subject: &str, site: Option<&str>) -> anyhow::Result<String> {
+        let name = match site {
+            Some(site) => format!("Investigator {site}"),
+            None => "Central Reviewer".to_owned(),
+        };
+        let who = (subject, Some(name.as_str()));
+        devkeys::mint_named(&self.keys, "trialops", who, role, site, 600)
     }
 
     async fn assess(&mut self, i: usize, n: i32) -> anyhow::Result<()> {
@@ -806,6 +839,20 @@ impl Replay {
                     .await
                     .doing(format!("taking {} off protocol therapy", subject.subject_id))?;
                 self.children[i].progressed_on = Some(today);
+                // The site's investigator signs the end-of-treatment record.
+                let site = SITES[s];
+                let token = self.signing_token(Role::Investigator, &format!("investigator-{site}"), Some(site))?;
+                let request = epb::SignEndOfTreatmentRequest {
+                    request_id: uuid(),
+                    subject_id: subject.subject_id.clone(),
+                    meaning: trialops_proto::common::v1::SignatureMeaning::ResponsibleFor as i32,
+                };
+                self.c
+                    .enrollment
+                    .sign_end_of_treatment(with_token(request, &token)?)
+                    .await
+                    .doing(format!("signing the end of treatment of {}", subject.subject_id))?;
+                self.counts.signatures += 1;
             }
             _ if n < 6 => {
                 let next = self.children[i].next_start;
@@ -978,6 +1025,7 @@ impl Summary<'_> {
             "adverse_events_recorded": c.adverse_events,
             "administrations_recorded": c.administrations,
             "response_assessments": c.assessments,
+            "electronic_signatures": c.signatures,
             "sites": SITES.len(),
             "protocol_amendment": {
                 "version": "2.0",
@@ -1012,6 +1060,10 @@ impl Summary<'_> {
         println!(
             "  {} administrations, {} cycle delays, {} dose reductions, {} grade 3 adverse events, {} central reviews",
             c.administrations, c.delays, c.modifications, c.adverse_events, c.assessments
+        );
+        println!(
+            "  {} electronic signatures: each central review, each end of treatment (21 CFR Part 11)",
+            c.signatures
         );
         for (service, v) in &self.audit {
             if v.intact {

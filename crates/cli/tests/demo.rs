@@ -91,6 +91,13 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
     // 27 sites; the dinutuximab dose revision recorded on day 150 of accrual (31 October 2013)
     // takes effect 14 days later, 3 June 2013 + 164 days = 14 November 2013. Arm B's
     // dinutuximab is split between version 1.0 (25 mg/m2/day) and 2.0 (17.5).
+    // The central reviewer signs every assessment; investigators sign each end of treatment
+    // (progression during therapy), so there are more signatures than assessments.
+    let (signatures, assessments) = (
+        run["electronic_signatures"].as_u64().unwrap_or(0),
+        run["response_assessments"].as_u64().unwrap_or(0),
+    );
+    assert!(assessments > 35 && signatures > assessments, "{run}");
     assert_eq!(run["sites"], 27, "{run}");
     assert_eq!(run["protocol_amendment"]["effective_on"], "2013-11-14", "{run}");
     let exposure_b = report["exposure"]
@@ -137,6 +144,8 @@ fn the_replay_reproduces_anbl1221_and_is_repeatable() {
         ("RecordAdverseEvent", 8),
         ("RecordFollowUp", 8),
         ("RecordResponseAssessment", 8),
+        ("SignResponseAssessment", 8),
+        ("SignEndOfTreatment", 8),
     ] {
         let figures = statements
             .iter()

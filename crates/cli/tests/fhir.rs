@@ -89,9 +89,9 @@ async fn every_resource_kind_over_the_replayed_trial() {
     let statistician = token(dir.path(), "statistician", None);
 
     for (addr, kinds) in [
-        (&enrollment, vec!["ResearchStudy", "ResearchSubject"]),
+        (&enrollment, vec!["ResearchStudy", "ResearchSubject", "Provenance"]),
         (&dosing, vec!["MedicationAdministration"]),
-        (&outcomes, vec!["AdverseEvent", "Observation"]),
+        (&outcomes, vec!["AdverseEvent", "Observation", "Provenance"]),
     ] {
         let (_, capability) = get(addr, "/fhir/metadata", None).await;
         let served: Vec<&str> = capability["rest"][0]["resource"]
@@ -110,8 +110,10 @@ async fn every_resource_kind_over_the_replayed_trial() {
     .await;
     assert_eq!(subjects.len() as u64, run["enrolled"].as_u64().unwrap());
 
-    // Each child's medication record, adverse events and response assessments, as FHIR.
+    // Each child's medication record, adverse events and response assessments, as FHIR, and the
+    // electronic signatures of the assessments and ends of treatment as Provenances.
     let (mut administrations, mut adverse_events, mut observations) = (0u64, 0u64, 0u64);
+    let mut signatures: Vec<Value> = Vec::new();
     let mut kept: BTreeMap<&str, Value> = BTreeMap::new();
     for subject in &subjects {
         let id = subject["id"].as_str().unwrap();
@@ -130,6 +132,24 @@ async fn every_resource_kind_over_the_replayed_trial() {
         adverse_events += events.len() as u64;
         let assessed = everything(&outcomes, &format!("/fhir/Observation?subject={id}"), &statistician).await;
         observations += assessed.len() as u64;
+        for observation in &assessed {
+            let target = format!("Observation/{}", observation["id"].as_str().unwrap());
+            let found = everything(&outcomes, &format!("/fhir/Provenance?target={target}"), &statistician).await;
+            // The replay's central reviewer signs each assessment once, as reviewed.
+            assert_eq!(found.len(), 1, "{target}: {found:?}");
+            assert_eq!(found[0]["target"][0]["reference"], target.as_str());
+            assert_eq!(found[0]["signature"][0]["type"][0]["display"], "Review Signature");
+            assert_eq!(found[0]["signature"][0]["who"]["display"], "Central Reviewer");
+            signatures.extend(found);
+        }
+        if subject["status"] != "on-study-intervention" {
+            let target = format!("ResearchSubject/{id}");
+            let found = everything(&enrollment, &format!("/fhir/Provenance?target={target}"), &statistician).await;
+            for p in &found {
+                assert_eq!(p["signature"][0]["type"][0]["display"], "Author's Signature", "{p}");
+            }
+            signatures.extend(found);
+        }
         for (kind, found) in [
             ("MedicationAdministration", &given),
             ("AdverseEvent", &events),
@@ -153,6 +173,39 @@ async fn every_resource_kind_over_the_replayed_trial() {
     );
     // Children still in their first cycle when the replay stops may have no assessment yet.
     assert!(observations > 0);
+    // Every signature the replay made, each still applying; each read by id is the one found.
+    assert_eq!(
+        signatures.len() as u64,
+        run["electronic_signatures"].as_u64().unwrap(),
+        "{run}"
+    );
+    for p in &signatures {
+        let applies = p["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == "urn:trialops:fhir:signature-applies");
+        assert_eq!(applies.unwrap()["valueBoolean"], true, "{p}");
+        let addr = if p["id"].as_str().unwrap().starts_with("eot.") {
+            &enrollment
+        } else {
+            &outcomes
+        };
+        let (status, read) = get(
+            addr,
+            &format!("/fhir/Provenance/{}", p["id"].as_str().unwrap()),
+            Some(&statistician),
+        )
+        .await;
+        assert_eq!((status, &read), (http::StatusCode::OK, p));
+    }
+    let (status, _) = get(&outcomes, "/fhir/Provenance/ae.no-such-event.1", Some(&statistician)).await;
+    assert_eq!(status, http::StatusCode::NOT_FOUND);
+    let (status, outcome) = get(&outcomes, "/fhir/Provenance?target=Patient/1", Some(&statistician)).await;
+    assert_eq!(
+        (status, issue(&outcome).0.as_str()),
+        (http::StatusCode::BAD_REQUEST, "invalid")
+    );
 
     // Each kind read by id is the resource the search returned.
     for (kind, addr) in [
@@ -344,7 +397,7 @@ async fn research_studies_and_subjects_under_the_grpc_rules(backend: Backend) {
         .iter()
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["ResearchStudy", "ResearchSubject"]);
+    assert_eq!(types, ["ResearchStudy", "ResearchSubject", "Provenance"]);
 
     // The trial, with ANBL1221's two arms (protocol: A irinotecan/temozolomide/temsirolimus,
     // B irinotecan/temozolomide/dinutuximab/GM-CSF) and its registry number.

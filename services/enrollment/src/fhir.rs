@@ -1,7 +1,8 @@
-//! Enrollment's FHIR R4 resources: `ResearchStudy` (a trial and its arms) and `ResearchSubject`
-//! (an enrolled child: status, study, assigned arm). Each read is one of the service's own gRPC
-//! reads, made with the caller's token, so roles, sites and blinding apply as they do there (a
-//! central reviewer's `ResearchSubject` has no `assignedArm`).
+//! Enrollment's FHIR R4 resources: `ResearchStudy` (a trial and its arms), `ResearchSubject` (an
+//! enrolled child: status, study, assigned arm) and `Provenance` (an electronic signature of a
+//! subject's end-of-treatment record, id `eot.{subject id}.{n}` for its n-th). Each read is one of
+//! the service's own gRPC reads, made with the caller's token, so roles, sites and blinding apply
+//! as they do there (a central reviewer's `ResearchSubject` has no `assignedArm`).
 
 use serde_json::{Value, json};
 use trialops_platform::server::fhir::{self, Outcome, Params, Read, ResourceType};
@@ -87,6 +88,22 @@ fn study_id(value: &str) -> &str {
     value.strip_prefix("ResearchStudy/").unwrap_or(value)
 }
 
+/// The signatures of a subject's end-of-treatment record, read as the caller, as Provenances.
+async fn end_of_treatment_signatures(read: &Read, subject_id: &str) -> Result<Vec<Value>, Outcome> {
+    let request = read.request(pb::GetSubjectRequest {
+        subject_id: subject_id.to_owned(),
+    });
+    let subject = client(read).get_subject(request).await?.into_inner().subject;
+    let target = fhir::reference("ResearchSubject", subject_id);
+    Ok(subject
+        .unwrap_or_default()
+        .end_of_treatment_signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| fhir::provenance(&fhir::provenance_id("eot", subject_id, i + 1), target.clone(), s))
+        .collect())
+}
+
 #[tonic::async_trait]
 impl fhir::Resources for EnrollmentFhir {
     fn service(&self) -> &'static str {
@@ -113,12 +130,29 @@ impl fhir::Resources for EnrollmentFhir {
                     ("_page", "string", "the page the previous page's next link names"),
                 ],
             },
+            ResourceType {
+                name: "Provenance",
+                search: fhir::provenance_search(
+                    "the subject, ResearchSubject/{id} (required): the signatures of its end-of-treatment record",
+                ),
+            },
         ]
     }
 
     async fn read(&self, read: &Read, resource_type: &str, id: &str) -> Result<Value, Outcome> {
         let mut c = client(read);
         match resource_type {
+            "Provenance" => {
+                let (prefix, subject, n) = fhir::parse_provenance_id(id)?;
+                if prefix != "eot" {
+                    return Err(Outcome::not_found(format!("Provenance/{id}")));
+                }
+                end_of_treatment_signatures(read, subject)
+                    .await?
+                    .into_iter()
+                    .nth(n - 1)
+                    .ok_or_else(|| Outcome::not_found(format!("Provenance/{id}")))
+            }
             "ResearchStudy" => {
                 let request = read.request(pb::GetTrialRequest {
                     trial_id: id.to_owned(),
@@ -143,6 +177,15 @@ impl fhir::Resources for EnrollmentFhir {
         params: &Params,
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
         let mut c = client(read);
+        if resource_type == "Provenance" {
+            params.only(&["target"])?;
+            let target = params.get("target").unwrap_or_default();
+            let target = target.rsplit_once("/fhir/").map_or(target, |(_, t)| t);
+            let Some(("ResearchSubject", subject)) = target.split_once('/') else {
+                return Err(Outcome::invalid("target: required, ResearchSubject/{id}"));
+            };
+            return Ok((end_of_treatment_signatures(read, subject).await?, None));
+        }
         if resource_type == "ResearchStudy" {
             params.only(&["_count", "_page"])?;
             let request = read.request(pb::ListTrialsRequest {

@@ -272,14 +272,14 @@ async fn an_investigator_signs_eligibility_and_end_of_treatment(backend: Backend
         .await
         .unwrap()
         .into_inner();
-    let record = end.end_of_treatment.unwrap();
+    let record = end.subject.unwrap();
     assert_eq!(
-        (record.status, record.reason.as_str()),
+        (record.status, record.status_reason.as_str()),
         (pb::SubjectStatus::OffProtocolTherapy as i32, "completed 5 cycles")
     );
     let end_signature = end.signature.unwrap();
     check_signer(&end_signature, SignatureMeaning::ResponsibleFor);
-    assert_eq!(record.signatures, std::slice::from_ref(&end_signature));
+    assert_eq!(record.end_of_treatment_signatures, std::slice::from_ref(&end_signature));
     let elsewhere_end = c
         .sign_end_of_treatment(with_bearer(sign_end(SignatureMeaning::Reviewed), &elsewhere))
         .await

@@ -1,6 +1,8 @@
 //! Outcomes' FHIR R4 resources: `AdverseEvent` (CTCAE term and grade, seriousness, causality per
 //! agent, outcome) and `Observation` (an INRC 2017 response assessment: the overall response with
-//! the primary tumour, metastases and bone marrow responses as components). Each read is one of
+//! the primary tumour, metastases and bone marrow responses as components), and `Provenance` (an
+//! electronic signature of either, ids `ae.{adverse event id}.{n}` and `ra.{assessment id}.{n}`
+//! for the record's n-th signature). Each read is one of
 //! the service's own gRPC reads, made with the caller's token, so roles and sites apply as they
 //! do there (a central reviewer reads assessments, not adverse events).
 
@@ -190,6 +192,31 @@ fn observation(a: &pb::ResponseAssessment) -> Value {
     resource
 }
 
+/// The signatures of an adverse event or an assessment (`kind` "AdverseEvent" or "Observation"),
+/// read as the caller, each as a Provenance.
+async fn signatures(read: &Read, kind: &str, record: &str) -> Result<Vec<Value>, Outcome> {
+    let mut c = client(read);
+    let (prefix, found) = if kind == "AdverseEvent" {
+        let request = read.request(pb::GetAdverseEventRequest {
+            adverse_event_id: record.to_owned(),
+        });
+        let event = c.get_adverse_event(request).await?.into_inner().adverse_event;
+        ("ae", event.unwrap_or_default().signatures)
+    } else {
+        let request = read.request(pb::GetResponseAssessmentRequest {
+            assessment_id: record.to_owned(),
+        });
+        let assessment = c.get_response_assessment(request).await?.into_inner().assessment;
+        ("ra", assessment.unwrap_or_default().signatures)
+    };
+    let target = fhir::reference(kind, record);
+    Ok(found
+        .iter()
+        .enumerate()
+        .map(|(i, s)| fhir::provenance(&fhir::provenance_id(prefix, record, i + 1), target.clone(), s))
+        .collect())
+}
+
 #[tonic::async_trait]
 impl fhir::Resources for OutcomesFhir {
     fn service(&self) -> &'static str {
@@ -215,11 +242,30 @@ impl fhir::Resources for OutcomesFhir {
                 name: "Observation",
                 search,
             },
+            ResourceType {
+                name: "Provenance",
+                search: fhir::provenance_search(
+                    "the signed record, AdverseEvent/{id} or Observation/{id} (required): its electronic signatures",
+                ),
+            },
         ]
     }
 
     async fn read(&self, read: &Read, resource_type: &str, id: &str) -> Result<Value, Outcome> {
         let mut c = client(read);
+        if resource_type == "Provenance" {
+            let (prefix, record, n) = fhir::parse_provenance_id(id)?;
+            let kind = match prefix {
+                "ae" => "AdverseEvent",
+                "ra" => "Observation",
+                _ => return Err(Outcome::not_found(format!("Provenance/{id}"))),
+            };
+            let found = signatures(read, kind, record).await?;
+            return found
+                .into_iter()
+                .nth(n - 1)
+                .ok_or_else(|| Outcome::not_found(format!("Provenance/{id}")));
+        }
         if resource_type == "AdverseEvent" {
             let request = read.request(pb::GetAdverseEventRequest {
                 adverse_event_id: id.to_owned(),
@@ -250,6 +296,17 @@ impl fhir::Resources for OutcomesFhir {
         resource_type: &str,
         params: &Params,
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
+        if resource_type == "Provenance" {
+            params.only(&["target"])?;
+            let target = params.get("target").unwrap_or_default();
+            let target = target.rsplit_once("/fhir/").map_or(target, |(_, t)| t);
+            let Some((kind @ ("AdverseEvent" | "Observation"), record)) = target.split_once('/') else {
+                return Err(Outcome::invalid(
+                    "target: required, AdverseEvent/{id} or Observation/{id}",
+                ));
+            };
+            return Ok((signatures(read, kind, record).await?, None));
+        }
         params.only(&["subject", "_count", "_page"])?;
         let subject = params.subject()?;
         let (page_size, page_token) = (params.count()?, params.get("_page").unwrap_or_default().to_owned());

@@ -202,18 +202,19 @@ impl Signing {
 }
 
 /// Signs `record` as `signer` with `meaning`: the signature stored and audited in `conn`'s
-/// transaction. ALREADY_EXISTS `ALREADY_SIGNED` when the signer already signed this content
-/// with this meaning.
+/// transaction. Returns it and every signature of the record, oldest first, itself last.
+/// ALREADY_EXISTS `ALREADY_SIGNED` when the signer already signed this content with this
+/// meaning.
 pub async fn sign<C: ConnectionTrait>(
     conn: &C,
     ctx: &AuditContext,
     signer: &Signer,
     meaning: Meaning,
     record: &Record<'_>,
-) -> Result<row::Model, AppError> {
+) -> Result<(row::Model, Vec<row::Model>), AppError> {
     let content_sha256 = content_sha256(record.kind, record.id, &record.content);
-    let earlier = of_records(conn, record.kind, &[record.id]).await?;
-    if earlier
+    let mut all = of_records(conn, record.kind, &[record.id]).await?;
+    if all
         .iter()
         .any(|s| s.signer == signer.subject && s.meaning == meaning.as_str() && s.content_sha256 == content_sha256)
     {
@@ -253,7 +254,8 @@ pub async fn sign<C: ConnectionTrait>(
     )
     .within(record.trial_id, record.site_code);
     audit::append(conn, ctx, change).await?;
-    Ok(signature)
+    all.push(signature.clone());
+    Ok((signature, all))
 }
 
 /// The signatures of the records of `kind` with these ids, oldest first.

@@ -234,6 +234,74 @@ pub fn reference(resource_type: &str, id: &str) -> Value {
     json!({ "reference": format!("{resource_type}/{id}") })
 }
 
+/// Identifier system of staff (a token's `sub`).
+pub const STAFF_SYSTEM: &str = "urn:trialops:staff-id";
+
+/// Extension saying whether an electronic signature still applies to its target's content.
+pub const SIGNATURE_APPLIES_EXTENSION: &str = "urn:trialops:fhir:signature-applies";
+
+/// Extension holding the SHA-256 of the content an electronic signature signed.
+pub const SIGNATURE_CONTENT_EXTENSION: &str = "urn:trialops:fhir:signature-content-sha256";
+
+/// The Provenance search parameters: the signed record, required.
+pub fn provenance_search(example: &'static str) -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![("target", "reference", example)]
+}
+
+/// The `n`th (from 1) signature of a record as the id of its Provenance: `{prefix}.{record id}.{n}`.
+pub fn provenance_id(prefix: &str, record_id: &str, n: usize) -> String {
+    format!("{prefix}.{record_id}.{n}")
+}
+
+/// A Provenance id's `(prefix, record id, n)`, or 404 for an id this facade never made.
+pub fn parse_provenance_id(id: &str) -> Result<(&str, &str, usize), Outcome> {
+    let not_found = || Outcome::not_found(format!("Provenance/{id}"));
+    let (prefix, rest) = id.split_once('.').ok_or_else(not_found)?;
+    let (record, n) = rest.rsplit_once('.').ok_or_else(not_found)?;
+    let n = n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(not_found)?;
+    Ok((prefix, record, n))
+}
+
+/// One electronic signature of `target` as a FHIR R4 Provenance: the signer as agent (verifier,
+/// attester or legal, by the meaning) and the Signature (ASTM E1762 type: review, verification
+/// or author's signature), with whether it still applies and the content hash as extensions.
+pub fn provenance(id: &str, target: Value, s: &trialops_proto::common::v1::Signature) -> Value {
+    use trialops_proto::common::v1::SignatureMeaning;
+    let (agent, code, display) = match SignatureMeaning::try_from(s.meaning) {
+        Ok(SignatureMeaning::Reviewed) => ("verifier", "1.2.840.10065.1.12.1.13", "Review Signature"),
+        Ok(SignatureMeaning::ResponsibleFor) => ("legal", "1.2.840.10065.1.12.1.1", "Author's Signature"),
+        _ => ("attester", "1.2.840.10065.1.12.1.5", "Verification Signature"),
+    };
+    let when = s
+        .signed_at
+        .as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let who = json!({ "identifier": { "system": STAFF_SYSTEM, "value": s.signer }, "display": s.printed_name });
+    json!({
+        "resourceType": "Provenance",
+        "id": id,
+        "extension": [
+            { "url": SIGNATURE_APPLIES_EXTENSION, "valueBoolean": s.applies },
+            { "url": SIGNATURE_CONTENT_EXTENSION, "valueString": s.content_sha256 },
+        ],
+        "target": [target],
+        "recorded": when,
+        "agent": [{
+            "type": { "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                "code": agent,
+            }] },
+            "who": who,
+        }],
+        "signature": [{
+            "type": [{ "system": "urn:iso-astm:E1762-95:2013", "code": code, "display": display }],
+            "when": when,
+            "who": who,
+        }],
+    })
+}
+
 /// A reference to a study subject by its identifier (trialops holds no Patient resource).
 pub fn subject_reference(subject_id: &str) -> Value {
     json!({ "identifier": { "system": SUBJECT_SYSTEM, "value": subject_id }, "display": subject_id })

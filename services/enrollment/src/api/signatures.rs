@@ -2,7 +2,7 @@
 //! an eligibility confirmation (an eligible screening) and of an end-of-treatment record (the
 //! subject's change to off protocol therapy), and the signatures shown with those records.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value as Json;
 use tonic::Request;
 use trialops_domain::identifiers::{ScreeningId, SubjectId};
@@ -18,7 +18,7 @@ use trialops_proto::common::v1::{AuditEvent, CommonReason, Signature};
 use trialops_proto::enrollment::v1 as pb;
 
 use super::{EnrollmentApi, convert, subjects};
-use crate::store::screening;
+use crate::store::{screening, subject};
 
 /// Signed kind of a screening (an eligibility confirmation).
 const SCREENING: &str = "screening";
@@ -146,9 +146,11 @@ pub(super) async fn sign_screening(
                 site_code: &record.site_code,
                 content: signature::pick(&audit::to_json(&record)?, SCREENING_FIELDS),
             };
-            let made = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
+            let (made, all) = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
+            let mut shown = convert::screening(&record)?;
+            shown.signatures = signature::shown(&all, SCREENING, &key, &signed.content);
             Ok(pb::SignScreeningResponse {
-                screening: Some(shown_screening(tx, &record).await?),
+                screening: Some(shown),
                 signature: Some(signature::to_proto(&made, true)),
             })
         })
@@ -170,40 +172,54 @@ async fn end_of_treatment_entry<C: ConnectionTrait>(
     }))
 }
 
-/// The signed content of an end-of-treatment entry.
-fn end_of_treatment_content(entry: &AuditEvent) -> Result<Json, AppError> {
-    let record: Json = serde_json::from_str(&entry.new_value_json).map_err(AppError::internal)?;
-    Ok(signature::pick(&record, END_OF_TREATMENT_FIELDS))
+/// The signed content of a subject's end-of-treatment record, or `None` while on protocol
+/// therapy or when the subject never was off protocol therapy (withdrawn from it). Off protocol
+/// therapy, the subject's row holds the record; once further on (off study, withdrawn), the
+/// entry of the change to off protocol therapy does, as it stored the same row.
+async fn end_of_treatment_content<C: ConnectionTrait>(
+    conn: &C,
+    subject: &subject::Model,
+) -> Result<Option<Json>, AppError> {
+    let record = match subject.status()? {
+        SubjectStatus::OnProtocolTherapy => return Ok(None),
+        SubjectStatus::OffProtocolTherapy => audit::to_json(subject)?,
+        _ => match end_of_treatment_entry(conn, &subject.subject_id).await? {
+            Some(entry) => serde_json::from_str(&entry.new_value_json).map_err(AppError::internal)?,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(signature::pick(&record, END_OF_TREATMENT_FIELDS)))
 }
 
 /// The signatures of subjects' end-of-treatment records among `rows`, as shown with the record
-/// in `entry`.
+/// in `entry` (a `subject.status_changed` entry to off protocol therapy).
 pub(super) fn end_of_treatment_signatures(
     rows: &[trialops_platform::records::store::signature::Model],
     entry: &AuditEvent,
 ) -> Result<Vec<Signature>, AppError> {
-    let content = end_of_treatment_content(entry)?;
+    let record: Json = serde_json::from_str(&entry.new_value_json).map_err(AppError::internal)?;
+    let content = signature::pick(&record, END_OF_TREATMENT_FIELDS);
     Ok(signature::shown(rows, END_OF_TREATMENT, &entry.entity_id, &content))
 }
 
 /// The signatures of a subject's end-of-treatment record (none while on protocol therapy).
-pub(super) async fn of_subject<C: ConnectionTrait>(
-    conn: &C,
-    subject_id: &str,
-    status: SubjectStatus,
-) -> Result<Vec<Signature>, AppError> {
-    if status == SubjectStatus::OnProtocolTherapy {
+pub(super) async fn of_subject(db: &DatabaseConnection, subject: &subject::Model) -> Result<Vec<Signature>, AppError> {
+    if subject.status()? == SubjectStatus::OnProtocolTherapy {
         return Ok(Vec::new());
     }
-    let rows = signature::of_records(conn, END_OF_TREATMENT, &[subject_id]).await?;
+    let rows = signature::of_records(db, END_OF_TREATMENT, &[subject.subject_id.as_str()]).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    // A signature exists only for an entry integrated before it was made.
-    match end_of_treatment_entry(conn, subject_id).await? {
-        Some(entry) => end_of_treatment_signatures(&rows, &entry),
-        None => Ok(Vec::new()),
-    }
+    let content = match end_of_treatment_content(db, subject).await? {
+        Some(content) => content,
+        None => {
+            // Signed, so the change was committed: its entry may wait to be integrated.
+            trialops_platform::records::log::integrate(db).await?;
+            end_of_treatment_content(db, subject).await?.unwrap_or(Json::Null)
+        }
+    };
+    Ok(signature::shown(&rows, END_OF_TREATMENT, &subject.subject_id, &content))
 }
 
 /// SignEndOfTreatment: the subject's change to off protocol therapy, signed.
@@ -222,34 +238,44 @@ pub(super) async fn sign_end_of_treatment(
     let signer = api.signing.signer(&call)?;
     let current = subjects::find(&api.db, subject_id.as_str()).await?;
     call.require_visible(&current.site_code, "subject", &current.subject_id)?;
-    // The status change may have been committed just before: make its entry readable.
-    trialops_platform::records::log::integrate(&api.db).await?;
+    if !matches!(
+        current.status()?,
+        SubjectStatus::OnProtocolTherapy | SubjectStatus::OffProtocolTherapy
+    ) {
+        // Past off protocol therapy, the record is in the audit log: make every entry readable.
+        trialops_platform::records::log::integrate(&api.db).await?;
+    }
+    let blinded = call.blinded_to_allocation();
     let audit_ctx = AuditContext::new(call, request_id);
     let method = "EnrollmentService/SignEndOfTreatment";
     idempotency::execute(&api.db, method, request_id, &req, move |tx| {
         Box::pin(async move {
-            let Some(entry) = end_of_treatment_entry(tx, subject_id.as_str()).await? else {
+            let subject = subjects::find(tx, subject_id.as_str()).await?;
+            let Some(content) = end_of_treatment_content(tx, &subject).await? else {
                 return Err(AppError::precondition(
                     CommonReason::RecordNotSignable,
                     format!(
                         "subject {} has no end-of-treatment record: its status never became off protocol therapy",
-                        subject_id.as_str()
+                        subject.subject_id
                     ),
                 ));
             };
             let signed = Record {
                 kind: END_OF_TREATMENT,
-                id: &entry.entity_id,
-                trial_id: &current.trial_id,
-                site_code: &current.site_code,
-                content: end_of_treatment_content(&entry)?,
+                id: &subject.subject_id,
+                trial_id: &subject.trial_id,
+                site_code: &subject.site_code,
+                content,
             };
-            let made = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
-            let rows = signature::of_records(tx, END_OF_TREATMENT, &[entry.entity_id.as_str()]).await?;
-            let mut change = subjects::status_change(&entry)?;
-            change.signatures = end_of_treatment_signatures(&rows, &entry)?;
+            let (made, all) = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
+            let mut shown = convert::subject(&subject)?;
+            if blinded {
+                shown.arm_code.clear();
+            }
+            shown.end_of_treatment_signatures =
+                signature::shown(&all, END_OF_TREATMENT, &subject.subject_id, &signed.content);
             Ok(pb::SignEndOfTreatmentResponse {
-                end_of_treatment: Some(change),
+                subject: Some(shown),
                 signature: Some(signature::to_proto(&made, true)),
             })
         })

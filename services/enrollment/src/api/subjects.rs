@@ -98,7 +98,7 @@ pub(super) async fn get(
     if call.blinded_to_allocation() {
         subject.arm_code.clear();
     }
-    subject.end_of_treatment_signatures = signatures::of_subject(&api.db, &record.subject_id, record.status()?).await?;
+    subject.end_of_treatment_signatures = signatures::of_subject(&api.db, &record).await?;
     Ok(pb::GetSubjectResponse { subject: Some(subject) })
 }
 

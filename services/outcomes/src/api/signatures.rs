@@ -162,11 +162,10 @@ pub(super) async fn sign_adverse_event(
                 site_code: &event.site_code,
                 content: event_content(&event)?,
             };
-            let made = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
+            let (made, all) = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
             let obligations = obligation::of_event(tx, &id).await?;
-            let mut shown = [convert::adverse_event(&event, &obligations)?];
-            with_event_signatures(tx, std::slice::from_ref(&event), &mut shown).await?;
-            let [shown] = shown;
+            let mut shown = convert::adverse_event(&event, &obligations)?;
+            shown.signatures = signature::shown(&all, ADVERSE_EVENT, &id, &signed.content);
             Ok(pb::SignAdverseEventResponse {
                 adverse_event: Some(shown),
                 signature: Some(signature::to_proto(&made, true)),
@@ -217,10 +216,9 @@ pub(super) async fn sign_assessment(
                 site_code: &subject.site_code,
                 content: assessment_content(&record)?,
             };
-            let made = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
-            let mut shown = [convert::assessment(&record)?];
-            with_assessment_signatures(tx, std::slice::from_ref(&record), &mut shown).await?;
-            let [shown] = shown;
+            let (made, all) = signature::sign(tx, &audit_ctx, &signer, meaning, &signed).await?;
+            let mut shown = convert::assessment(&record)?;
+            shown.signatures = signature::shown(&all, ASSESSMENT, &id, &signed.content);
             Ok(pb::SignResponseAssessmentResponse {
                 assessment: Some(shown),
                 signature: Some(signature::to_proto(&made, true)),
