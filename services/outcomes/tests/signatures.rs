@@ -82,49 +82,34 @@ async fn serious_adverse_events_and_assessments_are_signed_and_a_change_shows(ba
         meaning: meaning as i32,
     };
 
-    // Refusals.
+    // Refusals, each writing nothing (the audit log is checked at the end).
+    let signer = o.clone();
+    let sign_as = |id: &str, meaning: SignatureMeaning, token: &str| {
+        let (mut o, request, token) = (signer.clone(), sign(id, meaning), token.to_owned());
+        async move { o.sign_adverse_event(with_bearer(request, &token)).await }
+    };
+    let approve = SignatureMeaning::Approved;
     let stale = jwt_signing_token("inv-101", "investigator", Some("COG-101"), "Dr. Ada Investigator", 30);
-    let refused = o
-        .sign_adverse_event(with_bearer(
-            sign(&serious.adverse_event_id, SignatureMeaning::Approved),
-            &stale,
-        ))
-        .await
-        .unwrap_err();
+    let refused = sign_as(&serious.adverse_event_id, approve, &stale).await.unwrap_err();
     assert_refused(&refused, Code::FailedPrecondition, "REAUTHENTICATION_REQUIRED");
     let elsewhere = jwt_signing_token("inv-202", "investigator", Some("COG-202"), "Dr. B", 0);
-    let refused = o
-        .sign_adverse_event(with_bearer(
-            sign(&serious.adverse_event_id, SignatureMeaning::Approved),
-            &elsewhere,
-        ))
+    let refused = sign_as(&serious.adverse_event_id, approve, &elsewhere)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
-    let refused = o
-        .sign_adverse_event(with_bearer(
-            sign(&minor.adverse_event_id, SignatureMeaning::Approved),
-            &investigator,
-        ))
+    let refused = sign_as(&minor.adverse_event_id, approve, &investigator)
         .await
         .unwrap_err();
     assert_refused(&refused, Code::FailedPrecondition, "RECORD_NOT_SIGNABLE");
     let reviewer = jwt_signing_token("reviewer-1", "central_reviewer", None, "Dr. C Reviewer", 0);
-    let refused = o
-        .sign_adverse_event(with_bearer(
-            sign(&serious.adverse_event_id, SignatureMeaning::Approved),
-            &reviewer,
-        ))
+    let refused = sign_as(&serious.adverse_event_id, approve, &reviewer)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 
     // The SAE report, signed: shown with the event.
-    let signed = o
-        .sign_adverse_event(with_bearer(
-            sign(&serious.adverse_event_id, SignatureMeaning::ResponsibleFor),
-            &investigator,
-        ))
+    let responsible = SignatureMeaning::ResponsibleFor;
+    let signed = sign_as(&serious.adverse_event_id, responsible, &investigator)
         .await
         .unwrap()
         .into_inner();
@@ -210,11 +195,7 @@ async fn serious_adverse_events_and_assessments_are_signed_and_a_change_shows(ba
         by_event.contains(&(minor.adverse_event_id.clone(), vec![])),
         "{by_event:?}"
     );
-    let resigned = o
-        .sign_adverse_event(with_bearer(
-            sign(&serious.adverse_event_id, SignatureMeaning::ResponsibleFor),
-            &investigator,
-        ))
+    let resigned = sign_as(&serious.adverse_event_id, responsible, &investigator)
         .await
         .unwrap()
         .into_inner();
