@@ -78,7 +78,8 @@ impl Meaning {
         }
     }
 
-    fn parse(name: &str) -> Option<Meaning> {
+    /// The meaning of a stored name.
+    pub fn parse(name: &str) -> Option<Meaning> {
         [Meaning::Reviewed, Meaning::Approved, Meaning::ResponsibleFor]
             .into_iter()
             .find(|m| m.as_str() == name)
@@ -120,9 +121,22 @@ pub struct Record<'a> {
 
 /// Lower-case hex SHA-256 of a record's signed content (see the module documentation).
 pub fn content_sha256(kind: &str, id: &str, content: &Json) -> String {
-    // serde_json keeps object keys sorted (no `preserve_order`), so the text is canonical.
-    let bound = serde_json::json!([HASH_LABEL, kind, id, content]);
+    let bound = serde_json::json!([HASH_LABEL, kind, id, sorted(content)]);
     hex::encode(Sha256::digest(bound.to_string().as_bytes()))
+}
+
+/// `value` with every object's keys in sorted order, whatever order the map keeps (serde_json
+/// keeps insertion order when any crate of the build enables its `preserve_order`): the hash of
+/// a signed record must not change with the build.
+fn sorted(value: &Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let ordered: std::collections::BTreeMap<&String, Json> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
+            Json::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Json::Array(items) => Json::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The object of `fields` taken from `record` (a stored row as JSON): a record kind's signed

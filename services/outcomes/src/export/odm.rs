@@ -10,6 +10,7 @@ use std::io;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as Json;
 use trialops_domain::protocol::{Protocol, VariableKind};
+use trialops_platform::records::signature::Meaning;
 use trialops_proto::common::v1::AuditEvent;
 use trialops_proto::dosing::v1 as dpb;
 use trialops_proto::enrollment::v1 as epb;
@@ -758,16 +759,6 @@ fn signature_oid(meaning: &str) -> String {
     format!("SD.{}", oid_part(&meaning.to_uppercase()))
 }
 
-/// A stored meaning in words ("responsible_for": "Responsible for").
-fn meaning_words(meaning: &str) -> String {
-    let spaced = meaning.replace('_', " ");
-    let mut chars = spaced.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 /// A signature entry's `Signature` element: who (with their site), which meaning, when.
 fn signature(w: &mut W, entry: &Entry) -> io::Result<()> {
     let signed: Json = serde_json::from_str(&entry.event.new_value_json).unwrap_or(Json::Null);
@@ -1126,10 +1117,11 @@ fn admin(w: &mut W, input: &Input<'_>, used: &BTreeSet<usize>, trial: &str, mdv:
                     })?;
             }
             for meaning in &meanings {
+                let words = Meaning::parse(meaning).map_or_else(|| meaning.clone(), |m| m.words().to_owned());
                 w.create_element("SignatureDef")
                     .with_attributes([("OID", signature_oid(meaning).as_str()), ("Methodology", "Electronic")])
                     .write_inner_content(|w| {
-                        text(w, "Meaning", &meaning_words(meaning))?;
+                        text(w, "Meaning", &words)?;
                         text(
                             w,
                             "LegalReason",
