@@ -28,6 +28,8 @@ pub struct Subject {
     /// Marked randomized in error, with this reason: in the intention-to-treat population, not
     /// the per-protocol one.
     pub in_error: Option<String>,
+    /// Received at least one dose (evaluable for response).
+    pub treated: bool,
 }
 
 /// A recorded assessment, as the analyses need it.
@@ -68,8 +70,6 @@ pub struct FollowUp {
 pub struct Data {
     /// Enrolled subjects, in enrollment order.
     pub subjects: Vec<Subject>,
-    /// Subjects who received at least one dose.
-    pub treated: HashSet<String>,
     /// All assessments of the trial.
     pub assessments: Vec<Assessment>,
     /// All follow-ups of the trial.
@@ -121,10 +121,16 @@ pub struct ArmResponses {
     pub responders: u64,
 }
 
-/// Each evaluable subject's primary-endpoint response (None = not assessed), per arm, in
-/// enrollment order.
-pub fn primary_endpoint(data: &Data) -> BTreeMap<String, Vec<(String, Option<Response>)>> {
-    let mut best: HashMap<&str, Response> = HashMap::new();
+/// A hash set keyed by subject ids (foldhash: a hash built for in-memory tables, far faster than
+/// the standard library's for the millions of lookups an analysis makes).
+pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// A hash map keyed by subject ids (foldhash, as [`FastSet`]).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Each subject's best central-review response within the evaluation window.
+fn best_responses(data: &Data) -> FastMap<&str, Response> {
+    let mut best = HashMap::with_capacity_and_hasher(data.subjects.len(), Default::default());
     for a in &data.assessments {
         let Some(overall) = a.overall else { continue };
         if !a.central || a.after_cycle < 1 || a.after_cycle > data.evaluation_cycle {
@@ -135,40 +141,93 @@ pub fn primary_endpoint(data: &Data) -> BTreeMap<String, Vec<(String, Option<Res
             *entry = overall;
         }
     }
+    best
+}
+
+/// Each subject's best central-review response within the evaluation window, in the order of
+/// `data.subjects`. When the subjects and the assessments are both in subject-id order (as the
+/// store reads assessments, and as sequential study numbers enroll), one merge pass in memory
+/// order; otherwise through a hash table.
+fn best_by_subject(data: &Data) -> Vec<Option<Response>> {
+    let in_id_order = data.subjects.is_sorted_by(|a, b| a.subject_id < b.subject_id)
+        && data.assessments.is_sorted_by(|a, b| a.subject_id <= b.subject_id);
+    if !in_id_order {
+        let best = best_responses(data);
+        return data
+            .subjects
+            .iter()
+            .map(|s| best.get(s.subject_id.as_str()).copied())
+            .collect();
+    }
+    let window = 1..=data.evaluation_cycle;
+    let mut next = 0;
+    data.subjects
+        .iter()
+        .map(|s| {
+            let id = s.subject_id.as_str();
+            while data.assessments.get(next).is_some_and(|a| a.subject_id.as_str() < id) {
+                next += 1;
+            }
+            let mut best: Option<Response> = None;
+            while let Some(a) = data.assessments.get(next).filter(|a| a.subject_id == id) {
+                if let Some(overall) = a.overall.filter(|_| a.central && window.contains(&a.after_cycle)) {
+                    best = Some(best.map_or(overall, |b| if overall.rank() < b.rank() { overall } else { b }));
+                }
+                next += 1;
+            }
+            best
+        })
+        .collect()
+}
+
+/// The evaluable subjects (treated) with their best responses, in enrollment order.
+fn evaluable(data: &Data) -> impl Iterator<Item = (&Subject, Option<Response>)> {
+    data.subjects
+        .iter()
+        .zip(best_by_subject(data))
+        .filter(|(s, _)| s.treated)
+}
+
+/// Each evaluable subject's primary-endpoint response (None = not assessed), per arm, in
+/// enrollment order.
+pub fn primary_endpoint(data: &Data) -> BTreeMap<String, Vec<(String, Option<Response>)>> {
     let mut out: BTreeMap<String, Vec<(String, Option<Response>)>> = BTreeMap::new();
     for arm in &data.arms {
         out.insert(arm.clone(), Vec::new());
     }
-    for s in data.subjects.iter().filter(|s| data.treated.contains(&s.subject_id)) {
+    for (s, best) in evaluable(data) {
         out.entry(s.arm_code.clone())
             .or_default()
-            .push((s.subject_id.clone(), best.get(s.subject_id.as_str()).copied()));
+            .push((s.subject_id.clone(), best));
     }
     out
 }
 
-/// The response table per arm.
+/// The response table per arm, in arm-code order: every arm of the protocol, and any other arm
+/// an evaluable subject is on.
 pub fn response_table(data: &Data) -> Vec<ArmResponses> {
-    primary_endpoint(data)
+    let mut tables: BTreeMap<&str, ArmResponses> = BTreeMap::new();
+    for arm in &data.arms {
+        tables.insert(arm, ArmResponses::default());
+    }
+    for (s, best) in evaluable(data) {
+        let t = tables.entry(s.arm_code.as_str()).or_default();
+        t.evaluable += 1;
+        match best {
+            Some(Response::Cr) => t.cr += 1,
+            Some(Response::Pr) => t.pr += 1,
+            Some(Response::Mr) => t.mr += 1,
+            Some(Response::Sd) => t.sd += 1,
+            Some(Response::Pd) => t.pd += 1,
+            _ => t.not_assessed += 1,
+        }
+    }
+    tables
         .into_iter()
-        .map(|(arm_code, subjects)| {
-            let mut t = ArmResponses {
-                arm_code,
-                evaluable: subjects.len() as u64,
-                ..Default::default()
-            };
-            for (_, response) in subjects {
-                match response {
-                    Some(Response::Cr) => t.cr += 1,
-                    Some(Response::Pr) => t.pr += 1,
-                    Some(Response::Mr) => t.mr += 1,
-                    Some(Response::Sd) => t.sd += 1,
-                    Some(Response::Pd) => t.pd += 1,
-                    _ => t.not_assessed += 1,
-                }
-            }
-            t.responders = t.cr + t.pr;
-            t
+        .map(|(arm, t)| ArmResponses {
+            arm_code: arm.to_owned(),
+            responders: t.cr + t.pr,
+            ..t
         })
         .collect()
 }
@@ -183,7 +242,7 @@ pub enum Endpoint {
 }
 
 /// Keeps the earliest (or latest) date per subject.
-fn note<'a>(map: &mut HashMap<&'a str, NaiveDate>, id: &'a str, date: NaiveDate, latest: bool) {
+fn note<'a>(map: &mut FastMap<&'a str, NaiveDate>, id: &'a str, date: NaiveDate, latest: bool) {
     map.entry(id)
         .and_modify(|d| *d = if latest { (*d).max(date) } else { (*d).min(date) })
         .or_insert(date);
@@ -192,8 +251,8 @@ fn note<'a>(map: &mut HashMap<&'a str, NaiveDate>, id: &'a str, date: NaiveDate,
 /// Survival observations (days from enrollment) per arm.
 pub fn observations(data: &Data, endpoint: Endpoint) -> BTreeMap<String, Vec<Observation>> {
     let efs = endpoint == Endpoint::EventFree;
-    let mut events: HashMap<&str, NaiveDate> = HashMap::new();
-    let mut last_seen: HashMap<&str, NaiveDate> = HashMap::new();
+    let mut events: FastMap<&str, NaiveDate> = FastMap::default();
+    let mut last_seen = FastMap::with_capacity_and_hasher(data.subjects.len(), Default::default());
     for f in &data.follow_ups {
         note(&mut last_seen, &f.subject_id, f.last_contact_on, true);
         if f.dead {
@@ -254,6 +313,7 @@ mod tests {
             arm_code: arm.into(),
             enrolled_on: on,
             in_error: None,
+            treated: id != "S4",
         };
         let follow = |id: &str, last, dead, progression, malignancy| FollowUp {
             subject_id: id.into(),
@@ -269,7 +329,6 @@ mod tests {
                 subject("S3", "B", day(1, 1)),
                 subject("S4", "B", day(1, 1)),
             ],
-            treated: ["S1", "S2", "S3"].into_iter().map(String::from).collect(),
             assessments: vec![
                 central("S1", 2, Response::Pr, day(2, 1)),
                 central("S1", 6, Response::Cr, day(3, 1)),
@@ -336,6 +395,31 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn the_merge_in_id_order_and_the_hash_table_give_the_same_best_responses() {
+        let sorted = trial();
+        assert!(sorted.assessments.is_sorted_by(|a, b| a.subject_id <= b.subject_id));
+        let mut shuffled = sorted.clone();
+        shuffled.assessments.reverse();
+        let mut enrolled_out_of_order = sorted.clone();
+        enrolled_out_of_order.subjects.swap(0, 3);
+        let merged = best_by_subject(&sorted);
+        assert_eq!(
+            merged,
+            [
+                Some(Response::Cr),
+                Some(Response::Sd),
+                Some(Response::Mr),
+                Some(Response::Cr)
+            ]
+        );
+        assert_eq!(best_by_subject(&shuffled), merged);
+        let mut by_subject = best_by_subject(&enrolled_out_of_order);
+        by_subject.swap(0, 3);
+        assert_eq!(by_subject, merged);
+        assert_eq!(response_table(&shuffled), response_table(&sorted));
     }
 
     #[test]

@@ -171,7 +171,7 @@ pub fn log_rank(group_1: &[Observation], group_2: &[Observation]) -> LogRank {
             (None, Some(b)) => b.0,
             (None, None) => break,
         };
-        let mut take = |times: &[(f64, u64, u64)], k: &mut usize| match times.get(*k) {
+        let take = |times: &[(f64, u64, u64)], k: &mut usize| match times.get(*k) {
             Some(&(time, d, c)) if time == t => {
                 *k += 1;
                 (d as f64, c as f64)

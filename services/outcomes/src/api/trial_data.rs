@@ -1,7 +1,6 @@
 //! What the statistics RPCs, the trial report and the exports share: the trial's data loaded once, the
 //! confidence level from the wire, and an arm's rate row.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::DateTime;
@@ -15,7 +14,7 @@ use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};
-use crate::analysis::{self, Data};
+use crate::analysis::{self, Data, FastSet};
 use crate::store::{assessment, follow_up, rederivation};
 
 /// The records the analyses of a trial are computed from, read once.
@@ -60,6 +59,12 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
     let protocol = &inputs.protocol;
     let mut ordered: Vec<&epb::Subject> = inputs.subjects.iter().collect();
     ordered.sort_by_key(|s| s.enrolled_at.map(|t| (t.seconds, t.nanos)));
+    let treated: FastSet<&str> = inputs
+        .exposures
+        .iter()
+        .filter(|e| e.received_protocol_therapy)
+        .map(|e| e.subject_id.as_str())
+        .collect();
     Ok(Data {
         subjects: ordered
             .into_iter()
@@ -72,14 +77,9 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
                 subject_id: s.subject_id.clone(),
                 arm_code: s.arm_code.clone(),
                 in_error: s.randomized_in_error.then(|| s.randomized_in_error_reason.clone()),
+                treated: treated.contains(s.subject_id.as_str()),
             })
             .collect(),
-        treated: inputs
-            .exposures
-            .iter()
-            .filter(|e| e.received_protocol_therapy)
-            .map(|e| e.subject_id.clone())
-            .collect::<HashSet<_>>(),
         assessments: inputs
             .assessments
             .iter()

@@ -53,13 +53,17 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// The assessments as every read shows them: each with its latest re-derivation applied.
 pub fn effective(mut assessments: Vec<assessment::Model>, rederivations: &[Model]) -> Vec<assessment::Model> {
+    // Each assessment's re-derivations found by id (not by scanning them all per assessment).
+    let mut by_assessment: std::collections::HashMap<&str, Vec<&Model>> = std::collections::HashMap::new();
+    for r in rederivations {
+        by_assessment.entry(r.assessment_id.as_str()).or_default().push(r);
+    }
     for a in &mut assessments {
-        let mut mine: Vec<&Model> = rederivations
-            .iter()
-            .filter(|r| r.assessment_id == a.assessment_id)
-            .collect();
+        let Some(mine) = by_assessment.get_mut(a.assessment_id.as_str()) else {
+            continue;
+        };
         mine.sort_by_key(|r| r.sequence);
-        for r in mine {
+        for r in mine.iter() {
             if r.curie_skeletal_score.is_some() {
                 a.curie_skeletal_score = r.curie_skeletal_score;
             }
@@ -93,8 +97,12 @@ pub async fn subject_assessments<C: ConnectionTrait>(
 
 /// A trial's assessments as shown.
 pub async fn trial_assessments<C: ConnectionTrait>(conn: &C, trial_id: &str) -> Result<Vec<assessment::Model>, DbErr> {
+    // In subject order, as the analyses read them (one merge pass with the subjects).
     let rows = assessment::Entity::find()
         .filter(assessment::Column::TrialId.eq(trial_id))
+        .order_by_asc(assessment::Column::SubjectId)
+        .order_by_asc(assessment::Column::AssessedOn)
+        .order_by_asc(assessment::Column::AssessmentId)
         .all(conn)
         .await?;
     let rederived = Entity::find().filter(Column::TrialId.eq(trial_id)).all(conn).await?;
