@@ -147,37 +147,63 @@ fn best_responses(data: &Data) -> FastMap<&str, Response> {
 /// Each subject's best central-review response within the evaluation window, in the order of
 /// `data.subjects`. When the subjects and the assessments are both in subject-id order (as the
 /// store reads assessments, and as sequential study numbers enroll), one merge pass in memory
-/// order; otherwise through a hash table.
+/// order that also checks the order; otherwise through a hash table.
 fn best_by_subject(data: &Data) -> Vec<Option<Response>> {
-    let in_id_order = data.subjects.is_sorted_by(|a, b| a.subject_id < b.subject_id)
-        && data.assessments.is_sorted_by(|a, b| a.subject_id <= b.subject_id);
-    if !in_id_order {
+    merged_in_id_order(data).unwrap_or_else(|| {
         let best = best_responses(data);
-        return data
-            .subjects
+        data.subjects
             .iter()
             .map(|s| best.get(s.subject_id.as_str()).copied())
-            .collect();
-    }
-    let window = 1..=data.evaluation_cycle;
-    let mut next = 0;
-    data.subjects
-        .iter()
-        .map(|s| {
-            let id = s.subject_id.as_str();
-            while data.assessments.get(next).is_some_and(|a| a.subject_id.as_str() < id) {
-                next += 1;
-            }
-            let mut best: Option<Response> = None;
-            while let Some(a) = data.assessments.get(next).filter(|a| a.subject_id == id) {
-                if let Some(overall) = a.overall.filter(|_| a.central && window.contains(&a.after_cycle)) {
-                    best = Some(best.map_or(overall, |b| if overall.rank() < b.rank() { overall } else { b }));
+            .collect()
+    })
+}
+
+/// [`best_by_subject`] by merging, or `None` as soon as the subjects or the assessments turn out
+/// not to be in subject-id order.
+fn merged_in_id_order(data: &Data) -> Option<Vec<Option<Response>>> {
+    use std::cmp::Ordering;
+    let (window, assessments) = (1..=data.evaluation_cycle, &data.assessments);
+    let mut out = Vec::with_capacity(data.subjects.len());
+    let (mut next, mut previous_subject, mut last_assessed): (usize, Option<&str>, Option<&str>) = (0, None, None);
+    for s in &data.subjects {
+        let id = s.subject_id.as_str();
+        if previous_subject.is_some_and(|p| p >= id) {
+            return None;
+        }
+        previous_subject = Some(id);
+        let mut best: Option<Response> = None;
+        let mut in_run = false;
+        while let Some(a) = assessments.get(next) {
+            let of = a.subject_id.as_str();
+            match of.cmp(id) {
+                Ordering::Greater => break,
+                // An assessment of a subject not analysed (left out of this population).
+                Ordering::Less if last_assessed.is_some_and(|l| l > of) => return None,
+                Ordering::Less => {}
+                Ordering::Equal => {
+                    // The first of a run follows the runs before it.
+                    if !in_run && last_assessed.is_some_and(|l| l > of) {
+                        return None;
+                    }
+                    in_run = true;
+                    if let Some(overall) = a.overall.filter(|_| a.central && window.contains(&a.after_cycle)) {
+                        best = Some(best.map_or(overall, |b| if overall.rank() < b.rank() { overall } else { b }));
+                    }
                 }
-                next += 1;
             }
-            best
-        })
-        .collect()
+            last_assessed = Some(of);
+            next += 1;
+        }
+        out.push(best);
+    }
+    // What no subject took must still be in order.
+    let rest = assessments.get(next..).unwrap_or_default();
+    let ordered = rest.is_sorted_by(|a, b| a.subject_id <= b.subject_id);
+    let after = match (last_assessed, rest.first()) {
+        (Some(l), Some(a)) => l <= a.subject_id.as_str(),
+        _ => true,
+    };
+    (ordered && after).then_some(out)
 }
 
 /// The evaluable subjects (treated) with their best responses, in enrollment order.
