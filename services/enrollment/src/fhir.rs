@@ -178,12 +178,7 @@ impl fhir::Resources for EnrollmentFhir {
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
         let mut c = client(read);
         if resource_type == "Provenance" {
-            params.only(&["target"])?;
-            let target = params.get("target").unwrap_or_default();
-            let target = target.rsplit_once("/fhir/").map_or(target, |(_, t)| t);
-            let Some(("ResearchSubject", subject)) = target.split_once('/') else {
-                return Err(Outcome::invalid("target: required, ResearchSubject/{id}"));
-            };
+            let (_, subject) = params.target(&["ResearchSubject"])?;
             return Ok((end_of_treatment_signatures(read, subject).await?, None));
         }
         if resource_type == "ResearchStudy" {

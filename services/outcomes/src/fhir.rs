@@ -297,14 +297,7 @@ impl fhir::Resources for OutcomesFhir {
         params: &Params,
     ) -> Result<(Vec<Value>, Option<Vec<(String, String)>>), Outcome> {
         if resource_type == "Provenance" {
-            params.only(&["target"])?;
-            let target = params.get("target").unwrap_or_default();
-            let target = target.rsplit_once("/fhir/").map_or(target, |(_, t)| t);
-            let Some((kind @ ("AdverseEvent" | "Observation"), record)) = target.split_once('/') else {
-                return Err(Outcome::invalid(
-                    "target: required, AdverseEvent/{id} or Observation/{id}",
-                ));
-            };
+            let (kind, record) = params.target(&["AdverseEvent", "Observation"])?;
             return Ok((signatures(read, kind, record).await?, None));
         }
         params.only(&["subject", "_count", "_page"])?;

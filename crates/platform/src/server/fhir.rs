@@ -202,6 +202,21 @@ impl Params {
             .ok_or_else(|| Outcome::invalid("subject: required, for example subject=ANBL1221-0001"))
     }
 
+    /// A Provenance search's only parameter, `target` (`Type/id`, or a full URL of this facade),
+    /// of one of `types`, required: `(type, id)`.
+    pub fn target(&self, types: &[&str]) -> Result<(&str, &str), Outcome> {
+        self.only(&["target"])?;
+        let target = self.get("target").unwrap_or_default();
+        let target = target.rsplit_once("/fhir/").map_or(target, |(_, t)| t);
+        target
+            .split_once('/')
+            .filter(|(kind, id)| types.contains(kind) && !id.is_empty())
+            .ok_or_else(|| {
+                let shapes: Vec<String> = types.iter().map(|t| format!("{t}/{{id}}")).collect();
+                Outcome::invalid(format!("target: required, {}", shapes.join(" or ")))
+            })
+    }
+
     /// The query of the next page: the `kept` parameters as given, and `_page` = `token`; `None`
     /// when `token` is empty (the last page).
     pub fn next(&self, kept: &[&str], token: String) -> Option<Vec<(String, String)>> {
