@@ -4,6 +4,8 @@
 
 use sea_orm::{ConnectionTrait, Database};
 
+pub mod load;
+
 /// The environment variable naming the PostgreSQL server tests use.
 pub const POSTGRES_URL_VARIABLE: &str = "TRIALOPS_TEST_POSTGRES_URL";
 

@@ -18,12 +18,13 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use trialops_enrollment::store::screening;
 use trialops_enrollment::testing::{Client, connect, enroll_request, register_site, start_on, strata};
+use trialops_platform::testing::load::{Caller, Figures, closed_loop, paced, pgbench};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE, TestDatabase};
 
 const SITE: &str = "BENCH-1";
@@ -35,50 +36,6 @@ const STRATA: [(&str, &str); 4] = [
     ("no_prior_irinotecan_temozolomide", "amplified"),
     ("no_prior_irinotecan_temozolomide", "not_amplified"),
 ];
-
-/// One phase's figures.
-struct Figures {
-    label: String,
-    callers: usize,
-    errors: usize,
-    per_second: f64,
-    latencies: Vec<Duration>,
-}
-
-impl Figures {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
-    }
-
-    fn print(&self) {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "{:<34} {:>7} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
-            self.label,
-            self.callers,
-            self.per_second,
-            ms(self.percentile(50.0)),
-            ms(self.percentile(99.0)),
-            ms(self.latencies.last().copied().unwrap_or_default()),
-            self.errors,
-        );
-    }
-
-    fn new(label: String, callers: usize, errors: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Figures {
-        latencies.sort();
-        Figures {
-            label,
-            callers,
-            errors,
-            per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-            latencies,
-        }
-    }
-}
 
 fn main() {
     let seconds: u64 = std::env::var("TRIALOPS_BENCH_SECONDS")
@@ -100,10 +57,7 @@ async fn run(phase: Duration) {
         phase.as_secs(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "{:<34} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}",
-        "", "callers", "per second", "p50 ms", "p99 ms", "max ms", "errors"
-    );
+    println!("{}", Figures::header());
     let mut rows = Vec::new();
     if let Some(url) = &postgres {
         rows.extend(pgbench_phases(url, phase).await);
@@ -156,14 +110,20 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
     for callers in CALLERS {
         // Generous: more candidates than any phase has enrolled here.
         candidates.screen(&store, 4000 * phase.as_secs() as usize).await;
-        let f = closed_loop(&server.url(), label, callers, phase, &candidates).await;
+        let f = closed_loop(label, Enroller::all(&server.url(), callers, &candidates).await, phase).await;
         f.print();
         rows.push(f);
     }
     let peak = rows.iter().map(|f| f.per_second).fold(0.0, f64::max);
     candidates.screen(&store, 4000 * phase.as_secs() as usize).await;
     let half = format!("{label}, half the peak ({:.0}/s)", peak / 2.0);
-    let f = paced(&server.url(), &half, 16, peak / 2.0, phase, &candidates).await;
+    let f = paced(
+        &half,
+        Enroller::all(&server.url(), 16, &candidates).await,
+        peak / 2.0,
+        phase,
+    )
+    .await;
     f.print();
     rows.push(f);
     server.stop().await;
@@ -214,95 +174,35 @@ impl Candidates {
     }
 }
 
-/// Enrolls one candidate; its latency, or none if the call failed.
-async fn enroll_one(client: &mut Client, candidates: &Candidates, turn: usize) -> Option<Duration> {
-    let screening_id = candidates.next()?;
-    let (prior, mycn) = STRATA[turn % STRATA.len()];
-    let request = enroll_request(SITE, &screening_id, strata(prior, mycn));
-    let started = Instant::now();
-    match client.enroll_subject(request).await {
-        Ok(_) => Some(started.elapsed()),
-        Err(status) => {
-            eprintln!("EnrollSubject {screening_id}: {status:?}");
-            None
+/// A caller enrolling the screened candidates in turn, over a connection of its own.
+struct Enroller {
+    client: Client,
+    candidates: Arc<Candidates>,
+}
+
+impl Enroller {
+    async fn all(url: &str, callers: usize, candidates: &Arc<Candidates>) -> Vec<Enroller> {
+        let mut all = Vec::new();
+        for _ in 0..callers {
+            all.push(Enroller {
+                client: connect(url).await,
+                candidates: candidates.clone(),
+            });
+        }
+        all
+    }
+}
+
+impl Caller for Enroller {
+    async fn call(&mut self, turn: u64) -> Result<(), String> {
+        let screening_id = self.candidates.next().ok_or("no screened candidate is left")?;
+        let (prior, mycn) = STRATA[turn as usize % STRATA.len()];
+        let request = enroll_request(SITE, &screening_id, strata(prior, mycn));
+        match self.client.enroll_subject(request).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(format!("EnrollSubject {screening_id}: {status:?}")),
         }
     }
-}
-
-/// `callers` callers enrolling back to back for `phase`.
-async fn closed_loop(url: &str, label: &str, callers: usize, phase: Duration, candidates: &Arc<Candidates>) -> Figures {
-    let started = Instant::now();
-    let deadline = started + phase;
-    let mut tasks = Vec::new();
-    for caller in 0..callers {
-        let (url, candidates) = (url.to_owned(), candidates.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut client = connect(&url).await;
-            let (mut latencies, mut errors) = (Vec::new(), 0);
-            let mut turn = caller;
-            while Instant::now() < deadline {
-                match enroll_one(&mut client, &candidates, turn).await {
-                    Some(latency) => latencies.push(latency),
-                    None => errors += 1,
-                }
-                turn += 1;
-            }
-            (latencies, errors)
-        }));
-    }
-    collect(label.to_owned(), callers, started, tasks).await
-}
-
-/// `callers` callers sharing a schedule of `rate` calls per second for `phase`. A call's latency
-/// runs from its scheduled start, so a call held up behind a slow one counts the wait.
-async fn paced(
-    url: &str,
-    label: &str,
-    callers: usize,
-    rate: f64,
-    phase: Duration,
-    candidates: &Arc<Candidates>,
-) -> Figures {
-    let started = tokio::time::Instant::now();
-    let slots = Arc::new(AtomicU64::new(0));
-    let total = (rate * phase.as_secs_f64()) as u64;
-    let mut tasks = Vec::new();
-    for _ in 0..callers {
-        let (url, candidates, slots) = (url.to_owned(), candidates.clone(), slots.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut client = connect(&url).await;
-            let (mut latencies, mut errors) = (Vec::new(), 0);
-            loop {
-                let slot = slots.fetch_add(1, Ordering::SeqCst);
-                if slot >= total {
-                    break;
-                }
-                let at = started + Duration::from_secs_f64(slot as f64 / rate);
-                tokio::time::sleep_until(at).await;
-                match enroll_one(&mut client, &candidates, slot as usize).await {
-                    Some(_) => latencies.push(at.elapsed()),
-                    None => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    collect(label.to_owned(), callers, started.into_std(), tasks).await
-}
-
-async fn collect(
-    label: String,
-    callers: usize,
-    started: Instant,
-    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
-) -> Figures {
-    let (mut latencies, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        let (l, e) = task.await.unwrap();
-        latencies.extend(l);
-        errors += e;
-    }
-    Figures::new(label, callers, errors, started.elapsed(), latencies)
 }
 
 /// pgbench running the baseline transaction at 1, 4 and 16 clients, on a database made from the
@@ -322,35 +222,18 @@ async fn pgbench_phases(server: &str, phase: Duration) -> Vec<Figures> {
         .status()
         .unwrap();
     assert!(loaded.success(), "psql could not load the baseline schema");
-    let logs = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     for clients in CALLERS {
-        let prefix = logs.path().join(format!("c{clients}"));
-        let started = Instant::now();
-        let out = Command::new("pgbench")
-            .args([
-                "-n",
-                "-M",
-                "prepared",
-                "-D",
-                &format!("site={SITE}"),
-                "-D",
-                "screening=SCR-BENCH-1",
-            ])
-            .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
-            .args(["-T", &phase.as_secs().to_string(), "-l", "--log-prefix"])
-            .arg(&prefix)
-            .arg("-f")
-            .arg(dir.join("enroll-v1.sql"))
-            .arg(&url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pgbench: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let defines = [("site", SITE.to_owned()), ("screening", "SCR-BENCH-1".to_owned())];
+        let script = dir.join("enroll-v1.sql");
+        let f = pgbench(
+            "pgbench, the 24-statement baseline",
+            &url,
+            &script,
+            clients,
+            phase,
+            &defines,
         );
-        let f = pgbench_figures(&prefix, clients, started.elapsed().min(phase));
         f.print();
         rows.push(f);
     }
@@ -360,36 +243,4 @@ async fn pgbench_phases(server: &str, phase: Duration) -> Vec<Figures> {
         eprintln!("the baseline database {name} could not be dropped: {e}");
     }
     rows
-}
-
-/// pgbench's per-transaction logs (`client transaction latency_us script epoch us`, one file
-/// per thread) as figures.
-fn pgbench_figures(prefix: &Path, clients: usize, elapsed: Duration) -> Figures {
-    let stem = prefix
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_owned();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for entry in std::fs::read_dir(prefix.parent().unwrap()).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if !file.starts_with(&format!("{stem}.")) {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            match line.split_whitespace().nth(2).map(str::parse::<u64>) {
-                Some(Ok(us)) => latencies.push(Duration::from_micros(us)),
-                _ => errors += 1,
-            }
-        }
-    }
-    Figures::new(
-        "pgbench, the 24-statement baseline".into(),
-        clients,
-        errors,
-        elapsed,
-        latencies,
-    )
 }

@@ -1,0 +1,260 @@
+//! The benchmarks' load client: callers that each hold one connection and call back to back (a
+//! closed loop) or on a shared schedule (paced), with every call's latency kept, and pgbench run
+//! with the same callers and read back from its per-transaction logs, so a service's figures and
+//! its database baseline are measured the same way in the same run.
+//!
+//! Latency percentiles are exact (every latency is kept and sorted); a benchmark prints its
+//! figures as a table and as JSON, never asserts on them.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One phase's figures: calls that succeeded, their latencies, calls that failed.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// What ran ("GetSubject", "pgbench: the same SELECT").
+    pub label: String,
+    /// Concurrent callers.
+    pub callers: usize,
+    /// Failed calls.
+    pub errors: usize,
+    /// Successful calls per second of the phase.
+    pub per_second: f64,
+    /// Every successful call's latency, ascending.
+    pub latencies: Vec<Duration>,
+}
+
+impl Figures {
+    /// Figures from a phase's latencies over `elapsed`.
+    pub fn new(
+        label: impl Into<String>,
+        callers: usize,
+        errors: usize,
+        elapsed: Duration,
+        mut latencies: Vec<Duration>,
+    ) -> Figures {
+        latencies.sort();
+        Figures {
+            label: label.into(),
+            callers,
+            errors,
+            per_second: latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            latencies,
+        }
+    }
+
+    /// The exact `p`th percentile (nearest rank); zero without calls.
+    pub fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+
+    /// The table's header, for [`Figures::print`].
+    pub fn header() -> String {
+        format!(
+            "{:<44} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}",
+            "", "callers", "per second", "p50 ms", "p99 ms", "max ms", "errors"
+        )
+    }
+
+    /// One table row.
+    pub fn row(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "{:<44} {:>7} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+            self.label,
+            self.callers,
+            self.per_second,
+            ms(self.percentile(50.0)),
+            ms(self.percentile(99.0)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            self.errors,
+        )
+    }
+
+    /// Prints [`Figures::row`].
+    pub fn print(&self) {
+        println!("{}", self.row());
+    }
+
+    /// The figures as JSON (milliseconds).
+    pub fn json(&self) -> serde_json::Value {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        serde_json::json!({
+            "label": self.label,
+            "callers": self.callers,
+            "per_second": self.per_second,
+            "p50_ms": ms(self.percentile(50.0)),
+            "p99_ms": ms(self.percentile(99.0)),
+            "max_ms": ms(self.latencies.last().copied().unwrap_or_default()),
+            "calls": self.latencies.len(),
+            "errors": self.errors,
+        })
+    }
+}
+
+/// A caller: one connection, one call at a time.
+pub trait Caller: Send + 'static {
+    /// Makes the `turn`th call (turns count across callers); `Err` describes a failed call.
+    fn call(&mut self, turn: u64) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The callers calling back to back for `phase`.
+pub async fn closed_loop<C: Caller>(label: &str, callers: Vec<C>, phase: Duration) -> Figures {
+    let count = callers.len();
+    let started = Instant::now();
+    let deadline = started + phase;
+    let turns = Arc::new(AtomicU64::new(0));
+    let tasks = callers
+        .into_iter()
+        .map(|mut caller| {
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                while Instant::now() < deadline {
+                    let turn = turns.fetch_add(1, Ordering::Relaxed);
+                    let at = Instant::now();
+                    match caller.call(turn).await {
+                        Ok(()) => latencies.push(at.elapsed()),
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("call {turn}: {e}");
+                        }
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    collect(label, count, started, tasks).await
+}
+
+/// The callers sharing a schedule of `rate` calls per second for `phase`. A call's latency runs
+/// from its scheduled start, so a call held up behind a slow one counts the wait.
+pub async fn paced<C: Caller>(label: &str, callers: Vec<C>, rate: f64, phase: Duration) -> Figures {
+    let count = callers.len();
+    let started = tokio::time::Instant::now();
+    let slots = Arc::new(AtomicU64::new(0));
+    let total = (rate * phase.as_secs_f64()) as u64;
+    let tasks = callers
+        .into_iter()
+        .map(|mut caller| {
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                loop {
+                    let slot = slots.fetch_add(1, Ordering::Relaxed);
+                    if slot >= total {
+                        break;
+                    }
+                    let at = started + Duration::from_secs_f64(slot as f64 / rate);
+                    tokio::time::sleep_until(at).await;
+                    match caller.call(slot).await {
+                        Ok(()) => latencies.push(at.elapsed()),
+                        Err(e) => {
+                            errors += 1;
+                            eprintln!("call {slot}: {e}");
+                        }
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    collect(label, count, started.into_std(), tasks).await
+}
+
+async fn collect(
+    label: &str,
+    callers: usize,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+) -> Figures {
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await {
+            Ok((l, e)) => {
+                latencies.extend(l);
+                errors += e;
+            }
+            Err(e) => panic!("a caller failed: {e}"),
+        }
+    }
+    Figures::new(label, callers, errors, started.elapsed(), latencies)
+}
+
+/// pgbench running `script` against `url` with `clients` clients (prepared statements, no
+/// vacuum) for `phase`, `defines` as its `-D` variables; its per-transaction logs as figures.
+/// Panics when pgbench fails: a baseline is never silently left out.
+pub fn pgbench(
+    label: &str,
+    url: &str,
+    script: &Path,
+    clients: usize,
+    phase: Duration,
+    defines: &[(&str, String)],
+) -> Figures {
+    let logs = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary folder: {e}"));
+    let prefix = logs.path().join("pgbench");
+    let mut command = Command::new("pgbench");
+    command.args(["-n", "-M", "prepared"]);
+    for (name, value) in defines {
+        command.arg("-D").arg(format!("{name}={value}"));
+    }
+    let started = Instant::now();
+    let out = command
+        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .args(["-T", &phase.as_secs().max(1).to_string(), "-l", "--log-prefix"])
+        .arg(&prefix)
+        .arg("-f")
+        .arg(script)
+        .arg(url)
+        .output()
+        .unwrap_or_else(|e| panic!("running pgbench: {e}"));
+    assert!(
+        out.status.success(),
+        "pgbench: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let elapsed = started.elapsed().min(phase.max(Duration::from_secs(1)));
+    // `client transaction latency_us script epoch us`, one file per thread.
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let entries = std::fs::read_dir(logs.path()).unwrap_or_else(|e| panic!("pgbench's logs: {e}"));
+    for entry in entries.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines() {
+            match line.split_whitespace().nth(2).map(str::parse::<u64>) {
+                Some(Ok(us)) => latencies.push(Duration::from_micros(us)),
+                _ => errors += 1,
+            }
+        }
+    }
+    Figures::new(label, clients, errors, elapsed, latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank_over_every_latency() {
+        let latencies = (1..=200).rev().map(Duration::from_millis).collect();
+        let f = Figures::new("x", 1, 0, Duration::from_secs(2), latencies);
+        // 200 calls in 2 s; the 50th percentile of 1..=200 ms by nearest rank is the 100th value.
+        assert_eq!(f.per_second, 100.0);
+        assert_eq!(f.percentile(50.0), Duration::from_millis(100));
+        assert_eq!(f.percentile(99.0), Duration::from_millis(198));
+        assert_eq!(f.percentile(100.0), Duration::from_millis(200));
+        assert_eq!(
+            Figures::new("y", 1, 3, Duration::from_secs(1), vec![]).percentile(50.0),
+            Duration::ZERO
+        );
+    }
+}
