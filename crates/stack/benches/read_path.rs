@@ -22,29 +22,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
+mod support;
+
+use support::{Random, TRIAL, load_subjects, setting, subject_id};
 use tonic::transport::Channel;
-use trialops_enrollment::store::subject;
 use trialops_platform::testing::load::{Caller, Figures, closed_loop, pgbench};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
 use trialops_proto::enrollment::v1 as pb;
 use trialops_proto::enrollment::v1::enrollment_service_client::EnrollmentServiceClient;
 use trialops_stack::Service;
-use trialops_stack::testing::{TestStack, unchanged};
 
-const TRIAL: &str = "ANBL1221";
-const SITE: &str = "BENCH-1";
 const CALLERS: [usize; 3] = [1, 8, 32];
 const PAGE: i32 = 100;
-
-/// The bench's subject ids: `ANBL1221-B000001`, … (the pgbench scripts build the same).
-fn subject_id(n: usize) -> String {
-    format!("{TRIAL}-B{n:06}")
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,20 +61,9 @@ async fn run(phase: Duration, subjects: usize) {
         phase.as_secs(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    // The servers on threads of their own, as a deployment's would be: the callers' work does
-    // not take their turns.
-    let server_threads = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .unwrap();
-    let stack = server_threads
-        .spawn(async { TestStack::start(Backend::Postgres, unchanged).await })
-        .await
-        .unwrap();
+    let (server_threads, stack) = support::start(Backend::Postgres).await;
     let enrollment_db = stack.dbs[Service::Enrollment as usize].url.clone();
-    load_subjects(&enrollment_db, subjects).await;
+    load_subjects(&enrollment_db, 1, subjects).await;
     let url = stack.url(Service::Enrollment);
     let scripts = tempfile::tempdir().unwrap();
     let get_subject_sql = write_script(
@@ -93,7 +71,7 @@ async fn run(phase: Duration, subjects: usize) {
         "get-subject.sql",
         &format!(
             "\\set n random(1, {subjects})\n\
-             SELECT * FROM subjects WHERE subject_id = '{TRIAL}-B' || lpad(:n::text, 6, '0');\n"
+             SELECT * FROM subjects WHERE subject_id = '{TRIAL}-B' || lpad(:n::text, 7, '0');\n"
         ),
     );
     let page_sql = write_script(
@@ -101,7 +79,7 @@ async fn run(phase: Duration, subjects: usize) {
         "list-subjects.sql",
         &format!(
             "\\set n random(0, {})\n\
-             SELECT * FROM subjects WHERE trial_id = '{TRIAL}' AND subject_id > '{TRIAL}-B' || lpad(:n::text, 6, '0') \
+             SELECT * FROM subjects WHERE trial_id = '{TRIAL}' AND subject_id > '{TRIAL}-B' || lpad(:n::text, 7, '0') \
              ORDER BY subject_id LIMIT {};\n",
             subjects.saturating_sub(PAGE as usize),
             PAGE + 1
@@ -178,53 +156,13 @@ async fn run(phase: Duration, subjects: usize) {
         "summary": summary,
     });
     println!("{json}");
-    server_threads.spawn(stack.stop()).await.unwrap();
-    server_threads.shutdown_background();
+    support::stop(server_threads, stack).await;
 }
 
 fn write_script(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `count` subjects of the trial at one site, inserted directly (a benchmark's data, not
-/// enrollments: the read paths read them the same way).
-async fn load_subjects(url: &str, count: usize) {
-    let db = Database::connect(url).await.unwrap();
-    let now = chrono::Utc::now();
-    let today = now.date_naive();
-    let arms = ["A", "B"];
-    let rows: Vec<subject::ActiveModel> = (1..=count)
-        .map(|n| subject::ActiveModel {
-            subject_id: Set(subject_id(n)),
-            trial_id: Set(TRIAL.into()),
-            subject_number: Set(n as i64),
-            site_code: Set(SITE.into()),
-            screening_id: Set(format!("SCR-B{n}")),
-            arm_code: Set(arms[n % 2].into()),
-            strata: Set("prior_irinotecan_temozolomide=yes|mycn=amplified".into()),
-            randomized_stratum: Set("prior_irinotecan_temozolomide=yes|mycn=amplified".into()),
-            consent_signed_on: Set(today),
-            consent_form_version: Set("1.0".into()),
-            status: Set("on_protocol_therapy".into()),
-            status_reason: Set(String::new()),
-            status_effective_on: Set(today),
-            enrolled_at: Set(now),
-            updated_at: Set(now),
-            version: Set(1),
-            randomized_in_error: Set(false),
-            randomized_in_error_reason: Set(String::new()),
-            protocol_version: Set("2.0".into()),
-        })
-        .collect();
-    for chunk in rows.chunks(1000) {
-        subject::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&db)
-            .await
-            .unwrap();
-    }
-    db.execute_unprepared("ANALYZE subjects").await.unwrap();
 }
 
 /// What a reader reads.
@@ -242,7 +180,7 @@ enum Read {
 struct Reader {
     client: EnrollmentServiceClient<Channel>,
     read: Read,
-    random: u64,
+    random: Random,
 }
 
 impl Reader {
@@ -252,18 +190,10 @@ impl Reader {
             all.push(Reader {
                 client: EnrollmentServiceClient::connect(url.to_owned()).await.unwrap(),
                 read: read.clone(),
-                random: 0x1221 + caller as u64,
+                random: Random(0x1221 + caller as u64),
             });
         }
         all
-    }
-
-    /// xorshift: the next subject number, 1..=count.
-    fn pick(&mut self, count: usize) -> usize {
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        (self.random % count as u64) as usize + 1
     }
 }
 
@@ -277,7 +207,7 @@ impl Caller for Reader {
             }
             Read::Subject(count) => {
                 let request = pb::GetSubjectRequest {
-                    subject_id: subject_id(self.pick(count)),
+                    subject_id: subject_id(self.random.pick(count)),
                 };
                 self.client.get_subject(request).await.map_err(failed)?;
             }

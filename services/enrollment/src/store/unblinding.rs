@@ -61,7 +61,7 @@ pub async fn of_trial<C: ConnectionTrait>(
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    use sea_orm::{Condition, QueryOrder, QuerySelect};
+    use sea_orm::{QueryOrder, QuerySelect};
     let mut query = Entity::find()
         .filter(Column::TrialId.eq(trial_id))
         .order_by_asc(Column::UnblindedAt)
@@ -70,13 +70,12 @@ pub async fn of_trial<C: ConnectionTrait>(
         .and_then(|key| key.split_once('|'))
         .and_then(|(micros, id)| Some((chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?, id)));
     if let Some((at, id)) = after {
-        query = query.filter(
-            Condition::any().add(Column::UnblindedAt.gt(at)).add(
-                Condition::all()
-                    .add(Column::UnblindedAt.eq(at))
-                    .add(Column::UnblindingId.gt(id)),
-            ),
-        );
+        query = query.filter(trialops_platform::records::store::after_pair(
+            Column::UnblindedAt,
+            at,
+            Column::UnblindingId,
+            id,
+        ));
     }
     query.limit(limit).all(conn).await
 }

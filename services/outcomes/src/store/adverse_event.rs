@@ -90,7 +90,6 @@ pub async fn of_subject<C: ConnectionTrait>(
     after: Option<(chrono::NaiveDate, &str)>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    use sea_orm::sea_query::{Condition, Expr, ExprTrait};
     use sea_orm::{QueryOrder, QuerySelect};
     let mut query = Entity::find()
         .filter(Column::SubjectId.eq(subject_id))
@@ -100,13 +99,12 @@ pub async fn of_subject<C: ConnectionTrait>(
         query = query.filter(Column::SiteCode.eq(site));
     }
     if let Some((onset, id)) = after {
-        query = query.filter(
-            Condition::any().add(Column::OnsetOn.gt(onset)).add(
-                Expr::col(Column::OnsetOn)
-                    .eq(onset)
-                    .and(Expr::col(Column::AdverseEventId).gt(id)),
-            ),
-        );
+        query = query.filter(trialops_platform::records::store::after_pair(
+            Column::OnsetOn,
+            onset,
+            Column::AdverseEventId,
+            id,
+        ));
     }
     query.limit(limit).all(conn).await
 }

@@ -94,7 +94,6 @@ pub async fn due_by<C: ConnectionTrait>(
     after: Option<(DateTimeUtc, &str)>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    use sea_orm::sea_query::Condition;
     use sea_orm::{QueryOrder, QuerySelect};
     let mut query = Entity::find()
         .filter(Column::Open.eq(true))
@@ -105,13 +104,12 @@ pub async fn due_by<C: ConnectionTrait>(
         query = query.filter(Column::SiteCode.eq(site));
     }
     if let Some((due, id)) = after {
-        query = query.filter(
-            Condition::any().add(Column::DueAt.gt(due)).add(
-                Condition::all()
-                    .add(Column::DueAt.eq(due))
-                    .add(Column::ObligationId.gt(id)),
-            ),
-        );
+        query = query.filter(trialops_platform::records::store::after_pair(
+            Column::DueAt,
+            due,
+            Column::ObligationId,
+            id,
+        ));
     }
     query.limit(limit).all(conn).await
 }

@@ -1,0 +1,119 @@
+//! What the stack's benchmarks share: the trial they load, its subjects loaded directly through
+//! the store, the three services started on threads of their own, and settings read from the
+//! environment.
+
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
+use trialops_enrollment::store::subject;
+use trialops_platform::testing::Backend;
+use trialops_stack::testing::{TestStack, unchanged};
+
+/// The benchmarks' trial.
+pub const TRIAL: &str = "ANBL1221";
+/// The benchmarks' site.
+pub const SITE: &str = "BENCH-1";
+/// Rows one INSERT carries while loading.
+const CHUNK: usize = 1000;
+
+/// The benchmarks' subject ids: `ANBL1221-B0000001`, … (the pgbench scripts build the same).
+pub fn subject_id(n: usize) -> String {
+    format!("{TRIAL}-B{n:07}")
+}
+
+/// A numeric setting from the environment, else `default`.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// The three services on fresh databases of `backend`, served by a runtime of their own (two
+/// threads, as a small deployment's would be), so the callers' work does not take their turns.
+/// Keep the runtime until the stack is stopped.
+pub async fn start(backend: Backend) -> (tokio::runtime::Runtime, TestStack) {
+    let server_threads = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let stack = server_threads
+        .spawn(async move { TestStack::start(backend, unchanged).await })
+        .await
+        .unwrap();
+    (server_threads, stack)
+}
+
+/// Stops the stack on its runtime, then the runtime.
+pub async fn stop(server_threads: tokio::runtime::Runtime, stack: TestStack) {
+    server_threads.spawn(stack.stop()).await.unwrap();
+    server_threads.shutdown_background();
+}
+
+/// Inserts `rows` in chunks of [`CHUNK`] through `insert`, then refreshes the planner's
+/// statistics of `table`.
+pub async fn load<T>(
+    db: &sea_orm::DatabaseConnection,
+    table: &str,
+    rows: impl Iterator<Item = T>,
+    insert: impl AsyncFn(&sea_orm::DatabaseConnection, Vec<T>),
+) {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in rows {
+        chunk.push(row);
+        if chunk.len() == CHUNK {
+            insert(db, std::mem::take(&mut chunk)).await;
+        }
+    }
+    if !chunk.is_empty() {
+        insert(db, chunk).await;
+    }
+    db.execute_unprepared(&format!("ANALYZE {table}")).await.unwrap();
+}
+
+/// Subjects `from..=to` of the trial at one site, inserted directly (a benchmark's data, not
+/// enrollments: the read paths read them the same way).
+pub async fn load_subjects(url: &str, from: usize, to: usize) {
+    let db = Database::connect(url).await.unwrap();
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let rows = (from..=to).map(|n| subject::ActiveModel {
+        subject_id: Set(subject_id(n)),
+        trial_id: Set(TRIAL.into()),
+        subject_number: Set(n as i64),
+        site_code: Set(SITE.into()),
+        screening_id: Set(format!("SCR-B{n}")),
+        arm_code: Set(["A", "B"][n % 2].into()),
+        strata: Set("prior_irinotecan_temozolomide=yes|mycn=amplified".into()),
+        randomized_stratum: Set("prior_irinotecan_temozolomide=yes|mycn=amplified".into()),
+        consent_signed_on: Set(today),
+        consent_form_version: Set("1.0".into()),
+        status: Set("on_protocol_therapy".into()),
+        status_reason: Set(String::new()),
+        status_effective_on: Set(today),
+        enrolled_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+        randomized_in_error: Set(false),
+        randomized_in_error_reason: Set(String::new()),
+        protocol_version: Set("2.0".into()),
+    });
+    load(&db, "subjects", rows, async |db, chunk| {
+        subject::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await
+            .unwrap();
+    })
+    .await;
+    db.close().await.unwrap();
+}
+
+/// xorshift: a cheap, reproducible random sequence for choosing rows.
+pub struct Random(pub u64);
+
+impl Random {
+    /// A number in `1..=count`.
+    pub fn pick(&mut self, count: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % count.max(1) as u64) as usize + 1
+    }
+}
