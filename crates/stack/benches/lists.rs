@@ -28,14 +28,14 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
 use support::{Random, SITE, TRIAL, load, load_subjects, setting, subject_id};
 use tonic::transport::Channel;
 use trialops_dosing::store::administration;
 use trialops_outcomes::store::obligation;
 use trialops_platform::records::store::audit_pending;
-use trialops_platform::testing::load::{Caller, Figures, closed_loop};
+use trialops_platform::testing::load::{Caller, Figures, closed_loop, pgbench};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
 use trialops_proto::common::v1 as common;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
@@ -136,9 +136,12 @@ async fn run(phase: Duration, large: usize) {
     let mut data = Data {
         rows: 0,
         audit_entries: 0,
-        epoch: Utc::now().with_timezone(&Utc) - chrono::Duration::hours(1),
+        // Whole seconds, as pgbench's scripts write it.
+        epoch: Utc::now().with_nanosecond(0).unwrap_or_default() - chrono::Duration::hours(1),
     };
     let mut results: Vec<(List, usize, Figures)> = Vec::new();
+    let mut baselines: Vec<(List, usize, Figures)> = Vec::new();
+    let scripts = tempfile::tempdir().unwrap();
     let mut plans = Vec::new();
     for size in [SMALL, large] {
         let started = std::time::Instant::now();
@@ -159,6 +162,17 @@ async fn run(phase: Duration, large: usize) {
             f.print();
             results.push((list, size, f));
         }
+        if backend == Backend::Postgres {
+            for list in LISTS {
+                let script = scripts.path().join(format!("{list:?}-{size}.sql"));
+                std::fs::write(&script, baseline_script(list, &data)).unwrap();
+                let db_url = &urls[list.service() as usize];
+                let label = format!("  pgbench: the same SELECT, {size} rows");
+                let f = pgbench(&label, db_url, &script, 1, phase, &[]);
+                f.print();
+                baselines.push((list, size, f));
+            }
+        }
         for list in LISTS {
             let db_url = &urls[list.service() as usize];
             let plan = plan(db_url, list, &data).await;
@@ -168,34 +182,39 @@ async fn run(phase: Duration, large: usize) {
         println!();
     }
     println!(
-        "{:<34} {:>14} {:>14} {:>8}",
-        "p50 per page", "at 1,000", "at the large", "ratio"
+        "{:<34} {:>14} {:>14} {:>8}   {:>24}",
+        "p50 per page", "at 1,000", "at the large", "ratio", "pgbench's SELECT, ratio"
     );
+    let p50 = |of: &[(List, usize, Figures)], list: List, size: usize| {
+        of.iter()
+            .find(|(l, s, _)| *l == list && *s == size)
+            .map(|(_, _, f)| f.percentile(50.0).as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
     let mut summary = Vec::new();
     for list in LISTS {
-        let at = |size: usize| {
-            results
-                .iter()
-                .find(|(l, s, _)| *l == list && *s == size)
-                .map(|(_, _, f)| f.percentile(50.0).as_secs_f64() * 1000.0)
-                .unwrap_or(f64::NAN)
-        };
-        let (small_ms, large_ms) = (at(SMALL), at(large));
+        let (small_ms, large_ms) = (p50(&results, list, SMALL), p50(&results, list, large));
+        let (db_small, db_large) = (p50(&baselines, list, SMALL), p50(&baselines, list, large));
         println!(
-            "{:<34} {:>11.3} ms {:>11.3} ms {:>7.2}x (target: at most 2x)",
+            "{:<34} {:>11.3} ms {:>11.3} ms {:>7.2}x   {:.3} -> {:.3} ms, {:.2}x   (target: at most 2x)",
             list.name(),
             small_ms,
             large_ms,
-            large_ms / small_ms
+            large_ms / small_ms,
+            db_small,
+            db_large,
+            db_large / db_small
         );
         summary.push(serde_json::json!({
             "list": list.name(), "small_rows": SMALL, "large_rows": large,
             "small_p50_ms": small_ms, "large_p50_ms": large_ms, "ratio": large_ms / small_ms,
+            "database_small_p50_ms": db_small, "database_large_p50_ms": db_large,
         }));
     }
     let json = serde_json::json!({
         "backend": format!("{backend:?}"),
         "figures": results.iter().map(|(_, _, f)| f.json()).collect::<Vec<_>>(),
+        "database_figures": baselines.iter().map(|(_, _, f)| f.json()).collect::<Vec<_>>(),
         "summary": summary,
         "plans": plans,
     });
@@ -297,8 +316,16 @@ async fn load_audit_entries(url: &str, from: usize, to: usize) -> usize {
             .unwrap();
     })
     .await;
-    trialops_platform::records::log::integrate(&db).await.unwrap();
-    db.execute_unprepared("ANALYZE audit_events").await.unwrap();
+    let started = std::time::Instant::now();
+    let integrated = trialops_platform::records::log::integrate(&db).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "the audit log integrated {integrated} entries in {seconds:.1} s ({:.0} per second)",
+        integrated as f64 / seconds
+    );
+    for table in ["audit_pending", "audit_events", "audit_tree_hashes"] {
+        support::settle(&db, table).await;
+    }
     let size = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -310,6 +337,50 @@ async fn load_audit_entries(url: &str, from: usize, to: usize) -> usize {
         .unwrap();
     db.close().await.unwrap();
     size as usize
+}
+
+/// pgbench's script for the SELECT a page of `list` sends, after a random row as the benchmark's
+/// pages are (the same rows, the same order, the same limit).
+fn baseline_script(list: List, data: &Data) -> String {
+    let limit = PAGE + 1;
+    let subject = |n: &str| format!("'{TRIAL}-B' || lpad(({n})::text, 7, '0')");
+    match list {
+        List::Subjects => format!(
+            "\\set n random(1, {})\n\
+             SELECT * FROM subjects WHERE trial_id = '{TRIAL}' AND subject_id > {} \
+             ORDER BY subject_id LIMIT {limit};\n",
+            data.rows - PAGE as usize,
+            subject(":n")
+        ),
+        List::Worklist => format!(
+            "\\set d random(1, {})\n\\set k random(0, {})\n\
+             SELECT * FROM administrations WHERE site_code = '{SITE}' AND worklist_key >= '{first}|' \
+             AND worklist_key < '{end}|' AND worklist_key > \
+             to_char(date '{first}' + :d::int, 'YYYY-MM-DD') || '|' || {} || '|001|{AGENT}|01' \
+             ORDER BY worklist_key LIMIT {limit};\n",
+            DAYS - 11,
+            data.rows / DAYS as usize - 1,
+            subject(":k::int * 90 + :d::int"),
+            first = first_day(),
+            end = first_day() + Days::new(DAYS),
+        ),
+        List::AuditEvents => format!(
+            "\\set s random(1, {})\n\
+             SELECT * FROM audit_events WHERE sequence > :s ORDER BY sequence LIMIT {limit};\n",
+            data.audit_entries - PAGE as usize
+        ),
+        List::OverdueReports => format!(
+            "\\set n random({}, {})\n\
+             SELECT * FROM obligations WHERE open AND due_at <= now() \
+             AND due_at >= timestamptz '{epoch}' - make_interval(secs => :n::int) \
+             AND (due_at > timestamptz '{epoch}' - make_interval(secs => :n::int) \
+             OR (due_at = timestamptz '{epoch}' - make_interval(secs => :n::int) AND obligation_id > 'OBL-' || lpad((:n)::text, 7, '0'))) \
+             ORDER BY due_at, obligation_id LIMIT {limit};\n",
+            PAGE + 1,
+            data.rows,
+            epoch = data.epoch.to_rfc3339(),
+        ),
+    }
 }
 
 /// A page token continuing after `key`: a token the list issued, with its key replaced (the
@@ -367,9 +438,9 @@ impl Pager {
             List::Subjects => subject_id(self.random.pick(self.rows - PAGE as usize)),
             List::Worklist => {
                 // Keys sort by day, then subject; row n is planned on day n mod DAYS. A row of
-                // one of the first DAYS - 10 days has ten days' rows after it (each day holds
+                // one of the first DAYS - 11 days has ten full days after it (each day holds
                 // rows / DAYS >= 11 rows): a full page.
-                let day = self.random.pick(DAYS as usize - 10);
+                let day = self.random.pick(DAYS as usize - 11);
                 let k = self.random.pick(self.rows / DAYS as usize) - 1;
                 worklist_key(k * DAYS as usize + day)
             }

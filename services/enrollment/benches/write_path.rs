@@ -86,6 +86,11 @@ async fn run(phase: Duration) {
             p99.as_secs_f64() / p50.as_secs_f64().max(1e-9)
         );
     }
+    let figures: Vec<_> = rows.iter().map(Figures::json).collect();
+    println!(
+        "{}",
+        serde_json::json!({ "phase_seconds": phase.as_secs(), "figures": figures })
+    );
 }
 
 /// The service's phases on `backend`: closed loops at 1, 4 and 16 callers, then 16 callers paced

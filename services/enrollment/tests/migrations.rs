@@ -252,3 +252,38 @@ async fn the_hash_chained_trail_moves_into_the_transparency_log(backend: Backend
         server.stop().await;
     }
 }
+
+/// PostgreSQL keeps deleted rows until a vacuum, and the audit queue deletes every row it
+/// integrates: the migrated queue is vacuumed after a thousand dead rows, whatever its size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_queue_is_vacuumed_after_a_thousand_dead_rows_on_postgres() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        eprintln!(
+            "{} is not set: a PostgreSQL-only test",
+            trialops_platform::testing::POSTGRES_URL_VARIABLE
+        );
+        return;
+    };
+    let server = start_on(&db.url).await;
+    server.stop().await;
+    let conn = Database::connect(&db.url).await.unwrap();
+    let options = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT array_to_string(reloptions, ',') AS options FROM pg_class \
+             WHERE relname = 'audit_pending' AND relnamespace = to_regnamespace(current_schema())::oid",
+        ))
+        .await
+        .unwrap()
+        .and_then(|row| row.try_get::<String>("", "options").ok())
+        .unwrap_or_default();
+    conn.close().await.unwrap();
+    for option in [
+        "autovacuum_vacuum_scale_factor=0",
+        "autovacuum_vacuum_threshold=1000",
+        "autovacuum_vacuum_insert_scale_factor=0",
+        "autovacuum_vacuum_insert_threshold=1000",
+    ] {
+        assert!(options.split(',').any(|o| o == option), "{option} in {options:?}");
+    }
+}

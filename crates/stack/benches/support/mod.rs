@@ -47,8 +47,7 @@ pub async fn stop(server_threads: tokio::runtime::Runtime, stack: TestStack) {
     server_threads.shutdown_background();
 }
 
-/// Inserts `rows` in chunks of [`CHUNK`] through `insert`, then refreshes the planner's
-/// statistics of `table`.
+/// Inserts `rows` in chunks of [`CHUNK`] through `insert`, then [`settle`]s `table`.
 pub async fn load<T>(
     db: &sea_orm::DatabaseConnection,
     table: &str,
@@ -65,7 +64,17 @@ pub async fn load<T>(
     if !chunk.is_empty() {
         insert(db, chunk).await;
     }
-    db.execute_unprepared(&format!("ANALYZE {table}")).await.unwrap();
+    settle(db, table).await;
+}
+
+/// Vacuums (PostgreSQL) and analyses `table` after a bulk load, as autovacuum would soon after:
+/// the measurements are of the steady state, not of a table autovacuum is still working on.
+pub async fn settle(db: &sea_orm::DatabaseConnection, table: &str) {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("VACUUM (ANALYZE) {table}"),
+        _ => format!("ANALYZE {table}"),
+    };
+    db.execute_unprepared(&sql).await.unwrap();
 }
 
 /// Subjects `from..=to` of the trial at one site, inserted directly (a benchmark's data, not

@@ -39,6 +39,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateTransparencyLog),
         Box::new(IndexAuditByTrialAction),
         Box::new(CreateSignatures),
+        Box::new(VacuumAuditQueueOften),
     ]
 }
 
@@ -274,6 +275,52 @@ impl MigrationTrait for IndexAuditByTrialAction {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// `audit_pending` is a queue: every write inserts into it and the sequencer deletes what it
+/// integrated. On PostgreSQL the deleted rows stay until a vacuum, and every integration pass
+/// (each `ListAuditEvents` runs one) walks them: after a million entries, 7 ms a pass instead of
+/// 0.5. PostgreSQL vacuums a table once a fifth of it is dead; the queue is vacuumed after a
+/// thousand dead rows whatever its size. SQLite reuses deleted rows' space: nothing to do.
+struct VacuumAuditQueueOften;
+
+impl MigrationName for VacuumAuditQueueOften {
+    fn name(&self) -> &str {
+        "m20261207_000003_platform_vacuum_audit_queue_often"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for VacuumAuditQueueOften {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "ALTER TABLE audit_pending SET (autovacuum_vacuum_scale_factor = 0, \
+                 autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0, \
+                 autovacuum_vacuum_insert_threshold = 1000)",
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "ALTER TABLE audit_pending RESET (autovacuum_vacuum_scale_factor, \
+                 autovacuum_vacuum_threshold, autovacuum_vacuum_insert_scale_factor, \
+                 autovacuum_vacuum_insert_threshold)",
+            )
+            .await
+            .map(|_| ())
     }
 }
 
