@@ -14,8 +14,10 @@
 //! (`EXPLAIN ANALYZE` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite), from the statement the store
 //! sends for such a page.
 //!
-//!     TRIALOPS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!         cargo bench -p trialops-stack --bench lists
+//! ```sh
+//! TRIALOPS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench -p trialops-stack --bench lists
+//! ```
 //!
 //! `TRIALOPS_BENCH_SECONDS` sets each measurement's length (default 3), `TRIALOPS_BENCH_ROWS` the
 //! large size (default 1,000,000). It prints a table and the same figures as JSON.
@@ -374,7 +376,8 @@ fn baseline_script(list: List, data: &Data) -> String {
              SELECT * FROM obligations WHERE open AND due_at <= now() \
              AND due_at >= timestamptz '{epoch}' - make_interval(secs => :n::int) \
              AND (due_at > timestamptz '{epoch}' - make_interval(secs => :n::int) \
-             OR (due_at = timestamptz '{epoch}' - make_interval(secs => :n::int) AND obligation_id > 'OBL-' || lpad((:n)::text, 7, '0'))) \
+             OR (due_at = timestamptz '{epoch}' - make_interval(secs => :n::int) \
+             AND obligation_id > 'OBL-' || lpad((:n)::text, 7, '0'))) \
              ORDER BY due_at, obligation_id LIMIT {limit};\n",
             PAGE + 1,
             data.rows,

@@ -10,8 +10,10 @@
 //! - pgbench running the SELECT of a `ListSubjects` page, and `ListSubjects` walking 100-row
 //!   pages.
 //!
-//!     TRIALOPS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!         cargo bench -p trialops-stack --bench read_path
+//! ```sh
+//! TRIALOPS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench -p trialops-stack --bench read_path
+//! ```
 //!
 //! `TRIALOPS_BENCH_SECONDS` sets each phase's length (default 5), `TRIALOPS_BENCH_SUBJECTS` the
 //! trial's size (default 10,000). It prints a table and the same figures as JSON.
