@@ -113,12 +113,7 @@ struct Data {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(
+    trialops_platform::testing::load::runtime("callers").block_on(run(
         Duration::from_secs(setting("TRIALOPS_BENCH_SECONDS", 3)),
         setting("TRIALOPS_BENCH_ROWS", 1_000_000) as usize,
     ));

@@ -38,12 +38,7 @@ const CALLERS: [usize; 3] = [1, 8, 32];
 const PAGE: i32 = 100;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(
+    trialops_platform::testing::load::runtime("callers").block_on(run(
         Duration::from_secs(setting("TRIALOPS_BENCH_SECONDS", 5)),
         setting("TRIALOPS_BENCH_SUBJECTS", 10_000) as usize,
     ));

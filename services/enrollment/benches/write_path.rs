@@ -42,12 +42,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(Duration::from_secs(seconds)));
+    trialops_platform::testing::load::runtime("callers").block_on(run(Duration::from_secs(seconds)));
 }
 
 async fn run(phase: Duration) {
@@ -99,12 +94,7 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
     let db = TestDatabase::create(backend).await.unwrap();
     // The server on threads of its own, as a deployment's would be: the callers' work does not
     // take its turns.
-    let server_threads = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .unwrap();
+    let server_threads = trialops_platform::testing::load::runtime("server");
     let url = db.url.clone();
     let server = server_threads.spawn(async move { start_on(&url).await }).await.unwrap();
     let mut admin = connect(&server.url()).await;

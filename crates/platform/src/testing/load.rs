@@ -100,6 +100,17 @@ impl Figures {
     }
 }
 
+/// A runtime of two worker threads named `name`: the callers' (`"callers"`), or the servers' so
+/// that, as in a deployment, the callers' work does not take the servers' turns.
+pub fn runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("a runtime: {e}"))
+}
+
 /// A caller: one connection, one call at a time.
 pub trait Caller: Send + 'static {
     /// Makes the `turn`th call (turns count across callers); `Err` describes a failed call.

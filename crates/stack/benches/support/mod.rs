@@ -28,12 +28,7 @@ pub fn setting(name: &str, default: u64) -> u64 {
 /// threads, as a small deployment's would be), so the callers' work does not take their turns.
 /// Keep the runtime until the stack is stopped.
 pub async fn start(backend: Backend) -> (tokio::runtime::Runtime, TestStack) {
-    let server_threads = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("server")
-        .enable_all()
-        .build()
-        .unwrap();
+    let server_threads = trialops_platform::testing::load::runtime("server");
     let stack = server_threads
         .spawn(async move { TestStack::start(backend, unchanged).await })
         .await
