@@ -68,9 +68,9 @@ pub async fn connect(settings: &Settings, service: &str) -> anyhow::Result<Datab
         .max_connections(settings.database_max_connections)
         .connect_timeout(Duration::from_millis(settings.database_acquire_timeout_ms.max(1)))
         .acquire_timeout(Duration::from_millis(settings.database_acquire_timeout_ms.max(1)))
-        // sqlx checks a connection with a round trip when it goes back to the pool; a second
-        // check on every acquire cost each read a round trip more (a quarter of GetSubject's
-        // time). Only a connection idle long enough to have been dropped is checked again.
+        // sqlx checks a connection with a round trip when it goes back to the pool; checking it
+        // again each time it is taken cost every call one more round trip before its first
+        // query. Only a connection idle long enough to have been dropped is checked again.
         .test_before_acquire_if_idle_for(RECHECK_IDLE_CONNECTIONS_AFTER)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
