@@ -108,6 +108,17 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A fresh PostgreSQL database for a test that only PostgreSQL can run (SQLite's single writer,
+/// a proxy between the service and the server); `None`, said on stderr, when
+/// `TRIALOPS_TEST_POSTGRES_URL` is not set.
+pub async fn postgres_only() -> Option<TestDatabase> {
+    let db = TestDatabase::create(Backend::Postgres).await;
+    if db.is_none() {
+        eprintln!("{POSTGRES_URL_VARIABLE} is not set: a PostgreSQL-only test");
+    }
+    db
+}
+
 /// A service running in the test's runtime.
 pub struct RunningServer {
     /// Where it listens.

@@ -389,12 +389,17 @@ fn token_after(issued: &str, key: &str) -> String {
     hex::encode(format!("{tag}\n{key}"))
 }
 
+/// A connection to the service that serves a list.
+enum Client {
+    Enrollment(EnrollmentServiceClient<Channel>),
+    Dosing(DosingServiceClient<Channel>),
+    Outcomes(OutcomesServiceClient<Channel>),
+}
+
 /// A caller asking one list for pages at random depths.
 struct Pager {
     list: List,
-    enrollment: Option<EnrollmentServiceClient<Channel>>,
-    dosing: Option<DosingServiceClient<Channel>>,
-    outcomes: Option<OutcomesServiceClient<Channel>>,
+    client: Client,
     /// A token the list issued for its first page, to make others from.
     issued: String,
     rows: usize,
@@ -405,24 +410,21 @@ struct Pager {
 
 impl Pager {
     async fn new(url: &str, list: List, data: &Data) -> Pager {
+        let url = url.to_owned();
+        let client = match list.service() {
+            Service::Enrollment => Client::Enrollment(EnrollmentServiceClient::connect(url).await.unwrap()),
+            Service::Dosing => Client::Dosing(DosingServiceClient::connect(url).await.unwrap()),
+            Service::Outcomes => Client::Outcomes(OutcomesServiceClient::connect(url).await.unwrap()),
+        };
         let mut pager = Pager {
             list,
-            enrollment: None,
-            dosing: None,
-            outcomes: None,
+            client,
             issued: String::new(),
             rows: data.rows,
             audit_entries: data.audit_entries,
             epoch: data.epoch,
             random: Random(0x1221),
         };
-        match list.service() {
-            Service::Enrollment => {
-                pager.enrollment = Some(EnrollmentServiceClient::connect(url.to_owned()).await.unwrap())
-            }
-            Service::Dosing => pager.dosing = Some(DosingServiceClient::connect(url.to_owned()).await.unwrap()),
-            Service::Outcomes => pager.outcomes = Some(OutcomesServiceClient::connect(url.to_owned()).await.unwrap()),
-        }
         let (count, issued) = pager.page(String::new()).await.unwrap();
         assert_eq!(count, PAGE as usize, "{}: a full first page", list.name());
         assert!(!issued.is_empty(), "{}: a next page", list.name());
@@ -462,50 +464,48 @@ impl Pager {
                 day: d.day() as i32,
             })
         };
-        Ok(
-            match (self.list, &mut self.enrollment, &mut self.dosing, &mut self.outcomes) {
-                (List::Subjects, Some(c), _, _) => {
-                    let request = enrollment::ListSubjectsRequest {
-                        trial_id: TRIAL.into(),
-                        page_size: PAGE,
-                        page_token,
-                        ..Default::default()
-                    };
-                    let r = c.list_subjects(request).await.map_err(failed)?.into_inner();
-                    (r.subjects.len(), r.next_page_token)
-                }
-                (List::AuditEvents, Some(c), _, _) => {
-                    let request = enrollment::ListAuditEventsRequest {
-                        page_size: PAGE,
-                        page_token,
-                        ..Default::default()
-                    };
-                    let r = c.list_audit_events(request).await.map_err(failed)?.into_inner();
-                    (r.events.len(), r.next_page_token)
-                }
-                (List::Worklist, _, Some(c), _) => {
-                    let request = dosing::ListAdministrationsRequest {
-                        site_code: SITE.into(),
-                        from_date: date(first_day()),
-                        to_date: date(first_day() + Days::new(DAYS - 1)),
-                        page_size: PAGE,
-                        page_token,
-                    };
-                    let r = c.list_administrations(request).await.map_err(failed)?.into_inner();
-                    (r.administrations.len(), r.next_page_token)
-                }
-                (List::OverdueReports, _, _, Some(c)) => {
-                    let request = outcomes::ListOverdueReportsRequest {
-                        due_within_hours: 0,
-                        page_size: PAGE,
-                        page_token,
-                    };
-                    let r = c.list_overdue_reports(request).await.map_err(failed)?.into_inner();
-                    (r.obligations.len(), r.next_page_token)
-                }
-                _ => return Err("no client for this list".into()),
-            },
-        )
+        Ok(match (self.list, &mut self.client) {
+            (List::Subjects, Client::Enrollment(c)) => {
+                let request = enrollment::ListSubjectsRequest {
+                    trial_id: TRIAL.into(),
+                    page_size: PAGE,
+                    page_token,
+                    ..Default::default()
+                };
+                let r = c.list_subjects(request).await.map_err(failed)?.into_inner();
+                (r.subjects.len(), r.next_page_token)
+            }
+            (List::AuditEvents, Client::Enrollment(c)) => {
+                let request = enrollment::ListAuditEventsRequest {
+                    page_size: PAGE,
+                    page_token,
+                    ..Default::default()
+                };
+                let r = c.list_audit_events(request).await.map_err(failed)?.into_inner();
+                (r.events.len(), r.next_page_token)
+            }
+            (List::Worklist, Client::Dosing(c)) => {
+                let request = dosing::ListAdministrationsRequest {
+                    site_code: SITE.into(),
+                    from_date: date(first_day()),
+                    to_date: date(first_day() + Days::new(DAYS - 1)),
+                    page_size: PAGE,
+                    page_token,
+                };
+                let r = c.list_administrations(request).await.map_err(failed)?.into_inner();
+                (r.administrations.len(), r.next_page_token)
+            }
+            (List::OverdueReports, Client::Outcomes(c)) => {
+                let request = outcomes::ListOverdueReportsRequest {
+                    due_within_hours: 0,
+                    page_size: PAGE,
+                    page_token,
+                };
+                let r = c.list_overdue_reports(request).await.map_err(failed)?.into_inner();
+                (r.obligations.len(), r.next_page_token)
+            }
+            _ => return Err(format!("{}: not served by this connection", self.list.name())),
+        })
     }
 }
 

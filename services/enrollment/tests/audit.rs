@@ -99,11 +99,7 @@ async fn audit_trail_verifies_and_detects_tampering(backend: Backend) {
 /// allows one writer at a time by design.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrollments_commit_while_another_write_is_held_open() {
-    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
-        eprintln!(
-            "{} is not set: a PostgreSQL-only test",
-            trialops_platform::testing::POSTGRES_URL_VARIABLE
-        );
+    let Some(db) = trialops_platform::testing::postgres_only().await else {
         return;
     };
     let server = start_on(&db.url).await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sea_orm::{ConnectionTrait, Database};
-use trialops_platform::testing::{Backend, FaultProxy, postgres_address, reason};
+use trialops_platform::testing::{FaultProxy, postgres_address, reason};
 use trialops_proto::enrollment::v1 as pb;
 
 async fn count(url: &str, sql: &str) -> i64 {
@@ -38,11 +38,7 @@ fn with_deadline<T>(message: T, deadline: Duration) -> tonic::Request<T> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_is_unavailable_then_retried_to_completion() {
-    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
-        eprintln!(
-            "{} is not set: a PostgreSQL-only test",
-            trialops_platform::testing::POSTGRES_URL_VARIABLE
-        );
+    let Some(db) = trialops_platform::testing::postgres_only().await else {
         return;
     };
     let proxy = FaultProxy::start(postgres_address(&db.url)).await;

@@ -257,11 +257,7 @@ async fn the_hash_chained_trail_moves_into_the_transparency_log(backend: Backend
 /// integrates: the migrated queue is vacuumed after a thousand dead rows, whatever its size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_queue_is_vacuumed_after_a_thousand_dead_rows_on_postgres() {
-    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
-        eprintln!(
-            "{} is not set: a PostgreSQL-only test",
-            trialops_platform::testing::POSTGRES_URL_VARIABLE
-        );
+    let Some(db) = trialops_platform::testing::postgres_only().await else {
         return;
     };
     let server = start_on(&db.url).await;
