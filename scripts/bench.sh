@@ -7,7 +7,7 @@
 # Needs PostgreSQL and pgbench (TRIALOPS_TEST_POSTGRES_URL, default the local server as CI uses
 # it) and python3 for the reference statistics (lifelines, scipy and pandas are installed into a
 # virtual environment at $TRIALOPS_BENCH_VENV, default /tmp/trialops-statsbench). Nothing here
-# asserts a timing: the figures are for reading. Takes about 25 minutes on a 2-core machine, most
+# asserts a timing: the figures are for reading. Takes about 30 minutes on a 2-core machine, most
 # of it loading and integrating a million rows for the list benchmark (TRIALOPS_BENCH_ROWS makes
 # that smaller); TRIALOPS_BENCH_SECONDS sets each measurement's length.
 set -euo pipefail
@@ -34,6 +34,7 @@ run() {
 run read_path -p trialops-stack --bench read_path
 run lists -p trialops-stack --bench lists
 run write_path -p trialops-enrollment --bench write_path
+run record_administration -p trialops-stack --bench record_administration
 run analysis -p trialops-outcomes --bench analysis
 
 # Each benchmark's last line is its figures as JSON.
@@ -41,7 +42,7 @@ python3 - "$logs" "$out" <<'EOF'
 import json, sys
 logs, out = sys.argv[1], sys.argv[2]
 results = {}
-for name in ["read_path", "lists", "write_path", "analysis"]:
+for name in ["read_path", "lists", "write_path", "record_administration", "analysis"]:
     lines = [l for l in open(f"{logs}/{name}.txt") if l.startswith("{")]
     results[name] = json.loads(lines[-1]) if lines else None
 json.dump(results, open(out, "w"), indent=1)

@@ -26,6 +26,7 @@ use trialops_proto::enrollment::v1 as pb;
 
 backend_tests!(
     an_untouched_log_verifies_and_its_proofs_check,
+    entries_integrated_over_several_passes_make_the_rfc_6962_tree,
     each_kind_of_tampering_is_found_from_a_saved_checkpoint
 );
 
@@ -141,6 +142,81 @@ async fn rebuild(db: &TestDatabase, keep: i64, before: &[&str], drop_checkpoints
 
 fn tlog_empty() -> log::Hash {
     log::root_of(&[])
+}
+
+/// RFC 6962 MTH by its definition (section 2.1), over leaf hashes.
+fn mth(leaves: &[log::Hash]) -> log::Hash {
+    match leaves.len() {
+        0 => tlog_empty(),
+        1 => leaves[0],
+        n => {
+            // The largest power of two smaller than n.
+            let mut k = 1;
+            while k * 2 < n {
+                k *= 2;
+            }
+            tlog_tiles::node_hash(mth(&leaves[..k]), mth(&leaves[k..]))
+        }
+    }
+}
+
+/// On SQLite a pass integrates a few dozen entries so that writers are not held up behind it;
+/// four times the ten entries pending at once take several passes there (one on PostgreSQL),
+/// and the log they make is the one tree over all forty, in the order they were committed.
+async fn entries_integrated_over_several_passes_make_the_rfc_6962_tree(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, server) = logged(backend, dir.path()).await;
+    server.stop().await;
+    let copy = format!("INSERT INTO audit_pending ({COLUMNS}) SELECT {COLUMNS} FROM audit_events ORDER BY sequence");
+    let empty = log::hex_of(&tlog_empty());
+    let reset = format!("UPDATE audit_log_head SET tree_size = 0, root_hash = '{empty}'");
+    let mut statements = vec![copy.as_str(); 4];
+    statements.extend([
+        "DELETE FROM audit_events",
+        "DELETE FROM audit_tree_hashes",
+        reset.as_str(),
+    ]);
+    sql(&db, &statements).await;
+
+    let conn = Database::connect(&db.url).await.unwrap();
+    assert_eq!(log::integrate(&conn).await.unwrap(), 40);
+    assert_eq!(log::integrate(&conn).await.unwrap(), 0, "nothing is left pending");
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT sequence, action, entity_id, leaf_hash FROM audit_events ORDER BY sequence",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 40);
+    let mut leaves = Vec::new();
+    for (k, row) in rows.iter().enumerate() {
+        let sequence: i64 = row.try_get("", "sequence").unwrap();
+        assert_eq!(sequence, k as i64 + 1, "positions run without a gap");
+        let leaf: String = row.try_get("", "leaf_hash").unwrap();
+        leaves.push(log::Hash(hex::decode(leaf).unwrap().try_into().unwrap()));
+    }
+    // The pending copies went in as four runs of the ten entries, and came out in that order.
+    let order: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.try_get("", "action").unwrap(), r.try_get("", "entity_id").unwrap()))
+        .collect();
+    assert_eq!(order[..10], order[10..20]);
+    assert_eq!(order[..10], order[30..]);
+    let head = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT tree_size, root_hash FROM audit_log_head",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.try_get::<i64>("", "tree_size").unwrap(), 40);
+    assert_eq!(
+        head.try_get::<String>("", "root_hash").unwrap(),
+        log::hex_of(&mth(&leaves))
+    );
+    conn.close().await.unwrap();
 }
 
 async fn an_untouched_log_verifies_and_its_proofs_check(backend: Backend) {

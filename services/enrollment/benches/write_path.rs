@@ -24,7 +24,9 @@ use std::time::Duration;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 use trialops_enrollment::store::screening;
 use trialops_enrollment::testing::{Client, connect, enroll_request, register_site, start_on, strata};
-use trialops_platform::testing::load::{Caller, Figures, closed_loop, paced, pgbench};
+use trialops_platform::testing::load::{
+    Caller, Figures, pgbench, print_json, print_tail_ratios, print_title, write_phases,
+};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE, TestDatabase};
 
 const SITE: &str = "BENCH-1";
@@ -47,12 +49,7 @@ fn main() {
 
 async fn run(phase: Duration) {
     let postgres = std::env::var(POSTGRES_URL_VARIABLE).ok().filter(|u| !u.is_empty());
-    println!(
-        "EnrollSubject under load, {} s per phase, {} cores",
-        phase.as_secs(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    println!("{}", Figures::header());
+    print_title("EnrollSubject under load", phase);
     let mut rows = Vec::new();
     if let Some(url) = &postgres {
         rows.extend(pgbench_phases(url, phase).await);
@@ -73,19 +70,8 @@ async fn run(phase: Duration) {
             ours / baseline
         );
     }
-    for f in rows.iter().filter(|f| f.label.contains("half the peak")) {
-        let (p50, p99) = (f.percentile(50.0), f.percentile(99.0));
-        println!(
-            "{}: p99 / p50 = {:.2} (target: at most 3)",
-            f.label,
-            p99.as_secs_f64() / p50.as_secs_f64().max(1e-9)
-        );
-    }
-    let figures: Vec<_> = rows.iter().map(Figures::json).collect();
-    println!(
-        "{}",
-        serde_json::json!({ "phase_seconds": phase.as_secs(), "figures": figures })
-    );
+    print_tail_ratios(rows.iter().filter(|f| f.label.starts_with("trialops")), 3.0);
+    print_json(phase, &rows);
 }
 
 /// The service's phases on `backend`: closed loops at 1, 4 and 16 callers, then 16 callers paced
@@ -101,26 +87,12 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
     register_site(&mut admin, SITE).await;
     let store = Database::connect(db.url.as_str()).await.unwrap();
     let candidates = Arc::new(Candidates::default());
-    let mut rows = Vec::new();
-    for callers in CALLERS {
+    let rows = write_phases(label, &CALLERS, phase, async |callers| {
         // Generous: more candidates than any phase has enrolled here.
         candidates.screen(&store, 4000 * phase.as_secs() as usize).await;
-        let f = closed_loop(label, Enroller::all(&server.url(), callers, &candidates).await, phase).await;
-        f.print();
-        rows.push(f);
-    }
-    let peak = rows.iter().map(|f| f.per_second).fold(0.0, f64::max);
-    candidates.screen(&store, 4000 * phase.as_secs() as usize).await;
-    let half = format!("{label}, half the peak ({:.0}/s)", peak / 2.0);
-    let f = paced(
-        &half,
-        Enroller::all(&server.url(), 16, &candidates).await,
-        peak / 2.0,
-        phase,
-    )
+        Enroller::all(&server.url(), callers, &candidates).await
+    })
     .await;
-    f.print();
-    rows.push(f);
     server.stop().await;
     server_threads.shutdown_background();
     rows

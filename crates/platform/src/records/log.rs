@@ -51,8 +51,22 @@ use crate::wire::error::AppError;
 /// The first element of every leaf's data: the format of the array that follows.
 pub const LEAF_FORMAT: &str = "trialops-audit-entry/1";
 
-/// Entries moved into the log per transaction.
+/// Entries read per statement when building the tree over existing entries, and moved into the
+/// log per integration pass on PostgreSQL.
 const BATCH: u64 = 500;
+
+/// Entries moved into the log per integration pass on SQLite. A pass holds SQLite's one writer,
+/// so every write of the service waits for it; a short pass lets the writers queued behind it
+/// take their turns between passes instead of waiting out one long one.
+const SQLITE_BATCH: u64 = 32;
+
+/// Entries moved into the log per integration pass on `db`'s backend.
+fn pass_size(db: &DatabaseConnection) -> u64 {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => SQLITE_BATCH,
+        _ => BATCH,
+    }
+}
 
 /// How often the sequencer runs and checkpoints are signed.
 #[derive(Debug, Clone, Copy)]
@@ -597,13 +611,13 @@ fn size_of(head: &head::Model) -> Result<u64, AppError> {
     u64::try_from(head.tree_size).map_err(|_| inconsistent("the head's size is negative"))
 }
 
-/// One integration pass over at most `BATCH` pending entries; how many it integrated.
-async fn integrate_batch(db: &DatabaseConnection) -> Result<u64, AppError> {
+/// One integration pass over at most `limit` pending entries; how many it integrated.
+async fn integrate_batch(db: &DatabaseConnection, limit: u64) -> Result<u64, AppError> {
     let tx = crate::records::database::begin_write(db).await?;
     let current = lock_head(&tx).await?;
     let batch = pending::Entity::find()
         .order_by_asc(pending::Column::Id)
-        .limit(BATCH)
+        .limit(limit)
         .all(&tx)
         .await?;
     if batch.is_empty() {
@@ -719,11 +733,11 @@ async fn insert_entries<C: ConnectionTrait>(
 /// Gives every entry committed so far its position in the log; how many it integrated. Safe to
 /// run from several tasks and replicas at once: passes take the head row's lock in turn.
 pub async fn integrate(db: &DatabaseConnection) -> Result<u64, AppError> {
-    let mut total = 0;
+    let (mut total, limit) = (0, pass_size(db));
     loop {
-        let moved = integrate_batch(db).await?;
+        let moved = integrate_batch(db, limit).await?;
         total += moved;
-        if moved < BATCH {
+        if moved < limit {
             return Ok(total);
         }
     }

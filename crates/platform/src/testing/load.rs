@@ -59,7 +59,7 @@ impl Figures {
     /// The table's header, for [`Figures::print`].
     pub fn header() -> String {
         format!(
-            "{:<44} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}",
+            "{:<56} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}",
             "", "callers", "per second", "p50 ms", "p99 ms", "max ms", "errors"
         )
     }
@@ -68,7 +68,7 @@ impl Figures {
     pub fn row(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "{:<44} {:>7} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+            "{:<56} {:>7} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
             self.label,
             self.callers,
             self.per_second,
@@ -180,6 +180,63 @@ pub async fn paced<C: Caller>(label: &str, callers: Vec<C>, rate: f64, phase: Du
         })
         .collect();
     collect(label, count, started.into_std(), tasks).await
+}
+
+/// Prints a benchmark's title line (`what`, the phase length, the machine's cores) and the
+/// table's header.
+pub fn print_title(what: &str, phase: Duration) {
+    println!(
+        "{what}, {} s per phase, {} cores",
+        phase.as_secs(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("{}", Figures::header());
+}
+
+/// Prints the rows as one line of JSON, a benchmark's last line (what `scripts/bench.sh` gathers).
+pub fn print_json(phase: Duration, rows: &[Figures]) {
+    let figures: Vec<_> = rows.iter().map(Figures::json).collect();
+    println!(
+        "{}",
+        serde_json::json!({ "phase_seconds": phase.as_secs(), "figures": figures })
+    );
+}
+
+/// A write path's phases: closed loops at each count of `counts` in turn, then the largest count
+/// paced at half the best rate of those loops; each row printed as it ends. `callers(n)` makes
+/// `n` callers with work enough for one phase (a write consumes what it writes to).
+pub async fn write_phases<C: Caller>(
+    label: &str,
+    counts: &[usize],
+    phase: Duration,
+    callers: impl AsyncFn(usize) -> Vec<C>,
+) -> Vec<Figures> {
+    let mut rows = Vec::new();
+    for &count in counts {
+        let f = closed_loop(label, callers(count).await, phase).await;
+        f.print();
+        rows.push(f);
+    }
+    let peak = rows.iter().map(|f| f.per_second).fold(0.0, f64::max);
+    let most = counts.iter().copied().max().unwrap_or(1);
+    let half = format!("{label}, half the peak ({:.0}/s)", peak / 2.0);
+    let f = paced(&half, callers(most).await, peak / 2.0, phase).await;
+    f.print();
+    rows.push(f);
+    rows
+}
+
+/// Prints each row's p99 / p50 against the target of at most `target`.
+pub fn print_tail_ratios<'a>(rows: impl IntoIterator<Item = &'a Figures>, target: f64) {
+    for f in rows {
+        let (p50, p99) = (f.percentile(50.0), f.percentile(99.0));
+        println!(
+            "{} at {}: p99 / p50 = {:.2} (target: at most {target})",
+            f.label,
+            f.callers,
+            p99.as_secs_f64() / p50.as_secs_f64().max(1e-9)
+        );
+    }
 }
 
 async fn collect(

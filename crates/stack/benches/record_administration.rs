@@ -1,0 +1,233 @@
+//! Benchmark (not a test): `RecordAdministration` under load, the ward's write. The three
+//! services run on fresh databases, on threads of their own; subjects are enrolled, planned and
+//! started on cycle 1 through the API, and then many more planned administrations are added to
+//! their first cycle directly through the store (copies of the cycle's day-1 administrations under
+//! new ids), so the phases time the recording alone. Callers (one HTTP/2 connection each) record
+//! them as given, back to back at 1, 4 and 16 callers, then 16 callers paced at half the peak
+//! rate; on PostgreSQL when it is configured, and on SQLite, the embedded default.
+//!
+//! ```sh
+//! TRIALOPS_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo bench -p trialops-stack --bench record_administration
+//! ```
+//!
+//! `TRIALOPS_BENCH_SECONDS` sets each phase's length (default 5). It prints a table, each
+//! phase's p99 / p50 and the same figures as JSON.
+
+// A benchmark program, not service code: a failed setup step ends it with the reason shown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+// This benchmark starts the stack; the loading helpers are the other benchmarks'.
+#[allow(dead_code)]
+mod support;
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use support::{SITE, setting};
+use tonic::transport::Channel;
+use trialops_dosing::store::administration;
+use trialops_platform::testing::load::{Caller, Figures, print_json, print_tail_ratios, print_title, write_phases};
+use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
+use trialops_proto::common::v1::{Date, Decimal};
+use trialops_proto::dosing::v1 as pb;
+use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
+use trialops_stack::Service;
+
+const CALLERS: [usize; 3] = [1, 4, 16];
+/// Subjects on cycle 1 whose administrations are recorded.
+const SUBJECTS: usize = 16;
+
+fn main() {
+    let phase = Duration::from_secs(setting("TRIALOPS_BENCH_SECONDS", 5));
+    trialops_platform::testing::load::runtime("callers").block_on(run(phase));
+}
+
+async fn run(phase: Duration) {
+    let postgres = std::env::var(POSTGRES_URL_VARIABLE).ok().filter(|u| !u.is_empty());
+    print_title("RecordAdministration under load", phase);
+    let mut rows = Vec::new();
+    if postgres.is_some() {
+        rows.extend(phases(Backend::Postgres, "RecordAdministration, PostgreSQL", phase).await);
+    } else {
+        println!("(PostgreSQL skipped: {POSTGRES_URL_VARIABLE} is not set)");
+    }
+    rows.extend(phases(Backend::Sqlite, "RecordAdministration, SQLite", phase).await);
+    print_tail_ratios(&rows, 3.0);
+    print_json(phase, &rows);
+}
+
+async fn phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> {
+    let (server_threads, stack) = support::start(backend).await;
+    let templates = first_cycles(&stack).await;
+    let store = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
+        .await
+        .unwrap();
+    let planned = Arc::new(Planned {
+        templates,
+        ids: Default::default(),
+        taken: AtomicUsize::new(0),
+    });
+    let url = stack.url(Service::Dosing);
+    let rows = write_phases(label, &CALLERS, phase, async |callers| {
+        // Generous: more administrations than any phase has recorded here.
+        planned.add(&store, 3000 * phase.as_secs() as usize).await;
+        let mut all = Vec::new();
+        for _ in 0..callers {
+            all.push(Recorder {
+                client: DosingServiceClient::connect(url.clone()).await.unwrap(),
+                planned: planned.clone(),
+            });
+        }
+        all
+    })
+    .await;
+    store.close().await.unwrap();
+    support::stop(server_threads, stack).await;
+    rows
+}
+
+/// Enrolls [`SUBJECTS`] subjects at the site, plans them and starts their cycle 1 today; their
+/// day-1 administrations (planned today, so they may be given now).
+async fn first_cycles(stack: &trialops_stack::testing::TestStack) -> Vec<administration::Model> {
+    use trialops_enrollment::testing as enrollment;
+    let mut e = enrollment::connect(&stack.url(Service::Enrollment)).await;
+    enrollment::register_site(&mut e, SITE).await;
+    let mut d = DosingServiceClient::connect(stack.url(Service::Dosing)).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let mut subjects = Vec::new();
+    for n in 0..SUBJECTS {
+        let strata = enrollment::strata("no_prior_irinotecan_temozolomide", "amplified");
+        let subject = enrollment::enroll(&mut e, SITE, &format!("SCR-B{n}"), strata).await;
+        d.create_treatment_plan(pb::CreateTreatmentPlanRequest {
+            request_id: uuid(),
+            subject_id: subject.subject_id.clone(),
+        })
+        .await
+        .unwrap();
+        d.start_cycle(start_today(&subject.subject_id, today)).await.unwrap();
+        subjects.push(subject.subject_id);
+    }
+    let db = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
+        .await
+        .unwrap();
+    let day_1 = administration::Entity::find()
+        .filter(administration::Column::SubjectId.is_in(subjects))
+        .filter(administration::Column::PlannedOn.lte(today))
+        .all(&db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert!(!day_1.is_empty(), "cycle 1 planned nothing for today");
+    day_1
+}
+
+fn uuid() -> String {
+    trialops_platform::testing::request_id()
+}
+
+/// Cycle 1 from today: 102 cm, 16 kg, counts that allow it, measured an hour ago.
+fn start_today(subject_id: &str, today: chrono::NaiveDate) -> pb::StartCycleRequest {
+    use chrono::Datelike;
+    let dec = |value: &str| {
+        Some(Decimal {
+            value: value.to_owned(),
+        })
+    };
+    pb::StartCycleRequest {
+        request_id: uuid(),
+        subject_id: subject_id.to_owned(),
+        cycle_number: 1,
+        planned_start_date: Some(Date {
+            year: today.year(),
+            month: today.month() as i32,
+            day: today.day() as i32,
+        }),
+        height_cm: dec("102"),
+        weight_kg: dec("16"),
+        anc_per_ul: dec("1000"),
+        platelets_per_ul: dec("120000"),
+        measured_at: Some(prost_timestamp(chrono::Utc::now() - chrono::Duration::hours(1))),
+        confirm_implausible_measurements: false,
+    }
+}
+
+fn prost_timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+/// Planned administrations not yet recorded: copies of the day-1 templates under new ids.
+struct Planned {
+    templates: Vec<administration::Model>,
+    /// Ids added so far, with their prescribed dose.
+    ids: std::sync::Mutex<Vec<(String, String)>>,
+    taken: AtomicUsize,
+}
+
+impl Planned {
+    /// Adds `count` planned administrations, taking the templates in turn.
+    async fn add(&self, store: &DatabaseConnection, count: usize) {
+        let from = self.ids.lock().unwrap().len();
+        let rows: Vec<administration::ActiveModel> = (from..from + count)
+            .map(|n| {
+                let t = &self.templates[n % self.templates.len()];
+                administration::ActiveModel {
+                    administration_id: Set(format!("ADM-B{n:07}")),
+                    worklist_key: Set(format!("{}|B{n:07}", t.worklist_key)),
+                    ..administration::ActiveModel::from(t.clone())
+                }
+            })
+            .collect();
+        let doses: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let id = r.administration_id.clone().unwrap();
+                (id, r.prescribed_dose.clone().unwrap())
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            administration::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(store)
+                .await
+                .unwrap();
+        }
+        self.ids.lock().unwrap().extend(doses);
+    }
+
+    /// The next planned administration's id and prescribed dose, if any is left.
+    fn next(&self) -> Option<(String, String)> {
+        let i = self.taken.fetch_add(1, Ordering::SeqCst);
+        self.ids.lock().unwrap().get(i).cloned()
+    }
+}
+
+/// A caller recording the planned administrations in turn as given in full.
+struct Recorder {
+    client: DosingServiceClient<Channel>,
+    planned: Arc<Planned>,
+}
+
+impl Caller for Recorder {
+    async fn call(&mut self, _turn: u64) -> Result<(), String> {
+        let (administration_id, dose) = self.planned.next().ok_or("no planned administration is left")?;
+        let now = chrono::Utc::now();
+        let request = pb::RecordAdministrationRequest {
+            request_id: uuid(),
+            administration_id: administration_id.clone(),
+            status: pb::AdministrationStatus::Given as i32,
+            actual_dose: Some(Decimal { value: dose }),
+            started_at: Some(prost_timestamp(now - chrono::Duration::minutes(30))),
+            ended_at: Some(prost_timestamp(now)),
+            ..Default::default()
+        };
+        match self.client.record_administration(request).await {
+            Ok(_) => Ok(()),
+            Err(status) => Err(format!("RecordAdministration {administration_id}: {status:?}")),
+        }
+    }
+}
