@@ -65,6 +65,25 @@ async fn adverse_events_have_deadlines_and_overdue_reports(backend: Backend) {
         }
     };
     assert_eq!(overdue(&mut o, 0).await, ["notification_24h"]);
+    // The trial report lists the same overdue report (found through its trial's adverse events).
+    let report = |trial_id: &str| pb::GetTrialReportRequest {
+        trial_id: trial_id.into(),
+        confidence_level: None,
+    };
+    let listed = o
+        .get_trial_report(report("ANBL1221"))
+        .await
+        .unwrap()
+        .into_inner()
+        .overdue_reports;
+    let listed: Vec<_> = listed
+        .iter()
+        .map(|x| (x.obligation_id.as_str(), x.kind.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(neutropenia.obligations[0].obligation_id.as_str(), "notification_24h")]
+    );
     assert_eq!(overdue(&mut o, 24 * 5).await, ["notification_24h", "full_report_5_day"]);
     let notice = neutropenia.obligations[0].obligation_id.clone();
     let submit = pb::RecordReportSubmittedRequest {

@@ -10,7 +10,32 @@ use common::*;
 use trialops_platform::backend_tests;
 use trialops_proto::outcomes::v1 as pb;
 
-backend_tests!(response_rate_interim_survival_and_report,);
+backend_tests!(
+    response_rate_interim_survival_and_report,
+    a_report_without_a_known_trial_is_refused_before_other_services_are_asked,
+);
+
+/// The report reads the other services at once; a request without a trial, or for a trial
+/// this service has no protocol of, is answered by outcomes alone, even with the others down.
+async fn a_report_without_a_known_trial_is_refused_before_other_services_are_asked(backend: Backend) {
+    let mut s = stack(backend).await;
+    s.set.stop_one(Service::Enrollment).await;
+    s.set.stop_one(Service::Dosing).await;
+    let mut o = s.outcomes().await;
+    let report = |trial_id: &str| pb::GetTrialReportRequest {
+        trial_id: trial_id.into(),
+        confidence_level: None,
+    };
+    let status = o.get_trial_report(report("")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), ["trial_id"]);
+    let status = o.get_trial_report(report("NO-SUCH-TRIAL")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    // A known trial needs the others: their absence is UNAVAILABLE, never a partial report.
+    let status = o.get_trial_report(report("ANBL1221")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    s.stop().await;
+}
 
 async fn response_rate_interim_survival_and_report(backend: Backend) {
     let s = stack(backend).await;

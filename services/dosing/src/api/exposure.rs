@@ -5,7 +5,7 @@
 //!
 //! GetActiveTreatment: the cycle running on a date and its agents.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ConnectionTrait;
@@ -39,7 +39,7 @@ fn summarize(
     subject_id: &str,
     agents: &[&plan_agent::Model],
     cycles: &[&cycle::Model],
-    rows: &[&administration::Model],
+    rows: &[&administration::Dosed],
 ) -> Result<pb::GetCumulativeExposureResponse, AppError> {
     let version_of: BTreeMap<i32, &str> = cycles
         .iter()
@@ -48,7 +48,7 @@ fn summarize(
     let mut totals: BTreeMap<&str, AgentTotals> = BTreeMap::new();
     let mut open_cycles = BTreeSet::new();
     let mut received = false;
-    let mut ordered: Vec<&&administration::Model> = rows.iter().collect();
+    let mut ordered: Vec<&&administration::Dosed> = rows.iter().collect();
     ordered.sort_by_key(|a| a.cycle_number);
     for a in ordered {
         let entry = totals.entry(a.agent_id.as_str()).or_insert_with(|| AgentTotals {
@@ -77,7 +77,7 @@ fn summarize(
             version_totals.delivered += given;
             received |= given > Decimal::ZERO;
         }
-        if a.status()?.is_open() {
+        if a.status.is_open() {
             open_cycles.insert(a.cycle_number);
         }
     }
@@ -130,12 +130,32 @@ async fn exposures<C: ConnectionTrait>(
         cycles,
         administrations: rows,
     } = plan::exposure_rows(conn, subject_ids).await?;
+    // Each subject's rows, in the order read: one pass over each set, not one per subject.
+    type Rows<'a> = (
+        Vec<&'a plan_agent::Model>,
+        Vec<&'a cycle::Model>,
+        Vec<&'a administration::Dosed>,
+    );
+    let mut of: HashMap<&str, Rows> = subject_ids.iter().map(|id| (id.as_str(), Rows::default())).collect();
+    for a in &agents {
+        if let Some(rows) = of.get_mut(a.subject_id.as_str()) {
+            rows.0.push(a);
+        }
+    }
+    for c in &cycles {
+        if let Some(rows) = of.get_mut(c.subject_id.as_str()) {
+            rows.1.push(c);
+        }
+    }
+    for a in &rows {
+        if let Some(rows) = of.get_mut(a.subject_id.as_str()) {
+            rows.2.push(a);
+        }
+    }
     subject_ids
         .iter()
         .map(|id| {
-            let mine: Vec<_> = agents.iter().filter(|a| &a.subject_id == id).collect();
-            let started: Vec<_> = cycles.iter().filter(|c| &c.subject_id == id).collect();
-            let administered: Vec<_> = rows.iter().filter(|a| &a.subject_id == id).collect();
+            let (mine, started, administered) = of.get(id.as_str()).cloned().unwrap_or_default();
             summarize(id, &mine, &started, &administered)
         })
         .collect()

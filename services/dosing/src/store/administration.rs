@@ -56,13 +56,73 @@ impl ActiveModelBehavior for ActiveModel {}
 impl Model {
     /// The status; a stored name no version of trialops writes is an error, never a guess.
     pub fn status(&self) -> Result<AdministrationStatus, DbErr> {
-        AdministrationStatus::parse(&self.status).ok_or_else(|| {
-            DbErr::Custom(format!(
-                "administration {} has the unknown stored status {:?}",
-                self.administration_id, self.status
-            ))
-        })
+        stored_status(&self.administration_id, &self.status)
     }
+}
+
+fn stored_status(administration_id: &str, name: &str) -> Result<AdministrationStatus, DbErr> {
+    AdministrationStatus::parse(name).ok_or_else(|| {
+        DbErr::Custom(format!(
+            "administration {administration_id} has the unknown stored status {name:?}"
+        ))
+    })
+}
+
+/// What a subject's exposure reads of one of its administrations (the other columns are not
+/// read: a trial's exposures read every administration of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dosed {
+    /// Study subject id.
+    pub subject_id: String,
+    /// Cycle.
+    pub cycle_number: i32,
+    /// Agent.
+    pub agent_id: String,
+    /// Unit.
+    pub unit: String,
+    /// Prescribed dose (stored decimal text).
+    pub prescribed_dose: String,
+    /// Dose given; empty until recorded.
+    pub actual_dose: String,
+    /// Status.
+    pub status: AdministrationStatus,
+}
+
+/// The [`Dosed`] rows of `subject_ids`' administrations.
+pub async fn dosed<C: ConnectionTrait>(conn: &C, subject_ids: &[String]) -> Result<Vec<Dosed>, DbErr> {
+    use sea_orm::QuerySelect;
+    type Row = (String, String, i32, String, String, String, String, String);
+    let rows: Vec<Row> = Entity::find()
+        .select_only()
+        .columns([
+            Column::AdministrationId,
+            Column::SubjectId,
+            Column::CycleNumber,
+            Column::AgentId,
+            Column::Unit,
+            Column::PrescribedDose,
+            Column::ActualDose,
+            Column::Status,
+        ])
+        .filter(Column::SubjectId.is_in(subject_ids.iter().cloned()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    rows.into_iter()
+        .map(
+            |(id, subject_id, cycle_number, agent_id, unit, prescribed_dose, actual_dose, status)| {
+                Ok(Dosed {
+                    status: stored_status(&id, &status)?,
+                    subject_id,
+                    cycle_number,
+                    agent_id,
+                    unit,
+                    prescribed_dose,
+                    actual_dose,
+                })
+            },
+        )
+        .collect()
 }
 
 /// An administration by its id.

@@ -75,8 +75,8 @@ pub struct ExposureRows {
     pub agents: Vec<super::plan_agent::Model>,
     /// Started cycles.
     pub cycles: Vec<super::cycle::Model>,
-    /// Administrations.
-    pub administrations: Vec<super::administration::Model>,
+    /// Administrations, as an exposure reads them.
+    pub administrations: Vec<super::administration::Dosed>,
 }
 
 /// [`ExposureRows`] of `subject_ids`.
@@ -94,10 +94,7 @@ pub async fn exposure_rows<C: ConnectionTrait>(conn: &C, subject_ids: &[String])
             .filter(cycle::Column::SubjectId.is_in(ids()))
             .all(conn)
             .await?,
-        administrations: administration::Entity::find()
-            .filter(administration::Column::SubjectId.is_in(ids()))
-            .all(conn)
-            .await?,
+        administrations: administration::dosed(conn, subject_ids).await?,
     })
 }
 

@@ -10,7 +10,7 @@ use trialops_platform::identity::auth::CallContext;
 use trialops_platform::wire::convert::to_timestamp;
 use trialops_proto::outcomes::v1 as pb;
 
-use super::trial_data::{analysed, level, rate, read};
+use super::trial_data::{analysed, known, level, rate, read};
 use super::{OutcomesApi, convert};
 use crate::analysis::{self, Endpoint};
 use crate::store::{adverse_event, obligation, rederivation};
@@ -22,14 +22,16 @@ pub(super) async fn trial_report(
     let call = CallContext::of(&request)?;
     let req = request.into_inner();
     let level = level(req.confidence_level.as_ref())?;
-    let inputs = read(api, &call, &req.trial_id).await?;
+    known(api, &req.trial_id)?;
+    // The analyses' inputs, the allocation summary and the unblindings, read at once.
+    let (inputs, allocation, unblindings) = tokio::try_join!(
+        read(api, &call, &req.trial_id),
+        api.deps.allocation(&call, &req.trial_id),
+        api.deps.unblindings(&call, &req.trial_id),
+    )?;
     let data = analysed(&inputs)?;
-    let allocation = api.deps.allocation(&call, &req.trial_id).await?;
     let exposures = &inputs.exposures;
-    let emergency_unblindings = api
-        .deps
-        .unblindings(&call, &req.trial_id)
-        .await?
+    let emergency_unblindings = unblindings
         .into_iter()
         .map(|u| pb::EmergencyUnblinding {
             subject_id: u.subject_id,
@@ -136,8 +138,7 @@ pub(super) async fn trial_report(
         })
         .collect();
 
-    let subject_ids: Vec<String> = data.subjects.iter().map(|s| s.subject_id.clone()).collect();
-    let overdue = obligation::overdue_of_subjects(&api.db, subject_ids, trialops_platform::clock::now()).await?;
+    let overdue = obligation::overdue_of_trial(&api.db, &req.trial_id, trialops_platform::clock::now()).await?;
 
     let efs = analysis::observations(&data, Endpoint::EventFree);
     let os = analysis::observations(&data, Endpoint::Overall);

@@ -68,18 +68,28 @@ pub async fn of_event<C: ConnectionTrait>(conn: &C, adverse_event_id: &str) -> R
         .await
 }
 
-/// Open obligations of some subjects already past due at `now`, earliest first, at most 500.
-pub async fn overdue_of_subjects<C: ConnectionTrait>(
+/// Open obligations of a trial's adverse events already past due at `now`, earliest first, at
+/// most 500. One parameter whatever the trial's size (a list of its subjects would outgrow the
+/// database's limit on parameters in a large trial).
+pub async fn overdue_of_trial<C: ConnectionTrait>(
     conn: &C,
-    subject_ids: Vec<String>,
+    trial_id: &str,
     now: DateTimeUtc,
 ) -> Result<Vec<Model>, DbErr> {
+    use super::adverse_event;
+    use sea_orm::sea_query::Query;
     use sea_orm::{QueryOrder, QuerySelect};
+    let events_of_trial = Query::select()
+        .column(adverse_event::Column::AdverseEventId)
+        .from(adverse_event::Entity)
+        .and_where(adverse_event::Column::TrialId.eq(trial_id))
+        .to_owned();
     Entity::find()
         .filter(Column::Open.eq(true))
         .filter(Column::DueAt.lt(now))
-        .filter(Column::SubjectId.is_in(subject_ids))
+        .filter(Column::AdverseEventId.in_subquery(events_of_trial))
         .order_by_asc(Column::DueAt)
+        .order_by_asc(Column::ObligationId)
         .limit(500)
         .all(conn)
         .await
