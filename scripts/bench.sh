@@ -35,6 +35,7 @@ run read_path -p trialops-stack --bench read_path
 run lists -p trialops-stack --bench lists
 run write_path -p trialops-enrollment --bench write_path
 run record_administration -p trialops-stack --bench record_administration
+run trial_report -p trialops-stack --bench trial_report
 run analysis -p trialops-outcomes --bench analysis
 
 # Each benchmark's last line is its figures as JSON.
@@ -42,7 +43,7 @@ python3 - "$logs" "$out" <<'EOF'
 import json, sys
 logs, out = sys.argv[1], sys.argv[2]
 results = {}
-for name in ["read_path", "lists", "write_path", "record_administration", "analysis"]:
+for name in ["read_path", "lists", "write_path", "record_administration", "trial_report", "analysis"]:
     lines = [l for l in open(f"{logs}/{name}.txt") if l.startswith("{")]
     results[name] = json.loads(lines[-1]) if lines else None
 json.dump(results, open(out, "w"), indent=1)

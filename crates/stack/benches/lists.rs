@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DbBackend, EntityTrait, Statement};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DbBackend, Statement};
 use support::{Random, SITE, TRIAL, load, load_subjects, setting, subject_id};
 use tonic::transport::Channel;
 use trialops_dosing::store::administration;
@@ -250,13 +250,7 @@ async fn load_administrations(url: &str, from: usize, to: usize) {
         reason: Set(String::new()),
         version: Set(1),
     });
-    load(&db, "administrations", rows, async |db, chunk| {
-        administration::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    })
-    .await;
+    load(&db, "administrations", rows).await;
     db.close().await.unwrap();
 }
 
@@ -273,13 +267,7 @@ async fn load_obligations(url: &str, epoch: DateTime<Utc>, from: usize, to: usiz
         open: Set(true),
         submitted_at: Set(None),
     });
-    load(&db, "obligations", rows, async |db, chunk| {
-        obligation::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    })
-    .await;
+    load(&db, "obligations", rows).await;
     db.close().await.unwrap();
 }
 
@@ -306,13 +294,7 @@ async fn load_audit_entries(url: &str, from: usize, to: usize) -> usize {
         site_code: Set(SITE.into()),
         ..Default::default()
     });
-    load(&db, "audit_pending", rows, async |db, chunk| {
-        audit_pending::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    })
-    .await;
+    load(&db, "audit_pending", rows).await;
     let started = std::time::Instant::now();
     let integrated = trialops_platform::records::log::integrate(&db).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();

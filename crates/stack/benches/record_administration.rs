@@ -21,17 +21,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-// This benchmark starts the stack; the loading helpers are the other benchmarks'.
-#[allow(dead_code)]
 mod support;
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
-use support::{SITE, setting};
+use support::setting;
 use tonic::transport::Channel;
 use trialops_dosing::store::administration;
 use trialops_platform::testing::load::{Caller, Figures, print_json, print_tail_ratios, print_title, write_phases};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
-use trialops_proto::common::v1::{Date, Decimal};
+use trialops_proto::common::v1::Decimal;
 use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_stack::Service;
@@ -89,27 +87,11 @@ async fn phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> 
     rows
 }
 
-/// Enrolls [`SUBJECTS`] subjects at the site, plans them and starts their cycle 1 today; their
-/// day-1 administrations (planned today, so they may be given now).
+/// [`SUBJECTS`] subjects on cycle 1 from today; their day-1 administrations (planned today, so
+/// they may be given now).
 async fn first_cycles(stack: &trialops_stack::testing::TestStack) -> Vec<administration::Model> {
-    use trialops_enrollment::testing as enrollment;
-    let mut e = enrollment::connect(&stack.url(Service::Enrollment)).await;
-    enrollment::register_site(&mut e, SITE).await;
-    let mut d = DosingServiceClient::connect(stack.url(Service::Dosing)).await.unwrap();
+    let subjects = support::on_first_cycle(stack, SUBJECTS).await;
     let today = chrono::Utc::now().date_naive();
-    let mut subjects = Vec::new();
-    for n in 0..SUBJECTS {
-        let strata = enrollment::strata("no_prior_irinotecan_temozolomide", "amplified");
-        let subject = enrollment::enroll(&mut e, SITE, &format!("SCR-B{n}"), strata).await;
-        d.create_treatment_plan(pb::CreateTreatmentPlanRequest {
-            request_id: uuid(),
-            subject_id: subject.subject_id.clone(),
-        })
-        .await
-        .unwrap();
-        d.start_cycle(start_today(&subject.subject_id, today)).await.unwrap();
-        subjects.push(subject.subject_id);
-    }
     let db = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
         .await
         .unwrap();
@@ -122,43 +104,6 @@ async fn first_cycles(stack: &trialops_stack::testing::TestStack) -> Vec<adminis
     db.close().await.unwrap();
     assert!(!day_1.is_empty(), "cycle 1 planned nothing for today");
     day_1
-}
-
-fn uuid() -> String {
-    trialops_platform::testing::request_id()
-}
-
-/// Cycle 1 from today: 102 cm, 16 kg, counts that allow it, measured an hour ago.
-fn start_today(subject_id: &str, today: chrono::NaiveDate) -> pb::StartCycleRequest {
-    use chrono::Datelike;
-    let dec = |value: &str| {
-        Some(Decimal {
-            value: value.to_owned(),
-        })
-    };
-    pb::StartCycleRequest {
-        request_id: uuid(),
-        subject_id: subject_id.to_owned(),
-        cycle_number: 1,
-        planned_start_date: Some(Date {
-            year: today.year(),
-            month: today.month() as i32,
-            day: today.day() as i32,
-        }),
-        height_cm: dec("102"),
-        weight_kg: dec("16"),
-        anc_per_ul: dec("1000"),
-        platelets_per_ul: dec("120000"),
-        measured_at: Some(prost_timestamp(chrono::Utc::now() - chrono::Duration::hours(1))),
-        confirm_implausible_measurements: false,
-    }
-}
-
-fn prost_timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: 0,
-    }
 }
 
 /// Planned administrations not yet recorded: copies of the day-1 templates under new ids.
@@ -217,12 +162,12 @@ impl Caller for Recorder {
         let (administration_id, dose) = self.planned.next().ok_or("no planned administration is left")?;
         let now = chrono::Utc::now();
         let request = pb::RecordAdministrationRequest {
-            request_id: uuid(),
+            request_id: trialops_platform::testing::request_id(),
             administration_id: administration_id.clone(),
             status: pb::AdministrationStatus::Given as i32,
             actual_dose: Some(Decimal { value: dose }),
-            started_at: Some(prost_timestamp(now - chrono::Duration::minutes(30))),
-            ended_at: Some(prost_timestamp(now)),
+            started_at: Some(support::timestamp(now - chrono::Duration::minutes(30))),
+            ended_at: Some(support::timestamp(now)),
             ..Default::default()
         };
         match self.client.record_administration(request).await {

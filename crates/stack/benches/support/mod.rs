@@ -1,10 +1,14 @@
 //! What the stack's benchmarks share: the trial they load, its subjects loaded directly through
 //! the store, the three services started on threads of their own, and settings read from the
-//! environment.
+//! environment, and a subject made through the API.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
+// Each benchmark uses part of what is here.
+#![allow(dead_code)]
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
 use trialops_enrollment::store::subject;
 use trialops_platform::testing::Backend;
+use trialops_stack::Service;
 use trialops_stack::testing::{TestStack, unchanged};
 
 /// The benchmarks' trial.
@@ -42,22 +46,16 @@ pub async fn stop(server_threads: tokio::runtime::Runtime, stack: TestStack) {
     server_threads.shutdown_background();
 }
 
-/// Inserts `rows` in chunks of [`CHUNK`] through `insert`, then [`settle`]s `table`.
-pub async fn load<T>(
+/// Inserts `rows` in chunks of [`CHUNK`] rows per INSERT, then [`settle`]s `table`.
+pub async fn load<A: ActiveModelTrait + Send>(
     db: &sea_orm::DatabaseConnection,
     table: &str,
-    rows: impl Iterator<Item = T>,
-    insert: impl AsyncFn(&sea_orm::DatabaseConnection, Vec<T>),
+    rows: impl Iterator<Item = A>,
 ) {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    for row in rows {
-        chunk.push(row);
-        if chunk.len() == CHUNK {
-            insert(db, std::mem::take(&mut chunk)).await;
-        }
-    }
-    if !chunk.is_empty() {
-        insert(db, chunk).await;
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(CHUNK).collect();
+        A::Entity::insert_many(chunk).exec_without_returning(db).await.unwrap();
     }
     settle(db, table).await;
 }
@@ -99,14 +97,68 @@ pub async fn load_subjects(url: &str, from: usize, to: usize) {
         randomized_in_error_reason: Set(String::new()),
         protocol_version: Set("2.0".into()),
     });
-    load(&db, "subjects", rows, async |db, chunk| {
-        subject::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await
-            .unwrap();
-    })
-    .await;
+    load(&db, "subjects", rows).await;
     db.close().await.unwrap();
+}
+
+/// Registers the site and enrolls `count` subjects there through the API, then plans them and
+/// starts their cycle 1 today (102 cm, 16 kg, counts that allow it, measured an hour ago); their
+/// subject ids.
+pub async fn on_first_cycle(stack: &TestStack, count: usize) -> Vec<String> {
+    use chrono::Datelike;
+    use trialops_enrollment::testing as enrollment;
+    use trialops_proto::common::v1::{Date, Decimal};
+    use trialops_proto::dosing::v1 as pb;
+    let mut e = enrollment::connect(&stack.url(Service::Enrollment)).await;
+    enrollment::register_site(&mut e, SITE).await;
+    let url = stack.url(Service::Dosing);
+    let mut d = pb::dosing_service_client::DosingServiceClient::connect(url)
+        .await
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let dec = |value: &str| {
+        Some(Decimal {
+            value: value.to_owned(),
+        })
+    };
+    let mut subjects = Vec::new();
+    for n in 0..count {
+        let strata = enrollment::strata("no_prior_irinotecan_temozolomide", "amplified");
+        let subject = enrollment::enroll(&mut e, SITE, &format!("SCR-API-{n}"), strata).await;
+        d.create_treatment_plan(pb::CreateTreatmentPlanRequest {
+            request_id: trialops_platform::testing::request_id(),
+            subject_id: subject.subject_id.clone(),
+        })
+        .await
+        .unwrap();
+        let start = pb::StartCycleRequest {
+            request_id: trialops_platform::testing::request_id(),
+            subject_id: subject.subject_id.clone(),
+            cycle_number: 1,
+            planned_start_date: Some(Date {
+                year: today.year(),
+                month: today.month() as i32,
+                day: today.day() as i32,
+            }),
+            height_cm: dec("102"),
+            weight_kg: dec("16"),
+            anc_per_ul: dec("1000"),
+            platelets_per_ul: dec("120000"),
+            measured_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::hours(1))),
+            confirm_implausible_measurements: false,
+        };
+        d.start_cycle(start).await.unwrap();
+        subjects.push(subject.subject_id);
+    }
+    subjects
+}
+
+/// A wire timestamp, to the second.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
 }
 
 /// xorshift: a cheap, reproducible random sequence for choosing rows.
