@@ -26,7 +26,7 @@ use serde_json::Value;
 use trialops_domain::outcomes::binomial::clopper_pearson;
 use trialops_domain::outcomes::inrc::Response;
 use trialops_domain::outcomes::survival::{Curve, LogRank, Observation, kaplan_meier, log_rank};
-use trialops_outcomes::analysis::{self, Assessment, Data, Endpoint, FollowUp, Subject};
+use trialops_outcomes::analysis::{self, Assessment, Data, Endpoint, FollowUp, Shared, Subject};
 
 const LEVEL: f64 = 0.95;
 /// Agreement required with the reference libraries.
@@ -52,12 +52,14 @@ fn trial(n: usize) -> Data {
         arms: vec!["A".into(), "B".into()],
         ..Default::default()
     };
+    // Ids and arm codes held once and shared, as the service's analyses hold them.
+    let arms = [Shared::from("A"), Shared::from("B")];
     for i in 0..n {
-        let id = format!("T-{i:07}");
+        let id = Shared::from(format!("T-{i:07}"));
         let enrolled_on = start + Days::new(rng.next() % 1500);
         data.subjects.push(Subject {
             subject_id: id.clone(),
-            arm_code: if i % 2 == 0 { "A" } else { "B" }.into(),
+            arm_code: arms[i % 2].clone(),
             enrolled_on,
             in_error: None,
             treated: true,
@@ -131,11 +133,8 @@ fn write_reference_input(dir: &std::path::Path, data: &Data, arms: &[(String, Ve
         }
     }
     std::fs::write(dir.join("survival.csv"), survival).unwrap();
-    let arm_of: std::collections::HashMap<&str, &str> = data
-        .subjects
-        .iter()
-        .map(|s| (s.subject_id.as_str(), s.arm_code.as_str()))
-        .collect();
+    let arm_of: std::collections::HashMap<&str, &str> =
+        data.subjects.iter().map(|s| (&*s.subject_id, &*s.arm_code)).collect();
     let mut assessed = String::from("arm,subject,rank\n");
     for a in &data.assessments {
         let Some(overall) = a.overall else { continue };
@@ -143,7 +142,7 @@ fn write_reference_input(dir: &std::path::Path, data: &Data, arms: &[(String, Ve
             writeln!(
                 assessed,
                 "{},{},{}",
-                arm_of[a.subject_id.as_str()],
+                arm_of[&*a.subject_id],
                 a.subject_id,
                 overall.rank()
             )

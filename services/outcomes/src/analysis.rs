@@ -16,13 +16,18 @@ use chrono::NaiveDate;
 use trialops_domain::outcomes::inrc::Response;
 use trialops_domain::outcomes::survival::Observation;
 
+/// Text many records share, held once: a subject's id is shared by its assessments and
+/// follow-ups, an arm's code by its subjects. The analyses compare shared ids by address before
+/// comparing their text, and read each once.
+pub type Shared = std::sync::Arc<str>;
+
 /// An enrolled subject.
 #[derive(Debug, Clone)]
 pub struct Subject {
     /// Study subject id.
-    pub subject_id: String,
+    pub subject_id: Shared,
     /// Arm.
-    pub arm_code: String,
+    pub arm_code: Shared,
     /// Enrollment date.
     pub enrolled_on: NaiveDate,
     /// Marked randomized in error, with this reason: in the intention-to-treat population, not
@@ -35,8 +40,8 @@ pub struct Subject {
 /// A recorded assessment, as the analyses need it.
 #[derive(Debug, Clone)]
 pub struct Assessment {
-    /// Study subject id.
-    pub subject_id: String,
+    /// Study subject id (best shared with the subject's).
+    pub subject_id: Shared,
     /// After this cycle (0 = baseline).
     pub after_cycle: i32,
     /// Central review (true) or site (false).
@@ -53,8 +58,8 @@ pub struct Assessment {
 /// A follow-up contact.
 #[derive(Debug, Clone)]
 pub struct FollowUp {
-    /// Study subject id.
-    pub subject_id: String,
+    /// Study subject id (best shared with the subject's).
+    pub subject_id: Shared,
     /// Last contact (or death) date.
     pub last_contact_on: NaiveDate,
     /// Dead at that date.
@@ -136,7 +141,7 @@ fn best_responses(data: &Data) -> FastMap<&str, Response> {
         if !a.central || a.after_cycle < 1 || a.after_cycle > data.evaluation_cycle {
             continue;
         }
-        let entry = best.entry(a.subject_id.as_str()).or_insert(overall);
+        let entry = best.entry(&*a.subject_id).or_insert(overall);
         if overall.rank() < entry.rank() {
             *entry = overall;
         }
@@ -153,7 +158,7 @@ fn best_by_subject(data: &Data) -> Vec<Option<Response>> {
         let best = best_responses(data);
         data.subjects
             .iter()
-            .map(|s| best.get(s.subject_id.as_str()).copied())
+            .map(|s| best.get(&*s.subject_id).copied())
             .collect()
     })
 }
@@ -166,7 +171,7 @@ fn merged_in_id_order(data: &Data) -> Option<Vec<Option<Response>>> {
     let mut out = Vec::with_capacity(data.subjects.len());
     let (mut next, mut previous_subject, mut last_assessed): (usize, Option<&str>, Option<&str>) = (0, None, None);
     for s in &data.subjects {
-        let id = s.subject_id.as_str();
+        let id = &*s.subject_id;
         if previous_subject.is_some_and(|p| p >= id) {
             return None;
         }
@@ -174,8 +179,14 @@ fn merged_in_id_order(data: &Data) -> Option<Vec<Option<Response>>> {
         let mut best: Option<Response> = None;
         let mut in_run = false;
         while let Some(a) = assessments.get(next) {
-            let of = a.subject_id.as_str();
-            match of.cmp(id) {
+            let of = &*a.subject_id;
+            // The same shared id is the same subject without reading its text.
+            let order = if std::ptr::eq(of, id) {
+                Ordering::Equal
+            } else {
+                of.cmp(id)
+            };
+            match order {
                 Ordering::Greater => break,
                 // An assessment of a subject not analysed (left out of this population).
                 Ordering::Less if last_assessed.is_some_and(|l| l > of) => return None,
@@ -200,7 +211,7 @@ fn merged_in_id_order(data: &Data) -> Option<Vec<Option<Response>>> {
     let rest = assessments.get(next..).unwrap_or_default();
     let ordered = rest.is_sorted_by(|a, b| a.subject_id <= b.subject_id);
     let after = match (last_assessed, rest.first()) {
-        (Some(l), Some(a)) => l <= a.subject_id.as_str(),
+        (Some(l), Some(a)) => l <= &*a.subject_id,
         _ => true,
     };
     (ordered && after).then_some(out)
@@ -222,9 +233,9 @@ pub fn primary_endpoint(data: &Data) -> BTreeMap<String, Vec<(String, Option<Res
         out.insert(arm.clone(), Vec::new());
     }
     for (s, best) in evaluable(data) {
-        out.entry(s.arm_code.clone())
+        out.entry(s.arm_code.to_string())
             .or_default()
-            .push((s.subject_id.clone(), best));
+            .push((s.subject_id.to_string(), best));
     }
     out
 }
@@ -237,7 +248,7 @@ pub fn response_table(data: &Data) -> Vec<ArmResponses> {
         tables.insert(arm, ArmResponses::default());
     }
     for (s, best) in evaluable(data) {
-        let t = tables.entry(s.arm_code.as_str()).or_default();
+        let t = tables.entry(&*s.arm_code).or_default();
         t.evaluable += 1;
         match best {
             Some(Response::Cr) => t.cr += 1,
@@ -298,17 +309,20 @@ pub fn observations(data: &Data, endpoint: Endpoint) -> BTreeMap<String, Vec<Obs
     }
     let mut out: BTreeMap<String, Vec<Observation>> = data.arms.iter().map(|a| (a.clone(), Vec::new())).collect();
     for s in &data.subjects {
-        let (end, event) = match events.get(s.subject_id.as_str()) {
+        let (end, event) = match events.get(&*s.subject_id) {
             Some(date) => (*date, true),
-            None => (
-                last_seen.get(s.subject_id.as_str()).copied().unwrap_or(s.enrolled_on),
-                false,
-            ),
+            None => (last_seen.get(&*s.subject_id).copied().unwrap_or(s.enrolled_on), false),
         };
-        let time = (end - s.enrolled_on).num_days().max(0) as f64;
-        out.entry(s.arm_code.clone())
-            .or_default()
-            .push(Observation { time, event });
+        let observation = Observation {
+            time: (end - s.enrolled_on).num_days().max(0) as f64,
+            event,
+        };
+        match out.get_mut(&*s.arm_code) {
+            Some(arm) => arm.push(observation),
+            None => {
+                out.insert(s.arm_code.to_string(), vec![observation]);
+            }
+        }
     }
     out
 }
@@ -446,6 +460,52 @@ mod tests {
         by_subject.swap(0, 3);
         assert_eq!(by_subject, merged);
         assert_eq!(response_table(&shuffled), response_table(&sorted));
+    }
+
+    /// `data` with each subject's id held once and shared by its assessments and follow-ups, as
+    /// the service builds it (the other tests' ids are separate copies).
+    fn shared(data: &Data) -> Data {
+        let mut shared = data.clone();
+        for s in &mut shared.subjects {
+            let id = s.subject_id.clone();
+            for a in shared.assessments.iter_mut().filter(|a| a.subject_id == id) {
+                a.subject_id = id.clone();
+            }
+            for f in shared.follow_ups.iter_mut().filter(|f| f.subject_id == id) {
+                f.subject_id = id.clone();
+            }
+        }
+        shared
+    }
+
+    #[test]
+    fn shared_ids_and_copied_ids_give_the_same_analyses() {
+        let copied = trial();
+        let sharing = shared(&copied);
+        assert!(std::sync::Arc::ptr_eq(
+            &sharing.subjects[1].subject_id,
+            &sharing.assessments[2].subject_id
+        ));
+        assert!(!std::sync::Arc::ptr_eq(
+            &copied.subjects[1].subject_id,
+            &copied.assessments[2].subject_id
+        ));
+        // The merge (ids in order), and the hash table (assessments out of order).
+        assert_eq!(best_by_subject(&sharing), best_by_subject(&copied));
+        let mut reversed = sharing.clone();
+        reversed.assessments.reverse();
+        assert_eq!(best_by_subject(&reversed), best_by_subject(&copied));
+        assert_eq!(response_table(&sharing), response_table(&copied));
+        assert_eq!(primary_endpoint(&sharing), primary_endpoint(&copied));
+        for endpoint in [Endpoint::EventFree, Endpoint::Overall] {
+            let times = |d: &Data| {
+                observations(d, endpoint)
+                    .into_iter()
+                    .map(|(arm, o)| (arm, o.iter().map(|x| (x.time, x.event)).collect::<Vec<_>>()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(times(&sharing), times(&copied));
+        }
     }
 
     #[test]

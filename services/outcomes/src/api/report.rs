@@ -59,11 +59,7 @@ pub(super) async fn trial_report(
         })
         .collect();
 
-    let arm_of: BTreeMap<&str, &str> = data
-        .subjects
-        .iter()
-        .map(|s| (s.subject_id.as_str(), s.arm_code.as_str()))
-        .collect();
+    let arm_of: BTreeMap<&str, &str> = data.subjects.iter().map(|s| (&*s.subject_id, &*s.arm_code)).collect();
     let exposure = data
         .arms
         .iter()
@@ -120,8 +116,8 @@ pub(super) async fn trial_report(
         .iter()
         .filter_map(|s| {
             s.in_error.as_ref().map(|reason| pb::RandomizedInError {
-                subject_id: s.subject_id.clone(),
-                arm_code: s.arm_code.clone(),
+                subject_id: s.subject_id.to_string(),
+                arm_code: s.arm_code.to_string(),
                 reason: reason.clone(),
             })
         })

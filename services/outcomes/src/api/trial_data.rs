@@ -14,7 +14,7 @@ use trialops_proto::enrollment::v1 as epb;
 use trialops_proto::outcomes::v1 as pb;
 
 use super::{OutcomesApi, convert};
-use crate::analysis::{self, Data, FastSet};
+use crate::analysis::{self, Data, FastMap, FastSet, Shared};
 use crate::store::{assessment, follow_up, rederivation};
 
 /// The records the analyses of a trial are computed from, read once.
@@ -79,6 +79,22 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
         .filter(|e| e.received_protocol_therapy)
         .map(|e| e.subject_id.as_str())
         .collect();
+    // Each subject's id and each arm's code held once, shared by the records that name them.
+    let mut arms: Vec<Shared> = protocol.arms.iter().map(|a| Shared::from(a.code.as_str())).collect();
+    let mut arm = |code: &str| match arms.iter().find(|a| &***a == code) {
+        Some(shared) => shared.clone(),
+        None => {
+            let shared = Shared::from(code);
+            arms.push(shared.clone());
+            shared
+        }
+    };
+    let ids: FastMap<&str, Shared> = inputs
+        .subjects
+        .iter()
+        .map(|s| (s.subject_id.as_str(), Shared::from(s.subject_id.as_str())))
+        .collect();
+    let id = |subject_id: &str| ids.get(subject_id).cloned().unwrap_or_else(|| subject_id.into());
     Ok(Data {
         subjects: ordered
             .into_iter()
@@ -88,8 +104,8 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
                     .and_then(|t| DateTime::from_timestamp(t.seconds, 0))
                     .map(|d| d.date_naive())
                     .unwrap_or_default(),
-                subject_id: s.subject_id.clone(),
-                arm_code: s.arm_code.clone(),
+                subject_id: id(&s.subject_id),
+                arm_code: arm(&s.arm_code),
                 in_error: s.randomized_in_error.then(|| s.randomized_in_error_reason.clone()),
                 treated: treated.contains(s.subject_id.as_str()),
             })
@@ -104,7 +120,7 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
                     overall: a.overall()?,
                     after_cycle: a.after_cycle,
                     assessed_on: a.assessed_on,
-                    subject_id: a.subject_id.clone(),
+                    subject_id: id(&a.subject_id),
                 })
             })
             .collect::<Result<_, AppError>>()?,
@@ -117,7 +133,7 @@ pub(super) fn analysed(inputs: &Inputs) -> Result<Data, AppError> {
                     last_contact_on: f.last_contact_on,
                     progression_on: f.progression_on,
                     second_malignancy_on: f.second_malignancy_on,
-                    subject_id: f.subject_id.clone(),
+                    subject_id: id(&f.subject_id),
                 })
             })
             .collect::<Result<_, AppError>>()?,
