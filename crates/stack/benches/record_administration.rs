@@ -23,14 +23,12 @@ use std::time::Duration;
 
 mod support;
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, Database, DatabaseConnection, EntityTrait};
 use support::setting;
 use tonic::transport::Channel;
 use trialops_dosing::store::administration;
 use trialops_platform::testing::load::{Caller, Figures, print_json, print_tail_ratios, print_title, write_phases};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
-use trialops_proto::common::v1::Decimal;
-use trialops_proto::dosing::v1 as pb;
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_stack::Service;
 
@@ -59,7 +57,9 @@ async fn run(phase: Duration) {
 
 async fn phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> {
     let (server_threads, stack) = support::start(backend).await;
-    let templates = first_cycles(&stack).await;
+    // Day-1 administrations of subjects on cycle 1 from today: the templates of what is recorded.
+    let subjects = support::on_first_cycle(&stack, SUBJECTS).await;
+    let templates = support::due_today(&stack, &subjects).await;
     let store = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
         .await
         .unwrap();
@@ -85,25 +85,6 @@ async fn phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> 
     store.close().await.unwrap();
     support::stop(server_threads, stack).await;
     rows
-}
-
-/// [`SUBJECTS`] subjects on cycle 1 from today; their day-1 administrations (planned today, so
-/// they may be given now).
-async fn first_cycles(stack: &trialops_stack::testing::TestStack) -> Vec<administration::Model> {
-    let subjects = support::on_first_cycle(stack, SUBJECTS).await;
-    let today = chrono::Utc::now().date_naive();
-    let db = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
-        .await
-        .unwrap();
-    let day_1 = administration::Entity::find()
-        .filter(administration::Column::SubjectId.is_in(subjects))
-        .filter(administration::Column::PlannedOn.lte(today))
-        .all(&db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
-    assert!(!day_1.is_empty(), "cycle 1 planned nothing for today");
-    day_1
 }
 
 /// Planned administrations not yet recorded: copies of the day-1 templates under new ids.
@@ -160,16 +141,7 @@ struct Recorder {
 impl Caller for Recorder {
     async fn call(&mut self, _turn: u64) -> Result<(), String> {
         let (administration_id, dose) = self.planned.next().ok_or("no planned administration is left")?;
-        let now = chrono::Utc::now();
-        let request = pb::RecordAdministrationRequest {
-            request_id: trialops_platform::testing::request_id(),
-            administration_id: administration_id.clone(),
-            status: pb::AdministrationStatus::Given as i32,
-            actual_dose: Some(Decimal { value: dose }),
-            started_at: Some(support::timestamp(now - chrono::Duration::minutes(30))),
-            ended_at: Some(support::timestamp(now)),
-            ..Default::default()
-        };
+        let request = support::given_in_full(&administration_id, &dose);
         match self.client.record_administration(request).await {
             Ok(_) => Ok(()),
             Err(status) => Err(format!("RecordAdministration {administration_id}: {status:?}")),

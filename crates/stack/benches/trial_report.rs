@@ -230,33 +230,15 @@ struct Template {
 
 /// Records `subject_id`'s day-1 administrations as given through the API; its dosing rows.
 async fn dosed(stack: &trialops_stack::testing::TestStack, url: &str, subject_id: &str) -> Template {
-    let db = Database::connect(url).await.unwrap();
-    let today = chrono::Utc::now().date_naive();
-    let due = administration::Entity::find()
-        .filter(administration::Column::SubjectId.eq(subject_id))
-        .filter(administration::Column::PlannedOn.lte(today))
-        .all(&db)
-        .await
-        .unwrap();
-    assert!(!due.is_empty(), "cycle 1 planned nothing for today");
+    let due = support::due_today(stack, &[subject_id.to_owned()]).await;
     let mut client = dpb::dosing_service_client::DosingServiceClient::connect(stack.url(Service::Dosing))
         .await
         .unwrap();
-    let now = chrono::Utc::now();
     for a in &due {
-        let request = dpb::RecordAdministrationRequest {
-            request_id: trialops_platform::testing::request_id(),
-            administration_id: a.administration_id.clone(),
-            status: dpb::AdministrationStatus::Given as i32,
-            actual_dose: Some(trialops_proto::common::v1::Decimal {
-                value: a.prescribed_dose.clone(),
-            }),
-            started_at: Some(support::timestamp(now - chrono::Duration::minutes(30))),
-            ended_at: Some(support::timestamp(now)),
-            ..Default::default()
-        };
+        let request = support::given_in_full(&a.administration_id, &a.prescribed_dose);
         client.record_administration(request).await.unwrap();
     }
+    let db = Database::connect(url).await.unwrap();
     let template = Template {
         subject_id: subject_id.to_owned(),
         plan: plan::Entity::find_by_id(subject_id.to_owned())

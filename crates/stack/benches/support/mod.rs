@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
+use trialops_dosing::store::administration;
 use trialops_enrollment::store::subject;
 use trialops_platform::testing::Backend;
 use trialops_stack::Service;
@@ -151,6 +152,39 @@ pub async fn on_first_cycle(stack: &TestStack, count: usize) -> Vec<String> {
         subjects.push(subject.subject_id);
     }
     subjects
+}
+
+/// The administrations of `subjects` planned for today or earlier (their cycle-1 day-1 doses,
+/// after [`on_first_cycle`]): what may be given now. Panics if there are none.
+pub async fn due_today(stack: &TestStack, subjects: &[String]) -> Vec<administration::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let db = Database::connect(stack.dbs[Service::Dosing as usize].url.as_str())
+        .await
+        .unwrap();
+    let due = administration::Entity::find()
+        .filter(administration::Column::SubjectId.is_in(subjects.iter().cloned()))
+        .filter(administration::Column::PlannedOn.lte(chrono::Utc::now().date_naive()))
+        .all(&db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    assert!(!due.is_empty(), "cycle 1 planned nothing for today");
+    due
+}
+
+/// Records an administration as given in full (`dose`), over the last half hour.
+pub fn given_in_full(administration_id: &str, dose: &str) -> trialops_proto::dosing::v1::RecordAdministrationRequest {
+    use trialops_proto::dosing::v1 as pb;
+    let now = chrono::Utc::now();
+    pb::RecordAdministrationRequest {
+        request_id: trialops_platform::testing::request_id(),
+        administration_id: administration_id.to_owned(),
+        status: pb::AdministrationStatus::Given as i32,
+        actual_dose: Some(trialops_proto::common::v1::Decimal { value: dose.to_owned() }),
+        started_at: Some(timestamp(now - chrono::Duration::minutes(30))),
+        ended_at: Some(timestamp(now)),
+        ..Default::default()
+    }
 }
 
 /// A wire timestamp, to the second.
