@@ -363,6 +363,15 @@ pub struct Assignment {
     pub block_size: u32,
 }
 
+/// Where a block of a stratum's sequence begins: block `index` (0-based) at position `start`.
+/// Valid only for the sequence that gave it (see [`Sequence::assignment_from`]); the default is
+/// the first block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockCursor {
+    index: u64,
+    start: u64,
+}
+
 /// The allocation sequence of one stratum of one trial.
 #[derive(Debug, Clone)]
 pub struct Sequence<'a> {
@@ -398,24 +407,34 @@ impl<'a> Sequence<'a> {
         block
     }
 
-    /// The assignment at `position` (0-based) in the stratum.
+    /// The assignment at `position` (0-based) in the stratum: a walk over every block before it.
     pub fn assignment(&self, position: u64) -> Assignment {
-        let mut start = 0u64;
-        let mut index = 0u64;
+        self.assignment_from(position, &mut BlockCursor::default())
+    }
+
+    /// The assignment at `position`, walking from `cursor` (a block this sequence gave) when the
+    /// position is at or after it, else from the first block; `cursor` is left at the position's
+    /// block. Blocks vary in size, so where a block starts depends on every block before it:
+    /// assignments at growing positions from one cursor each cost a block or two, where
+    /// [`Sequence::assignment`] costs a block per block before the position.
+    pub fn assignment_from(&self, position: u64, cursor: &mut BlockCursor) -> Assignment {
+        if position < cursor.start {
+            *cursor = BlockCursor::default();
+        }
         loop {
-            let block = self.block(index);
+            let block = self.block(cursor.index);
             let size = block.len() as u64;
-            if position < start + size {
-                let arm = block[(position - start) as usize];
+            if position < cursor.start + size {
+                let arm = block[(position - cursor.start) as usize];
                 return Assignment {
                     arm_code: self.scheme.arms[arm].0.clone(),
                     position,
-                    block_index: index,
+                    block_index: cursor.index,
                     block_size: size as u32,
                 };
             }
-            start += size;
-            index += 1;
+            cursor.start += size;
+            cursor.index += 1;
         }
     }
 

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use trialops_domain::protocol;
 use trialops_domain::randomization::{
-    BlockScheme, Method, NotProven, RecordedAllocation, Sequence, TrialKey, commitment, verify,
+    BlockCursor, BlockScheme, Method, NotProven, RecordedAllocation, Sequence, TrialKey, commitment, verify,
 };
 
 fn scheme_strategy() -> impl Strategy<Value = BlockScheme> {
@@ -87,6 +87,23 @@ proptest! {
         let key = TrialKey::derive(&secret, "T1");
         let seq = Sequence::new(&key, &scheme, "s=2");
         prop_assert_eq!(seq.assignment(position), seq.take(position + 1).pop().unwrap_or_else(|| unreachable!()));
+    }
+
+    /// A cursor carried from one assignment to the next, forwards, backwards or in place, gives
+    /// the assignments of the full sequence.
+    #[test]
+    fn assignments_from_a_carried_cursor_agree_with_the_full_sequence(
+        scheme in scheme_strategy(),
+        secret in prop::collection::vec(any::<u8>(), 16..32),
+        positions in prop::collection::vec(0u64..300, 1..40),
+    ) {
+        let key = TrialKey::derive(&secret, "T1");
+        let seq = Sequence::new(&key, &scheme, "s=2");
+        let full = seq.take(300);
+        let mut cursor = BlockCursor::default();
+        for position in positions {
+            prop_assert_eq!(&seq.assignment_from(position, &mut cursor), &full[position as usize]);
+        }
     }
 }
 

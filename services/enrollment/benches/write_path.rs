@@ -90,6 +90,14 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
     let rows = write_phases(label, &CALLERS, phase, async |callers| {
         // Generous: more candidates than any phase has enrolled here.
         candidates.screen(&store, 4000 * phase.as_secs() as usize).await;
+        if backend == Backend::Postgres {
+            // The statistics autovacuum keeps in a running deployment (it analyzes a table once
+            // 10% of it has changed, checking every minute: longer than a phase here). Without
+            // them the plans cached for the enrollment's reads are made for empty tables: the
+            // subject already enrolled from a screening is looked for through the index by
+            // status, which reads every subject of the trial.
+            store.execute_unprepared("ANALYZE").await.unwrap();
+        }
         Enroller::all(&server.url(), callers, &candidates).await
     })
     .await;

@@ -334,3 +334,38 @@ pub fn recorded(exported: &[pb::Allocation]) -> Vec<trialops_domain::randomizati
         })
         .collect()
 }
+
+/// What every enrollment of a trial waits for, held: its subject-number counter's row lock
+/// (the row created at 0 if new) in an open write transaction, which on SQLite holds the file's
+/// write lock too. Enrollments sent while it is held queue on the trial's lane and are written
+/// together once it is released.
+pub struct HeldEnrollments {
+    // Kept open while the transaction is.
+    _db: sea_orm::DatabaseConnection,
+    tx: trialops_platform::records::database::WriteTransaction,
+}
+
+impl HeldEnrollments {
+    /// Holds the enrollments of `trial_id` on the database at `url`.
+    pub async fn hold(url: &str, trial_id: &str) -> HeldEnrollments {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let tx = trialops_platform::records::database::begin_write(&db)
+            .await
+            .unwrap_or_else(|e| panic!("begin: {e}"));
+        tx.execute_unprepared(&format!(
+            "INSERT INTO counters (name, value) VALUES ('subject_number|{trial_id}', 0) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("hold the counter: {e}"));
+        HeldEnrollments { _db: db, tx }
+    }
+
+    /// Lets the queued enrollments go.
+    pub async fn release(self) {
+        self.tx.rollback().await.unwrap_or_else(|e| panic!("release: {e}"));
+    }
+}

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use trialops_domain::protocol::amendment::{self, Activation};
 use trialops_domain::protocol::{self, Protocol};
-use trialops_domain::randomization::{Method, TrialKey};
+use trialops_domain::randomization::{Assignment, BlockCursor, BlockScheme, Method, Sequence, TrialKey};
 use trialops_platform::{AppError, config::protocols};
 
 use crate::store::protocol_version;
@@ -29,6 +29,19 @@ pub struct Trial {
     pub method: Method,
     /// Its randomization key (secret).
     pub key: TrialKey,
+    /// Where each stratum's last assignment's block begins (permuted blocks), so the next
+    /// assignment walks from there and not from the sequence's start.
+    cursors: Mutex<HashMap<String, BlockCursor>>,
+}
+
+impl Trial {
+    /// The assignment at `position` of `stratum`'s concealed sequence under `scheme` (this
+    /// trial's), walked from the stratum's last assignment.
+    pub fn assignment(&self, scheme: &BlockScheme, stratum: &str, position: u64) -> Assignment {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cursor = cursors.entry(stratum.to_owned()).or_default();
+        Sequence::new(&self.key, scheme, stratum).assignment_from(position, cursor)
+    }
 }
 
 /// A trial as of a date: the version in force then, and every recorded version (no definitions).
@@ -255,7 +268,12 @@ async fn record_first<C: ConnectionTrait>(conn: &C, source: &protocols::Source) 
 /// The trial under `protocol`, with its method.
 fn build(protocol: Arc<Protocol>, key: TrialKey) -> Result<Trial, String> {
     let method = Method::from_protocol(&protocol).map_err(|e| e.to_string())?;
-    Ok(Trial { protocol, method, key })
+    Ok(Trial {
+        protocol,
+        method,
+        key,
+        cursors: Mutex::default(),
+    })
 }
 
 /// The activations of recorded versions, in order.

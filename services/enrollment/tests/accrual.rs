@@ -16,6 +16,7 @@ use trialops_proto::enrollment::v1 as pb;
 
 backend_tests!(
     maxima_refuse_the_enrollment_beyond_them,
+    maxima_hold_within_one_batch,
     closures_hold_accrual_until_opened
 );
 
@@ -129,6 +130,81 @@ async fn maxima_refuse_the_enrollment_beyond_them(backend: Backend) {
         strata,
         [("amplified", (3, 0, 3, true)), ("not_amplified", (1, 0, 3, true))]
     );
+    server.stop().await;
+}
+
+/// Enrollments written in one batch count the ones before them in the batch: five candidates
+/// sent at once while the trial's enrollments are held, three at a site whose maximum is 2.
+async fn maxima_hold_within_one_batch(backend: Backend) {
+    let (db, server, _dir) = start_trial(backend, "maximum = 4\nsite_maximum = 2").await;
+    let mut c = client(&server).await;
+    for site in ["COG-101", "COG-202"] {
+        register_site(&mut c, site).await;
+    }
+    let candidates = [
+        ("COG-101", "A1"),
+        ("COG-101", "A2"),
+        ("COG-101", "A3"),
+        ("COG-202", "B1"),
+        ("COG-202", "B2"),
+    ];
+    for (site, screening_id) in candidates {
+        c.screen_subject(pb::ScreenSubjectRequest {
+            trial_id: "ACCR1".into(),
+            ..screen_request(site, screening_id)
+        })
+        .await
+        .unwrap();
+    }
+    let before = audit_count(&mut c).await;
+    let held = HeldEnrollments::hold(&db.url, "ACCR1").await;
+    let mut calls = tokio::task::JoinSet::new();
+    for (i, (site, screening_id)) in candidates.into_iter().enumerate() {
+        let mut c = client(&server).await;
+        let mycn = if i % 2 == 0 { "amplified" } else { "not_amplified" };
+        let request = pb::EnrollSubjectRequest {
+            trial_id: "ACCR1".into(),
+            ..enroll_request(site, screening_id, strata("no_prior_irinotecan_temozolomide", mycn))
+        };
+        calls.spawn(async move { (site, c.enroll_subject(request).await) });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    held.release().await;
+    let answers = calls.join_all().await;
+    // Two of COG-101's three and both of COG-202's: the trial's maximum of 4, numbered 1 to 4.
+    let mut numbered: Vec<_> = answers
+        .iter()
+        .filter_map(|(site, a)| {
+            a.as_ref()
+                .ok()
+                .map(|r| (r.get_ref().subject.clone().unwrap_or_default(), site))
+        })
+        .map(|(s, site)| (s.subject_id, *site))
+        .collect();
+    numbered.sort();
+    let ids: Vec<_> = numbered.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["ACCR1-0001", "ACCR1-0002", "ACCR1-0003", "ACCR1-0004"]);
+    assert_eq!(numbered.iter().filter(|(_, site)| *site == "COG-101").count(), 2);
+    let refused: Vec<_> = answers
+        .iter()
+        .filter_map(|(site, a)| a.as_ref().err().map(|e| (site, e)))
+        .collect();
+    let [(site, err)] = refused[..] else {
+        panic!("one refusal expected: {refused:?}");
+    };
+    assert_eq!(*site, "COG-101");
+    assert_refused(err, Code::FailedPrecondition, "ACCRUAL_LIMIT_REACHED");
+    assert_eq!(
+        (metadata(err, "scope"), metadata(err, "maximum")),
+        ("site".into(), "2".into())
+    );
+    assert_eq!(
+        audit_count(&mut c).await,
+        before + 2 * 4,
+        "two entries per subject, none refused"
+    );
+    let summary = summary(&mut c).await;
+    assert_eq!(figures(summary.trial_accrual.as_ref()), (4, 0, 4, true));
     server.stop().await;
 }
 

@@ -1,5 +1,5 @@
 //! A trial's enrollments that arrive while another of its enrollments is being written are
-//! committed together, in one transaction: the test holds the lock the enrollments need (the
+//! written together, in one transaction: the test holds the lock the enrollments need (the
 //! subject-number counter's row on PostgreSQL, the database's write lock on SQLite), sends four
 //! enrollments, lets go, and counts the batches in `trialops_write_batch_size`. One test in its
 //! own binary: the metric is per process, and the backends run one after the other.
@@ -12,8 +12,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sea_orm::{ConnectionTrait, Database};
-use trialops_platform::records::database::begin_write;
 use trialops_platform::server::metrics::batches;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,13 +30,7 @@ async fn enrollments_waiting_for_the_lock_commit_together() {
             screen(&mut c, "COG-101", &format!("SCR-{i}"), eligible_values()).await;
         }
 
-        let holder = Database::connect(db.url.as_str()).await.unwrap();
-        let held = begin_write(&holder).await.unwrap();
-        if backend == Backend::Postgres {
-            held.execute_unprepared("SELECT value FROM counters WHERE name = 'subject_number|ANBL1221' FOR UPDATE")
-                .await
-                .unwrap();
-        }
+        let held = HeldEnrollments::hold(&db.url, "ANBL1221").await;
         let (batches_before, writes_before) = batches();
         let mut calls = tokio::task::JoinSet::new();
         for i in 1..=4 {
@@ -50,7 +42,7 @@ async fn enrollments_waiting_for_the_lock_commit_together() {
         }
         // Every call is queued or waiting on the held lock well before it is let go.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        held.rollback().await.unwrap();
+        held.release().await;
         for answer in calls.join_all().await {
             answer.unwrap();
         }

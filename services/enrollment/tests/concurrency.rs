@@ -1,8 +1,10 @@
 //! Two enrollment servers on one database, many clients enrolling at once: subject numbers stay
 //! unique and gap-free, and every stratum's arms are exactly the first positions of its
 //! concealed sequence (so block balance holds). A trial's enrollments arriving together are
-//! committed together, each in its own savepoint: the refused ones among them change nothing and
-//! the others take the numbers and positions in turn. Runs on SQLite and PostgreSQL.
+//! written together, in one transaction: the refused ones among them change nothing and the
+//! others take the numbers and positions in turn; the same mix is also sent while the trial's
+//! enrollments are held, so that it is written in one or two batches. Runs on SQLite and
+//! PostgreSQL.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,7 +22,8 @@ use trialops_platform::testing::Backend;
 backend_tests!(
     two_servers_enroll_concurrently,
     one_request_id_sent_twice_at_once_enrolls_once,
-    refusals_among_concurrent_enrollments_leave_the_others
+    refusals_among_concurrent_enrollments_leave_the_others,
+    refusals_in_one_batch_leave_the_others
 );
 
 const CLIENTS: usize = 8;
@@ -97,7 +100,18 @@ async fn one_request_id_sent_twice_at_once_enrolls_once(backend: Backend) {
 }
 
 async fn refusals_among_concurrent_enrollments_leave_the_others(backend: Backend) {
-    let (_db, server) = start(backend).await;
+    refusals_among_enrollments_leave_the_others(backend, false).await;
+}
+
+async fn refusals_in_one_batch_leave_the_others(backend: Backend) {
+    refusals_among_enrollments_leave_the_others(backend, true).await;
+}
+
+/// Fourteen enrollments at once, refusals and repeats among them; `held`: sent while the
+/// trial's enrollments are held, so they queue and are written in at most two batches (the
+/// count is `batches.rs`'s to check: the metric is per process, and these tests share one).
+async fn refusals_among_enrollments_leave_the_others(backend: Backend, held: bool) {
+    let (db, server) = start(backend).await;
     let mut admin = client(&server).await;
     register_site(&mut admin, "COG-101").await;
     for i in 0..10 {
@@ -130,12 +144,22 @@ async fn refusals_among_concurrent_enrollments_leave_the_others(backend: Backend
     requests.extend((0..2).map(|i| request(&format!("NO-{i}"), i)));
     requests.push(request("OK-0", 0));
     requests.push(requests[1].clone());
+    let hold = match held {
+        true => Some(HeldEnrollments::hold(&db.url, "ANBL1221").await),
+        false => None,
+    };
     let mut calls = tokio::task::JoinSet::new();
     for (i, r) in requests.into_iter().enumerate() {
         let mut c = client(&server).await;
         calls.spawn(async move { (i, c.enroll_subject(r).await.map(|r| r.into_inner().subject.unwrap())) });
     }
+    if let Some(hold) = hold {
+        // Every call is queued or waiting on the held lock well before it is let go.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        hold.release().await;
+    }
     let mut answers: Vec<_> = calls.join_all().await;
+
     answers.sort_by_key(|(i, _)| *i);
     for (i, answer) in &answers[10..12] {
         assert_refused(

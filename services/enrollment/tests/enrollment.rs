@@ -84,6 +84,35 @@ async fn enrollment_randomizes_once_per_request_id(backend: Backend) {
         .await
         .expect_err("found");
     assert_eq!(err.code(), Code::NotFound);
+
+    // An admissible enrollment under a request id another method stored (found when the id is
+    // claimed, after the enrollment was judged and numbered): refused, nothing written, and the
+    // next enrollment takes the number it would have taken.
+    let screening = pb::ScreenSubjectRequest {
+        values: eligible_values(),
+        ..screen_request("COG-101", "SCR-2")
+    };
+    c.screen_subject(screening.clone()).await.unwrap();
+    let audit_before = audit_count(&mut c).await;
+    let reused = pb::EnrollSubjectRequest {
+        request_id: screening.request_id.clone(),
+        ..enroll_request("COG-101", "SCR-2", strata("prior_irinotecan_temozolomide", "amplified"))
+    };
+    let err = c.enroll_subject(reused.clone()).await.expect_err("accepted");
+    assert_refused(&err, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    assert_eq!(audit_count(&mut c).await, audit_before);
+    assert_eq!(all_subjects(&mut c).await.len(), 1);
+    let second = c
+        .enroll_subject(pb::EnrollSubjectRequest {
+            request_id: request_id(),
+            ..reused
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subject
+        .unwrap_or_default();
+    assert_eq!(second.subject_id, "ANBL1221-0002");
     server.stop().await;
 }
 

@@ -1,9 +1,10 @@
 //! Round trips of the write path, as the `trialops_rpc_database_statements` histogram counts
-//! them (transaction control aside): EnrollSubject in 6 SQL statements, 7 at a trial's first
-//! enrollment, inside the savepoint its batch gives it (the trial's enrollments serialize on the
-//! subject-number counter's row lock, so every statement inside it costs every caller); a replay
-//! in fewer; the other writes of enrollment within their own budgets. One test in its own
-//! binary: the histogram is per process, and the backends run one after the other.
+//! them (transaction control aside): EnrollSubject alone in its batch in 6 SQL statements, 7 at a
+//! trial's first enrollment (the trial's enrollments serialize on the subject-number counter's
+//! row lock, so every statement inside it costs every caller; a batch shares its statements
+//! among its calls); a replay in fewer; the other writes of enrollment within their own
+//! budgets. One test in its own binary: the histogram is per process, and the backends run one
+//! after the other.
 
 // Test code, helpers included, unwraps: a failure is a test failure with the value shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

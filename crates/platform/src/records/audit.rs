@@ -224,11 +224,20 @@ pub async fn append_all<C: ConnectionTrait>(
     ctx: &AuditContext,
     changes: Vec<Change<'_>>,
 ) -> Result<(), AppError> {
+    append_each(conn, changes.into_iter().map(|change| (ctx, change)).collect()).await
+}
+
+/// Appends the entries of several calls (each with its call's context), in order, with one
+/// statement: a batch's.
+pub async fn append_each<C: ConnectionTrait>(
+    conn: &C,
+    changes: Vec<(&AuditContext, Change<'_>)>,
+) -> Result<(), AppError> {
     if changes.is_empty() {
         return Ok(());
     }
     let at = crate::clock::now_stored();
-    let rows = changes.into_iter().map(|change| pending_row(ctx, change, at));
+    let rows = changes.into_iter().map(|(ctx, change)| pending_row(ctx, change, at));
     pending::Entity::insert_many(rows).exec_without_returning(conn).await?;
     Ok(())
 }

@@ -1,80 +1,84 @@
-//! Writes that serialize on one row lock anyway, committed together. Every enrollment of a
-//! trial takes the trial's subject-number counter, whose row lock is held to the commit: with
-//! one transaction per enrollment, each waits for the one before it to be written to disk. A
-//! [`Lanes`] runs the writes of one lane (one trial) one after another inside one transaction
-//! per batch, each write inside its own savepoint, and commits once for all of them:
-//! - one write's refusal or failure rolls back to its savepoint and leaves the others;
-//! - a caller is answered only after the batch commits; if the commit fails, every write of the
-//!   batch fails with the database's error, changed nothing, and is retried by its caller with
-//!   the same request id;
-//! - a caller that stops waiting (a deadline, a dropped connection) does not stop its write: it
-//!   commits with its batch, and the retry gets the stored response, as for any write whose
-//!   answer was lost;
+//! Writes that serialize on one row lock anyway, written together. Every enrollment of a trial
+//! takes the trial's subject-number counter, whose row lock is held to the commit: with one
+//! transaction per enrollment, each waits for the one before it to be written to disk, and every
+//! statement inside the lock costs every caller. A [`Lanes`] queues the writes of one lane (one
+//! trial) and hands the writes queued when its writer is free, up to [`MAX_BATCH`], to the
+//! lane's batch function, which writes them in few statements and one commit:
 //! - writes of other lanes, and of other replicas, are not delayed by a lane: replicas still
-//!   meet at the row lock, which keeps the database the judge of order.
+//!   meet at the row lock, which keeps the database the judge of order;
+//! - a caller that stops waiting (a deadline, a dropped connection) does not stop its write: the
+//!   batch runs on a task of its own, and the retry gets the stored response, as for any write
+//!   whose answer was lost;
+//! - one caller alone is a batch of one, so nothing waits for company.
 //!
-//! A batch takes the writes queued when it starts, up to [`MAX_BATCH`]; one caller alone is a
-//! batch of one, so nothing waits for company.
+//! What a batch promises its callers (each answered once, after its commit is known) is the
+//! batch function's to keep; `records::idempotency` has the batch forms of claiming request ids
+//! and replaying them.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
-use tracing::Instrument;
-
-use crate::records::database::begin_write;
 use crate::wire::error::AppError;
 
-/// The most writes one transaction takes.
+/// The most writes one batch takes.
 pub const MAX_BATCH: usize = 32;
 
-/// What a write tells its caller once its batch's commit is known.
-pub type Completion = Box<dyn FnOnce(Result<(), &AppError>) + Send>;
+/// A queued write with the span of the call that queued it.
+pub type Queued<T> = (T, tracing::Span);
 
-/// A write's work inside the batch's transaction.
-pub type Work =
-    Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> Pin<Box<dyn Future<Output = Completion> + Send + 'c>> + Send>;
+/// What writes a batch: gets the lane's queued writes, in arrival order, and answers each.
+pub type Writer<T> = Arc<dyn Fn(Vec<Queued<T>>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// A queued write: its work inside the batch's transaction (in a savepoint it opens itself),
-/// and what to tell its caller if it never runs.
-pub struct Write {
-    /// The work; gives what to tell the caller after the commit.
-    pub run: Work,
-    /// The caller's answer when the batch could not start.
-    pub fail: Completion,
+struct Lane<T> {
+    queue: VecDeque<Queued<T>>,
 }
 
-#[derive(Default)]
-struct Lane {
-    queue: VecDeque<(Write, tracing::Span)>,
-    writing: bool,
+/// The lanes of one kind of write, each written by `writer`.
+pub struct Lanes<T> {
+    lanes: Arc<Mutex<HashMap<String, Lane<T>>>>,
+    writer: Writer<T>,
 }
 
-/// The lanes of one database.
-#[derive(Clone)]
-pub struct Lanes {
-    db: DatabaseConnection,
-    lanes: Arc<Mutex<HashMap<String, Lane>>>,
-}
-
-impl Lanes {
-    /// No lanes yet, over `db`.
-    pub fn new(db: DatabaseConnection) -> Lanes {
+impl<T> Clone for Lanes<T> {
+    fn clone(&self) -> Self {
         Lanes {
-            db,
+            lanes: self.lanes.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Lanes<T> {
+    /// No lanes yet; each batch is written by `writer`.
+    pub fn new(writer: Writer<T>) -> Lanes<T> {
+        Lanes {
             lanes: Arc::new(Mutex::new(HashMap::new())),
+            writer,
         }
     }
 
     /// Queues `write` on `lane`, starting the lane's writer if none is running.
-    pub fn submit(&self, lane: &str, write: Write) {
+    pub fn submit(&self, lane: &str, write: T) {
         let start = {
             let mut lanes = self.lanes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let state = lanes.entry(lane.to_owned()).or_default();
-            state.queue.push_back((write, tracing::Span::current()));
-            !std::mem::replace(&mut state.writing, true)
+            let queued = (write, tracing::Span::current());
+            match lanes.get_mut(lane) {
+                Some(state) => {
+                    state.queue.push_back(queued);
+                    false
+                }
+                None => {
+                    lanes.insert(
+                        lane.to_owned(),
+                        Lane {
+                            queue: VecDeque::from([queued]),
+                        },
+                    );
+                    true
+                }
+            }
         };
         if start {
             let (this, lane) = (self.clone(), lane.to_owned());
@@ -82,7 +86,7 @@ impl Lanes {
         }
     }
 
-    /// The lane's writer: batches until the queue is empty.
+    /// The lane's writer: batches until the queue is empty, then the lane goes.
     async fn write(self, lane: String) {
         loop {
             let batch: Vec<_> = {
@@ -97,31 +101,8 @@ impl Lanes {
                 let take = state.queue.len().min(MAX_BATCH);
                 state.queue.drain(..take).collect()
             };
-            self.commit(batch).await;
-        }
-    }
-
-    async fn commit(&self, batch: Vec<(Write, tracing::Span)>) {
-        let tx = match begin_write(&self.db).await {
-            Ok(tx) => tx,
-            Err(e) => {
-                for (write, _) in batch {
-                    (write.fail)(Err(&e));
-                }
-                return;
-            }
-        };
-        crate::server::metrics::observe_batch(batch.len());
-        let mut completions = Vec::with_capacity(batch.len());
-        for (write, span) in batch {
-            completions.push((write.run)(&tx).instrument(span).await);
-        }
-        match tx.commit().await {
-            Ok(()) => completions.into_iter().for_each(|c| c(Ok(()))),
-            Err(e) => {
-                let e = AppError::from(e);
-                completions.into_iter().for_each(|c| c(Err(&e)));
-            }
+            crate::server::metrics::observe_batch(batch.len());
+            (self.writer)(batch).await;
         }
     }
 }

@@ -9,21 +9,21 @@
 //!
 //! A repeat redoes the work inside a transaction that is then rolled back: an operation must
 //! have no effect outside its transaction (none has: they read and write the service's database).
+//!
+//! A batch of writes (`records::batch`) keeps the same promises with the batch forms: it claims
+//! its calls' ids in one statement with [`claim_all`] and looks up repeats with [`replay_all`].
 
 use std::future::Future;
 use std::pin::Pin;
 
 use prost::Message;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::records::batch::{self, Completion, Lanes, Write};
-use crate::records::database::{begin_write, counting_statements};
+use crate::records::database::begin_write;
 use crate::records::store::idempotency_record as record;
 use crate::wire::error::AppError;
 
@@ -48,7 +48,8 @@ impl std::fmt::Display for RequestId {
 /// The transaction body of a mutating RPC.
 pub type Operation<'c, Resp> = Pin<Box<dyn Future<Output = Result<Resp, AppError>> + Send + 'c>>;
 
-fn fingerprint(method: &str, request: &impl Message) -> String {
+/// What tells two calls with one request id apart: a hash of the method and the encoded request.
+pub fn fingerprint(method: &str, request: &impl Message) -> String {
     let mut hash = Sha256::new();
     hash.update(method.as_bytes());
     hash.update([0]);
@@ -98,98 +99,6 @@ where
         .ok_or_else(|| AppError::Aborted("the request id is being processed; retry".into()))
 }
 
-/// [`execute`] for a write that serializes with the other writes of `lane` anyway (a trial's
-/// enrollments): queued on `lanes` and committed together with the writes queued beside it, each
-/// in its own savepoint (see `records::batch`). The same answers as [`execute`]; the caller is
-/// answered once the batch has committed.
-pub async fn execute_batched<Req, Resp, F>(
-    lanes: &Lanes,
-    lane: &str,
-    method: &'static str,
-    request_id: RequestId,
-    request: &Req,
-    operation: F,
-) -> Result<Resp, AppError>
-where
-    Req: Message,
-    Resp: Message + Default + 'static,
-    F: for<'c> FnOnce(&'c DatabaseTransaction) -> Operation<'c, Resp> + Send + 'static,
-{
-    type Answer<Resp> = (Result<Resp, AppError>, u64);
-    let fingerprint = fingerprint(method, request);
-    let (sender, answer) = tokio::sync::oneshot::channel::<Answer<Resp>>();
-    let sender = Arc::new(Mutex::new(Some(sender)));
-    let answer_with = |sender: &Arc<Mutex<Option<tokio::sync::oneshot::Sender<Answer<Resp>>>>>, value: Answer<Resp>| {
-        let taken = sender.lock().map(|mut s| s.take()).unwrap_or(None);
-        if let Some(sender) = taken {
-            // The caller may have stopped waiting; its retry will find the stored response.
-            let _ = sender.send(value);
-        }
-    };
-    let on_failure = sender.clone();
-    let write = Write {
-        run: Box::new(move |tx| {
-            Box::pin(async move {
-                let (outcome, statements) =
-                    counting_statements(in_savepoint(tx, method, request_id, &fingerprint, operation)).await;
-                let completion: Completion = Box::new(move |committed| {
-                    let answer = match committed {
-                        Ok(()) => outcome,
-                        Err(e) => Err(batch::shared(e)),
-                    };
-                    answer_with(&sender, (answer, statements));
-                });
-                completion
-            })
-        }),
-        fail: Box::new(move |committed| {
-            let error = match committed {
-                Ok(()) => AppError::internal(anyhow::anyhow!("a write failed without an error")),
-                Err(e) => batch::shared(e),
-            };
-            answer_with(&on_failure, (Err(error), 0));
-        }),
-    };
-    lanes.submit(lane, write);
-    let (outcome, statements) = answer
-        .await
-        .map_err(|_| AppError::Unavailable("the write was not completed; retry with the same request_id".into()))?;
-    crate::records::database::add_statements(statements);
-    outcome
-}
-
-/// One write of a batch inside its savepoint: the operation and the claim of its request id,
-/// kept together or rolled back together; a repeated request id gets the stored response.
-async fn in_savepoint<Resp, F>(
-    tx: &DatabaseTransaction,
-    method: &'static str,
-    request_id: RequestId,
-    fingerprint: &str,
-    operation: F,
-) -> Result<Resp, AppError>
-where
-    Resp: Message + Default,
-    F: for<'c> FnOnce(&'c DatabaseTransaction) -> Operation<'c, Resp>,
-{
-    let savepoint = tx.begin().await?;
-    let refused = match operation(&savepoint).await {
-        Ok(response) => {
-            if claim(&savepoint, method, request_id, fingerprint, &response).await? {
-                savepoint.commit().await?;
-                return Ok(response);
-            }
-            None
-        }
-        Err(refused) => Some(refused),
-    };
-    savepoint.rollback().await?;
-    match (replay(tx, method, request_id, fingerprint).await?, refused) {
-        (Some(stored), _) => Ok(stored),
-        (None, Some(refused)) => Err(refused),
-        (None, None) => Err(AppError::Aborted("the request id is being processed; retry".into())),
-    }
-}
-
 /// Stores the response under `request_id`; false if the id is already stored.
 async fn claim<C: ConnectionTrait>(
     conn: &C,
@@ -198,18 +107,54 @@ async fn claim<C: ConnectionTrait>(
     fingerprint: &str,
     response: &impl Message,
 ) -> Result<bool, AppError> {
-    let record = record::ActiveModel {
-        request_id: Set(request_id.to_string()),
-        method: Set(method.to_owned()),
-        fingerprint: Set(fingerprint.to_owned()),
-        response: Set(Some(response.encode_to_vec())),
-        created_at: Set(crate::clock::now()),
+    let claim = Claim {
+        request_id,
+        fingerprint: fingerprint.to_owned(),
+        response: response.encode_to_vec(),
     };
-    let inserted = record::Entity::insert(record)
+    Ok(claim_all(conn, method, vec![claim]).await?.is_empty())
+}
+
+/// A call's claim on its request id, with the response to store under it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The call's request id.
+    pub request_id: RequestId,
+    /// The call's [`fingerprint`].
+    pub fingerprint: String,
+    /// The encoded response.
+    pub response: Vec<u8>,
+}
+
+/// Stores every claim's response under its request id, in one statement (ids distinct); gives
+/// the ids that were already stored, by an earlier call or a concurrent one that has committed
+/// since (an uncommitted one is waited for), which stored nothing.
+pub async fn claim_all<C: ConnectionTrait>(
+    conn: &C,
+    method: &str,
+    claims: Vec<Claim>,
+) -> Result<Vec<RequestId>, AppError> {
+    let now = crate::clock::now();
+    let ids: Vec<RequestId> = claims.iter().map(|c| c.request_id).collect();
+    let rows = claims.into_iter().map(|claim| record::ActiveModel {
+        request_id: Set(claim.request_id.to_string()),
+        method: Set(method.to_owned()),
+        fingerprint: Set(claim.fingerprint),
+        response: Set(Some(claim.response)),
+        created_at: Set(now),
+    });
+    let inserted = match record::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([record::Column::RequestId])
-        .exec_without_returning(conn)
-        .await?;
-    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
+        .exec_with_returning_keys(conn)
+        .await?
+    {
+        sea_orm::TryInsertResult::Inserted(keys) => keys,
+        sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => Vec::new(),
+    };
+    Ok(ids
+        .into_iter()
+        .filter(|id| !inserted.contains(&id.to_string()))
+        .collect())
 }
 
 /// The stored response of an earlier call with `request_id`, if there is one; REQUEST_ID_REUSED
@@ -220,9 +165,44 @@ async fn replay<Resp: Message + Default, C: ConnectionTrait>(
     request_id: RequestId,
     fingerprint: &str,
 ) -> Result<Option<Resp>, AppError> {
-    let Some(existing) = record::Entity::find_by_id(request_id.to_string()).one(db).await? else {
-        return Ok(None);
-    };
+    replay_all(db, method, &[(request_id, fingerprint)])
+        .await?
+        .remove(&request_id)
+        .transpose()
+}
+
+/// For each of the `asked` request ids (with the asking call's fingerprint) that an earlier call
+/// stored, in one statement: its stored response, or REQUEST_ID_REUSED if that call was a
+/// different request. Ids never stored are absent.
+pub async fn replay_all<Resp: Message + Default, C: ConnectionTrait>(
+    db: &C,
+    method: &str,
+    asked: &[(RequestId, &str)],
+) -> Result<HashMap<RequestId, Result<Resp, AppError>>, AppError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if asked.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let stored = record::Entity::find()
+        .filter(record::Column::RequestId.is_in(asked.iter().map(|(id, _)| id.to_string())))
+        .all(db)
+        .await?;
+    let mut replies = HashMap::new();
+    for (request_id, fingerprint) in asked {
+        let key = request_id.to_string();
+        if let Some(existing) = stored.iter().find(|s| s.request_id == key) {
+            replies.insert(*request_id, stored_response(existing, method, fingerprint));
+        }
+    }
+    Ok(replies)
+}
+
+/// The response `existing` stores for a call of `method` with `fingerprint`.
+fn stored_response<Resp: Message + Default>(
+    existing: &record::Model,
+    method: &str,
+    fingerprint: &str,
+) -> Result<Resp, AppError> {
     if existing.method != method || existing.fingerprint != fingerprint {
         return Err(AppError::AlreadyExists {
             reason: trialops_proto::common::v1::CommonReason::RequestIdReused.into(),
@@ -231,7 +211,8 @@ async fn replay<Resp: Message + Default, C: ConnectionTrait>(
     }
     let bytes = existing
         .response
+        .as_deref()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("idempotency record without a response")))?;
     tracing::info!("replayed response for a repeated request_id");
-    Resp::decode(bytes.as_slice()).map(Some).map_err(AppError::internal)
+    Resp::decode(bytes).map_err(AppError::internal)
 }

@@ -6,23 +6,35 @@
 //! Three steps: the request is parsed into an [`Enroll`] command; the screening is judged by
 //! `trialops_domain::enrollment::check_screening` and accrual by `check_accrual`, on facts the
 //! store reads in one statement; the store's named functions write.
+//!
+//! A trial's enrollments serialize on its subject-number counter, so they are written in
+//! batches (`records::batch`, one lane per trial): the enrollments queued while the previous
+//! batch was written share one transaction, judged one after the other in arrival order exactly
+//! as if each had its own (each sees the ones before it), and written with one statement per
+//! table. A batch of one sends six statements; a batch of sixteen, twenty-one.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use sea_orm::DatabaseTransaction;
+use prost::Message;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use tokio::sync::oneshot;
 use tonic::Request;
+use tracing::Instrument;
 use trialops_domain::accrual::{AccrualRefusal, Enrolled, check_accrual};
 use trialops_domain::enrollment::{LatestScreening, ScreeningRefusal, check_screening};
 use trialops_domain::identifiers::{self, ScreeningId, SiteCode};
 use trialops_domain::minimization::FactorCounts;
-use trialops_domain::randomization::{Method, Sequence};
+use trialops_domain::randomization::Method;
 use trialops_domain::strata::{self, stratum_key};
 use trialops_domain::subject::SubjectStatus;
 use trialops_platform::AppError;
 use trialops_platform::identity::auth::CallContext;
 use trialops_platform::records::audit::{self, AuditContext, Change};
-use trialops_platform::records::idempotency::{self, RequestId};
+use trialops_platform::records::batch;
+use trialops_platform::records::database::{begin_write, counting_statements};
+use trialops_platform::records::idempotency::{self, Claim, RequestId};
 use trialops_platform::wire::{convert as wire, fields::AllFields};
 use trialops_proto::enrollment::v1 as pb;
 
@@ -74,6 +86,26 @@ impl Enroll {
     }
 }
 
+const METHOD: &str = "EnrollmentService/EnrollSubject";
+
+/// An enrollment queued on its trial's lane: the command, what its audit entries carry, what
+/// tells it apart from another call with its request id, and where its answer (with its share of
+/// the batch's statements) goes.
+pub(super) struct Queued {
+    command: Enroll,
+    audit: AuditContext,
+    fingerprint: String,
+    answer: oneshot::Sender<(Result<pb::EnrollSubjectResponse, AppError>, u64)>,
+}
+
+/// The enrollments of each trial, written in batches.
+pub(super) type Lanes = batch::Lanes<Queued>;
+
+/// The lanes of the service's database `db`.
+pub(super) fn lanes(db: DatabaseConnection) -> Lanes {
+    batch::Lanes::new(Arc::new(move |queued| Box::pin(write_batch(db.clone(), queued))))
+}
+
 pub(super) async fn enroll(
     api: &EnrollmentApi,
     request: Request<pb::EnrollSubjectRequest>,
@@ -83,132 +115,457 @@ pub(super) async fn enroll(
     let command = Enroll::parse(&req, &api.trials, &api.db).await?;
     call.require_own_site("site_code", command.site.as_str())?;
     require_accepted_version(&command.trial, &command.consent_form_version)?;
-    let audit_ctx = AuditContext::new(call, command.request_id);
-    let method = "EnrollmentService/EnrollSubject";
-    // A trial's enrollments serialize on its subject-number counter: they are committed in
+    // A trial's enrollments serialize on its subject-number counter: they are written in
     // batches, one lane per trial.
     let lane = command.trial.protocol.trial.id.clone();
-    idempotency::execute_batched(&api.lanes, &lane, method, command.request_id, &req, move |tx| {
-        Box::pin(enroll_in(tx, audit_ctx, command))
-    })
-    .await
+    let (answer, answered) = oneshot::channel();
+    let queued = Queued {
+        fingerprint: idempotency::fingerprint(METHOD, &req),
+        audit: AuditContext::new(call, command.request_id),
+        command,
+        answer,
+    };
+    api.lanes.submit(&lane, queued);
+    let (outcome, statements) = answered.await.map_err(|_| {
+        AppError::Unavailable("the enrollment was not completed; retry with the same request_id".into())
+    })?;
+    trialops_platform::records::database::add_statements(statements);
+    outcome
 }
 
-/// The transaction: take the subject number and the stratum's next position, read what the
-/// enrollment is judged on, refuse (rolling the numbers back) or store and audit the subject and
-/// its allocation. Six statements, seven at a trial's first enrollment (which records the key).
-async fn enroll_in(
+/// How many times a batch is written again when its claims meet request ids stored meanwhile
+/// (by another replica), before its callers are told to retry.
+const ROUNDS: usize = 3;
+
+/// Writes a batch of one trial's enrollments and answers each, after the commit. Requests that
+/// repeat a request id already in the batch wait for the next round, where they replay the
+/// first. Each caller is charged its share of the statements the batch sent.
+async fn write_batch(db: DatabaseConnection, mut pending: Vec<batch::Queued<Queued>>) {
+    for _ in 0..ROUNDS {
+        let (now, later) = distinct_request_ids(pending);
+        if now.is_empty() {
+            return;
+        }
+        let (outcome, statements) = counting_statements(write_round(&db, &now)).await;
+        let share = statements.div_ceil(now.len() as u64);
+        pending = later;
+        match outcome {
+            Ok(answers) => {
+                for ((queued, span), answer) in now.into_iter().zip(answers) {
+                    match answer {
+                        Some(answer) => respond(queued, &span, answer, share),
+                        None => pending.push((queued, span)),
+                    }
+                }
+            }
+            Err(e) => now
+                .into_iter()
+                .for_each(|(queued, span)| respond(queued, &span, Err(batch::shared(&e)), share)),
+        }
+    }
+    for (queued, span) in pending {
+        let busy = AppError::Aborted("the request id is being processed; retry".into());
+        respond(queued, &span, Err(busy), 0);
+    }
+}
+
+fn respond(queued: Queued, span: &tracing::Span, answer: Result<pb::EnrollSubjectResponse, AppError>, share: u64) {
+    if let Err(e) = &answer {
+        span.in_scope(|| tracing::debug!(error = %e, "enrollment not written"));
+    }
+    // The caller may have stopped waiting; its retry will find the stored response.
+    let _ = queued.answer.send((answer, share));
+}
+
+/// The batch's first request of each request id, and the repeats.
+fn distinct_request_ids(
+    queued: Vec<batch::Queued<Queued>>,
+) -> (Vec<batch::Queued<Queued>>, Vec<batch::Queued<Queued>>) {
+    let mut seen = HashSet::new();
+    queued.into_iter().partition(|(q, _)| seen.insert(q.command.request_id))
+}
+
+/// One transaction for `batch` (distinct request ids): the counters taken for every enrollment,
+/// then each judged in turn on its facts and on the enrollments before it, then the enrolled
+/// written with one statement per table. Five statements and one per enrollment; one more at a
+/// trial's first allocation (its key) and when some are refused (the counters set back). An
+/// answer per enrollment, none for one to write again; an error fails the whole batch.
+async fn write_round(
+    db: &DatabaseConnection,
+    batch: &[batch::Queued<Queued>],
+) -> Result<Vec<Option<Result<pb::EnrollSubjectResponse, AppError>>>, AppError> {
+    let tx = begin_write(db).await?;
+    let strata: Vec<String> = batch
+        .iter()
+        .map(|(q, _)| stratum_key(&q.command.trial.protocol, &q.command.strata))
+        .collect();
+    let mut tally = Tally::take(&tx, &batch[0].0.command.trial, &strata).await?;
+    let mut judged = Vec::with_capacity(batch.len());
+    for ((queued, span), stratum) in batch.iter().zip(&strata) {
+        judged.push(
+            judge(&tx, &queued.command, stratum, &mut tally)
+                .instrument(span.clone())
+                .await?,
+        );
+    }
+    let enrolled: Vec<(&Queued, &Admitted)> = enrolled_spans(batch, &judged)
+        .map(|((queued, _), admitted)| (queued, admitted))
+        .collect();
+    let mut answers: Vec<_> = if enrolled.is_empty() {
+        tx.rollback().await?;
+        judged.into_iter().map(|j| Some(j.map(|a| a.response))).collect()
+    } else {
+        match write_enrolled(&tx, &tally, &enrolled, enrolled.len() < batch.len()).await? {
+            Written::All => {
+                tx.commit().await?;
+                for ((_, span), admitted) in enrolled_spans(batch, &judged) {
+                    let subject_id = admitted.record.subject_id.as_str();
+                    span.in_scope(|| tracing::info!(subject_id, "subject enrolled and randomized"));
+                }
+                judged.into_iter().map(|j| Some(j.map(|a| a.response))).collect()
+            }
+            Written::Stored(stored) => {
+                // Some ids were stored meanwhile: nothing is written; those calls replay, and the
+                // rest are judged again (the refusals too: they were judged beside enrollments
+                // that are not written).
+                tx.rollback().await?;
+                return replay_or_again(db, batch, &stored).await;
+            }
+        }
+    };
+    // A refusal may be a retry of an enrollment that committed: it gets the stored response.
+    let refused: Vec<_> = batch
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| matches!(a, Some(Err(_))))
+        .map(|((q, _), _)| (q.command.request_id, q.fingerprint.as_str()))
+        .collect();
+    let mut stored = idempotency::replay_all(db, METHOD, &refused).await?;
+    for ((queued, _), answer) in batch.iter().zip(answers.iter_mut()) {
+        if let (Some(Err(_)), Some(replayed)) = (&answer, stored.remove(&queued.command.request_id)) {
+            *answer = Some(replayed);
+        }
+    }
+    Ok(answers)
+}
+
+/// The batch's admitted enrollments, each with its queued call.
+fn enrolled_spans<'a>(
+    batch: &'a [batch::Queued<Queued>],
+    judged: &'a [Result<Admitted, AppError>],
+) -> impl Iterator<Item = (&'a batch::Queued<Queued>, &'a Admitted)> {
+    batch
+        .iter()
+        .zip(judged)
+        .filter_map(|(queued, judged)| judged.as_ref().ok().map(|admitted| (queued, admitted)))
+}
+
+/// What came of writing a batch's enrolled subjects.
+enum Written {
+    /// Everything is written; the transaction may commit.
+    All,
+    /// These request ids were already stored: nothing may commit.
+    Stored(Vec<RequestId>),
+}
+
+/// Writes the enrolled subjects of a batch: the counters set back to what the enrolled took
+/// when some were refused, the trial's key at its first allocation, the request ids claimed with
+/// the responses, then the subjects, their allocations and their audit entries.
+async fn write_enrolled(
     tx: &DatabaseTransaction,
-    audit_ctx: AuditContext,
-    command: Enroll,
-) -> Result<pb::EnrollSubjectResponse, AppError> {
+    tally: &Tally,
+    enrolled: &[(&Queued, &Admitted)],
+    some_refused: bool,
+) -> Result<Written, AppError> {
+    if some_refused {
+        tally.set_back(tx).await?;
+    }
+    if let Some(first) = tally.key_to_record.as_ref() {
+        trial_key::record(tx, &first.trial_id, &first.fingerprint, first.at).await?;
+    }
+    let claims = enrolled
+        .iter()
+        .map(|(queued, admitted)| Claim {
+            request_id: queued.command.request_id,
+            fingerprint: queued.fingerprint.clone(),
+            response: admitted.response.encode_to_vec(),
+        })
+        .collect();
+    let stored = idempotency::claim_all(tx, METHOD, claims).await?;
+    if !stored.is_empty() {
+        return Ok(Written::Stored(stored));
+    }
+    let rows: Vec<_> = enrolled
+        .iter()
+        .map(|(_, a)| (a.record.clone(), a.allocation.clone()))
+        .collect();
+    subject::insert_enrolled(tx, &rows).await?;
+    let changes = enrolled
+        .iter()
+        .flat_map(|(queued, admitted)| {
+            let r = &admitted.record;
+            let [enrolled, randomized] = admitted.entries.clone();
+            [("subject.enrolled", enrolled), ("subject.randomized", randomized)].map(|(action, new)| {
+                let change = Change::created(action, "subject", &r.subject_id, new).within(&r.trial_id, &r.site_code);
+                (&queued.audit, change)
+            })
+        })
+        .collect();
+    audit::append_each(tx, changes).await?;
+    Ok(Written::All)
+}
+
+/// After a batch met request ids stored meanwhile: their stored responses (or REQUEST_ID_REUSED),
+/// and none for the others, which are written again.
+async fn replay_or_again(
+    db: &DatabaseConnection,
+    batch: &[batch::Queued<Queued>],
+    stored: &[RequestId],
+) -> Result<Vec<Option<Result<pb::EnrollSubjectResponse, AppError>>>, AppError> {
+    let asked: Vec<_> = batch
+        .iter()
+        .filter(|(q, _)| stored.contains(&q.command.request_id))
+        .map(|(q, _)| (q.command.request_id, q.fingerprint.as_str()))
+        .collect();
+    let mut replies = idempotency::replay_all(db, METHOD, &asked).await?;
+    Ok(batch
+        .iter()
+        .map(|(q, _)| replies.remove(&q.command.request_id))
+        .collect())
+}
+
+/// An enrollment judged admissible, with what writing it stores.
+struct Admitted {
+    record: subject::Model,
+    allocation: allocation::Model,
+    response: pb::EnrollSubjectResponse,
+    /// The `subject.enrolled` and `subject.randomized` entries.
+    entries: [serde_json::Value; 2],
+}
+
+/// The trial's key to record at its first allocation.
+struct KeyRecord {
+    trial_id: String,
+    fingerprint: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a batch's enrollments have taken so far: the counters were advanced for every enrollment
+/// of the batch at its start (which takes their row locks, in one order: the subject-number
+/// counter first, then the strata's in key order); each admitted enrollment takes the next
+/// number and the next position of its stratum, and a refused one takes nothing.
+struct Tally {
+    trial_id: String,
+    /// The last subject number taken.
+    number: i64,
+    /// Each stratum's next position.
+    positions: BTreeMap<String, i64>,
+    /// Subjects the batch enrolled at each site.
+    at_site: HashMap<String, i64>,
+    /// Screenings the batch enrolled.
+    screenings: HashSet<String>,
+    /// Allocations of the trial so far by stratum and arm, read at the first minimization.
+    counts: Option<FactorCounts>,
+    key_to_record: Option<KeyRecord>,
+}
+
+impl Tally {
+    /// Advances the trial's counters for the enrollments of `strata` (one statement), and the
+    /// tally before any of them.
+    async fn take(tx: &DatabaseTransaction, trial: &Trial, strata: &[String]) -> Result<Tally, AppError> {
+        let trial_id = trial.protocol.trial.id.clone();
+        let mut per_stratum: BTreeMap<String, i64> = BTreeMap::new();
+        for stratum in strata {
+            *per_stratum.entry(stratum.clone()).or_default() += 1;
+        }
+        let names = counter_names(&trial_id, per_stratum.keys());
+        let added: Vec<(&str, i64)> = std::iter::once(strata.len() as i64)
+            .chain(per_stratum.values().copied())
+            .zip(&names)
+            .map(|(added, name)| (name.as_str(), added))
+            .collect();
+        let values = counter::add_each(tx, &added).await?;
+        let before = values.iter().zip(&added).map(|(value, (_, added))| value - added);
+        let mut before = before.collect::<Vec<_>>().into_iter();
+        let number = before.next().unwrap_or(0);
+        let positions = per_stratum.into_keys().zip(before).collect();
+        Ok(Tally {
+            trial_id,
+            number,
+            positions,
+            at_site: HashMap::new(),
+            screenings: HashSet::new(),
+            counts: None,
+            key_to_record: None,
+        })
+    }
+
+    /// Sets the counters to what the admitted enrollments took (one statement).
+    async fn set_back(&self, tx: &DatabaseTransaction) -> Result<(), AppError> {
+        let names = counter_names(&self.trial_id, self.positions.keys());
+        let values = std::iter::once(self.number).chain(self.positions.values().copied());
+        let set: Vec<(&str, i64)> = names.iter().map(String::as_str).zip(values).collect();
+        Ok(counter::set_each(tx, &set).await?)
+    }
+}
+
+/// The subject-number counter's name, then the strata's.
+fn counter_names<'a>(trial_id: &str, strata: impl Iterator<Item = &'a String>) -> Vec<String> {
+    std::iter::once(format!("subject_number|{trial_id}"))
+        .chain(strata.map(|stratum| format!("stratum|{trial_id}|{stratum}")))
+        .collect()
+}
+
+/// Judges one enrollment of a batch on its facts (one statement) and on the enrollments the
+/// batch admitted before it: refused, or admitted with its subject number, its stratum's next
+/// position and its arm, which it takes from the tally. An error is the batch's.
+async fn judge(
+    tx: &DatabaseTransaction,
+    command: &Enroll,
+    stratum: &str,
+    tally: &mut Tally,
+) -> Result<Result<Admitted, AppError>, AppError> {
     let trial = &command.trial;
     let (trial_id, screening_id, site_code) = (
         trial.protocol.trial.id.as_str(),
         command.screening.as_str(),
         command.site.as_str(),
     );
-    let stratum = stratum_key(&trial.protocol, &command.strata);
-    // The subject-number counter first: its row lock serializes the trial's enrollments, so the
-    // facts read next include every enrollment committed before this one, and none can slip in
-    // beside it. The stratum's counter comes second in every enrollment: no deadlock.
-    let counters = [
-        format!("subject_number|{trial_id}"),
-        format!("stratum|{trial_id}|{stratum}"),
-    ];
-    let taken = counter::next_each(tx, &[counters[0].as_str(), counters[1].as_str()]).await?;
-    let (number, position) = match taken[..] {
-        [number, next] => (number, next - 1),
-        _ => {
-            return Err(AppError::internal(anyhow::anyhow!(
-                "two counters asked, {} returned",
-                taken.len()
-            )));
-        }
-    };
     let count_site = trial.protocol.accrual.site_maximum.is_some();
     let Some(facts) = admission::read(tx, trial_id, screening_id, site_code, count_site).await? else {
-        require_registered(tx, site_code).await?;
-        admit(&command, None)?;
-        return Err(AppError::internal(anyhow::anyhow!(
-            "a candidate without a screening admitted"
-        )));
+        if let Err(refused) = require_registered(tx, site_code).await {
+            return Ok(Err(refused));
+        }
+        return Ok(admit(command, None).and_then(|()| {
+            Err(AppError::internal(anyhow::anyhow!(
+                "a candidate without a screening admitted"
+            )))
+        }));
     };
+    let now = trialops_platform::clock::now_stored();
+    let position = tally.positions.get(stratum).copied().unwrap_or(0);
+    let at_site = tally.at_site.get(site_code).copied().unwrap_or(0);
+    let admissible = admissible(command, &facts, tally, now).and_then(|()| {
+        let enrolled = Enrolled {
+            trial: u64::try_from(tally.number).unwrap_or(0),
+            site: u64::try_from(facts.enrolled_at_site + if count_site { at_site } else { 0 }).unwrap_or(0),
+            stratum: u64::try_from(position).unwrap_or(0),
+        };
+        let (trial_hold, site_hold) = (facts.trial_hold.as_deref(), facts.site_hold.as_deref());
+        check_accrual(&trial.protocol.accrual, enrolled, trial_hold, site_hold).map_err(accrual_refusal)
+    });
+    if let Err(refused) = admissible {
+        return Ok(Err(refused));
+    }
+    let number = tally.number + 1;
+    let (arm_code, position) = match arm(tx, trial, stratum, number, position, &mut tally.counts).await? {
+        Ok(arm) => arm,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let (record, allocation) = allocate(command, stratum.to_owned(), number, (arm_code, position), now);
+    let admitted = (|| {
+        let entries = [audit::to_json(&record)?, randomized(trial, &allocation)?];
+        let response = pb::EnrollSubjectResponse {
+            subject: Some(convert::subject(&record)?),
+        };
+        Ok::<_, AppError>((entries, response))
+    })();
+    let (entries, response) = match admitted {
+        Ok(admitted) => admitted,
+        Err(failed) => return Ok(Err(failed)),
+    };
+    tally.number = number;
+    *tally.positions.entry(stratum.to_owned()).or_default() += 1;
+    *tally.at_site.entry(site_code.to_owned()).or_default() += 1;
+    tally.screenings.insert(screening_id.to_owned());
+    Ok(Ok(Admitted {
+        record,
+        allocation,
+        response,
+        entries,
+    }))
+}
+
+/// The refusals decided on the candidate's facts before accrual: its site and screening, a
+/// subject already enrolled from it (by the batch too), and the trial's key (to be recorded at
+/// the trial's first allocation, else the recorded one).
+fn admissible(
+    command: &Enroll,
+    facts: &admission::Facts,
+    tally: &mut Tally,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    let (screening_id, site_code) = (command.screening.as_str(), command.site.as_str());
     if facts.site_registered == 0 {
         return Err(site_not_registered(site_code));
     }
-    admit(&command, Some(&facts.screening))?;
-    if facts.enrolled_as.is_some() {
+    admit(command, Some(&facts.screening))?;
+    if facts.enrolled_as.is_some() || tally.screenings.contains(screening_id) {
         return Err(AppError::AlreadyExists {
             reason: Reason::SubjectAlreadyEnrolled.into(),
             message: format!("screening {screening_id} is already enrolled"),
         });
     }
-    let now = trialops_platform::clock::now_stored();
-    require_trial_key(tx, trial, facts.key_fingerprint.as_deref(), now).await?;
-    let enrolled = Enrolled {
-        trial: u64::try_from(number - 1).unwrap_or(0),
-        site: u64::try_from(facts.enrolled_at_site).unwrap_or(0),
-        stratum: u64::try_from(position).unwrap_or(0),
-    };
-    check_accrual(
-        &trial.protocol.accrual,
-        enrolled,
-        facts.trial_hold.as_deref(),
-        facts.site_hold.as_deref(),
-    )
-    .map_err(accrual_refusal)?;
-    let (arm_code, position) = arm(tx, trial, &stratum, number, position).await?;
-    let (record, alloc) = allocate(&command, stratum, number, (arm_code, position), now);
-    subject::insert_enrolled(tx, &record, &alloc).await?;
-    let changes = [
-        ("subject.enrolled", audit::to_json(&record)?),
-        ("subject.randomized", randomized(trial, &alloc)?),
-    ]
-    .into_iter()
-    .map(|(action, new)| {
-        Change::created(action, "subject", &record.subject_id, new).within(&record.trial_id, &record.site_code)
-    })
-    .collect();
-    audit::append_all(tx, &audit_ctx, changes).await?;
-    tracing::info!(subject_id = %record.subject_id, "subject enrolled and randomized");
-    Ok(pb::EnrollSubjectResponse {
-        subject: Some(convert::subject(&record)?),
-    })
+    let trial = &command.trial;
+    let (id, ours) = (&trial.protocol.trial.id, trial.key.fingerprint());
+    match (facts.key_fingerprint.as_deref(), &tally.key_to_record) {
+        (Some(recorded), _) if recorded == ours => Ok(()),
+        (Some(_), _) => Err(AppError::internal(anyhow::anyhow!(
+            "randomization secret does not match the one trial {id} started with; refusing to randomize"
+        ))),
+        // Read under the subject-number counter's lock: no other enrollment can record it now.
+        (None, _) => {
+            tally.key_to_record.get_or_insert_with(|| KeyRecord {
+                trial_id: id.clone(),
+                fingerprint: ours,
+                at: now,
+            });
+            Ok(())
+        }
+    }
 }
 
 /// The arm of the subject with subject number `number` in `stratum`, and the position it is
 /// recorded at. Permuted blocks: the arm at `stratum_position` of the stratum's concealed
 /// sequence. Minimization: the arm at the trial's position `number − 1`, judged on every earlier
-/// allocation of the trial — read under the subject-number counter's lock, so it holds every
-/// allocation committed before this one (one more statement).
+/// allocation of the trial — read under the subject-number counter's lock at the batch's first
+/// minimization (one more statement), so it holds every allocation committed before, and kept
+/// in `counts` with the batch's own.
 async fn arm(
     tx: &DatabaseTransaction,
     trial: &Trial,
     stratum: &str,
     number: i64,
     stratum_position: i64,
-) -> Result<(String, i64), AppError> {
+    counts: &mut Option<FactorCounts>,
+) -> Result<Result<(String, i64), AppError>, AppError> {
     let scheme = match &trial.method {
         Method::PermutedBlocks(scheme) => {
-            let assignment = Sequence::new(&trial.key, scheme, stratum).assignment(stratum_position as u64);
-            return Ok((assignment.arm_code, stratum_position));
+            let assignment = trial.assignment(scheme, stratum, stratum_position as u64);
+            return Ok(Ok((assignment.arm_code, stratum_position)));
         }
         Method::Minimization(scheme) => scheme,
     };
     let arms = scheme.arms();
-    let mut counts = FactorCounts::default();
-    for (earlier, code, subjects) in allocation::counts(tx, &trial.protocol.trial.id).await? {
-        let Some(index) = arms.iter().position(|(c, _)| *c == code) else {
-            return Err(AppError::internal(anyhow::anyhow!(
-                "a stored allocation is on arm {code}, which the protocol does not define"
-            )));
-        };
-        counts.add(&earlier, index, arms.len(), u64::try_from(subjects).unwrap_or(0));
-    }
+    let counts = match counts {
+        Some(counts) => counts,
+        None => {
+            let mut read = FactorCounts::default();
+            for (earlier, code, subjects) in allocation::counts(tx, &trial.protocol.trial.id).await? {
+                let Some(index) = arms.iter().position(|(c, _)| *c == code) else {
+                    return Ok(Err(AppError::internal(anyhow::anyhow!(
+                        "a stored allocation is on arm {code}, which the protocol does not define"
+                    ))));
+                };
+                read.add(&earlier, index, arms.len(), u64::try_from(subjects).unwrap_or(0));
+            }
+            counts.insert(read)
+        }
+    };
     let position = number - 1;
-    let index = scheme.allocate(&trial.key, position as u64, &counts, stratum);
-    Ok((arms[index].0.clone(), position))
+    let index = scheme.allocate(&trial.key, position as u64, counts, stratum);
+    counts.add(stratum, index, arms.len(), 1);
+    Ok(Ok((arms[index].0.clone(), position)))
 }
 
 /// The subject with subject number `number` and its allocation (`arm` at its position), as the
@@ -337,27 +694,6 @@ fn ineligible(s: &screening::Model) -> AppError {
             ("screening_attempt".into(), s.attempt.to_string()),
         ],
     }
-}
-
-/// Records the trial key's fingerprint at the first allocation (`recorded` is none), and
-/// refuses a key other than the recorded one.
-async fn require_trial_key(
-    tx: &DatabaseTransaction,
-    trial: &Trial,
-    recorded: Option<&str>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), AppError> {
-    let id = &trial.protocol.trial.id;
-    let ours = trial.key.fingerprint();
-    match recorded {
-        // Read under the subject-number counter's lock: no other enrollment can record it now.
-        None => return Ok(trial_key::record(tx, id, &ours, now).await?),
-        Some(recorded) if recorded == ours => return Ok(()),
-        Some(_) => {}
-    }
-    Err(AppError::internal(anyhow::anyhow!(
-        "randomization secret does not match the one trial {id} started with; refusing to randomize"
-    )))
 }
 
 /// The audit entry of an allocation: the allocation (stratum, position, arm) and the commitment

@@ -34,7 +34,7 @@ pub struct EnrollmentApi {
     trials: Arc<Trials>,
     trail: trialops_platform::records::log::Trail,
     /// Enrollments, one lane per trial: each trial's are committed in batches.
-    lanes: trialops_platform::records::batch::Lanes,
+    lanes: enroll::Lanes,
     /// Who may sign and how recently they must have authenticated.
     signing: trialops_platform::records::signature::Signing,
 }
@@ -48,7 +48,7 @@ impl EnrollmentApi {
         trail: trialops_platform::records::log::Trail,
         signing: trialops_platform::records::signature::Signing,
     ) -> Self {
-        let lanes = trialops_platform::records::batch::Lanes::new(db.clone());
+        let lanes = enroll::lanes(db.clone());
         EnrollmentApi {
             db,
             trials,

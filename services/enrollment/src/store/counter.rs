@@ -24,27 +24,38 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// Increments each of `names` (distinct; each created at 0) and returns their new values in the
+/// Adds to each counter (names distinct; each created at 0) and returns their new values in the
 /// order given: one statement, an upsert of every row returning them. Rows are locked in the
 /// order given, so callers that list the counters in the same order never deadlock.
-pub async fn next_each<C: ConnectionTrait>(conn: &C, names: &[&str]) -> Result<Vec<i64>, DbErr> {
+pub async fn add_each<C: ConnectionTrait>(conn: &C, added: &[(&str, i64)]) -> Result<Vec<i64>, DbErr> {
+    upsert_each(
+        conn,
+        added,
+        Expr::col((Entity, Column::Value)).add(Expr::cust("excluded.value")),
+    )
+    .await
+}
+
+/// Sets each counter (names distinct) to its value: one statement.
+pub async fn set_each<C: ConnectionTrait>(conn: &C, values: &[(&str, i64)]) -> Result<(), DbErr> {
+    upsert_each(conn, values, Expr::cust("excluded.value")).await.map(drop)
+}
+
+/// Inserts `(name, value)` rows, a row already there taking `update`; the new values in the
+/// order given.
+async fn upsert_each<C: ConnectionTrait>(conn: &C, rows: &[(&str, i64)], update: Expr) -> Result<Vec<i64>, DbErr> {
     use sea_orm::sea_query::OnConflict;
-    let rows = names.iter().map(|name| ActiveModel {
+    let models = rows.iter().map(|(name, value)| ActiveModel {
         name: Set((*name).to_owned()),
-        value: Set(1),
+        value: Set(*value),
     });
-    let bumped = Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(Column::Name)
-                .value(Column::Value, Expr::col((Entity, Column::Value)).add(1))
-                .to_owned(),
-        )
+    let stored = Entity::insert_many(models)
+        .on_conflict(OnConflict::column(Column::Name).value(Column::Value, update).to_owned())
         .exec_with_returning(conn)
         .await?;
-    names
-        .iter()
-        .map(|name| {
-            bumped
+    rows.iter()
+        .map(|(name, _)| {
+            stored
                 .iter()
                 .find(|row| row.name == *name)
                 .map(|row| row.value)
@@ -56,17 +67,7 @@ pub async fn next_each<C: ConnectionTrait>(conn: &C, names: &[&str]) -> Result<V
 /// Takes the row lock of counter `name` without changing it (creating it at 0): what must not
 /// interleave with the writers that increment it waits for them, and they for it.
 pub async fn hold<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), DbErr> {
-    use sea_orm::sea_query::OnConflict;
-    Entity::insert(ActiveModel {
-        name: Set(name.to_owned()),
-        value: Set(0),
-    })
-    .on_conflict(
-        OnConflict::column(Column::Name)
-            .value(Column::Value, Expr::col((Entity, Column::Value)))
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    upsert_each(conn, &[(name, 0)], Expr::col((Entity, Column::Value)))
+        .await
+        .map(drop)
 }

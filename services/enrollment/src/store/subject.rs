@@ -72,18 +72,24 @@ pub async fn by_screening<C: ConnectionTrait>(
         .await
 }
 
-/// Stores a newly enrolled subject and its allocation.
+/// Stores newly enrolled subjects and their allocations, in order: two statements.
 pub async fn insert_enrolled<C: ConnectionTrait>(
     conn: &C,
-    subject: &Model,
-    allocation: &super::allocation::Model,
+    enrolled: &[(Model, super::allocation::Model)],
 ) -> Result<(), DbErr> {
-    Entity::insert(ActiveModel::from(subject.clone()))
+    if enrolled.is_empty() {
+        return Ok(());
+    }
+    Entity::insert_many(enrolled.iter().map(|(subject, _)| ActiveModel::from(subject.clone())))
         .exec_without_returning(conn)
         .await?;
-    super::allocation::Entity::insert(super::allocation::ActiveModel::from(allocation.clone()))
-        .exec_without_returning(conn)
-        .await?;
+    super::allocation::Entity::insert_many(
+        enrolled
+            .iter()
+            .map(|(_, allocation)| super::allocation::ActiveModel::from(allocation.clone())),
+    )
+    .exec_without_returning(conn)
+    .await?;
     Ok(())
 }
 
