@@ -13,11 +13,11 @@
 //! A batch of writes (`records::batch`) keeps the same promises with the batch forms: it claims
 //! its calls' ids in one statement with [`claim_all`] and looks up repeats with [`replay_all`].
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
 use prost::Message;
-use std::collections::HashMap;
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait};
 use sha2::{Digest, Sha256};
