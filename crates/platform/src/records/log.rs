@@ -6,7 +6,8 @@
 //! - **Sequencing** ([`integrate`]): one pass at a time (the head row's lock) takes the committed
 //!   pending entries in insertion order, gives them the next positions, stores their leaf hashes
 //!   and the completed subtree hashes (the Go checksum database's stored-hash layout, through
-//!   `tlog_tiles`), moves them to `audit_events` and sets the head's size and root, in one
+//!   `tlog_tiles`), moves them to `audit_events` inside the database (the entries are not sent
+//!   back, only their ids, positions and leaf hashes) and sets the head's size and root, in one
 //!   transaction. There is no cursor, so an entry whose transaction commits late simply gets a
 //!   later position, and a rolled-back one never appears: positions have no gaps by construction.
 //!   Lists and streams read `audit_events` only, so they see whole batches in position order.
@@ -31,10 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use signed_note::{Note, Signer as _, StandardSigner, StandardVerifier, VerifierList};
 use tlog_tiles::{Checkpoint, HashReader};
 
@@ -80,7 +78,7 @@ pub struct Schedule {
 impl Default for Schedule {
     fn default() -> Self {
         Schedule {
-            integrate_every: Duration::from_millis(50),
+            integrate_every: Duration::from_millis(25),
             checkpoint_every: Duration::from_secs(60),
         }
     }
@@ -591,19 +589,15 @@ impl CompactRange {
 // ---------------------------------------------------------------------------------------------
 // Sequencing
 
-/// Takes the head row's lock (only integrators and signers take it) and reads the head.
+/// Takes the head row's lock (only integrators and signers take it) and reads the head, in one
+/// statement.
 async fn lock_head<C: ConnectionTrait>(conn: &C) -> Result<head::Model, AppError> {
-    let locked = head::Entity::update_many()
+    head::Entity::update_many()
         .col_expr(head::Column::TreeSize, Expr::col(head::Column::TreeSize).add(0))
         .filter(head::Column::Id.eq(1))
-        .exec(conn)
-        .await?;
-    if locked.rows_affected != 1 {
-        return Err(AppError::internal(anyhow::anyhow!("the audit log head is missing")));
-    }
-    head::Entity::find_by_id(1)
-        .one(conn)
+        .exec_with_returning(conn)
         .await?
+        .pop()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the audit log head is missing")))
 }
 
@@ -632,34 +626,12 @@ async fn integrate_batch(db: &DatabaseConnection, limit: u64) -> Result<u64, App
             .fetch(&tx, &tlog_tiles::sub_tree_index(0, size, Vec::new()))
             .await?;
     }
-    let mut entries = Vec::with_capacity(batch.len());
+    let mut placed = Vec::with_capacity(batch.len());
     let mut stored = Vec::new();
-    let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
     for (offset, p) in batch.into_iter().enumerate() {
         let n = size + offset as u64;
-        let mut entry = event::Model {
-            sequence: i64::try_from(n + 1).map_err(AppError::internal)?,
-            occurred_at: p.occurred_at,
-            actor: p.actor,
-            actor_role: p.actor_role,
-            actor_site: p.actor_site,
-            action: p.action,
-            entity_type: p.entity_type,
-            entity_id: p.entity_id,
-            old_value: p.old_value,
-            new_value: p.new_value,
-            reason: p.reason,
-            request_id: p.request_id,
-            trace_id: p.trace_id,
-            previous_hash: String::new(),
-            hash: String::new(),
-            actor_via: p.actor_via,
-            trial_id: p.trial_id,
-            site_code: p.site_code,
-            leaf_hash: String::new(),
-        };
+        let (id, entry) = positioned(p, n)?;
         let leaf = LeafFields::of(&entry).leaf_hash();
-        entry.leaf_hash = hex_of(&leaf);
         let new = hashes
             .run(&tx, |r| tlog_tiles::stored_hashes_for_record_hash(n, leaf, r))
             .await?;
@@ -668,17 +640,16 @@ async fn integrate_batch(db: &DatabaseConnection, limit: u64) -> Result<u64, App
             hashes.known.insert(first + k as u64, hash);
             stored.push((first + k as u64, hash));
         }
-        entries.push(entry);
+        placed.push(Placed {
+            id,
+            sequence: entry.sequence,
+            leaf_hash: hex_of(&leaf),
+        });
     }
-    let new_size = size + entries.len() as u64;
+    let new_size = size + placed.len() as u64;
     let root = stored_root(&tx, &mut hashes, new_size).await?;
-    insert_entries(&tx, entries, stored).await?;
-    for chunk in ids.chunks(500) {
-        pending::Entity::delete_many()
-            .filter(pending::Column::Id.is_in(chunk.to_vec()))
-            .exec(&tx)
-            .await?;
-    }
+    move_entries(&tx, &placed).await?;
+    insert_tree_hashes(&tx, stored).await?;
     let moved = head::Entity::update_many()
         .col_expr(
             head::Column::TreeSize,
@@ -700,32 +671,122 @@ async fn integrate_batch(db: &DatabaseConnection, limit: u64) -> Result<u64, App
     Ok(new_size - size)
 }
 
-async fn insert_entries<C: ConnectionTrait>(
-    conn: &C,
-    entries: Vec<event::Model>,
-    stored: Vec<(u64, Hash)>,
-) -> Result<(), AppError> {
-    let mut entries = entries.into_iter().map(event::ActiveModel::from).peekable();
-    while entries.peek().is_some() {
-        let chunk: Vec<_> = entries.by_ref().take(100).collect();
-        event::Entity::insert_many(chunk).exec_without_returning(conn).await?;
-    }
-    let mut rows = stored
-        .into_iter()
-        .map(|(index, hash)| -> Result<tree_hash_row::ActiveModel, AppError> {
-            Ok(tree_hash_row::ActiveModel {
-                stored_index: Set(i64::try_from(index).map_err(AppError::internal)?),
-                hash: Set(hash.0.to_vec()),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(1000).collect();
-        tree_hash_row::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
+/// `p` as the log's entry at leaf index `n`, with its queue id.
+fn positioned(p: pending::Model, n: u64) -> Result<(i64, event::Model), AppError> {
+    let entry = event::Model {
+        sequence: i64::try_from(n + 1).map_err(AppError::internal)?,
+        occurred_at: p.occurred_at,
+        actor: p.actor,
+        actor_role: p.actor_role,
+        actor_site: p.actor_site,
+        action: p.action,
+        entity_type: p.entity_type,
+        entity_id: p.entity_id,
+        old_value: p.old_value,
+        new_value: p.new_value,
+        reason: p.reason,
+        request_id: p.request_id,
+        trace_id: p.trace_id,
+        previous_hash: String::new(),
+        hash: String::new(),
+        actor_via: p.actor_via,
+        trial_id: p.trial_id,
+        site_code: p.site_code,
+        leaf_hash: String::new(),
+    };
+    Ok((p.id, entry))
+}
+
+/// A queued entry's place in the log.
+#[derive(serde::Serialize)]
+struct Placed {
+    id: i64,
+    sequence: i64,
+    leaf_hash: String,
+}
+
+/// The columns an entry keeps from the queue to the log, in both tables' names.
+const ENTRY_COLUMNS: &str = "occurred_at, actor, actor_role, actor_site, actor_via, action, entity_type, \
+                             entity_id, old_value, new_value, reason, request_id, trace_id, trial_id, site_code";
+
+/// Moves the placed entries from the queue into the log inside the database: only their ids,
+/// positions and leaf hashes travel (one JSON parameter), not the entries again. The rows moved
+/// are the rows the leaves were computed from: queued rows are only ever inserted, and this runs
+/// in the transaction that read them.
+async fn move_entries<C: ConnectionTrait>(conn: &C, placed: &[Placed]) -> Result<(), AppError> {
+    let json = serde_json::to_string(placed).map_err(AppError::internal)?;
+    let backend = conn.get_database_backend();
+    let statements: Vec<String> = match backend {
+        sea_orm::DbBackend::Postgres => vec![format!(
+            "WITH placed AS (SELECT * FROM json_to_recordset($1::text::json) AS u(id bigint, sequence bigint, \
+             leaf_hash text)), moved AS (DELETE FROM audit_pending p USING placed WHERE p.id = placed.id \
+             RETURNING p.*) INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, {ENTRY_COLUMNS}) \
+             SELECT placed.sequence, placed.leaf_hash, '', '', {moved} FROM moved JOIN placed ON placed.id = moved.id",
+            moved = qualified("moved")
+        )],
+        _ => vec![
+            format!(
+                "INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, {ENTRY_COLUMNS}) \
+                 SELECT json_extract(u.value, '$.sequence'), json_extract(u.value, '$.leaf_hash'), '', '', {p} \
+                 FROM json_each(?1) u JOIN audit_pending p ON p.id = json_extract(u.value, '$.id')",
+                p = qualified("p")
+            ),
+            "DELETE FROM audit_pending WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))".into(),
+        ],
+    };
+    for sql in statements {
+        let done = conn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [json.clone().into()],
+            ))
             .await?;
+        if done.rows_affected() != placed.len() as u64 {
+            return Err(inconsistent(
+                "queued entries changed while they were moved into the log",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`ENTRY_COLUMNS`], each prefixed with `table.`.
+fn qualified(table: &str) -> String {
+    ENTRY_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stores tree hashes by index: one statement per 5,000, each with one JSON parameter of
+/// `[index, hex]` pairs, so every pass runs the same prepared statement whatever its size.
+async fn insert_tree_hashes<C: ConnectionTrait>(conn: &C, stored: Vec<(u64, Hash)>) -> Result<(), AppError> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "INSERT INTO audit_tree_hashes (stored_index, hash) SELECT (e->>0)::bigint, decode(e->>1, 'hex') \
+             FROM json_array_elements($1::text::json) e"
+        }
+        _ => {
+            "INSERT INTO audit_tree_hashes (stored_index, hash) SELECT json_extract(value, '$[0]'), \
+             unhex(json_extract(value, '$[1]')) FROM json_each(?1)"
+        }
+    };
+    for chunk in stored.chunks(5000) {
+        let rows: Vec<(u64, String)> = chunk.iter().map(|(index, hash)| (*index, hex_of(hash))).collect();
+        let json = serde_json::to_string(&rows).map_err(AppError::internal)?;
+        let done = conn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, [json.into()]))
+            .await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "stored {} of {} tree hashes",
+                done.rows_affected(),
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }
@@ -1186,7 +1247,7 @@ pub async fn adopt_chained_entries<C: ConnectionTrait>(conn: &C) -> Result<u64, 
                 .await?;
             range.push(leaf);
         }
-        insert_entries(conn, Vec::new(), stored)
+        insert_tree_hashes(conn, stored)
             .await
             .map_err(|e| anyhow::anyhow!("building the audit log's tree: {e}"))?;
     }

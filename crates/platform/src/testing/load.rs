@@ -26,6 +26,10 @@ pub struct Figures {
     pub per_second: f64,
     /// Every successful call's latency, ascending.
     pub latencies: Vec<Duration>,
+    /// The longest a thread of the benchmark asking to wake every millisecond overslept during
+    /// the phase ([`PauseWatch`]): a pause of the whole machine shows here as well as in the
+    /// latencies, so it is not mistaken for the service's.
+    pub pause: Duration,
 }
 
 impl Figures {
@@ -44,7 +48,14 @@ impl Figures {
             errors,
             per_second: latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9),
             latencies,
+            pause: Duration::ZERO,
         }
+    }
+
+    /// These figures with the pause `watch` measured over the phase.
+    pub fn paused(mut self, watch: PauseWatch) -> Figures {
+        self.pause = watch.stop();
+        self
     }
 
     /// The exact `p`th percentile (nearest rank); zero without calls.
@@ -59,8 +70,8 @@ impl Figures {
     /// The table's header, for [`Figures::print`].
     pub fn header() -> String {
         format!(
-            "{:<56} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}",
-            "", "callers", "per second", "p50 ms", "p99 ms", "max ms", "errors"
+            "{:<56} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            "", "callers", "per second", "p50 ms", "p99 ms", "max ms", "errors", "pause ms"
         )
     }
 
@@ -68,7 +79,7 @@ impl Figures {
     pub fn row(&self) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "{:<56} {:>7} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+            "{:<56} {:>7} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>9.1}",
             self.label,
             self.callers,
             self.per_second,
@@ -76,6 +87,7 @@ impl Figures {
             ms(self.percentile(99.0)),
             ms(self.latencies.last().copied().unwrap_or_default()),
             self.errors,
+            ms(self.pause),
         )
     }
 
@@ -96,6 +108,7 @@ impl Figures {
             "max_ms": ms(self.latencies.last().copied().unwrap_or_default()),
             "calls": self.latencies.len(),
             "errors": self.errors,
+            "pause_ms": ms(self.pause),
         })
     }
 }
@@ -119,6 +132,7 @@ pub trait Caller: Send + 'static {
 
 /// The callers calling back to back for `phase`.
 pub async fn closed_loop<C: Caller>(label: &str, callers: Vec<C>, phase: Duration) -> Figures {
+    let watch = PauseWatch::start();
     let count = callers.len();
     let started = Instant::now();
     let deadline = started + phase;
@@ -144,12 +158,13 @@ pub async fn closed_loop<C: Caller>(label: &str, callers: Vec<C>, phase: Duratio
             })
         })
         .collect();
-    collect(label, count, started, tasks).await
+    collect(label, count, started, tasks).await.paused(watch)
 }
 
 /// The callers sharing a schedule of `rate` calls per second for `phase`. A call's latency runs
 /// from its scheduled start, so a call held up behind a slow one counts the wait.
 pub async fn paced<C: Caller>(label: &str, callers: Vec<C>, rate: f64, phase: Duration) -> Figures {
+    let watch = PauseWatch::start();
     let count = callers.len();
     let started = tokio::time::Instant::now();
     let slots = Arc::new(AtomicU64::new(0));
@@ -179,7 +194,7 @@ pub async fn paced<C: Caller>(label: &str, callers: Vec<C>, rate: f64, phase: Du
             })
         })
         .collect();
-    collect(label, count, started.into_std(), tasks).await
+    collect(label, count, started.into_std(), tasks).await.paused(watch)
 }
 
 /// Prints a benchmark's title line (`what`, the phase length, the machine's cores) and the
@@ -230,8 +245,17 @@ pub async fn write_phases<C: Caller>(
 pub fn print_tail_ratios<'a>(rows: impl IntoIterator<Item = &'a Figures>, target: f64) {
     for f in rows {
         let (p50, p99) = (f.percentile(50.0), f.percentile(99.0));
+        // A pause of the machine longer than the phase's p99 sets the tail by itself.
+        let paused = if f.pause > p99 {
+            format!(
+                "; the machine paused {:.0} ms during the phase, so this tail is not the service's alone",
+                f.pause.as_secs_f64() * 1000.0
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{} at {}: p99 / p50 = {:.2} (target: at most {target})",
+            "{} at {}: p99 / p50 = {:.2} (target: at most {target}){paused}",
             f.label,
             f.callers,
             p99.as_secs_f64() / p50.as_secs_f64().max(1e-9)
@@ -276,6 +300,7 @@ pub fn pgbench(
     for (name, value) in defines {
         command.arg("-D").arg(format!("{name}={value}"));
     }
+    let watch = PauseWatch::start();
     let started = Instant::now();
     let out = command
         .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
@@ -304,7 +329,40 @@ pub fn pgbench(
             }
         }
     }
-    Figures::new(label, clients, errors, elapsed, latencies)
+    Figures::new(label, clients, errors, elapsed, latencies).paused(watch)
+}
+
+/// A thread of its own that asks to wake every millisecond and keeps the longest it overslept.
+/// On a loaded machine the scheduler wakes it within a few milliseconds; a longer pause means
+/// every thread of the machine was held up (a virtual machine paused by its host, the kernel
+/// writing back a build's files), and the phase's tail latencies are not the service's alone.
+pub struct PauseWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Duration>,
+}
+
+impl PauseWatch {
+    /// Starts watching.
+    pub fn start() -> PauseWatch {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watching = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (tick, mut longest) = (Duration::from_millis(1), Duration::ZERO);
+            while !watching.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                std::thread::sleep(tick);
+                longest = longest.max(asked.elapsed().saturating_sub(tick));
+            }
+            longest
+        });
+        PauseWatch { stop, thread }
+    }
+
+    /// Stops watching; the longest oversleep seen.
+    pub fn stop(self) -> Duration {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
