@@ -27,7 +27,9 @@ use sea_orm::{ActiveValue::Set, Database, DatabaseConnection, EntityTrait};
 use support::setting;
 use tonic::transport::Channel;
 use trialops_dosing::store::administration;
-use trialops_platform::testing::load::{Caller, Figures, print_json, print_tail_ratios, print_title, write_phases};
+use trialops_platform::testing::load::{
+    Caller, Figures, print_json, print_tail_ratios, print_title, write_out, write_phases,
+};
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE};
 use trialops_proto::dosing::v1::dosing_service_client::DosingServiceClient;
 use trialops_stack::Service;
@@ -72,6 +74,7 @@ async fn phases(backend: Backend, label: &str, phase: Duration) -> Vec<Figures> 
     let rows = write_phases(label, &CALLERS, phase, async |callers| {
         // Generous: more administrations than any phase has recorded here.
         planned.add(&store, 3000 * phase.as_secs() as usize).await;
+        write_out(&store).await;
         let mut all = Vec::new();
         for _ in 0..callers {
             all.push(Recorder {

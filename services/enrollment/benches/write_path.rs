@@ -25,7 +25,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, E
 use trialops_enrollment::store::screening;
 use trialops_enrollment::testing::{Client, connect, enroll_request, register_site, start_on, strata};
 use trialops_platform::testing::load::{
-    Caller, Figures, pgbench, print_json, print_tail_ratios, print_title, write_phases,
+    Caller, Figures, pgbench, print_json, print_tail_ratios, print_title, write_out, write_phases,
 };
 use trialops_platform::testing::{Backend, POSTGRES_URL_VARIABLE, TestDatabase};
 
@@ -98,6 +98,7 @@ async fn service_phases(backend: Backend, label: &str, phase: Duration) -> Vec<F
             // status, which reads every subject of the trial.
             store.execute_unprepared("ANALYZE").await.unwrap();
         }
+        write_out(&store).await;
         Enroller::all(&server.url(), callers, &candidates).await
     })
     .await;

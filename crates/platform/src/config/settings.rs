@@ -197,7 +197,7 @@ impl Default for Settings {
             watch_slow_subscriber_ms: 30_000,
             watch_buffer_events: 256,
             audit_signing_key_file: None,
-            audit_integrate_interval_ms: 25,
+            audit_integrate_interval_ms: 50,
             audit_checkpoint_interval_seconds: 60,
         }
     }

@@ -78,7 +78,7 @@ pub struct Schedule {
 impl Default for Schedule {
     fn default() -> Self {
         Schedule {
-            integrate_every: Duration::from_millis(25),
+            integrate_every: Duration::from_millis(50),
             checkpoint_every: Duration::from_secs(60),
         }
     }

@@ -198,8 +198,12 @@ pub async fn paced<C: Caller>(label: &str, callers: Vec<C>, rate: f64, phase: Du
 }
 
 /// Prints a benchmark's title line (`what`, the phase length, the machine's cores) and the
-/// table's header.
+/// table's header, after writing the machine's dirty pages to disk (`sync`), so that the
+/// writeback of an earlier build's files does not land in the first phases.
 pub fn print_title(what: &str, phase: Duration) {
+    if let Err(e) = Command::new("sync").status() {
+        eprintln!("sync: {e}");
+    }
     println!(
         "{what}, {} s per phase, {} cores",
         phase.as_secs(),
@@ -239,6 +243,21 @@ pub async fn write_phases<C: Caller>(
     f.print();
     rows.push(f);
     rows
+}
+
+/// Writes a benchmark's bulk load out of the write-ahead log before a phase starts
+/// (`CHECKPOINT` on PostgreSQL, a truncating WAL checkpoint on SQLite), so that the phase does
+/// not pay for the load's writes: on SQLite the first commit past the WAL's threshold would
+/// otherwise copy the whole load into the database file while the phase's callers wait.
+pub async fn write_out(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "CHECKPOINT",
+        _ => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    if let Err(e) = db.execute_unprepared(sql).await {
+        eprintln!("{sql} failed ({e}): the next phase may pay for the load's writes");
+    }
 }
 
 /// Prints each row's p99 / p50 against the target of at most `target`.
