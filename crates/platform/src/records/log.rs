@@ -705,9 +705,37 @@ struct Placed {
     leaf_hash: String,
 }
 
-/// The columns an entry keeps from the queue to the log, in both tables' names.
-const ENTRY_COLUMNS: &str = "occurred_at, actor, actor_role, actor_site, actor_via, action, entity_type, \
-                             entity_id, old_value, new_value, reason, request_id, trace_id, trial_id, site_code";
+/// The columns an entry keeps from the queue to the log, in both tables' names. None is also a
+/// column of the JSON rows the statements join them with, so none needs its table's name.
+macro_rules! entry_columns {
+    () => {
+        "occurred_at, actor, actor_role, actor_site, actor_via, action, entity_type, entity_id, old_value, \
+         new_value, reason, request_id, trace_id, trial_id, site_code"
+    };
+}
+
+/// The move on PostgreSQL: one statement, the queue's rows deleted and inserted into the log.
+const MOVE_POSTGRES: &[&str] = &[concat!(
+    "WITH placed AS (SELECT * FROM json_to_recordset($1::text::json) AS u(id bigint, sequence bigint, \
+     leaf_hash text)), moved AS (DELETE FROM audit_pending p USING placed WHERE p.id = placed.id RETURNING p.*) \
+     INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, ",
+    entry_columns!(),
+    ") SELECT placed.sequence, placed.leaf_hash, '', '', ",
+    entry_columns!(),
+    " FROM moved JOIN placed ON placed.id = moved.id"
+)];
+
+/// The move on SQLite (no data-modifying subqueries): insert into the log, then delete.
+const MOVE_SQLITE: &[&str] = &[
+    concat!(
+        "INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, ",
+        entry_columns!(),
+        ") SELECT json_extract(u.value, '$.sequence'), json_extract(u.value, '$.leaf_hash'), '', '', ",
+        entry_columns!(),
+        " FROM json_each(?1) u JOIN audit_pending p ON p.id = json_extract(u.value, '$.id')"
+    ),
+    "DELETE FROM audit_pending WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))",
+];
 
 /// Moves the placed entries from the queue into the log inside the database: only their ids,
 /// positions and leaf hashes travel (one JSON parameter), not the entries again. The rows moved
@@ -716,29 +744,15 @@ const ENTRY_COLUMNS: &str = "occurred_at, actor, actor_role, actor_site, actor_v
 async fn move_entries<C: ConnectionTrait>(conn: &C, placed: &[Placed]) -> Result<(), AppError> {
     let json = serde_json::to_string(placed).map_err(AppError::internal)?;
     let backend = conn.get_database_backend();
-    let statements: Vec<String> = match backend {
-        sea_orm::DbBackend::Postgres => vec![format!(
-            "WITH placed AS (SELECT * FROM json_to_recordset($1::text::json) AS u(id bigint, sequence bigint, \
-             leaf_hash text)), moved AS (DELETE FROM audit_pending p USING placed WHERE p.id = placed.id \
-             RETURNING p.*) INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, {ENTRY_COLUMNS}) \
-             SELECT placed.sequence, placed.leaf_hash, '', '', {moved} FROM moved JOIN placed ON placed.id = moved.id",
-            moved = qualified("moved")
-        )],
-        _ => vec![
-            format!(
-                "INSERT INTO audit_events (sequence, leaf_hash, previous_hash, hash, {ENTRY_COLUMNS}) \
-                 SELECT json_extract(u.value, '$.sequence'), json_extract(u.value, '$.leaf_hash'), '', '', {p} \
-                 FROM json_each(?1) u JOIN audit_pending p ON p.id = json_extract(u.value, '$.id')",
-                p = qualified("p")
-            ),
-            "DELETE FROM audit_pending WHERE id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))".into(),
-        ],
+    let statements = match backend {
+        sea_orm::DbBackend::Postgres => MOVE_POSTGRES,
+        _ => MOVE_SQLITE,
     };
     for sql in statements {
         let done = conn
             .execute_raw(sea_orm::Statement::from_sql_and_values(
                 backend,
-                sql,
+                *sql,
                 [json.clone().into()],
             ))
             .await?;
@@ -749,15 +763,6 @@ async fn move_entries<C: ConnectionTrait>(conn: &C, placed: &[Placed]) -> Result
         }
     }
     Ok(())
-}
-
-/// [`ENTRY_COLUMNS`], each prefixed with `table.`.
-fn qualified(table: &str) -> String {
-    ENTRY_COLUMNS
-        .split(", ")
-        .map(|c| format!("{table}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Stores tree hashes by index: one statement per 5,000, each with one JSON parameter of
